@@ -1,0 +1,293 @@
+//! The domain's events: one enum per aggregate, past-tense variants that carry the
+//! facts. The `type` string stored beside the data is the variant name in
+//! snake_case; the schema number lives in [`Schema`].
+//!
+//! Dates named `on` are valid times (when it happened in the world); record time is
+//! in the envelope. Revisions carry `in_force_from`, the date of their act (or the
+//! record date when the act gave none).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::model::{
+    Hundredths, ObjectiveSpec, PhaseSpec, Role, Unit, ValidationOutcome,
+    ValidationStage,
+};
+
+/// The schema number of an event's data, stored beside it so that old events can be
+/// upcast when a variant's shape changes.
+pub trait Schema {
+    /// The schema of this event's data (1 until a shape changes).
+    fn schema(&self) -> u32 {
+        1
+    }
+}
+
+/// Events of a plan year, stream `plan/{year}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PlanEvent {
+    /// *Piano degli Obiettivi* loaded: the year, its units and its objectives.
+    PlanDefined {
+        /// Plan year.
+        year: i32,
+        /// *Ente*.
+        organisation: String,
+        /// The plan's title.
+        title: String,
+        /// The *Elenco Responsabili*.
+        units: Vec<Unit>,
+        /// Keys of the objectives defined with it.
+        objectives: Vec<String>,
+    },
+    /// A revision (*rimodulazione*) approved by a formal act; its changes are the
+    /// events with the same correlation on the objective streams.
+    RevisionRecorded {
+        /// The revision's id (also the events' correlation).
+        revision: Uuid,
+        /// The act, e.g. `D.G.C. n. 182 del 28/07/2022`.
+        act: String,
+        /// The act's date as stated, if it was.
+        act_date: Option<NaiveDate>,
+        /// The date the changes are in force from (act date, else record date).
+        in_force_from: NaiveDate,
+        /// Why.
+        reason: String,
+        /// The changes, as requested, in order.
+        changes: Vec<RevisionChange>,
+        /// Keys of the objectives it touched.
+        objectives: Vec<String>,
+    },
+}
+
+impl Schema for PlanEvent {}
+
+/// One change of a revision, as requested (weights in hundredths).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RevisionChange {
+    /// A phase deadline, or the final deadline when `phase` is absent.
+    Deadline {
+        /// Objective key.
+        objective: String,
+        /// Phase number; none for the final deadline.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<u32>,
+        /// The new deadline.
+        new_deadline: NaiveDate,
+    },
+    /// New weights for some phases.
+    Weights {
+        /// Objective key.
+        objective: String,
+        /// Phase number → weight in hundredths.
+        weights_hundredths: BTreeMap<u32, Hundredths>,
+    },
+    /// A new phase.
+    AddPhase {
+        /// Objective key.
+        objective: String,
+        /// The phase.
+        phase: PhaseSpec,
+    },
+    /// A phase withdrawn.
+    WithdrawPhase {
+        /// Objective key.
+        objective: String,
+        /// Phase number.
+        phase: u32,
+    },
+    /// A new objective.
+    AddObjective {
+        /// The objective.
+        objective: Box<ObjectiveSpec>,
+    },
+    /// An objective withdrawn.
+    WithdrawObjective {
+        /// Objective key.
+        objective: String,
+    },
+}
+
+impl RevisionChange {
+    /// The key of the objective the change touches.
+    pub fn objective_key(&self) -> String {
+        match self {
+            RevisionChange::Deadline { objective, .. }
+            | RevisionChange::Weights { objective, .. }
+            | RevisionChange::AddPhase { objective, .. }
+            | RevisionChange::WithdrawPhase { objective, .. }
+            | RevisionChange::WithdrawObjective { objective } => objective.clone(),
+            RevisionChange::AddObjective { objective } => objective.key(),
+        }
+    }
+}
+
+/// The revision an objective event came from: enough for the audit trail to say on
+/// what authority, without looking elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevisionRef {
+    /// The revision's id.
+    pub id: Uuid,
+    /// The act.
+    pub act: String,
+    /// The date the change is in force from.
+    pub in_force_from: NaiveDate,
+    /// Why.
+    pub reason: String,
+}
+
+/// Events of one objective, stream `objective/{year}-{unit}-{letter}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ObjectiveEvent {
+    /// Defined by the plan, or added by a revision.
+    ObjectiveDefined {
+        /// The objective and its phases.
+        objective: ObjectiveSpec,
+        /// The revision that added it, if it was not in the plan.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revision: Option<RevisionRef>,
+    },
+    /// A phase was started on a date.
+    PhaseStarted {
+        /// Phase number.
+        phase: u32,
+        /// Valid date.
+        on: NaiveDate,
+        /// Optional note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A phase was completed on a date (declared by the manager).
+    PhaseCompleted {
+        /// Phase number.
+        phase: u32,
+        /// Valid date.
+        on: NaiveDate,
+        /// Optional note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        /// Links or references to evidence.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evidence: Vec<String>,
+    },
+    /// A completion recorded in error was withdrawn; the phase is in progress again.
+    PhaseCompletionRetracted {
+        /// Phase number.
+        phase: u32,
+        /// The completion date that was retracted.
+        completed_on: NaiveDate,
+        /// Why.
+        reason: String,
+    },
+    /// A phase deadline (or, with no phase, the final deadline) was moved.
+    DeadlineRevised {
+        /// Phase number; none for the final deadline.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<u32>,
+        /// The deadline in force before.
+        from: NaiveDate,
+        /// The new deadline.
+        to: NaiveDate,
+        /// On what authority.
+        revision: RevisionRef,
+    },
+    /// Phase weights were changed.
+    WeightsRevised {
+        /// Phase number → weight before.
+        from: BTreeMap<u32, Hundredths>,
+        /// Phase number → new weight.
+        to: BTreeMap<u32, Hundredths>,
+        /// On what authority.
+        revision: RevisionRef,
+    },
+    /// A phase was added.
+    PhaseAdded {
+        /// The new phase.
+        phase: PhaseSpec,
+        /// On what authority.
+        revision: RevisionRef,
+    },
+    /// A phase was withdrawn: it no longer counts.
+    PhaseWithdrawn {
+        /// Phase number.
+        phase: u32,
+        /// On what authority.
+        revision: RevisionRef,
+    },
+    /// The objective was withdrawn: it no longer counts.
+    ObjectiveWithdrawn {
+        /// On what authority.
+        revision: RevisionRef,
+    },
+    /// An indicator was measured.
+    IndicatorMeasured {
+        /// Indicator id.
+        indicator: String,
+        /// Valid date of the measurement.
+        on: NaiveDate,
+        /// The value, in hundredths, when given directly.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value_hundredths: Option<Hundredths>,
+        /// n° a.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        numerator: Option<u64>,
+        /// n° b (> 0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        denominator: Option<u64>,
+        /// Optional note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// The *Nucleo di Valutazione* validated the objective (ex ante or ex post).
+    ValidationRecorded {
+        /// `plan` or `final`.
+        stage: ValidationStage,
+        /// `approved` or `rejected`.
+        outcome: ValidationOutcome,
+        /// Declared complete but not accepted: counted as not completed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unverified_phases: Vec<u32>,
+        /// Not attributable to the unit (*sterilizzazione*): left out, the other
+        /// weights rescaled to 100.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        neutralised_phases: Vec<u32>,
+        /// Mandatory when anything is unverified, neutralised or rejected.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+}
+
+impl Schema for ObjectiveEvent {}
+
+/// Events of the organisation, stream `org`: who may act.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OrgEvent {
+    /// A bearer token was issued. Only its SHA-256 is kept.
+    TokenIssued {
+        /// The token's id.
+        token_id: Uuid,
+        /// Hex SHA-256 of the secret.
+        token_sha256: String,
+        /// Whose token it is.
+        actor: String,
+        /// Its role.
+        role: Role,
+        /// For managers, the units they may act for.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        units: Vec<String>,
+    },
+    /// A token was revoked: it no longer authenticates.
+    TokenRevoked {
+        /// The token's id.
+        token_id: Uuid,
+    },
+}
+
+impl Schema for OrgEvent {}

@@ -1,0 +1,56 @@
+//! The one error type of the events crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the event store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A stream's version was not the one the caller expected: someone else
+    /// appended first (optimistic concurrency). Becomes 409 over HTTP.
+    #[error("version conflict on stream {stream}: expected {expected}, actual {actual}")]
+    Conflict {
+        /// The stream whose version moved.
+        stream: String,
+        /// What the caller expected.
+        expected: String,
+        /// The stream's version when the append was tried.
+        actual: u64,
+    },
+    /// The file could not be opened as a Traguardo database.
+    #[error("cannot open database {path}: {message}")]
+    Open {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// Why it could not be used.
+        message: String,
+    },
+    /// An event could not be encoded or decoded.
+    #[error("event encoding: {0}")]
+    Encoding(#[from] serde_json::Error),
+    /// A stored event was not a valid event (bad column, unknown type).
+    #[error("corrupt event at seq {seq}: {message}")]
+    Corrupt {
+        /// The sequence number of the bad row.
+        seq: u64,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An empty batch, an empty stream name or another malformed append.
+    #[error("invalid append: {0}")]
+    InvalidAppend(String),
+    /// An idempotency key was committed by another request meanwhile.
+    #[error("idempotency key {0} was already used")]
+    KeyUsed(String),
+    /// The writer thread is gone (the store is shutting down).
+    #[error("the event store writer has stopped")]
+    WriterGone,
+    /// SQLite failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The schema migration failed.
+    #[error("schema migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+}
+
+/// The result type of the events crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,882 @@
+//! The SQLite event store.
+//!
+//! One table, one global gapless `seq`, `UNIQUE(stream, version)`, triggers that
+//! refuse UPDATE and DELETE. All writes go through one writer thread that takes
+//! whatever appends are queued and commits them in one transaction (group commit),
+//! each append inside its own savepoint so that one conflicting batch fails alone.
+//! `synchronous=FULL` in WAL mode: an append is acknowledged only after the WAL
+//! frame holding its commit is fsynced. Reads use their own connections and never
+//! wait for the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite_migration::{Migrations, M};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::chain;
+use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
+use crate::{Clock, Error, Result};
+
+/// Numbered migrations, applied at open, never edited once released.
+const MIGRATIONS: &[&str] = &[
+    // 1: the log, append-only by trigger.
+    "CREATE TABLE events (
+        seq          INTEGER PRIMARY KEY,
+        id           TEXT    NOT NULL UNIQUE,
+        stream       TEXT    NOT NULL,
+        version      INTEGER NOT NULL,
+        type         TEXT    NOT NULL,
+        schema       INTEGER NOT NULL,
+        data         TEXT    NOT NULL,
+        actor        TEXT    NOT NULL,
+        role         TEXT    NOT NULL,
+        recorded_at  TEXT    NOT NULL,
+        correlation  TEXT,
+        prev_hash    TEXT    NOT NULL,
+        hash         TEXT    NOT NULL,
+        UNIQUE (stream, version)
+    );
+    CREATE INDEX events_recorded_at ON events (recorded_at);
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only: UPDATE refused'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only: DELETE refused'); END;",
+    // 2: idempotency keys of write requests, committed with the events they made.
+    "CREATE TABLE idempotency (
+        key            TEXT    PRIMARY KEY,
+        request_sha256 TEXT    NOT NULL,
+        first_seq      INTEGER NOT NULL,
+        last_seq       INTEGER NOT NULL
+    );",
+];
+
+const SELECT_EVENT: &str = "SELECT seq, id, stream, version, type, schema, data, actor, role, \
+     recorded_at, correlation, prev_hash, hash FROM events";
+const INSERT_EVENT: &str = "INSERT INTO events (seq, id, stream, version, type, schema, data, \
+     actor, role, recorded_at, correlation, prev_hash, hash) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1";
+const HEAD: &str = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
+const INSERT_IDEMPOTENCY: &str =
+    "INSERT INTO idempotency (key, request_sha256, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4)";
+const SELECT_IDEMPOTENCY: &str =
+    "SELECT request_sha256, first_seq, last_seq FROM idempotency WHERE key = ?1";
+
+/// How many queued appends one group commit takes at most.
+const MAX_GROUP: usize = 512;
+
+/// Up to where a stream is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Until {
+    /// Everything.
+    #[default]
+    End,
+    /// Up to and including this stream version.
+    Version(u64),
+    /// Up to and including this global seq.
+    Seq(u64),
+    /// Everything recorded at or before this time.
+    RecordedAt(DateTime<Utc>),
+}
+
+/// An idempotency key sent with an append: committed in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The key, scoped by the caller (e.g. by actor).
+    pub key: String,
+    /// Hash of the request it was first used with.
+    pub request_sha256: String,
+}
+
+/// A key already used: the request it was used with, and the seqs it appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResult {
+    /// Hash of the first request.
+    pub request_sha256: String,
+    /// First seq the request appended.
+    pub first_seq: u64,
+    /// Last seq the request appended.
+    pub last_seq: u64,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// Events read.
+    pub events: u64,
+    /// The last event read.
+    pub head: Head,
+    /// The first seq at which the chain breaks, if it does.
+    pub first_bad_seq: Option<u64>,
+    /// What is wrong there.
+    pub problem: Option<String>,
+    /// Published heads (`--expect`) that the log no longer holds, each with why.
+    pub missing_heads: Vec<(Head, String)>,
+    /// Whether the append-only triggers are still in place.
+    pub triggers_present: bool,
+}
+
+impl Verification {
+    /// True when the chain holds, every expected head is in it, and the triggers
+    /// are in place.
+    pub fn ok(&self) -> bool {
+        self.first_bad_seq.is_none() && self.missing_heads.is_empty() && self.triggers_present
+    }
+}
+
+/// Called by the writer, in seq order, with the events of each commit before the
+/// appenders are answered: projections fold here so a reply never runs ahead of them.
+pub type CommitHook = Arc<dyn Fn(&[RecordedEvent]) + Send + Sync>;
+
+struct Request {
+    batch: AppendBatch,
+    idempotency: Option<IdempotencyKey>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<RecordedEvent>>>,
+}
+
+struct Inner {
+    path: PathBuf,
+    clock: Clock,
+    sender: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    // Idle read connections: a std mutex, held only to push or pop, never across I/O.
+    readers: Mutex<Vec<Connection>>,
+    hooks: Arc<Mutex<Vec<CommitHook>>>,
+    head: tokio::sync::watch::Sender<Head>,
+}
+
+/// The event store: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrates it and starts
+    /// the writer.
+    ///
+    /// # Errors
+    /// [`Error::Open`] when the file cannot be used as a Traguardo database.
+    pub fn open(path: impl AsRef<Path>, clock: Clock) -> Result<Self> {
+        Self::open_with(path.as_ref(), clock, true)
+    }
+
+    /// Opens an existing database; a missing file is an error, not a new log.
+    ///
+    /// # Errors
+    /// [`Error::Open`] when the file is missing or not a Traguardo database.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(Error::Open {
+                path: path.to_path_buf(),
+                message: "no such database file".into(),
+            });
+        }
+        Self::open_with(path, Clock::system(), false)
+    }
+
+    fn open_with(path: &Path, clock: Clock, create: bool) -> Result<Self> {
+        let open_error = |message: String| Error::Open {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut conn = open_connection(path, create).map_err(|e| open_error(describe(&e)))?;
+        Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+            .to_latest(&mut conn)
+            .map_err(|e| open_error(format!("schema migration failed: {e}")))?;
+        let head = read_head(&conn).map_err(|e| open_error(describe(&e)))?;
+        let (head_tx, _) = tokio::sync::watch::channel(head);
+        let (sender, receiver) = mpsc::channel();
+        let hooks: Arc<Mutex<Vec<CommitHook>>> = Arc::default();
+        let inner = Arc::new(Inner {
+            path: path.to_path_buf(),
+            clock: clock.clone(),
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(None),
+            readers: Mutex::new(Vec::new()),
+            hooks: hooks.clone(),
+            head: head_tx,
+        });
+        let head_publisher = inner.head.clone();
+        let writer = std::thread::Builder::new()
+            .name("traguardo-writer".into())
+            .spawn(move || {
+                Writer {
+                    conn,
+                    clock,
+                    hooks,
+                    head: head_publisher,
+                }
+                .run(receiver)
+            })
+            .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
+        *inner.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(writer);
+        Ok(Store { inner })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The clock that stamps record times.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Registers a hook called after every commit with the committed events.
+    pub fn on_commit(&self, hook: CommitHook) {
+        self.inner
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook);
+    }
+
+    /// A receiver of the head after every commit (for live feeds).
+    pub fn watch_head(&self) -> tokio::sync::watch::Receiver<Head> {
+        self.inner.head.subscribe()
+    }
+
+    /// Appends a batch, all or nothing; blocks until it is durable.
+    /// Do not call from inside an async task: use [`Store::append_async`].
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when a stream is not at its expected version (nothing is
+    /// appended); [`Error::InvalidAppend`] for a malformed batch.
+    pub fn append(&self, batch: AppendBatch) -> Result<Vec<RecordedEvent>> {
+        self.submit(batch, None)?
+            .blocking_recv()
+            .map_err(|_| Error::WriterGone)?
+    }
+
+    /// [`Store::append`] for async callers.
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    pub async fn append_async(&self, batch: AppendBatch) -> Result<Vec<RecordedEvent>> {
+        self.append_idempotent(batch, None).await
+    }
+
+    /// Appends a batch and records `key` in the same transaction, so that a retry
+    /// can find what the first request appended.
+    ///
+    /// # Errors
+    /// As [`Store::append`], and [`Error::KeyUsed`] when the key was committed by
+    /// another request meanwhile.
+    pub async fn append_idempotent(
+        &self,
+        batch: AppendBatch,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.submit(batch, key)?
+            .await
+            .map_err(|_| Error::WriterGone)?
+    }
+
+    fn submit(
+        &self,
+        batch: AppendBatch,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<RecordedEvent>>>> {
+        validate_batch(&batch)?;
+        let (reply, receiver) = tokio::sync::oneshot::channel();
+        let sender = self.inner.sender.lock().unwrap_or_else(|e| e.into_inner());
+        sender
+            .as_ref()
+            .ok_or(Error::WriterGone)?
+            .send(Request {
+                batch,
+                idempotency,
+                reply,
+            })
+            .map_err(|_| Error::WriterGone)?;
+        Ok(receiver)
+    }
+
+    /// Stops accepting appends, lets the writer finish what is queued, and waits
+    /// for it. Later appends fail with [`Error::WriterGone`].
+    pub fn shutdown(&self) {
+        self.inner
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.inner.path, false)?,
+        };
+        let result = f(&conn);
+        let mut readers = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if readers.len() < 16 {
+            readers.push(conn);
+        }
+        result
+    }
+
+    /// The last event's seq and hash (seq 0 and 64 zeros when empty).
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub fn head(&self) -> Result<Head> {
+        self.with_reader(|conn| Ok(read_head(conn)?))
+    }
+
+    /// The current version of a stream (0 when it does not exist).
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub fn stream_version(&self, stream: &str) -> Result<u64> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached(STREAM_VERSION)?
+                .query_row([stream], |r| r.get(0))?)
+        })
+    }
+
+    /// The events of one stream, oldest first, up to `until`.
+    ///
+    /// # Errors
+    /// When the database cannot be read or a row is corrupt.
+    pub fn read_stream(&self, stream: &str, until: Until) -> Result<Vec<RecordedEvent>> {
+        let (clause, bound) = until_clause(until);
+        let sql = format!("{SELECT_EVENT} WHERE stream = ?1 {clause} ORDER BY version");
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = match bound {
+                Some(bound) => stmt.query(params![stream, bound])?,
+                None => stmt.query(params![stream])?,
+            };
+            collect_events(rows)
+        })
+    }
+
+    /// The events of every stream whose name starts with `prefix` (e.g.
+    /// `objective/2022-`), in seq order, up to `until` (a version bound is ignored).
+    ///
+    /// # Errors
+    /// When the database cannot be read or a row is corrupt.
+    pub fn read_streams_with_prefix(
+        &self,
+        prefix: &str,
+        until: Until,
+    ) -> Result<Vec<RecordedEvent>> {
+        let until = match until {
+            Until::Version(_) => Until::End,
+            other => other,
+        };
+        let (clause, bound) = until_clause(until);
+        let upper = format!("{prefix}\u{10FFFF}");
+        let sql = format!(
+            "{SELECT_EVENT} WHERE stream >= ?1 AND stream < ?2 {} ORDER BY seq",
+            clause.replace("?2", "?3")
+        );
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = match bound {
+                Some(bound) => stmt.query(params![prefix, upper, bound])?,
+                None => stmt.query(params![prefix, upper])?,
+            };
+            collect_events(rows)
+        })
+    }
+
+    /// Up to `limit` events of the global log with seq greater than `after`.
+    ///
+    /// # Errors
+    /// When the database cannot be read or a row is corrupt.
+    pub fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>> {
+        let sql = format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query(params![after, limit as i64])?;
+            collect_events(rows)
+        })
+    }
+
+    /// Calls `f` with every event after `after`, in seq order, one at a time
+    /// (constant memory on any size of log). Stops at the first error of `f`.
+    ///
+    /// # Errors
+    /// When the database cannot be read, a row is corrupt, or `f` fails.
+    pub fn for_each<E>(
+        &self,
+        after: u64,
+        mut f: impl FnMut(RecordedEvent) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>
+    where
+        E: From<Error>,
+    {
+        let conn = open_connection(&self.inner.path, false).map_err(E::from)?;
+        let sql = format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq");
+        let mut stmt = conn.prepare(&sql).map_err(Error::from)?;
+        let mut rows = stmt.query([after]).map_err(Error::from)?;
+        while let Some(row) = rows.next().map_err(Error::from)? {
+            f(event_from_row(row)?)?;
+        }
+        Ok(())
+    }
+
+    /// The last seq recorded at or before `at` (0 when none).
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub fn seq_at(&self, at: DateTime<Utc>) -> Result<u64> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE recorded_at <= ?1")?
+                .query_row([format_timestamp(&at)], |r| r.get(0))?)
+        })
+    }
+
+    /// What an idempotency key was first used for, if it was.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub fn idempotent_result(&self, key: &str) -> Result<Option<IdempotentResult>> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached(SELECT_IDEMPOTENCY)?
+                .query_row([key], |r| {
+                    Ok(IdempotentResult {
+                        request_sha256: r.get(0)?,
+                        first_seq: r.get(1)?,
+                        last_seq: r.get(2)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    /// Recomputes the whole chain from seq 1 and checks each published head in
+    /// `expect` against it.
+    ///
+    /// # Errors
+    /// When the database cannot be read at all (a broken chain is not an error: it
+    /// is reported in the [`Verification`]).
+    pub fn verify(&self, expect: &[Head]) -> Result<Verification> {
+        let conn = open_connection(&self.inner.path, false)?;
+        let triggers: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' \
+             AND name IN ('events_no_update', 'events_no_delete')",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut expected: std::collections::BTreeMap<u64, &Head> =
+            expect.iter().map(|h| (h.seq, h)).collect();
+        let mut missing = Vec::new();
+        let mut verification = Verification {
+            events: 0,
+            head: Head::genesis(),
+            first_bad_seq: None,
+            problem: None,
+            missing_heads: Vec::new(),
+            triggers_present: triggers == 2,
+        };
+        let mut stmt = conn.prepare(&format!("{SELECT_EVENT} ORDER BY seq"))?;
+        let mut rows = stmt.query([])?;
+        let mut prev = chain::GENESIS.to_string();
+        while let Some(row) = rows.next()? {
+            let next_seq = verification.head.seq + 1;
+            let seq: u64 = row.get(0)?;
+            let problem = match event_from_row(row) {
+                Err(e) => Some(format!("unreadable row: {e}")),
+                Ok(_) if seq != next_seq => Some(format!(
+                    "seq {next_seq} is missing (the next row has seq {seq})"
+                )),
+                Ok(event) if event.prev_hash != prev => Some(format!(
+                    "prev_hash {} does not match the hash of seq {} ({prev})",
+                    event.prev_hash,
+                    next_seq - 1
+                )),
+                Ok(event) => {
+                    let computed = chain::hash(&prev, &event);
+                    if computed != event.hash {
+                        Some(format!(
+                            "stored hash {} differs from the recomputed {computed}: the row was changed",
+                            event.hash
+                        ))
+                    } else {
+                        if let Some(published) = expected.remove(&seq) {
+                            if published.hash != event.hash {
+                                missing.push((
+                                    published.clone(),
+                                    format!("the log has hash {} at seq {seq}", event.hash),
+                                ));
+                            }
+                        }
+                        prev = event.hash.clone();
+                        verification.events += 1;
+                        verification.head = Head {
+                            seq,
+                            hash: event.hash,
+                        };
+                        None
+                    }
+                }
+            };
+            if let Some(problem) = problem {
+                verification.first_bad_seq = Some(next_seq);
+                verification.problem = Some(problem);
+                break;
+            }
+        }
+        for (_, published) in expected {
+            let why = if verification.first_bad_seq.is_some() {
+                "the chain breaks before it".to_string()
+            } else {
+                format!("the log ends at seq {}", verification.head.seq)
+            };
+            missing.push((published.clone(), why));
+        }
+        verification.missing_heads = missing;
+        Ok(verification)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    clock: Clock,
+    hooks: Arc<Mutex<Vec<CommitHook>>>,
+    head: tokio::sync::watch::Sender<Head>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: mpsc::Receiver<Request>) {
+        while let Ok(first) = receiver.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match receiver.try_recv() {
+                    Ok(request) => group.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+    }
+
+    fn commit_group(&mut self, group: Vec<Request>) {
+        let (outcomes, committed) = match self.try_commit_group(&group) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed");
+                let message = describe(&e);
+                let outcomes = group
+                    .iter()
+                    .map(|_| Err(Error::InvalidAppend(format!("commit failed: {message}"))))
+                    .collect();
+                (outcomes, Vec::new())
+            }
+        };
+        if !committed.is_empty() {
+            for hook in self.hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                hook(&committed);
+            }
+            if let Some(last) = committed.last() {
+                self.head.send_replace(Head {
+                    seq: last.seq,
+                    hash: last.hash.clone(),
+                });
+            }
+        }
+        for (request, outcome) in group.into_iter().zip(outcomes) {
+            let _ = request.reply.send(outcome);
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn try_commit_group(
+        &mut self,
+        group: &[Request],
+    ) -> rusqlite::Result<(Vec<Result<Vec<RecordedEvent>>>, Vec<RecordedEvent>)> {
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read the head inside the write lock: another process may have appended.
+        let mut head = read_head(&tx)?;
+        let now = self.clock.now();
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut committed = Vec::new();
+        for request in group {
+            let sp = tx.savepoint()?;
+            match append_batch(&sp, &head, now, &request.batch, request.idempotency.as_ref()) {
+                Ok(events) => {
+                    sp.commit()?;
+                    if let Some(last) = events.last() {
+                        head = Head {
+                            seq: last.seq,
+                            hash: last.hash.clone(),
+                        };
+                    }
+                    committed.extend(events.iter().cloned());
+                    outcomes.push(Ok(events));
+                }
+                Err(e) => {
+                    drop(sp); // rolls back this batch alone
+                    outcomes.push(Err(e));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok((outcomes, committed))
+    }
+}
+
+fn validate_batch(batch: &AppendBatch) -> Result<()> {
+    if batch.events.is_empty() {
+        return Err(Error::InvalidAppend("a batch needs at least one event".into()));
+    }
+    for event in &batch.events {
+        if event.stream.is_empty() || event.event_type.is_empty() {
+            return Err(Error::InvalidAppend(
+                "every event needs a stream and a type".into(),
+            ));
+        }
+        if !event.data.is_object() {
+            return Err(Error::InvalidAppend(format!(
+                "{} event data must be a JSON object",
+                event.event_type
+            )));
+        }
+        if chain::has_float(&event.data) {
+            return Err(Error::InvalidAppend(format!(
+                "{} event data holds a floating-point number; store integers (hundredths)",
+                event.event_type
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn append_batch(
+    conn: &Connection,
+    head: &Head,
+    now: DateTime<Utc>,
+    batch: &AppendBatch,
+    idempotency: Option<&IdempotencyKey>,
+) -> Result<Vec<RecordedEvent>> {
+    let mut versions: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    let version_of = |stream: &str| -> Result<u64> {
+        Ok(conn
+            .prepare_cached(STREAM_VERSION)?
+            .query_row([stream], |r| r.get(0))?)
+    };
+    for expectation in &batch.expectations {
+        let actual = version_of(&expectation.stream)?;
+        if !expectation.expected.matches(actual) {
+            return Err(Error::Conflict {
+                stream: expectation.stream.clone(),
+                expected: expectation.expected.to_string(),
+                actual,
+            });
+        }
+    }
+    let mut insert = conn.prepare_cached(INSERT_EVENT)?;
+    let mut events = Vec::with_capacity(batch.events.len());
+    let mut prev = head.hash.clone();
+    let mut seq = head.seq;
+    for new in &batch.events {
+        let version = match versions.get_mut(new.stream.as_str()) {
+            Some(v) => {
+                *v += 1;
+                *v
+            }
+            None => {
+                let v = version_of(&new.stream)? + 1;
+                versions.insert(new.stream.as_str(), v);
+                v
+            }
+        };
+        seq += 1;
+        let mut event = RecordedEvent {
+            seq,
+            id: Uuid::now_v7(),
+            stream: new.stream.clone(),
+            version,
+            event_type: new.event_type.clone(),
+            schema: new.schema,
+            data: new.data.clone(),
+            actor: new.actor.clone(),
+            role: new.role.clone(),
+            recorded_at: now,
+            correlation: new.correlation.clone(),
+            prev_hash: prev,
+            hash: String::new(),
+        };
+        event.hash = chain::hash(&event.prev_hash, &event);
+        insert
+            .execute(params![
+                event.seq,
+                event.id.to_string(),
+                event.stream,
+                event.version,
+                event.event_type,
+                event.schema,
+                event.data.to_string(),
+                event.actor,
+                event.role,
+                format_timestamp(&event.recorded_at),
+                event.correlation,
+                event.prev_hash,
+                event.hash,
+            ])
+            .map_err(|e| unique_violation_as_conflict(e, &event.stream, version))?;
+        prev = event.hash.clone();
+        events.push(event);
+    }
+    if let (Some(key), Some(first), Some(last)) = (idempotency, events.first(), events.last()) {
+        conn.prepare_cached(INSERT_IDEMPOTENCY)?
+            .execute(params![key.key, key.request_sha256, first.seq, last.seq])
+            .map_err(|e| match constraint_code(&e) {
+                Some(_) => Error::KeyUsed(key.key.clone()),
+                None => Error::Sqlite(e),
+            })?;
+    }
+    Ok(events)
+}
+
+/// The extended result code of a constraint violation, if `e` is one.
+fn constraint_code(e: &rusqlite::Error) -> Option<i32> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Some(f.extended_code)
+        }
+        _ => None,
+    }
+}
+
+/// A `UNIQUE(stream, version)` violation means someone else took the version: a
+/// conflict, told apart from other failures by SQLite's extended code alone.
+fn unique_violation_as_conflict(e: rusqlite::Error, stream: &str, version: u64) -> Error {
+    const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+    match constraint_code(&e) {
+        Some(SQLITE_CONSTRAINT_UNIQUE) => Error::Conflict {
+            stream: stream.to_string(),
+            expected: (version - 1).to_string(),
+            actual: version,
+        },
+        _ => Error::Sqlite(e),
+    }
+}
+
+fn until_clause(until: Until) -> (&'static str, Option<String>) {
+    match until {
+        Until::End => ("", None),
+        Until::Version(v) => ("AND version <= ?2", Some(v.to_string())),
+        Until::Seq(s) => ("AND seq <= ?2", Some(s.to_string())),
+        Until::RecordedAt(t) => ("AND recorded_at <= ?2", Some(format_timestamp(&t))),
+    }
+}
+
+fn open_connection(path: &Path, create: bool) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Touch the file: a file that is not a database fails here, not later.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if mode != "wal" {
+        tracing::warn!(mode, "the database is not in WAL mode");
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+fn read_head(conn: &Connection) -> rusqlite::Result<Head> {
+    Ok(conn
+        .prepare_cached(HEAD)?
+        .query_row([], |r| {
+            Ok(Head {
+                seq: r.get(0)?,
+                hash: r.get(1)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_else(Head::genesis))
+}
+
+fn collect_events(mut rows: rusqlite::Rows<'_>) -> Result<Vec<RecordedEvent>> {
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        events.push(event_from_row(row)?);
+    }
+    Ok(events)
+}
+
+fn event_from_row(row: &Row<'_>) -> Result<RecordedEvent> {
+    let seq: u64 = row.get(0)?;
+    let corrupt = |message: String| Error::Corrupt { seq, message };
+    let id: String = row.get(1)?;
+    let data: String = row.get(6)?;
+    let recorded_at: String = row.get(9)?;
+    Ok(RecordedEvent {
+        seq,
+        id: Uuid::parse_str(&id).map_err(|e| corrupt(format!("id: {e}")))?,
+        stream: row.get(2)?,
+        version: row.get(3)?,
+        event_type: row.get(4)?,
+        schema: row.get(5)?,
+        data: serde_json::from_str::<Value>(&data).map_err(|e| corrupt(format!("data: {e}")))?,
+        actor: row.get(7)?,
+        role: row.get(8)?,
+        recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
+            .map_err(|e| corrupt(format!("recorded_at: {e}")))?
+            .with_timezone(&Utc),
+        correlation: row.get(10)?,
+        prev_hash: row.get(11)?,
+        hash: row.get(12)?,
+    })
+}
+
+/// SQLite's word for an error, made plain for someone who gave the wrong file.
+fn describe(e: &impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    if text.contains("file is not a database") {
+        "the file is not a SQLite database".into()
+    } else if text.contains("unable to open") {
+        format!("{text} (does the folder exist, and may it be written?)")
+    } else {
+        text
+    }
+}
