@@ -1,1 +1,21 @@
+//! Traguardo: event-sourced tracking of a municipality's *Piano degli Obiettivi*.
+//!
+//! - [`plan_document`]: the plan document of DESIGN.md §6, validated all at once.
+//! - [`commands`]: decide functions, where every rule lives (no I/O).
+//! - [`app`]: the use cases over the store and the in-memory read model.
+//! - [`error`]: the application's error type.
+//! - [`cli`]: the command line; [`http`]: the HTTP API; [`report`]: end-of-year
+//!   reports; [`flags`]: red flags at the terminal; [`bench`]: store benchmarks.
 
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod flags;
+pub mod http;
+pub mod plan_document;
+pub mod report;
+
+pub use app::App;
+pub use error::{AppError, FieldError};

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::model::{
-    Hundredths, ObjectiveSpec, PhaseSpec, Role, Unit, ValidationOutcome,
-    ValidationStage,
+    Hundredths, ObjectiveSpec, PhaseSpec, Role, Unit, ValidationOutcome, ValidationStage,
 };
 
 /// The schema number of an event's data, stored beside it so that old events can be

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 /// An exact decimal with two places, stored as an integer number of hundredths:
 /// *Incidenza %* 33.33 is `Hundredths(3333)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Hundredths(pub i64);
 

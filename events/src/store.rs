@@ -158,7 +158,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.inner.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
@@ -638,7 +640,13 @@ impl Writer {
         let mut committed = Vec::new();
         for request in group {
             let sp = tx.savepoint()?;
-            match append_batch(&sp, &head, now, &request.batch, request.idempotency.as_ref()) {
+            match append_batch(
+                &sp,
+                &head,
+                now,
+                &request.batch,
+                request.idempotency.as_ref(),
+            ) {
                 Ok(events) => {
                     sp.commit()?;
                     if let Some(last) = events.last() {
@@ -663,7 +671,9 @@ impl Writer {
 
 fn validate_batch(batch: &AppendBatch) -> Result<()> {
     if batch.events.is_empty() {
-        return Err(Error::InvalidAppend("a batch needs at least one event".into()));
+        return Err(Error::InvalidAppend(
+            "a batch needs at least one event".into(),
+        ));
     }
     for event in &batch.events {
         if event.stream.is_empty() || event.event_type.is_empty() {
@@ -777,7 +787,9 @@ fn append_batch(
 /// The extended result code of a constraint violation, if `e` is one.
 fn constraint_code(e: &rusqlite::Error) -> Option<i32> {
     match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
             Some(f.extended_code)
         }
         _ => None,

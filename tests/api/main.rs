@@ -1,1 +1,4 @@
+//! Integration tests, one binary: a module per area, all against the real SQLite
+//! file (and, for the HTTP API, the real server on a loopback port).
 
+mod support;

@@ -1,0 +1,805 @@
+//! One objective, folded from its stream, and its score at any valid date.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use traguardo_events::domain::{ObjectiveEvent, RevisionRef};
+use traguardo_events::model::{
+    Hundredths, IndicatorKind, IndicatorSpec, ObjectiveSpec, PhaseSpec, ValidationOutcome,
+    ValidationStage,
+};
+use traguardo_events::RecordedEvent;
+
+use crate::timeline::Timeline;
+use crate::ProjectionError;
+
+/// Who recorded a fact, and when the system learnt it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    /// The actor of the event.
+    pub actor: String,
+    /// Their role.
+    pub role: String,
+    /// Record time.
+    pub recorded_at: DateTime<Utc>,
+    /// The event's seq.
+    pub seq: u64,
+}
+
+impl Recorded {
+    fn of(event: &RecordedEvent) -> Self {
+        Recorded {
+            actor: event.actor.clone(),
+            role: event.role.clone(),
+            recorded_at: event.recorded_at,
+            seq: event.seq,
+        }
+    }
+}
+
+/// A dated fact about a phase: started or completed on a valid date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mark {
+    /// Valid date.
+    pub on: NaiveDate,
+    /// Note given with it.
+    pub note: Option<String>,
+    /// Evidence links (completions).
+    pub evidence: Vec<String>,
+    /// Who and when.
+    pub recorded: Recorded,
+}
+
+/// A phase as folded: its timelines and its facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Phase {
+    /// 1..n.
+    pub number: u32,
+    /// What it is.
+    pub description: String,
+    /// Involved units or bodies.
+    pub involved: Vec<String>,
+    /// *Incidenza %* over time.
+    pub weight: Timeline<Hundredths>,
+    /// *Scadenza* over time.
+    pub deadline: Timeline<NaiveDate>,
+    /// For a phase added by a revision, the date it is in force from.
+    pub added_from: Option<NaiveDate>,
+    /// For a withdrawn phase, the date it no longer counts from.
+    pub withdrawn_from: Option<NaiveDate>,
+    /// When it was started.
+    pub started: Option<Mark>,
+    /// When it was completed (declared), unless retracted since.
+    pub completed: Option<Mark>,
+}
+
+impl Phase {
+    fn new(spec: &PhaseSpec, added_from: Option<NaiveDate>) -> Self {
+        Phase {
+            number: spec.number,
+            description: spec.description.clone(),
+            involved: spec.involved.clone(),
+            weight: Timeline::new(spec.weight_hundredths),
+            deadline: Timeline::new(spec.deadline),
+            added_from,
+            withdrawn_from: None,
+            started: None,
+            completed: None,
+        }
+    }
+
+    /// Whether the phase exists at `at` (added by then).
+    pub fn exists_at(&self, at: NaiveDate) -> bool {
+        self.added_from.is_none_or(|from| from <= at)
+    }
+
+    /// Whether the phase counts at `at`: it exists and is not withdrawn.
+    pub fn active_at(&self, at: NaiveDate) -> bool {
+        self.exists_at(at) && self.withdrawn_from.is_none_or(|from| from > at)
+    }
+
+    /// Whether it is withdrawn, whatever the date.
+    pub fn is_withdrawn(&self) -> bool {
+        self.withdrawn_from.is_some()
+    }
+
+    /// The phase's status at `at` against the deadline in force at `at`.
+    pub fn status_at(&self, at: NaiveDate) -> PhaseStatus {
+        let deadline = *self.deadline.at(at);
+        match &self.completed {
+            Some(done) if done.on <= at => {
+                if done.on <= deadline {
+                    PhaseStatus::CompletedOnTime
+                } else {
+                    PhaseStatus::CompletedLate
+                }
+            }
+            _ if at > deadline => PhaseStatus::Overdue,
+            _ => match &self.started {
+                Some(started) if started.on <= at => PhaseStatus::InProgress,
+                _ => PhaseStatus::NotStarted,
+            },
+        }
+    }
+}
+
+/// A phase's status (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseStatus {
+    /// Completed on or before the deadline in force.
+    CompletedOnTime,
+    /// Completed after it.
+    CompletedLate,
+    /// Not completed, and the deadline has passed.
+    Overdue,
+    /// Started, not completed, deadline not passed.
+    InProgress,
+    /// Nothing recorded yet.
+    NotStarted,
+}
+
+impl PhaseStatus {
+    /// Whether the phase counts as completed.
+    pub fn is_completed(self) -> bool {
+        matches!(
+            self,
+            PhaseStatus::CompletedOnTime | PhaseStatus::CompletedLate
+        )
+    }
+}
+
+/// An objective's outcome (*raggiunto / non raggiunto*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every active phase completed on time.
+    Achieved,
+    /// A phase is late or overdue: it can no longer be achieved.
+    NotAchieved,
+    /// Still possible.
+    InProgress,
+}
+
+/// An indicator measurement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Measurement {
+    /// Valid date.
+    pub on: NaiveDate,
+    /// The value in hundredths, given or computed from the ratio.
+    pub value: Option<Hundredths>,
+    /// n° a.
+    pub numerator: Option<u64>,
+    /// n° b.
+    pub denominator: Option<u64>,
+    /// Note.
+    pub note: Option<String>,
+    /// Who and when.
+    pub recorded: Recorded,
+}
+
+/// An indicator and its measurements, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Indicator {
+    /// As defined.
+    pub spec: IndicatorSpec,
+    /// Measurements in record order.
+    pub measurements: Vec<Measurement>,
+}
+
+/// A validation by the *Nucleo di Valutazione*.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Validation {
+    /// `plan` or `final`.
+    pub stage: ValidationStage,
+    /// `approved` or `rejected`.
+    pub outcome: ValidationOutcome,
+    /// Declared but not accepted.
+    pub unverified_phases: Vec<u32>,
+    /// Left out (*sterilizzazione*).
+    pub neutralised_phases: Vec<u32>,
+    /// Note.
+    pub note: Option<String>,
+    /// Who and when.
+    pub recorded: Recorded,
+}
+
+/// One objective, folded from the events of its stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Objective {
+    /// `{year}-{unit}-{letter}`.
+    pub key: String,
+    /// The definition as first recorded.
+    pub spec: ObjectiveSpec,
+    /// For an objective added by a revision, that revision.
+    pub added_by: Option<RevisionRef>,
+    /// Stream version (the ETag).
+    pub version: u64,
+    /// Seq of the last event folded.
+    pub last_seq: u64,
+    /// The phases, in number order, including added and withdrawn ones.
+    pub phases: Vec<Phase>,
+    /// *Scadenza finale* over time.
+    pub final_deadline: Timeline<NaiveDate>,
+    /// The revision that withdrew the objective.
+    pub withdrawn: Option<RevisionRef>,
+    /// Indicators.
+    pub indicators: Vec<Indicator>,
+    /// Validations, oldest first.
+    pub validations: Vec<Validation>,
+    /// Seq of the last revision that changed the objective.
+    pub last_revision_seq: Option<u64>,
+    /// The latest act date of a revision that changed it.
+    pub last_revision_date: Option<NaiveDate>,
+}
+
+impl Objective {
+    /// Folds a stream's events (from its first) into an objective.
+    ///
+    /// # Errors
+    /// When the first event does not define an objective, or any event cannot be
+    /// folded.
+    pub fn from_events<'a>(
+        events: impl IntoIterator<Item = &'a RecordedEvent>,
+    ) -> Result<Option<Self>, ProjectionError> {
+        let mut objective: Option<Objective> = None;
+        for event in events {
+            let decoded = decode(event)?;
+            match objective.as_mut() {
+                None => objective = Some(Objective::define(event, decoded)?),
+                Some(o) => o.apply(event, decoded)?,
+            }
+        }
+        Ok(objective)
+    }
+
+    /// Starts an objective from its `objective_defined` event.
+    ///
+    /// # Errors
+    /// When the event is not a definition.
+    pub fn define(event: &RecordedEvent, decoded: ObjectiveEvent) -> Result<Self, ProjectionError> {
+        let ObjectiveEvent::ObjectiveDefined {
+            objective: spec,
+            revision,
+        } = decoded
+        else {
+            return Err(impossible(
+                event,
+                "the stream does not start with objective_defined",
+            ));
+        };
+        let added_from = revision.as_ref().map(|r| r.in_force_from);
+        Ok(Objective {
+            key: spec.key(),
+            phases: spec.phases.iter().map(|p| Phase::new(p, None)).collect(),
+            final_deadline: Timeline::new(spec.final_deadline),
+            indicators: spec
+                .indicators
+                .iter()
+                .map(|spec| Indicator {
+                    spec: spec.clone(),
+                    measurements: Vec::new(),
+                })
+                .collect(),
+            spec,
+            added_by: revision,
+            version: event.version,
+            last_seq: event.seq,
+            withdrawn: None,
+            validations: Vec::new(),
+            last_revision_seq: None,
+            last_revision_date: added_from,
+        })
+    }
+
+    /// Folds one more event of this objective's stream.
+    ///
+    /// # Errors
+    /// When the event names a phase or indicator the objective does not have, or
+    /// defines it again.
+    pub fn apply(
+        &mut self,
+        event: &RecordedEvent,
+        decoded: ObjectiveEvent,
+    ) -> Result<(), ProjectionError> {
+        let seq = event.seq;
+        match decoded {
+            ObjectiveEvent::ObjectiveDefined { .. } => {
+                return Err(impossible(event, "objective defined twice"));
+            }
+            ObjectiveEvent::PhaseStarted { phase, on, note } => {
+                self.phase_mut(event, phase)?.started = Some(Mark {
+                    on,
+                    note,
+                    evidence: Vec::new(),
+                    recorded: Recorded::of(event),
+                });
+            }
+            ObjectiveEvent::PhaseCompleted {
+                phase,
+                on,
+                note,
+                evidence,
+            } => {
+                self.phase_mut(event, phase)?.completed = Some(Mark {
+                    on,
+                    note,
+                    evidence,
+                    recorded: Recorded::of(event),
+                });
+            }
+            ObjectiveEvent::PhaseCompletionRetracted { phase, .. } => {
+                self.phase_mut(event, phase)?.completed = None;
+            }
+            ObjectiveEvent::DeadlineRevised {
+                phase,
+                to,
+                revision,
+                ..
+            } => {
+                let from = revision.in_force_from;
+                match phase {
+                    Some(n) => self.phase_mut(event, n)?.deadline.change(from, to, seq),
+                    None => self.final_deadline.change(from, to, seq),
+                }
+                self.revised(&revision, seq);
+            }
+            ObjectiveEvent::WeightsRevised { to, revision, .. } => {
+                for (n, weight) in to {
+                    self.phase_mut(event, n)?
+                        .weight
+                        .change(revision.in_force_from, weight, seq);
+                }
+                self.revised(&revision, seq);
+            }
+            ObjectiveEvent::PhaseAdded { phase, revision } => {
+                if self.phases.iter().any(|p| p.number == phase.number) {
+                    return Err(impossible(
+                        event,
+                        &format!("phase {} added twice", phase.number),
+                    ));
+                }
+                self.phases
+                    .push(Phase::new(&phase, Some(revision.in_force_from)));
+                self.phases.sort_by_key(|p| p.number);
+                self.revised(&revision, seq);
+            }
+            ObjectiveEvent::PhaseWithdrawn { phase, revision } => {
+                self.phase_mut(event, phase)?.withdrawn_from = Some(revision.in_force_from);
+                self.revised(&revision, seq);
+            }
+            ObjectiveEvent::ObjectiveWithdrawn { revision } => {
+                self.revised(&revision, seq);
+                self.withdrawn = Some(revision);
+            }
+            ObjectiveEvent::IndicatorMeasured {
+                indicator,
+                on,
+                value_hundredths,
+                numerator,
+                denominator,
+                note,
+            } => {
+                let value = value_hundredths.or(match (numerator, denominator) {
+                    (Some(n), Some(d)) if d > 0 => {
+                        Some(Hundredths::HUNDRED.scale(n as i64, d as i64))
+                    }
+                    _ => None,
+                });
+                let Some(target) = self.indicators.iter_mut().find(|i| i.spec.id == indicator)
+                else {
+                    return Err(impossible(event, &format!("unknown indicator {indicator}")));
+                };
+                target.measurements.push(Measurement {
+                    on,
+                    value,
+                    numerator,
+                    denominator,
+                    note,
+                    recorded: Recorded::of(event),
+                });
+            }
+            ObjectiveEvent::ValidationRecorded {
+                stage,
+                outcome,
+                unverified_phases,
+                neutralised_phases,
+                note,
+            } => self.validations.push(Validation {
+                stage,
+                outcome,
+                unverified_phases,
+                neutralised_phases,
+                note,
+                recorded: Recorded::of(event),
+            }),
+        }
+        self.version = event.version;
+        self.last_seq = seq;
+        Ok(())
+    }
+
+    fn revised(&mut self, revision: &RevisionRef, seq: u64) {
+        self.last_revision_seq = Some(seq);
+        self.last_revision_date = Some(
+            self.last_revision_date
+                .map_or(revision.in_force_from, |d| d.max(revision.in_force_from)),
+        );
+    }
+
+    fn phase_mut(
+        &mut self,
+        event: &RecordedEvent,
+        number: u32,
+    ) -> Result<&mut Phase, ProjectionError> {
+        self.phases
+            .iter_mut()
+            .find(|p| p.number == number)
+            .ok_or_else(|| impossible(event, &format!("unknown phase {number}")))
+    }
+
+    /// The phase numbered `number`.
+    pub fn phase(&self, number: u32) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.number == number)
+    }
+
+    /// The plan year.
+    pub fn year(&self) -> i32 {
+        self.spec.year
+    }
+
+    /// The owning unit.
+    pub fn unit(&self) -> &str {
+        &self.spec.unit
+    }
+
+    /// Whether the objective counts at `at`: it exists by then and is not withdrawn.
+    pub fn active_at(&self, at: NaiveDate) -> bool {
+        self.added_by.as_ref().is_none_or(|r| r.in_force_from <= at)
+            && self.withdrawn.as_ref().is_none_or(|r| r.in_force_from > at)
+    }
+
+    /// The latest final validation recorded on or before `at`.
+    pub fn final_validation_at(&self, at: NaiveDate) -> Option<&Validation> {
+        self.validations.iter().rev().find(|v| {
+            v.stage == ValidationStage::Final && v.recorded.recorded_at.date_naive() <= at
+        })
+    }
+
+    /// The score at `at` (DESIGN.md §4).
+    pub fn score(&self, at: NaiveDate) -> Score {
+        let final_deadline = *self.final_deadline.at(at);
+        let mut completed = Hundredths::ZERO;
+        let mut on_time = Hundredths::ZERO;
+        let mut any_failed = false;
+        let mut all_on_time = true;
+        let active: Vec<&Phase> = self.phases.iter().filter(|p| p.active_at(at)).collect();
+        for phase in &active {
+            let weight = *phase.weight.at(at);
+            let status = phase.status_at(at);
+            if status.is_completed() {
+                completed = completed + weight;
+            }
+            match status {
+                PhaseStatus::CompletedOnTime => on_time = on_time + weight,
+                PhaseStatus::CompletedLate | PhaseStatus::Overdue => any_failed = true,
+                _ => all_on_time = false,
+            }
+            if let Some(done) = phase.completed.as_ref().filter(|d| d.on <= at) {
+                if done.on > final_deadline {
+                    any_failed = true;
+                }
+            }
+        }
+        let outcome = if any_failed {
+            Outcome::NotAchieved
+        } else if all_on_time && !active.is_empty() {
+            Outcome::Achieved
+        } else {
+            Outcome::InProgress
+        };
+        let validated = self.final_validation_at(at).map(|v| match v.outcome {
+            ValidationOutcome::Rejected => Hundredths::ZERO,
+            ValidationOutcome::Approved => {
+                let mut total = Hundredths::ZERO;
+                let mut verified_on_time = Hundredths::ZERO;
+                for phase in active
+                    .iter()
+                    .filter(|p| !v.neutralised_phases.contains(&p.number))
+                {
+                    let weight = *phase.weight.at(at);
+                    total = total + weight;
+                    if phase.status_at(at) == PhaseStatus::CompletedOnTime
+                        && !v.unverified_phases.contains(&phase.number)
+                    {
+                        verified_on_time = verified_on_time + weight;
+                    }
+                }
+                verified_on_time.scale(Hundredths::HUNDRED.0, total.0)
+            }
+        });
+        Score {
+            at,
+            completed_pct: completed,
+            on_time_pct: on_time,
+            outcome,
+            validated_pct: validated,
+        }
+    }
+
+    /// The objective as answered by the API, evaluated at `at`.
+    pub fn evaluate(&self, at: NaiveDate) -> ObjectiveView {
+        ObjectiveView {
+            key: self.key.clone(),
+            year: self.spec.year,
+            unit: self.spec.unit.clone(),
+            letter: self.spec.letter.clone(),
+            title: self.spec.title.clone(),
+            manager: self.spec.manager.clone(),
+            version: self.version,
+            last_seq: self.last_seq,
+            withdrawn: !self.active_at(at) && self.withdrawn.is_some(),
+            final_deadline: *self.final_deadline.at(at),
+            original_final_deadline: self.final_deadline.original,
+            phases: self
+                .phases
+                .iter()
+                .filter(|p| p.exists_at(at))
+                .map(|p| PhaseView {
+                    number: p.number,
+                    description: p.description.clone(),
+                    weight: Pct(*p.weight.at(at)),
+                    original_weight: Pct(p.weight.original),
+                    involved: p.involved.clone(),
+                    deadline: *p.deadline.at(at),
+                    original_deadline: p.deadline.original,
+                    status: p.status_at(at),
+                    started_on: p.started.as_ref().map(|m| m.on).filter(|on| *on <= at),
+                    completed_on: p.completed.as_ref().map(|m| m.on).filter(|on| *on <= at),
+                    completed_by: p
+                        .completed
+                        .as_ref()
+                        .filter(|m| m.on <= at)
+                        .map(|m| m.recorded.actor.clone()),
+                    evidence: p
+                        .completed
+                        .as_ref()
+                        .filter(|m| m.on <= at)
+                        .map(|m| m.evidence.clone())
+                        .unwrap_or_default(),
+                    withdrawn: !p.active_at(at),
+                })
+                .collect(),
+            indicators: self
+                .indicators
+                .iter()
+                .map(|i| IndicatorView {
+                    id: i.spec.id.clone(),
+                    description: i.spec.description.clone(),
+                    kind: i.spec.kind,
+                    target: i.spec.target_hundredths.map(Pct),
+                    latest: i
+                        .measurements
+                        .iter()
+                        .filter(|m| m.on <= at)
+                        .max_by_key(|m| (m.on, m.recorded.seq))
+                        .map(|m| MeasurementView {
+                            on: m.on,
+                            value: m.value.map(Pct),
+                            numerator: m.numerator,
+                            denominator: m.denominator,
+                            note: m.note.clone(),
+                        }),
+                })
+                .collect(),
+            validations: self
+                .validations
+                .iter()
+                .map(|v| ValidationView {
+                    stage: v.stage,
+                    outcome: v.outcome,
+                    actor: v.recorded.actor.clone(),
+                    recorded_at: v.recorded.recorded_at,
+                    unverified_phases: v.unverified_phases.clone(),
+                    neutralised_phases: v.neutralised_phases.clone(),
+                    note: v.note.clone(),
+                })
+                .collect(),
+            score: self.score(at).into(),
+        }
+    }
+}
+
+/// The score of an objective at a date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Score {
+    /// Reference date.
+    pub at: NaiveDate,
+    /// Sum of weights of completed phases.
+    pub completed_pct: Hundredths,
+    /// Sum of weights of phases completed on time (*grado di raggiungimento*).
+    pub on_time_pct: Hundredths,
+    /// Achieved, not achieved, in progress.
+    pub outcome: Outcome,
+    /// `on_time_pct` as verified by the final validation, if there is one.
+    pub validated_pct: Option<Hundredths>,
+}
+
+/// A percentage in an answer: a JSON number rounded to two decimals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pct(pub Hundredths);
+
+impl Serialize for Pct {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 .0 % 100 == 0 {
+            s.serialize_i64(self.0 .0 / 100)
+        } else {
+            s.serialize_f64(self.0.as_f64())
+        }
+    }
+}
+
+/// [`Score`] as answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreView {
+    /// Reference date.
+    pub at: NaiveDate,
+    /// Completed weight.
+    pub completed_pct: Pct,
+    /// On-time weight.
+    pub on_time_pct: Pct,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Verified by the final validation; null before it.
+    pub validated_pct: Option<Pct>,
+}
+
+impl From<Score> for ScoreView {
+    fn from(s: Score) -> Self {
+        ScoreView {
+            at: s.at,
+            completed_pct: Pct(s.completed_pct),
+            on_time_pct: Pct(s.on_time_pct),
+            outcome: s.outcome,
+            validated_pct: s.validated_pct.map(Pct),
+        }
+    }
+}
+
+/// The objective state of DESIGN.md §5.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectiveView {
+    /// Key.
+    pub key: String,
+    /// Year.
+    pub year: i32,
+    /// Unit code.
+    pub unit: String,
+    /// Letter.
+    pub letter: String,
+    /// Title.
+    pub title: String,
+    /// Manager.
+    pub manager: String,
+    /// Stream version.
+    pub version: u64,
+    /// Seq of the last event folded.
+    pub last_seq: u64,
+    /// Withdrawn at the reference date.
+    pub withdrawn: bool,
+    /// Final deadline in force.
+    pub final_deadline: NaiveDate,
+    /// Final deadline as planned.
+    pub original_final_deadline: NaiveDate,
+    /// Phases that exist at the reference date.
+    pub phases: Vec<PhaseView>,
+    /// Indicators with their latest measurement.
+    pub indicators: Vec<IndicatorView>,
+    /// Validations.
+    pub validations: Vec<ValidationView>,
+    /// Score.
+    pub score: ScoreView,
+}
+
+/// A phase as answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseView {
+    /// Number.
+    pub number: u32,
+    /// Description.
+    pub description: String,
+    /// Weight in force.
+    pub weight: Pct,
+    /// Weight as planned.
+    pub original_weight: Pct,
+    /// Involved units or bodies.
+    pub involved: Vec<String>,
+    /// Deadline in force.
+    pub deadline: NaiveDate,
+    /// Deadline as planned.
+    pub original_deadline: NaiveDate,
+    /// Status.
+    pub status: PhaseStatus,
+    /// Start date.
+    pub started_on: Option<NaiveDate>,
+    /// Completion date.
+    pub completed_on: Option<NaiveDate>,
+    /// Who recorded the completion.
+    pub completed_by: Option<String>,
+    /// Evidence of the completion.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// Withdrawn (does not count).
+    pub withdrawn: bool,
+}
+
+/// An indicator as answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndicatorView {
+    /// Id.
+    pub id: String,
+    /// Description.
+    pub description: String,
+    /// Kind.
+    pub kind: IndicatorKind,
+    /// Target.
+    pub target: Option<Pct>,
+    /// Latest measurement on or before the reference date.
+    pub latest: Option<MeasurementView>,
+}
+
+/// A measurement as answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MeasurementView {
+    /// Date.
+    pub on: NaiveDate,
+    /// Value.
+    pub value: Option<Pct>,
+    /// n° a.
+    pub numerator: Option<u64>,
+    /// n° b.
+    pub denominator: Option<u64>,
+    /// Note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A validation as answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValidationView {
+    /// Stage.
+    pub stage: ValidationStage,
+    /// Outcome.
+    pub outcome: ValidationOutcome,
+    /// Who.
+    pub actor: String,
+    /// When.
+    #[serde(with = "traguardo_events::envelope::timestamp")]
+    pub recorded_at: DateTime<Utc>,
+    /// Unverified phases.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unverified_phases: Vec<u32>,
+    /// Neutralised phases.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub neutralised_phases: Vec<u32>,
+    /// Note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Decodes an objective stream event.
+///
+/// # Errors
+/// [`ProjectionError::Decode`] when it is not an objective event.
+pub fn decode(event: &RecordedEvent) -> Result<ObjectiveEvent, ProjectionError> {
+    event.decode().map_err(|e| ProjectionError::Decode {
+        seq: event.seq,
+        message: e.to_string(),
+    })
+}
+
+fn impossible(event: &RecordedEvent, message: &str) -> ProjectionError {
+    ProjectionError::Impossible {
+        seq: event.seq,
+        message: message.to_string(),
+    }
+}

@@ -1,0 +1,349 @@
+//! Plan years and the in-memory registry of everything folded from the log.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use traguardo_events::domain::{OrgEvent, PlanEvent, RevisionChange};
+use traguardo_events::model::{Hundredths, Role, Unit};
+use traguardo_events::RecordedEvent;
+use uuid::Uuid;
+
+use crate::objective::{self, Objective, Outcome, Pct};
+use crate::ProjectionError;
+
+/// A revision as recorded on the plan stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revision {
+    /// Its id.
+    pub id: Uuid,
+    /// The act.
+    pub act: String,
+    /// The act's date as stated.
+    pub act_date: Option<NaiveDate>,
+    /// In force from.
+    pub in_force_from: NaiveDate,
+    /// Why.
+    pub reason: String,
+    /// The changes, in order.
+    pub changes: Vec<RevisionChange>,
+    /// Objectives touched.
+    pub objectives: Vec<String>,
+    /// Who recorded it.
+    pub actor: String,
+    /// In which role.
+    pub role: String,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+    /// Seq of its `revision_recorded` event.
+    pub seq: u64,
+}
+
+/// A plan year.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Year.
+    pub year: i32,
+    /// *Ente*.
+    pub organisation: String,
+    /// Title.
+    pub title: String,
+    /// *Elenco Responsabili*.
+    pub units: Vec<Unit>,
+    /// Objective keys, in plan order, then in the order revisions added them.
+    pub objectives: Vec<String>,
+    /// Revisions, oldest first.
+    pub revisions: Vec<Revision>,
+    /// Stream version.
+    pub version: u64,
+}
+
+impl Plan {
+    /// The unit with this code.
+    pub fn unit(&self, code: &str) -> Option<&Unit> {
+        self.units.iter().find(|u| u.code == code)
+    }
+}
+
+/// A token holder, as the `org` stream says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// Token id.
+    pub token_id: Uuid,
+    /// Actor name.
+    pub actor: String,
+    /// Role.
+    pub role: Role,
+    /// Units a manager may act for.
+    pub units: Vec<String>,
+}
+
+/// One objective's line in a plan's scores.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectiveScoreLine {
+    /// Key.
+    pub key: String,
+    /// Unit.
+    pub unit: String,
+    /// Completed weight.
+    pub completed_pct: Pct,
+    /// On-time weight.
+    pub on_time_pct: Pct,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Validated result, absent before a final validation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validated_pct: Option<Pct>,
+}
+
+/// A unit's score: the mean `on_time_pct` of its objectives.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnitScore {
+    /// Unit code.
+    pub unit: String,
+    /// Mean on-time percentage.
+    pub score: Pct,
+}
+
+/// The plan's score: the mean over all its objectives.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanScore {
+    /// Mean on-time percentage.
+    pub score: Pct,
+}
+
+/// `GET /plans/{year}/scores`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanScores {
+    /// Year.
+    pub year: i32,
+    /// Reference date.
+    pub at: NaiveDate,
+    /// Every objective active at `at`.
+    pub objectives: Vec<ObjectiveScoreLine>,
+    /// Per unit, in unit-code order.
+    pub units: Vec<UnitScore>,
+    /// The plan.
+    pub plan: PlanScore,
+}
+
+/// Everything folded from the log: plans, objectives, tokens.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    /// Plans by year.
+    pub plans: BTreeMap<i32, Plan>,
+    /// Objectives by key.
+    pub objectives: HashMap<String, Objective>,
+    /// Active tokens by the hex SHA-256 of their secret.
+    pub tokens: HashMap<String, TokenInfo>,
+    /// The seq of the last event folded.
+    pub last_seq: u64,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds events in seq order.
+    ///
+    /// # Errors
+    /// The first event that cannot be folded.
+    pub fn apply_all<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a RecordedEvent>,
+    ) -> Result<(), ProjectionError> {
+        events.into_iter().try_for_each(|e| self.apply(e))
+    }
+
+    /// Folds one event; an event already folded (seq ≤ last) is skipped.
+    ///
+    /// # Errors
+    /// When the event cannot be decoded or does not fit the state.
+    pub fn apply(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        if event.seq <= self.last_seq {
+            return Ok(());
+        }
+        let impossible = |message: String| ProjectionError::Impossible {
+            seq: event.seq,
+            message,
+        };
+        if event.stream.starts_with("objective/") {
+            let decoded = objective::decode(event)?;
+            let key = &event.stream["objective/".len()..];
+            match self.objectives.get_mut(key) {
+                Some(o) => o.apply(event, decoded)?,
+                None => {
+                    let o = Objective::define(event, decoded)?;
+                    self.objectives.insert(o.key.clone(), o);
+                }
+            }
+        } else if event.stream.starts_with("plan/") {
+            let decoded: PlanEvent = event.decode().map_err(|e| ProjectionError::Decode {
+                seq: event.seq,
+                message: e.to_string(),
+            })?;
+            match decoded {
+                PlanEvent::PlanDefined {
+                    year,
+                    organisation,
+                    title,
+                    units,
+                    objectives,
+                } => {
+                    if self.plans.contains_key(&year) {
+                        return Err(impossible(format!("plan {year} defined twice")));
+                    }
+                    self.plans.insert(
+                        year,
+                        Plan {
+                            year,
+                            organisation,
+                            title,
+                            units,
+                            objectives,
+                            revisions: Vec::new(),
+                            version: event.version,
+                        },
+                    );
+                }
+                PlanEvent::RevisionRecorded {
+                    revision,
+                    act,
+                    act_date,
+                    in_force_from,
+                    reason,
+                    changes,
+                    objectives,
+                } => {
+                    let year = plan_year(&event.stream)
+                        .ok_or_else(|| impossible(format!("bad stream {}", event.stream)))?;
+                    let plan = self
+                        .plans
+                        .get_mut(&year)
+                        .ok_or_else(|| impossible(format!("revision of unknown plan {year}")))?;
+                    for change in &changes {
+                        if let RevisionChange::AddObjective { objective } = change {
+                            plan.objectives.push(objective.key());
+                        }
+                    }
+                    plan.revisions.push(Revision {
+                        id: revision,
+                        act,
+                        act_date,
+                        in_force_from,
+                        reason,
+                        changes,
+                        objectives,
+                        actor: event.actor.clone(),
+                        role: event.role.clone(),
+                        recorded_at: event.recorded_at,
+                        seq: event.seq,
+                    });
+                    plan.version = event.version;
+                }
+            }
+        } else if event.stream == traguardo_events::model::ORG_STREAM {
+            let decoded: OrgEvent = event.decode().map_err(|e| ProjectionError::Decode {
+                seq: event.seq,
+                message: e.to_string(),
+            })?;
+            match decoded {
+                OrgEvent::TokenIssued {
+                    token_id,
+                    token_sha256,
+                    actor,
+                    role,
+                    units,
+                } => {
+                    self.tokens.insert(
+                        token_sha256,
+                        TokenInfo {
+                            token_id,
+                            actor,
+                            role,
+                            units,
+                        },
+                    );
+                }
+                OrgEvent::TokenRevoked { token_id } => {
+                    self.tokens.retain(|_, t| t.token_id != token_id);
+                }
+            }
+        } else {
+            return Err(impossible(format!("unknown stream {}", event.stream)));
+        }
+        self.last_seq = event.seq;
+        Ok(())
+    }
+
+    /// The objectives of a plan, in plan order.
+    pub fn plan_objectives(&self, year: i32) -> Vec<&Objective> {
+        self.plans
+            .get(&year)
+            .map(|plan| {
+                plan.objectives
+                    .iter()
+                    .filter_map(|key| self.objectives.get(key))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The scores of a plan at `at`, or `None` for an unknown year.
+    pub fn scores(&self, year: i32, at: NaiveDate) -> Option<PlanScores> {
+        self.plans.get(&year)?;
+        Some(scores_of(year, at, self.plan_objectives(year)))
+    }
+}
+
+/// Scores of a set of objectives (DESIGN.md §4): a unit's score is the mean
+/// `on_time_pct` of its objectives, the plan's the mean over all of them. Withdrawn
+/// objectives do not count.
+pub fn scores_of(year: i32, at: NaiveDate, objectives: Vec<&Objective>) -> PlanScores {
+    let mut lines = Vec::new();
+    let mut by_unit: BTreeMap<String, Vec<Hundredths>> = BTreeMap::new();
+    let mut all = Vec::new();
+    for objective in objectives.into_iter().filter(|o| o.active_at(at)) {
+        let score = objective.score(at);
+        by_unit
+            .entry(objective.unit().to_string())
+            .or_default()
+            .push(score.on_time_pct);
+        all.push(score.on_time_pct);
+        lines.push(ObjectiveScoreLine {
+            key: objective.key.clone(),
+            unit: objective.unit().to_string(),
+            completed_pct: Pct(score.completed_pct),
+            on_time_pct: Pct(score.on_time_pct),
+            outcome: score.outcome,
+            validated_pct: score.validated_pct.map(Pct),
+        });
+    }
+    PlanScores {
+        year,
+        at,
+        objectives: lines,
+        units: by_unit
+            .into_iter()
+            .map(|(unit, scores)| UnitScore {
+                unit,
+                score: Pct(mean(&scores)),
+            })
+            .collect(),
+        plan: PlanScore {
+            score: Pct(mean(&all)),
+        },
+    }
+}
+
+/// The mean of percentages, rounded to hundredths (0 for none).
+pub fn mean(values: &[Hundredths]) -> Hundredths {
+    let sum: Hundredths = values.iter().copied().sum();
+    sum.scale(1, values.len() as i64)
+}
+
+fn plan_year(stream: &str) -> Option<i32> {
+    stream.strip_prefix("plan/")?.parse().ok()
+}

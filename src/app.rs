@@ -1,0 +1,461 @@
+//! The application: the store, the in-memory read model kept in step with it, and
+//! the use cases (load a plan, run a command, record a revision, issue a token).
+//!
+//! Flow: parse → load state from the registry → decide (pure) → append → the
+//! store's commit hook folds the new events into the registry before the append
+//! returns → answer from the registry.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+use traguardo_events::domain::{ObjectiveEvent, OrgEvent, PlanEvent};
+use traguardo_events::envelope::Actor;
+use traguardo_events::model::{objective_stream, plan_stream, Role, ORG_STREAM};
+use traguardo_events::store::{IdempotencyKey, Until};
+use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, RecordedEvent, Store};
+use traguardo_projections::{Objective, Registry, TokenInfo};
+use uuid::Uuid;
+
+use crate::commands::{self, ObjectiveCommand, Principal, RevisionRequest};
+use crate::error::AppError;
+use crate::plan_document::ValidPlan;
+
+/// The application state: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    // A std lock: held only to read or fold in memory, never across an await.
+    registry: Arc<RwLock<Registry>>,
+    bootstrap_sha256: RwLock<Option<String>>,
+}
+
+/// What a write appended, and whether it is the replay of an earlier request with
+/// the same idempotency key.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The events, in seq order.
+    pub events: Vec<RecordedEvent>,
+    /// True when nothing was appended because the key was used before.
+    pub replayed: bool,
+}
+
+impl App {
+    /// Opens the database, replays the log into memory and keeps it in step.
+    ///
+    /// # Errors
+    /// When the database cannot be opened or an event cannot be folded.
+    pub fn open(path: impl AsRef<Path>, clock: Clock) -> Result<Self, AppError> {
+        let store = Store::open(path, clock)?;
+        Self::with_store(store)
+    }
+
+    /// Builds the application over an open store.
+    ///
+    /// # Errors
+    /// When an event of the log cannot be folded.
+    pub fn with_store(store: Store) -> Result<Self, AppError> {
+        let mut registry = Registry::new();
+        store.for_each(0, |event| registry.apply(&event).map_err(AppError::from))?;
+        let registry = Arc::new(RwLock::new(registry));
+        let folded = registry.clone();
+        store.on_commit(Arc::new(move |events: &[RecordedEvent]| {
+            let mut registry = folded.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(first) = events.first() {
+                if first.seq != registry.last_seq + 1 {
+                    tracing::warn!(
+                        expected = registry.last_seq + 1,
+                        got = first.seq,
+                        "another process appended to this database; restart to see its events"
+                    );
+                }
+            }
+            for event in events {
+                if let Err(e) = registry.apply(event) {
+                    tracing::error!(error = %e, "cannot fold a committed event");
+                }
+            }
+        }));
+        Ok(App {
+            inner: Arc::new(Inner {
+                store,
+                registry,
+                bootstrap_sha256: RwLock::new(None),
+            }),
+        })
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Today's date by the store's clock (UTC).
+    pub fn today(&self) -> NaiveDate {
+        self.inner.store.clock().now().date_naive()
+    }
+
+    /// Reads the registry under its lock.
+    pub fn read<T>(&self, f: impl FnOnce(&Registry) -> T) -> T {
+        f(&self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Accepts `token` as an admin token for this process (not stored anywhere).
+    pub fn set_bootstrap_token(&self, token: &str) {
+        *self
+            .inner
+            .bootstrap_sha256
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(sha256_hex(token));
+    }
+
+    /// The principal holding `token`, if it is valid.
+    pub fn authenticate(&self, token: &str) -> Option<Principal> {
+        let digest = sha256_hex(token);
+        let bootstrap = self
+            .inner
+            .bootstrap_sha256
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if bootstrap.as_deref() == Some(digest.as_str()) {
+            return Some(Principal {
+                name: "admin".into(),
+                role: Role::Admin,
+                units: Vec::new(),
+            });
+        }
+        self.read(|r| {
+            r.tokens.get(&digest).map(|t| Principal {
+                name: t.actor.clone(),
+                role: t.role,
+                units: t.units.clone(),
+            })
+        })
+    }
+
+    /// Loads a validated plan: the plan event and every objective, in one batch.
+    ///
+    /// # Errors
+    /// [`AppError::Forbidden`] for a non-admin, [`AppError::Conflict`] when the
+    /// year is loaded already.
+    pub async fn import_plan(
+        &self,
+        plan: &ValidPlan,
+        principal: &Principal,
+    ) -> Result<Vec<RecordedEvent>, AppError> {
+        if principal.role != Role::Admin {
+            return Err(AppError::Forbidden("only an admin may load a plan".into()));
+        }
+        let batch = plan_batch(plan, &principal.actor(), None)?;
+        match self.inner.store.append_async(batch).await {
+            Err(traguardo_events::Error::Conflict { .. }) => Err(AppError::Conflict(format!(
+                "the plan for {} is already loaded",
+                plan.year
+            ))),
+            other => Ok(other?),
+        }
+    }
+
+    /// Runs a command on objective `key`.
+    ///
+    /// # Errors
+    /// [`AppError::NotFound`] for an unknown objective, [`AppError::PreconditionFailed`]
+    /// for a stale `if_match`, [`AppError::IdempotencyMismatch`] for a key reused
+    /// with another request, and whatever [`commands::decide`] refuses.
+    pub async fn execute(
+        &self,
+        key: &str,
+        command: &ObjectiveCommand,
+        principal: &Principal,
+        if_match: Option<u64>,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Written, AppError> {
+        if let Some(done) = self.replay(idempotency.as_ref())? {
+            return Ok(done);
+        }
+        let today = self.today();
+        let (version, events) = self.read(|r| {
+            let objective = r
+                .objectives
+                .get(key)
+                .ok_or_else(|| AppError::NotFound(format!("no objective {key}")))?;
+            if let Some(expected) = if_match.filter(|v| *v != objective.version) {
+                return Err(AppError::PreconditionFailed {
+                    expected,
+                    actual: objective.version,
+                });
+            }
+            Ok((
+                objective.version,
+                commands::decide(objective, command, principal, today)?,
+            ))
+        })?;
+        let stream = objective_stream(key);
+        let actor = principal.actor();
+        let correlation = Some(Uuid::now_v7().to_string());
+        let mut batch = AppendBatch::new().expect(&stream, ExpectedVersion::Exact(version));
+        for event in &events {
+            batch = batch.push(NewEvent::from_domain(
+                &stream,
+                event,
+                &actor,
+                correlation.clone(),
+            )?);
+        }
+        self.append(batch, idempotency).await
+    }
+
+    /// Records a revision of plan `year`, all its changes in one batch.
+    ///
+    /// # Errors
+    /// As [`commands::decide_revision`], and [`AppError::Conflict`] when another
+    /// write touched the same plan or objectives first.
+    pub async fn revise(
+        &self,
+        year: i32,
+        request: &RevisionRequest,
+        principal: &Principal,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Written, AppError> {
+        if let Some(done) = self.replay(idempotency.as_ref())? {
+            return Ok(done);
+        }
+        let today = self.today();
+        let id = Uuid::now_v7();
+        let decision =
+            self.read(|r| commands::decide_revision(r, year, request, principal, today, id))?;
+        let actor = principal.actor();
+        let correlation = Some(id.to_string());
+        let plan = plan_stream(year);
+        let mut batch = AppendBatch::new()
+            .expect(&plan, ExpectedVersion::Exact(decision.plan_version))
+            .push(NewEvent::from_domain(
+                &plan,
+                &decision.plan_event,
+                &actor,
+                correlation.clone(),
+            )?);
+        for (key, version, events) in &decision.objectives {
+            let stream = objective_stream(key);
+            batch = batch.expect(
+                &stream,
+                version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact),
+            );
+            for event in events {
+                batch = batch.push(NewEvent::from_domain(
+                    &stream,
+                    event,
+                    &actor,
+                    correlation.clone(),
+                )?);
+            }
+        }
+        self.append(batch, idempotency).await
+    }
+
+    /// Issues a bearer token; returns the secret (shown once) and what it allows.
+    ///
+    /// # Errors
+    /// [`AppError::Forbidden`] for a non-admin, [`AppError::Invalid`] for an empty
+    /// actor or a manager without units.
+    pub async fn issue_token(
+        &self,
+        actor: &str,
+        role: Role,
+        units: Vec<String>,
+        principal: &Principal,
+    ) -> Result<(String, TokenInfo), AppError> {
+        if principal.role != Role::Admin {
+            return Err(AppError::Forbidden("only an admin may issue tokens".into()));
+        }
+        let mut errors = Vec::new();
+        if actor.trim().is_empty() {
+            errors.push(crate::error::FieldError::new("actor", "must not be empty"));
+        }
+        let units: Vec<String> = units
+            .into_iter()
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
+        if role == Role::Manager && units.is_empty() {
+            errors.push(crate::error::FieldError::new(
+                "units",
+                "a manager needs at least one unit",
+            ));
+        }
+        if role != Role::Manager && !units.is_empty() {
+            errors.push(crate::error::FieldError::new(
+                "units",
+                "only managers are scoped to units",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| AppError::Rule(format!("no randomness: {e}")))?;
+        let token = format!("tg_{}", hex::encode(secret));
+        let info = TokenInfo {
+            token_id: Uuid::now_v7(),
+            actor: actor.trim().to_string(),
+            role,
+            units,
+        };
+        let event = OrgEvent::TokenIssued {
+            token_id: info.token_id,
+            token_sha256: sha256_hex(&token),
+            actor: info.actor.clone(),
+            role,
+            units: info.units.clone(),
+        };
+        let batch = AppendBatch::new().push(NewEvent::from_domain(
+            ORG_STREAM,
+            &event,
+            &principal.actor(),
+            None,
+        )?);
+        self.inner.store.append_async(batch).await?;
+        Ok((token, info))
+    }
+
+    /// An objective as the log held it up to `until` (record time), read from the
+    /// store; `None` when it did not exist then.
+    ///
+    /// # Errors
+    /// When the store cannot be read or the stream cannot be folded.
+    pub fn objective_as_of(&self, key: &str, until: Until) -> Result<Option<Objective>, AppError> {
+        let events = self
+            .inner
+            .store
+            .read_stream(&objective_stream(key), until)?;
+        Ok(Objective::from_events(&events)?)
+    }
+
+    /// The registry of one plan year as the log held it up to `until`.
+    ///
+    /// # Errors
+    /// When the store cannot be read or an event cannot be folded.
+    pub fn registry_as_of(&self, year: i32, until: Until) -> Result<Registry, AppError> {
+        let events = self.year_events(year, until)?;
+        let mut registry = Registry::new();
+        for event in &events {
+            // Gaps between the seqs of one year are other years' events: fine here.
+            registry.last_seq = event.seq - 1;
+            registry.apply(event)?;
+        }
+        Ok(registry)
+    }
+
+    /// The events of one plan year (its plan stream and every objective stream of
+    /// the year) up to `until`, in seq order.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub fn year_events(&self, year: i32, until: Until) -> Result<Vec<RecordedEvent>, AppError> {
+        let store = &self.inner.store;
+        let mut events = store.read_stream(&plan_stream(year), until)?;
+        events.extend(store.read_streams_with_prefix(&format!("objective/{year}-"), until)?);
+        events.sort_by_key(|e| e.seq);
+        Ok(events)
+    }
+
+    fn replay(&self, key: Option<&IdempotencyKey>) -> Result<Option<Written>, AppError> {
+        let Some(key) = key else { return Ok(None) };
+        let Some(first) = self.inner.store.idempotent_result(&key.key)? else {
+            return Ok(None);
+        };
+        if first.request_sha256 != key.request_sha256 {
+            return Err(AppError::IdempotencyMismatch(
+                "this Idempotency-Key was used with a different request".into(),
+            ));
+        }
+        let count = (first.last_seq + 1 - first.first_seq) as usize;
+        let events = self.inner.store.read_all(first.first_seq - 1, count)?;
+        Ok(Some(Written {
+            events,
+            replayed: true,
+        }))
+    }
+
+    async fn append(
+        &self,
+        batch: AppendBatch,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Written, AppError> {
+        match self
+            .inner
+            .store
+            .append_idempotent(batch, idempotency.clone())
+            .await
+        {
+            Ok(events) => Ok(Written {
+                events,
+                replayed: false,
+            }),
+            // Two retries raced: the other one committed; answer as it did.
+            Err(traguardo_events::Error::KeyUsed(_)) => Ok(self
+                .replay(idempotency.as_ref())?
+                .ok_or_else(|| AppError::Conflict("idempotency key in use".into()))?),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The events that load a plan: `plan_defined`, then each `objective_defined`, with
+/// every stream required to be new.
+///
+/// # Errors
+/// Only if an event cannot be encoded.
+pub fn plan_batch(
+    plan: &ValidPlan,
+    actor: &Actor,
+    correlation: Option<String>,
+) -> Result<AppendBatch, AppError> {
+    let stream = plan_stream(plan.year);
+    let defined = PlanEvent::PlanDefined {
+        year: plan.year,
+        organisation: plan.organisation.clone(),
+        title: plan.title.clone(),
+        units: plan.units.clone(),
+        objectives: plan.objectives.iter().map(|o| o.key()).collect(),
+    };
+    let mut batch = AppendBatch::new()
+        .expect(&stream, ExpectedVersion::NoStream)
+        .push(NewEvent::from_domain(
+            &stream,
+            &defined,
+            actor,
+            correlation.clone(),
+        )?);
+    for objective in &plan.objectives {
+        let stream = objective_stream(&objective.key());
+        let event = ObjectiveEvent::ObjectiveDefined {
+            objective: objective.clone(),
+            revision: None,
+        };
+        batch = batch
+            .expect(&stream, ExpectedVersion::NoStream)
+            .push(NewEvent::from_domain(
+                &stream,
+                &event,
+                actor,
+                correlation.clone(),
+            )?);
+    }
+    Ok(batch)
+}
+
+/// Hex SHA-256 of a text (tokens are kept only as this).
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}

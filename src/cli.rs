@@ -1,0 +1,279 @@
+//! The command line (DESIGN.md §7): one clap-derive struct, one function per
+//! command. Problems are printed one per line; the exit code says if it worked.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use traguardo_events::{Clock, Head, Store};
+
+use crate::commands::Principal;
+use crate::App;
+
+/// Traguardo: the Piano degli Obiettivi as an append-only, hash-chained log.
+#[derive(Debug, Parser)]
+#[command(name = "traguardo", version, about)]
+pub struct Cli {
+    /// The SQLite database file.
+    #[arg(
+        long,
+        env = "TRAGUARDO_DB",
+        default_value = "traguardo.db",
+        global = true
+    )]
+    pub db: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve(crate::http::ServeArgs),
+    /// Load a plan document (JSON, DESIGN.md §6); prints every problem and loads
+    /// nothing if there is any.
+    Import {
+        /// The plan document.
+        file: PathBuf,
+        /// The actor written on the events.
+        #[arg(long, default_value = "traguardo-cli")]
+        actor: String,
+    },
+    /// Recompute the whole hash chain; exit 1 naming the first bad seq.
+    Verify {
+        /// A head published earlier, `SEQ:HASH`; fails if the log no longer holds
+        /// it. Repeatable.
+        #[arg(long = "expect", value_parser = parse_head)]
+        expect: Vec<Head>,
+    },
+    /// Write the whole log as NDJSON (one event per line, with hashes) to stdout.
+    Export,
+    /// End-of-year achievement report.
+    Report(crate::report::ReportArgs),
+    /// Red flags of a plan year, one per line.
+    Flags(crate::flags::FlagsArgs),
+    /// Manage bearer tokens.
+    Token {
+        /// What to do with tokens.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the JSON Schema of the plan document.
+    PlanSchema,
+    /// Measure the event store on this machine (writes a scratch database).
+    Bench(crate::bench::BenchArgs),
+    /// Append events continuously, printing each acknowledged seq (used by the
+    /// crash test).
+    #[command(hide = true)]
+    AppendLoop {
+        /// Stop after this many appends.
+        #[arg(long, default_value_t = u64::MAX)]
+        count: u64,
+    },
+}
+
+/// Token commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token and print it (it is shown only once).
+    Create {
+        /// Whose token it is.
+        #[arg(long)]
+        actor: String,
+        /// admin, manager, validator or auditor.
+        #[arg(long)]
+        role: traguardo_events::model::Role,
+        /// For managers: a unit they act for. Repeatable.
+        #[arg(long = "unit")]
+        units: Vec<String>,
+    },
+}
+
+fn parse_head(text: &str) -> Result<Head, String> {
+    let (seq, hash) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not SEQ:HASH"))?;
+    let seq = seq
+        .parse()
+        .map_err(|_| format!("{seq:?} is not a sequence number"))?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{hash:?} is not a 64-digit hex SHA-256"));
+    }
+    Ok(Head {
+        seq,
+        hash: hash.to_ascii_lowercase(),
+    })
+}
+
+/// The principal of commands run at the terminal: whoever can write the file is
+/// the administrator.
+fn cli_admin(actor: &str) -> Principal {
+    Principal {
+        name: actor.to_string(),
+        role: traguardo_events::model::Role::Admin,
+        units: Vec::new(),
+    }
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Whatever the command failed with, for `main` to print.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => crate::http::serve_blocking(&cli.db, args),
+        Command::Import { file, actor } => import(&cli.db, &file, &actor),
+        Command::Verify { expect } => verify(&cli.db, &expect),
+        Command::Export => export(&cli.db),
+        Command::Report(args) => crate::report::run(&cli.db, args),
+        Command::Flags(args) => crate::flags::run(&cli.db, args),
+        Command::Token { command } => match command {
+            TokenCommand::Create { actor, role, units } => {
+                let app = App::open(&cli.db, Clock::system())?;
+                let (token, info) = runtime()?.block_on(app.issue_token(
+                    &actor,
+                    role,
+                    units,
+                    &cli_admin("traguardo-cli"),
+                ))?;
+                println!("{token}");
+                eprintln!(
+                    "token for {} ({}{}) — shown only once",
+                    info.actor,
+                    info.role,
+                    if info.units.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", units {}", info.units.join(", "))
+                    }
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::PlanSchema => {
+            print!("{}", crate::plan_document::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => crate::bench::run(args),
+        Command::AppendLoop { count } => append_loop(&cli.db, count),
+    }
+}
+
+/// A small runtime for the commands that use the async application.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn import(db: &std::path::Path, file: &std::path::Path, actor: &str) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let plan = match crate::plan_document::parse(&text) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}: {e}", file.display());
+            }
+            eprintln!("{} problem(s); nothing was loaded", errors.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let app = App::open(db, Clock::system())?;
+    let events = runtime()?.block_on(app.import_plan(&plan, &cli_admin(actor)))?;
+    let last = events
+        .last()
+        .map(|e| (e.seq, e.hash.clone()))
+        .unwrap_or_default();
+    println!(
+        "loaded plan {} ({} objectives, {} events); head {}:{}",
+        plan.year,
+        plan.objectives.len(),
+        events.len(),
+        last.0,
+        last.1
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(db: &std::path::Path, expect: &[Head]) -> anyhow::Result<ExitCode> {
+    let store = Store::open_existing(db)?;
+    let v = store.verify(expect)?;
+    if v.ok() {
+        println!(
+            "ok: {} events, head {}:{}",
+            v.events, v.head.seq, v.head.hash
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let (Some(seq), Some(problem)) = (v.first_bad_seq, &v.problem) {
+        println!("BROKEN at seq {seq}: {problem}");
+    }
+    for (head, why) in &v.missing_heads {
+        println!("MISSING published head {}:{}: {why}", head.seq, head.hash);
+    }
+    if !v.triggers_present {
+        println!("TAMPERED: the append-only triggers have been removed");
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+fn export(db: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let store = Store::open_existing(db)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = store
+        .for_each(0, |event| -> anyhow::Result<()> {
+            serde_json::to_writer(&mut out, &event)?;
+            out.write_all(b"\n")?;
+            Ok(())
+        })
+        .and_then(|()| Ok(out.flush()?));
+    match written {
+        // `traguardo export | head` closed the pipe: not an error.
+        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+        other => other.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
+}
+
+fn append_loop(db: &std::path::Path, count: u64) -> anyhow::Result<ExitCode> {
+    use traguardo_events::{AppendBatch, NewEvent};
+    let store = Store::open(db, Clock::system())?;
+    let stdout = std::io::stdout();
+    for i in 0..count {
+        let event = NewEvent {
+            stream: format!("objective/crash-{}", i % 7),
+            event_type: "crash_probe".into(),
+            schema: 1,
+            data: serde_json::json!({"i": i, "text": "Fase completata — verifica di durabilità"}),
+            actor: "crash-test".into(),
+            role: "admin".into(),
+            correlation: None,
+        };
+        let events = store.append(AppendBatch::new().push(event))?;
+        let mut out = stdout.lock();
+        for e in events {
+            writeln!(out, "{} {}", e.seq, e.hash)?;
+        }
+        out.flush()?;
+    }
+    if count == 0 {
+        bail!("nothing to do");
+    }
+    Ok(ExitCode::SUCCESS)
+}

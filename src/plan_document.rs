@@ -1,0 +1,733 @@
+//! The plan document (contract, DESIGN.md §6): parsing, validation that reports
+//! every problem at once with its path, and the events that load it.
+//!
+//! The document is walked as a JSON value rather than deserialized in one go, so
+//! that one wrong field does not hide the next: every problem is collected, each
+//! with its path (`objectives[2].phases[1].deadline`), and nothing is loaded unless
+//! there are none. The serde types below describe the same document for its JSON
+//! Schema (`seeds/plan.schema.json`), kept in step by a test.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use crate::error::FieldError;
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use traguardo_events::model::{
+    Hundredths, IndicatorKind, IndicatorSpec, ObjectiveSpec, PhaseSpec, Unit,
+};
+
+/// A plan document that passed validation, in domain types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidPlan {
+    /// *Ente*.
+    pub organisation: String,
+    /// Year.
+    pub year: i32,
+    /// Title.
+    pub title: String,
+    /// *Elenco Responsabili*.
+    pub units: Vec<Unit>,
+    /// Objectives in document order.
+    pub objectives: Vec<ObjectiveSpec>,
+}
+
+/// The plan document, for its JSON Schema and for writing documents out.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Traguardo plan document (Piano degli Obiettivi)")]
+pub struct PlanDocument {
+    /// *Ente*, e.g. "Città di Alessandria".
+    pub organisation: String,
+    /// Plan year.
+    pub year: i32,
+    /// The plan's title.
+    pub title: String,
+    /// The *Elenco Responsabili*: every unit an objective or phase may name.
+    pub units: Vec<UnitDocument>,
+    /// *Obiettivi*, in document order.
+    pub objectives: Vec<ObjectiveDocument>,
+}
+
+/// A unit of the *Elenco Responsabili*.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnitDocument {
+    /// Unit code, e.g. "2250".
+    pub code: String,
+    /// Name as printed.
+    pub name: String,
+    /// The accountable person, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    /// *Dirigente*, *Responsabile in P.O.*, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_title: Option<String>,
+}
+
+/// An objective (*Obiettivo*).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectiveDocument {
+    /// Owning unit code (must be in `units`).
+    pub unit: String,
+    /// Letter, unique per unit and year.
+    pub letter: String,
+    /// Accountable manager.
+    pub manager: String,
+    /// Title.
+    pub title: String,
+    /// *Finalità strategiche*.
+    #[serde(default)]
+    pub strategic_purpose: String,
+    /// *Direttive specifiche*.
+    #[serde(default)]
+    pub directives: String,
+    /// *Fasi*, numbered 1..n, weights summing to exactly 100.
+    pub phases: Vec<PhaseDocument>,
+    /// *Scadenza finale*, YYYY-MM-DD.
+    pub final_deadline: NaiveDate,
+    /// *Risultato atteso*.
+    #[serde(default)]
+    pub expected_result: String,
+    /// When it counts as achieved.
+    #[serde(default)]
+    pub achieved_when: String,
+    /// When it counts as not achieved.
+    #[serde(default)]
+    pub not_achieved_when: String,
+    /// *Indicatori di risultato*.
+    #[serde(default)]
+    pub indicators: Vec<IndicatorDocument>,
+    /// *Vincoli*.
+    #[serde(default)]
+    pub constraints: String,
+    /// *Risorse umane*.
+    #[serde(default)]
+    pub human_resources: String,
+    /// *Risorse finanziarie*.
+    #[serde(default)]
+    pub financial_resources: String,
+}
+
+/// A phase (*Fase*).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseDocument {
+    /// 1..n.
+    pub number: u32,
+    /// What the phase is.
+    pub description: String,
+    /// *Incidenza %*: at most two decimals.
+    #[schemars(range(min = 0, max = 100), extend("multipleOf" = 0.01))]
+    pub weight: f64,
+    /// Unit codes (in `units`) or outside bodies by name.
+    #[serde(default)]
+    pub involved: Vec<String>,
+    /// *Scadenza prevista*, YYYY-MM-DD, not after the final deadline.
+    pub deadline: NaiveDate,
+}
+
+/// An indicator (*Indicatore di risultato*).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorDocument {
+    /// Short id, unique within the objective.
+    pub id: String,
+    /// What it measures.
+    pub description: String,
+    /// `ratio`, `threshold` or `qualitative`.
+    pub kind: IndicatorKindDocument,
+    /// Target percentage, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+}
+
+/// How an indicator is read.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorKindDocument {
+    /// n° a / n° b.
+    Ratio,
+    /// A value against a threshold (≥ 50%).
+    Threshold,
+    /// A judgement in words.
+    Qualitative,
+}
+
+/// The JSON Schema of the plan document, as published in `seeds/plan.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(PlanDocument);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Parses and validates a plan document.
+///
+/// # Errors
+/// Every problem found, each with its path; an empty list never.
+pub fn parse(text: &str) -> Result<ValidPlan, Vec<FieldError>> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        vec![FieldError {
+            field: "$".into(),
+            message: format!("not valid JSON: {e}"),
+        }]
+    })?;
+    validate(&value)
+}
+
+/// Validates a plan document already parsed as JSON.
+///
+/// # Errors
+/// Every problem found, each with its path.
+pub fn validate(value: &Value) -> Result<ValidPlan, Vec<FieldError>> {
+    let mut w = Walker::default();
+    let plan = w.plan(value);
+    match plan {
+        Some(plan) if w.errors.is_empty() => Ok(plan),
+        _ => {
+            if w.errors.is_empty() {
+                w.error("$", "the document is not a valid plan");
+            }
+            Err(w.errors)
+        }
+    }
+}
+
+#[derive(Default)]
+struct Walker {
+    errors: Vec<FieldError>,
+}
+
+impl Walker {
+    fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    fn object<'v>(
+        &mut self,
+        value: &'v Value,
+        path: &str,
+        allowed: &[&str],
+    ) -> Option<&'v Map<String, Value>> {
+        let Some(map) = value.as_object() else {
+            self.error(path, "must be an object");
+            return None;
+        };
+        for key in map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                self.error(join(path, key), "unknown field");
+            }
+        }
+        Some(map)
+    }
+
+    fn text(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+    ) -> Option<String> {
+        let field = join(path, key);
+        match map.get(key) {
+            None | Some(Value::Null) if required => {
+                self.error(field, "is required");
+                None
+            }
+            None | Some(Value::Null) => Some(String::new()),
+            Some(Value::String(s)) if required && s.trim().is_empty() => {
+                self.error(field, "must not be empty");
+                None
+            }
+            Some(Value::String(s)) => Some(s.trim().to_string()),
+            Some(_) => {
+                self.error(field, "must be a string");
+                None
+            }
+        }
+    }
+
+    fn optional_text(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<Option<String>> {
+        match map.get(key) {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Some(None),
+            Some(Value::String(s)) => Some(Some(s.trim().to_string())),
+            Some(_) => {
+                self.error(join(path, key), "must be a string");
+                None
+            }
+        }
+    }
+
+    fn array<'v>(
+        &mut self,
+        map: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+    ) -> Option<&'v [Value]> {
+        match map.get(key) {
+            None | Some(Value::Null) if required => {
+                self.error(join(path, key), "is required");
+                None
+            }
+            None | Some(Value::Null) => Some(&[]),
+            Some(Value::Array(items)) if required && items.is_empty() => {
+                self.error(join(path, key), "must not be empty");
+                None
+            }
+            Some(Value::Array(items)) => Some(items),
+            Some(_) => {
+                self.error(join(path, key), "must be an array");
+                None
+            }
+        }
+    }
+
+    fn date(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Option<NaiveDate> {
+        let field = join(path, key);
+        match map.get(key) {
+            None | Some(Value::Null) => {
+                self.error(field, "is required");
+                None
+            }
+            Some(Value::String(s)) => match parse_date(s) {
+                Ok(date) => Some(date),
+                Err(message) => {
+                    self.error(field, message);
+                    None
+                }
+            },
+            Some(_) => {
+                self.error(field, "must be a date written YYYY-MM-DD");
+                None
+            }
+        }
+    }
+
+    fn percentage(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+    ) -> Option<Option<Hundredths>> {
+        let field = join(path, key);
+        match map.get(key) {
+            None | Some(Value::Null) if required => {
+                self.error(field, "is required");
+                None
+            }
+            None | Some(Value::Null) => Some(None),
+            Some(Value::Number(n)) => match Hundredths::from_json(n) {
+                Ok(h) if h < Hundredths::ZERO => {
+                    self.error(field, format!("{n} is negative"));
+                    None
+                }
+                Ok(h) if h > Hundredths::HUNDRED => {
+                    self.error(field, format!("{n} is more than 100"));
+                    None
+                }
+                Ok(h) => Some(Some(h)),
+                Err(message) => {
+                    self.error(field, message);
+                    None
+                }
+            },
+            Some(_) => {
+                self.error(field, "must be a number with at most two decimals");
+                None
+            }
+        }
+    }
+
+    fn plan(&mut self, value: &Value) -> Option<ValidPlan> {
+        let map = self.object(
+            value,
+            "",
+            &["organisation", "year", "title", "units", "objectives"],
+        )?;
+        let organisation = self.text(map, "", "organisation", true);
+        let title = self.text(map, "", "title", true);
+        let year = match map.get("year") {
+            None | Some(Value::Null) => {
+                self.error("year", "is required");
+                None
+            }
+            Some(Value::Number(n)) => match n.as_i64().filter(|y| (1990..=2200).contains(y)) {
+                Some(y) => Some(y as i32),
+                None => {
+                    self.error("year", format!("{n} is not a plan year"));
+                    None
+                }
+            },
+            Some(_) => {
+                self.error("year", "must be a number");
+                None
+            }
+        };
+        let units = self.units(map);
+        // Codes are checked against the units that parsed, even if others did not.
+        let check_codes = matches!(map.get("units"), Some(Value::Array(_)));
+        let codes: BTreeSet<String> = units.iter().flatten().map(|u| u.code.clone()).collect();
+        let mut objectives = Vec::new();
+        let mut letters: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for (i, item) in self
+            .array(map, "", "objectives", true)
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+        {
+            let path = format!("objectives[{i}]");
+            if let Some(objective) =
+                self.objective(item, &path, year.unwrap_or(0), &codes, check_codes)
+            {
+                let slot = (objective.unit.clone(), objective.letter.clone());
+                if let Some(first) = letters.get(&slot) {
+                    self.error(
+                        format!("{path}.letter"),
+                        format!(
+                            "objective {} of unit {} is already defined at objectives[{first}]",
+                            objective.letter, objective.unit
+                        ),
+                    );
+                } else {
+                    letters.insert(slot, i);
+                }
+                objectives.push(objective);
+            }
+        }
+        Some(ValidPlan {
+            organisation: organisation?,
+            year: year?,
+            title: title?,
+            units: units?,
+            objectives,
+        })
+    }
+
+    fn units(&mut self, map: &Map<String, Value>) -> Option<Vec<Unit>> {
+        let items = self.array(map, "", "units", true)?;
+        let mut units = Vec::new();
+        let mut seen = BTreeMap::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("units[{i}]");
+            let Some(unit) =
+                self.object(item, &path, &["code", "name", "manager", "manager_title"])
+            else {
+                ok = false;
+                continue;
+            };
+            let code = self.text(unit, &path, "code", true);
+            let name = self.text(unit, &path, "name", true);
+            let manager = self.optional_text(unit, &path, "manager");
+            let manager_title = self.optional_text(unit, &path, "manager_title");
+            if let Some(code) = &code {
+                if let Some(first) = seen.insert(code.clone(), i) {
+                    self.error(
+                        format!("{path}.code"),
+                        format!("unit {code} is already listed at units[{first}]"),
+                    );
+                }
+            }
+            match (code, name, manager, manager_title) {
+                (Some(code), Some(name), Some(manager), Some(manager_title)) => units.push(Unit {
+                    code,
+                    name,
+                    manager,
+                    manager_title,
+                }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(units)
+    }
+
+    fn objective(
+        &mut self,
+        value: &Value,
+        path: &str,
+        year: i32,
+        codes: &BTreeSet<String>,
+        check_codes: bool,
+    ) -> Option<ObjectiveSpec> {
+        let map = self.object(
+            value,
+            path,
+            &[
+                "unit",
+                "letter",
+                "manager",
+                "title",
+                "strategic_purpose",
+                "directives",
+                "phases",
+                "final_deadline",
+                "expected_result",
+                "achieved_when",
+                "not_achieved_when",
+                "indicators",
+                "constraints",
+                "human_resources",
+                "financial_resources",
+            ],
+        )?;
+        let unit = self.text(map, path, "unit", true);
+        if let Some(unit) = &unit {
+            if check_codes && !codes.contains(unit) {
+                self.error(join(path, "unit"), format!("unit {unit} is not in units"));
+            }
+        }
+        let letter = self.text(map, path, "letter", true);
+        let manager = self.text(map, path, "manager", true);
+        let title = self.text(map, path, "title", true);
+        let strategic_purpose = self.text(map, path, "strategic_purpose", false);
+        let directives = self.text(map, path, "directives", false);
+        let final_deadline = self.date(map, path, "final_deadline");
+        let phases = self.phases(map, path, final_deadline, codes, check_codes);
+        let expected_result = self.text(map, path, "expected_result", false);
+        let achieved_when = self.text(map, path, "achieved_when", false);
+        let not_achieved_when = self.text(map, path, "not_achieved_when", false);
+        let indicators = self.indicators(map, path);
+        let constraints = self.text(map, path, "constraints", false);
+        let human_resources = self.text(map, path, "human_resources", false);
+        let financial_resources = self.text(map, path, "financial_resources", false);
+        Some(ObjectiveSpec {
+            year,
+            unit: unit?,
+            letter: letter?,
+            manager: manager?,
+            title: title?,
+            strategic_purpose: strategic_purpose?,
+            directives: directives?,
+            phases: phases?,
+            final_deadline: final_deadline?,
+            expected_result: expected_result?,
+            achieved_when: achieved_when?,
+            not_achieved_when: not_achieved_when?,
+            indicators: indicators?,
+            constraints: constraints?,
+            human_resources: human_resources?,
+            financial_resources: financial_resources?,
+        })
+    }
+
+    fn phases(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        final_deadline: Option<NaiveDate>,
+        codes: &BTreeSet<String>,
+        check_codes: bool,
+    ) -> Option<Vec<PhaseSpec>> {
+        let items = self.array(map, path, "phases", true)?;
+        let mut phases = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let ppath = format!("{path}.phases[{i}]");
+            match self.phase(item, &ppath, final_deadline, codes, check_codes) {
+                Some(phase) => phases.push(phase),
+                None => ok = false,
+            }
+        }
+        let mut numbers: Vec<u32> = phases.iter().map(|p| p.number).collect();
+        numbers.sort_unstable();
+        if ok && numbers.iter().copied().ne(1..=phases.len() as u32) {
+            self.error(
+                join(path, "phases"),
+                format!(
+                    "phase numbers must be 1..{} each once, found {}",
+                    phases.len(),
+                    numbers
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            ok = false;
+        }
+        if ok {
+            let total: Hundredths = phases.iter().map(|p| p.weight_hundredths).sum();
+            if total != Hundredths::HUNDRED {
+                self.error(
+                    join(path, "phases"),
+                    format!("phase weights sum to {total}, not exactly 100"),
+                );
+                ok = false;
+            }
+        }
+        phases.sort_by_key(|p| p.number);
+        ok.then_some(phases)
+    }
+
+    fn phase(
+        &mut self,
+        value: &Value,
+        path: &str,
+        final_deadline: Option<NaiveDate>,
+        codes: &BTreeSet<String>,
+        check_codes: bool,
+    ) -> Option<PhaseSpec> {
+        let map = self.object(
+            value,
+            path,
+            &["number", "description", "weight", "involved", "deadline"],
+        )?;
+        let number = match map.get("number") {
+            Some(Value::Number(n)) => match n.as_u64().filter(|n| (1..=999).contains(n)) {
+                Some(n) => Some(n as u32),
+                None => {
+                    self.error(
+                        join(path, "number"),
+                        format!("{n} is not a phase number (1, 2, …)"),
+                    );
+                    None
+                }
+            },
+            None | Some(Value::Null) => {
+                self.error(join(path, "number"), "is required");
+                None
+            }
+            Some(_) => {
+                self.error(join(path, "number"), "must be a number");
+                None
+            }
+        };
+        let description = self.text(map, path, "description", true);
+        let weight = self.percentage(map, path, "weight", true).flatten();
+        let involved = self.involved(map, path, codes, check_codes);
+        let deadline = self.date(map, path, "deadline");
+        if let (Some(deadline), Some(final_deadline)) = (deadline, final_deadline) {
+            if deadline > final_deadline {
+                self.error(
+                    join(path, "deadline"),
+                    format!("{deadline} is after the final deadline {final_deadline}"),
+                );
+            }
+        }
+        Some(PhaseSpec {
+            number: number?,
+            description: description?,
+            weight_hundredths: weight?,
+            involved: involved?,
+            deadline: deadline?,
+        })
+    }
+
+    fn involved(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        codes: &BTreeSet<String>,
+        check_codes: bool,
+    ) -> Option<Vec<String>> {
+        let items = self.array(map, path, "involved", false)?;
+        let mut involved = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("{path}.involved[{i}]");
+            match item.as_str().map(str::trim) {
+                Some("") | None => {
+                    self.error(field, "must be a unit code or the name of an outside body");
+                    ok = false;
+                }
+                Some(code) => {
+                    let numeric = code.bytes().all(|b| b.is_ascii_digit());
+                    if numeric && check_codes && !codes.contains(code) {
+                        self.error(field, format!("unit {code} is not in units"));
+                        ok = false;
+                    }
+                    involved.push(code.to_string());
+                }
+            }
+        }
+        ok.then_some(involved)
+    }
+
+    fn indicators(&mut self, map: &Map<String, Value>, path: &str) -> Option<Vec<IndicatorSpec>> {
+        let items = self.array(map, path, "indicators", false)?;
+        let mut indicators: Vec<IndicatorSpec> = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let ipath = format!("{path}.indicators[{i}]");
+            let Some(imap) = self.object(item, &ipath, &["id", "description", "kind", "target"])
+            else {
+                ok = false;
+                continue;
+            };
+            let id = self.text(imap, &ipath, "id", true);
+            if let Some(id) = &id {
+                if indicators.iter().any(|x| &x.id == id) {
+                    self.error(
+                        join(&ipath, "id"),
+                        format!("indicator {id} is defined twice"),
+                    );
+                    ok = false;
+                }
+            }
+            let description = self.text(imap, &ipath, "description", true);
+            let kind = match imap.get("kind").and_then(Value::as_str) {
+                Some("ratio") => Some(IndicatorKind::Ratio),
+                Some("threshold") => Some(IndicatorKind::Threshold),
+                Some("qualitative") => Some(IndicatorKind::Qualitative),
+                _ => {
+                    self.error(
+                        join(&ipath, "kind"),
+                        "must be ratio, threshold or qualitative",
+                    );
+                    None
+                }
+            };
+            let target = self.percentage(imap, &ipath, "target", false);
+            match (id, description, kind, target) {
+                (Some(id), Some(description), Some(kind), Some(target_hundredths)) => indicators
+                    .push(IndicatorSpec {
+                        id,
+                        description,
+                        kind,
+                        target_hundredths,
+                    }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(indicators)
+    }
+}
+
+/// Parses a `YYYY-MM-DD` date that exists.
+///
+/// # Errors
+/// A plain message naming the text.
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
+        return Err(format!("{text:?} is not a date written YYYY-MM-DD"));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text} is not a date that exists"))
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
