@@ -65,7 +65,7 @@ pub enum PlanEvent {
 impl Schema for PlanEvent {}
 
 /// One change of a revision, as requested (weights in hundredths).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RevisionChange {
     /// A phase deadline, or the final deadline when `phase` is absent.
@@ -127,7 +127,7 @@ impl RevisionChange {
 
 /// The revision an objective event came from: enough for the audit trail to say on
 /// what authority, without looking elsewhere.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevisionRef {
     /// The revision's id.

@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// An event as the log holds it, with its position and its link in the chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordedEvent {
     /// Global, gapless position in the log, from 1.
     pub seq: u64,
@@ -22,6 +22,7 @@ pub struct RecordedEvent {
     /// Schema number of `data` for this type.
     pub schema: u32,
     /// The facts, as JSON (never floating point).
+    #[schema(value_type = Object)]
     pub data: Value,
     /// Who did it: the actor of the token that asked.
     pub actor: String,
@@ -29,6 +30,7 @@ pub struct RecordedEvent {
     pub role: String,
     /// Record time: when the system learnt it (UTC, microseconds).
     #[serde(with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     pub recorded_at: DateTime<Utc>,
     /// The request or revision this event came from.
     pub correlation: Option<String>,
@@ -209,7 +211,7 @@ impl AppendBatch {
 }
 
 /// The last event of the log: what a report or an auditor pins a result to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Head {
     /// Its seq (0 for an empty log).
     pub seq: u64,

@@ -10,9 +10,21 @@ use serde::{Deserialize, Serialize};
 /// An exact decimal with two places, stored as an integer number of hundredths:
 /// *Incidenza %* 33.33 is `Hundredths(3333)`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
+#[schema(value_type = i64)]
 pub struct Hundredths(pub i64);
 
 impl Hundredths {
@@ -112,7 +124,7 @@ impl std::ops::Add for Hundredths {
 }
 
 /// A unit (*Settore* / *Servizio Autonomo*) of the *Elenco Responsabili*.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Unit {
     /// Its code, e.g. `2250`.
     pub code: String,
@@ -127,7 +139,7 @@ pub struct Unit {
 }
 
 /// A phase (*Fase*) as defined: description, weight, involved units, deadline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PhaseSpec {
     /// 1..n within the objective.
     pub number: u32,
@@ -142,7 +154,7 @@ pub struct PhaseSpec {
 }
 
 /// How an indicator (*Indicatore di risultato*) is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IndicatorKind {
     /// n° a / n° b.
@@ -154,7 +166,7 @@ pub enum IndicatorKind {
 }
 
 /// An indicator as defined in the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IndicatorSpec {
     /// Short id, unique within the objective.
     pub id: String,
@@ -168,7 +180,7 @@ pub struct IndicatorSpec {
 }
 
 /// An objective (*Obiettivo*) as defined in the plan or added by a revision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ObjectiveSpec {
     /// Plan year.
     pub year: i32,
@@ -230,7 +242,7 @@ pub fn plan_stream(year: i32) -> String {
 pub const ORG_STREAM: &str = "org";
 
 /// Who may act, and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// *Programmazione e Controllo*: loads plans, records revisions, issues tokens.
@@ -277,7 +289,7 @@ impl fmt::Display for Role {
 }
 
 /// The stage of a validation by the *Nucleo di Valutazione*.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ValidationStage {
     /// Ex ante, of the plan (*Visto di validazione*).
@@ -287,7 +299,7 @@ pub enum ValidationStage {
 }
 
 /// What the *Nucleo* decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ValidationOutcome {
     /// Approved.

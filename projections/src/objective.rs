@@ -123,7 +123,7 @@ impl Phase {
 }
 
 /// A phase's status (DESIGN.md §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseStatus {
     /// Completed on or before the deadline in force.
@@ -149,7 +149,7 @@ impl PhaseStatus {
 }
 
 /// An objective's outcome (*raggiunto / non raggiunto*).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Every active phase completed on time.
@@ -638,8 +638,19 @@ impl Serialize for Pct {
     }
 }
 
+impl utoipa::PartialSchema for Pct {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Number)
+            .description(Some("A percentage, rounded to two decimals"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Pct {}
+
 /// [`Score`] as answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ScoreView {
     /// Reference date.
     pub at: NaiveDate,
@@ -666,7 +677,7 @@ impl From<Score> for ScoreView {
 }
 
 /// The objective state of DESIGN.md §5.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ObjectiveView {
     /// Key.
     pub key: String,
@@ -701,7 +712,7 @@ pub struct ObjectiveView {
 }
 
 /// A phase as answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PhaseView {
     /// Number.
     pub number: u32,
@@ -733,7 +744,7 @@ pub struct PhaseView {
 }
 
 /// An indicator as answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct IndicatorView {
     /// Id.
     pub id: String,
@@ -748,7 +759,7 @@ pub struct IndicatorView {
 }
 
 /// A measurement as answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MeasurementView {
     /// Date.
     pub on: NaiveDate,
@@ -764,7 +775,7 @@ pub struct MeasurementView {
 }
 
 /// A validation as answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ValidationView {
     /// Stage.
     pub stage: ValidationStage,

@@ -13,7 +13,7 @@ use crate::objective::{self, Objective, Outcome, Pct};
 use crate::ProjectionError;
 
 /// A revision as recorded on the plan stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Revision {
     /// Its id.
     pub id: Uuid,
@@ -79,7 +79,7 @@ pub struct TokenInfo {
 }
 
 /// One objective's line in a plan's scores.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ObjectiveScoreLine {
     /// Key.
     pub key: String,
@@ -97,7 +97,7 @@ pub struct ObjectiveScoreLine {
 }
 
 /// A unit's score: the mean `on_time_pct` of its objectives.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UnitScore {
     /// Unit code.
     pub unit: String,
@@ -106,14 +106,14 @@ pub struct UnitScore {
 }
 
 /// The plan's score: the mean over all its objectives.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PlanScore {
     /// Mean on-time percentage.
     pub score: Pct,
 }
 
 /// `GET /plans/{year}/scores`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PlanScores {
     /// Year.
     pub year: i32,
