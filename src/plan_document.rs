@@ -377,10 +377,11 @@ impl Walker {
                 None
             }
         };
-        let units = self.units(map);
-        // Codes are checked against the units that parsed, even if others did not.
+        let mut codes = BTreeSet::new();
+        let units = self.units(map, &mut codes);
+        // Codes are checked against every unit whose code was readable, even if
+        // another field of that unit, or another unit, was wrong.
         let check_codes = matches!(map.get("units"), Some(Value::Array(_)));
-        let codes: BTreeSet<String> = units.iter().flatten().map(|u| u.code.clone()).collect();
         let mut objectives = Vec::new();
         let mut letters: BTreeMap<(String, String), usize> = BTreeMap::new();
         for (i, item) in self
@@ -390,21 +391,30 @@ impl Walker {
             .enumerate()
         {
             let path = format!("objectives[{i}]");
-            if let Some(objective) =
-                self.objective(item, &path, year.unwrap_or(0), &codes, check_codes)
-            {
-                let slot = (objective.unit.clone(), objective.letter.clone());
-                if let Some(first) = letters.get(&slot) {
+            // The letter is checked on the raw text, so that a problem elsewhere in
+            // the objective does not hide a repeated letter.
+            let raw = |key: &str| {
+                item.get(key)
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            };
+            if let (Some(unit), Some(letter)) = (raw("unit"), raw("letter")) {
+                if let Some(first) = letters.get(&(unit.clone(), letter.clone())) {
                     self.error(
                         format!("{path}.letter"),
                         format!(
-                            "objective {} of unit {} is already defined at objectives[{first}]",
-                            objective.letter, objective.unit
+                            "objective {letter} of unit {unit} is already defined at objectives[{first}]"
                         ),
                     );
                 } else {
-                    letters.insert(slot, i);
+                    letters.insert((unit, letter), i);
                 }
+            }
+            if let Some(objective) =
+                self.objective(item, &path, year.unwrap_or(0), &codes, check_codes)
+            {
                 objectives.push(objective);
             }
         }
@@ -417,7 +427,12 @@ impl Walker {
         })
     }
 
-    fn units(&mut self, map: &Map<String, Value>) -> Option<Vec<Unit>> {
+    /// The units, if all are valid; `codes` gets every readable code either way.
+    fn units(
+        &mut self,
+        map: &Map<String, Value>,
+        codes: &mut BTreeSet<String>,
+    ) -> Option<Vec<Unit>> {
         let items = self.array(map, "", "units", true)?;
         let mut units = Vec::new();
         let mut seen = BTreeMap::new();
@@ -435,6 +450,7 @@ impl Walker {
             let manager = self.optional_text(unit, &path, "manager");
             let manager_title = self.optional_text(unit, &path, "manager_title");
             if let Some(code) = &code {
+                codes.insert(code.clone());
                 if let Some(first) = seen.insert(code.clone(), i) {
                     self.error(
                         format!("{path}.code"),
@@ -729,5 +745,60 @@ fn join(path: &str, key: &str) -> String {
         key.to_string()
     } else {
         format!("{path}.{key}")
+    }
+}
+
+/// Validates one objective of a revision's `add_objective`, as in a plan document
+/// of `year` whose units are `unit_codes`.
+///
+/// # Errors
+/// Every problem found, with paths under `path`.
+pub fn parse_objective(
+    value: &Value,
+    path: &str,
+    year: i32,
+    unit_codes: &BTreeSet<String>,
+) -> Result<ObjectiveSpec, Vec<FieldError>> {
+    let mut w = Walker::default();
+    let objective = w.objective(value, path, year, unit_codes, true);
+    match objective {
+        Some(objective) if w.errors.is_empty() => Ok(objective),
+        _ => Err(w.errors),
+    }
+}
+
+/// Validates one phase of a revision's `add_phase` (its deadline is checked
+/// against the final deadline once the whole revision is applied).
+///
+/// # Errors
+/// Every problem found, with paths under `path`.
+pub fn parse_phase(
+    value: &Value,
+    path: &str,
+    unit_codes: &BTreeSet<String>,
+) -> Result<PhaseSpec, Vec<FieldError>> {
+    let mut w = Walker::default();
+    let phase = w.phase(value, path, None, unit_codes, true);
+    match phase {
+        Some(phase) if w.errors.is_empty() => Ok(phase),
+        _ => Err(w.errors),
+    }
+}
+
+/// Reads a percentage written as a JSON number with at most two decimals.
+///
+/// # Errors
+/// A problem at `path`.
+pub fn parse_weight(value: &Value, path: &str) -> Result<Hundredths, FieldError> {
+    let mut w = Walker::default();
+    let mut map = Map::new();
+    map.insert("weight".into(), value.clone());
+    match w.percentage(&map, "", "weight", true) {
+        Some(Some(h)) => Ok(h),
+        _ => Err(w
+            .errors
+            .pop()
+            .map(|e| FieldError::new(path, e.message))
+            .unwrap_or_else(|| FieldError::new(path, "must be a weight"))),
     }
 }

@@ -1,26 +1,273 @@
-//! The HTTP API v1 (DESIGN.md §5).
+//! The HTTP API v1 (DESIGN.md §5), on axum.
+//!
+//! - [`problem`]: problem+json errors and the JSON body extractor.
+//! - [`auth`]: bearer tokens → principals.
+//! - [`objectives`], [`plans`], [`log`]: the API's areas, each with its routes.
+//! - [`ops`]: health, status, metrics, the OpenAPI document.
+//!
+//! [`start`] binds, serves in the background and returns the bound address, so
+//! tests bind port 0; [`serve_blocking`] is `traguardo serve`.
 
+pub mod auth;
+pub mod log;
+pub mod objectives;
+pub mod ops;
+pub mod plans;
+pub mod problem;
+mod support;
+
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use traguardo_events::Clock;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::App;
+use ops::BearerAuth;
+use problem::Problem;
+
+/// The largest request body accepted.
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// `traguardo serve` options.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TRAGUARDO_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
-    /// An admin token accepted for this run.
-    #[arg(long, env = "TRAGUARDO_BOOTSTRAP_TOKEN")]
+    /// An admin token accepted for this run (never stored).
+    #[arg(long, env = "TRAGUARDO_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
-    /// Load the bundled Alessandria 2022 plan into an empty database.
+    /// Load the bundled Alessandria 2022 plan into an empty database and print an
+    /// admin token.
     #[arg(long)]
     pub demo: bool,
 }
 
-/// Runs the server until SIGTERM or Ctrl-C.
+/// What every handler reaches through `State`.
+#[derive(Clone)]
+pub struct AppState {
+    /// The application.
+    pub app: App,
+    /// Request and append metrics.
+    pub metrics: Arc<ops::Metrics>,
+    /// Turns true when the server is shutting down (ends live feeds).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The OpenAPI document, set once the router is built.
+    pub openapi: Arc<std::sync::OnceLock<utoipa::openapi::OpenApi>>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Traguardo API",
+        description = "Event-sourced tracking of a municipality's Piano degli Obiettivi (DESIGN.md §5).",
+        version = "1"
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(problem::Problem, problem::FieldErrorDoc))
+)]
+struct ApiDoc;
+
+/// The router and its OpenAPI document, built from the same route list.
+pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let api = OpenApiRouter::<AppState>::new()
+        .merge(objectives::router())
+        .merge(plans::router())
+        .merge(log::router())
+        .merge(ops::api_router());
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops::router())
+        .nest("/api/v1", api)
+        .split_for_parts();
+    let _ = state.openapi.set(doc.clone());
+    let router = router
+        .fallback(|| async { Problem::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this route does not answer that method",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::track,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                use axum::response::IntoResponse;
+                tracing::error!("a handler panicked");
+                Problem::internal().into_response()
+            },
+        ))
+        .with_state(state);
+    (router, doc)
+}
+
+/// A running server.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    app: App,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Stops taking connections, lets in-flight requests (and their appends)
+    /// finish, ends live feeds, then stops the store's writer.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "server error"),
+            Err(e) => tracing::error!(error = %e, "server task failed"),
+            Ok(Ok(())) => {}
+        }
+        let store = self.app.store().clone();
+        let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
+    }
+
+    /// Waits until the server ends by itself.
+    pub async fn wait_for_stop_signal(self) {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        self.stop().await;
+    }
+}
+
+/// Binds `addr` and serves `app` in the background.
 ///
 /// # Errors
-/// When the database cannot be opened or the address bound.
-pub fn serve_blocking(_db: &Path, _args: ServeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the HTTP server is being built")
+/// When the address cannot be bound.
+pub async fn start(app: App, addr: &str) -> anyhow::Result<Server> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let addr = listener.local_addr()?;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let state = AppState {
+        app: app.clone(),
+        metrics: Arc::new(ops::Metrics::new()),
+        shutdown: shutdown.clone(),
+        openapi: Arc::default(),
+    };
+    let (router, _) = router(state);
+    let mut until_stopped = shutdown;
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = until_stopped.wait_for(|stopped| *stopped).await;
+            })
+            .await
+    });
+    Ok(Server {
+        addr,
+        app,
+        stop,
+        task,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// The bundled Alessandria 2022 plan (`seeds/alessandria-2022.json`).
+pub const DEMO_PLAN: &str = include_str!("../../seeds/alessandria-2022.json");
+
+/// `traguardo serve`: runs until SIGTERM or Ctrl-C.
+///
+/// # Errors
+/// When the database cannot be opened, the demo cannot be loaded or the address
+/// cannot be bound.
+pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info".into()),
+        )
+        .with_target(false)
+        .try_init()
+        .ok();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let app = App::open(db, Clock::system())?;
+        let mut token = args.bootstrap_token.clone();
+        if args.demo {
+            if app.store().head()?.seq == 0 {
+                let plan = crate::plan_document::parse(DEMO_PLAN).map_err(|errors| {
+                    anyhow::anyhow!(
+                        "the bundled plan is invalid: {}",
+                        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                    )
+                })?;
+                let loader = crate::commands::Principal {
+                    name: "traguardo-demo".into(),
+                    role: traguardo_events::model::Role::Admin,
+                    units: Vec::new(),
+                };
+                app.import_plan(&plan, &loader).await?;
+                println!("demo: loaded the Alessandria 2022 plan ({} objectives)", plan.objectives.len());
+            } else {
+                println!("demo: the database is not empty; nothing loaded");
+            }
+            if token.is_none() {
+                let mut secret = [0u8; 24];
+                getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                token = Some(format!("tg_demo_{}", hex::encode(secret)));
+            }
+        }
+        match &token {
+            Some(token) => app.set_bootstrap_token(token),
+            None => tracing::warn!(
+                "no bootstrap token: set TRAGUARDO_BOOTSTRAP_TOKEN or --bootstrap-token to administer"
+            ),
+        }
+        let server = start(app, &args.addr).await?;
+        println!("traguardo listening on http://{}", server.addr);
+        println!("API base: http://{}/api/v1  (OpenAPI: /api/v1/openapi.json)", server.addr);
+        if args.demo {
+            if let Some(token) = &token {
+                println!("admin token: {token}");
+                println!(
+                    "try: curl -H 'Authorization: Bearer {token}' http://{}/api/v1/plans/2022/scores",
+                    server.addr
+                );
+            }
+        }
+        server.wait_for_stop_signal().await;
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -1,0 +1,425 @@
+//! `/objectives/{key}`: the state of an objective (now, at a valid date, or as the
+//! log held it at a past record time), the writes of managers and validators, and
+//! the objective's audit trail and raw events.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use traguardo_events::model::{objective_stream, Hundredths, ValidationOutcome, ValidationStage};
+use traguardo_events::store::Until;
+use traguardo_events::RecordedEvent;
+use traguardo_projections::objective::ObjectiveView;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::auth::Auth;
+use super::problem::{JsonBody, Problem};
+use super::{support, AppState};
+use crate::app::Written;
+use crate::commands::ObjectiveCommand;
+use crate::error::FieldError;
+
+/// The routes of this area.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_objective))
+        .routes(routes!(start_phase))
+        .routes(routes!(complete_phase))
+        .routes(routes!(retract_completion))
+        .routes(routes!(record_measurement))
+        .routes(routes!(record_validation))
+        .routes(routes!(objective_events))
+}
+
+/// Query of an objective read: a valid date, or a record-time cut.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StateQuery {
+    /// Valid time: evaluate deadlines and scores at this date (default today).
+    pub at: Option<String>,
+    /// Record time: the state as the log held it at this RFC 3339 timestamp.
+    pub as_of: Option<String>,
+    /// Record time: the state as the log held it at this seq.
+    pub seq: Option<String>,
+}
+
+/// The event a write appended.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventRef {
+    /// Global position.
+    pub seq: u64,
+    /// Event id (UUID v7).
+    pub id: String,
+    /// Event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Stream version after it.
+    pub version: u64,
+    /// Record time.
+    pub recorded_at: String,
+    /// Its hash in the chain.
+    pub hash: String,
+}
+
+impl From<&RecordedEvent> for EventRef {
+    fn from(e: &RecordedEvent) -> Self {
+        EventRef {
+            seq: e.seq,
+            id: e.id.to_string(),
+            event_type: e.event_type.clone(),
+            version: e.version,
+            recorded_at: traguardo_events::envelope::format_timestamp(&e.recorded_at),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+/// The answer to a write on an objective.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WriteAnswer {
+    /// The event appended.
+    pub event: EventRef,
+    /// The objective after it.
+    pub objective: ObjectiveView,
+}
+
+/// `POST …/start`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    /// Valid date, YYYY-MM-DD, not after today.
+    pub on: String,
+    /// Optional note.
+    pub note: Option<String>,
+}
+
+/// `POST …/complete`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteBody {
+    /// Valid date, YYYY-MM-DD, not after today.
+    pub on: String,
+    /// Optional note.
+    pub note: Option<String>,
+    /// Links or references to evidence.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+}
+
+/// `POST …/retract`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetractBody {
+    /// Why the completion was recorded in error.
+    pub reason: String,
+}
+
+/// `POST …/measurements`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeasurementBody {
+    /// Valid date.
+    pub on: String,
+    /// The value (at most two decimals).
+    #[schema(value_type = Option<f64>)]
+    pub value: Option<serde_json::Number>,
+    /// n° a.
+    pub numerator: Option<u64>,
+    /// n° b (> 0).
+    pub denominator: Option<u64>,
+    /// Optional note.
+    pub note: Option<String>,
+}
+
+/// `POST …/validations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationBody {
+    /// `plan` (ex ante) or `final` (ex post).
+    pub stage: ValidationStage,
+    /// `approved` or `rejected`.
+    pub outcome: ValidationOutcome,
+    /// Declared complete but not accepted.
+    #[serde(default)]
+    pub unverified_phases: Vec<u32>,
+    /// Not attributable to the unit (*sterilizzazione*).
+    #[serde(default)]
+    pub neutralised_phases: Vec<u32>,
+    /// Mandatory when anything is unverified or neutralised, or rejected.
+    pub note: Option<String>,
+}
+
+/// The state of an objective.
+#[utoipa::path(get, path = "/objectives/{key}", tag = "objectives",
+    params(("key" = String, Path, description = "e.g. 2022-2250-A"), StateQuery),
+    responses(
+        (status = 200, description = "the objective", body = ObjectiveView,
+         headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn get_objective(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(key): Path<String>,
+    Query(query): Query<StateQuery>,
+) -> Result<Response, Problem> {
+    let app = state.app.clone();
+    let at = support::reference_date(query.at.as_deref(), &app)?;
+    let cut = support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?;
+    let view = match cut {
+        None => app.read(|r| r.objectives.get(&key).map(|o| o.evaluate(at))),
+        Some(until) => {
+            let key = key.clone();
+            support::blocking(move || app.objective_as_of(&key, until))
+                .await?
+                .map(|o| o.evaluate(at))
+        }
+    };
+    let view = view.ok_or_else(|| Problem::not_found(format!("no objective {key}")))?;
+    let etag = format!("\"{}\"", view.version);
+    let mut response = Json(view).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+/// Records that a phase was started (manager of the unit).
+#[utoipa::path(post, path = "/objectives/{key}/phases/{n}/start", tag = "objectives",
+    params(("key" = String, Path), ("n" = u32, Path, description = "phase number"),
+           ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = StartBody,
+    responses((status = 201, body = WriteAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem),
+              (status = 422, body = Problem)))]
+async fn start_phase(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((key, n)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody<StartBody>,
+) -> Result<Response, Problem> {
+    let phase = support::phase_number(&key, &n)?;
+    let on = date_field("on", &body.value.on)?;
+    let command = ObjectiveCommand::StartPhase {
+        phase,
+        on,
+        note: body.value.note.clone(),
+    };
+    write(
+        &state, &auth, &key, command, &method, &uri, &headers, &body.raw,
+    )
+    .await
+}
+
+/// Records that a phase was completed (manager of the unit).
+#[utoipa::path(post, path = "/objectives/{key}/phases/{n}/complete", tag = "objectives",
+    params(("key" = String, Path), ("n" = u32, Path, description = "phase number"),
+           ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = CompleteBody,
+    responses((status = 201, body = WriteAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem),
+              (status = 422, body = Problem)))]
+async fn complete_phase(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((key, n)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody<CompleteBody>,
+) -> Result<Response, Problem> {
+    let phase = support::phase_number(&key, &n)?;
+    let on = date_field("on", &body.value.on)?;
+    let command = ObjectiveCommand::CompletePhase {
+        phase,
+        on,
+        note: body.value.note.clone(),
+        evidence: body.value.evidence.clone(),
+    };
+    write(
+        &state, &auth, &key, command, &method, &uri, &headers, &body.raw,
+    )
+    .await
+}
+
+/// Withdraws a completion recorded in error (manager of the unit).
+#[utoipa::path(post, path = "/objectives/{key}/phases/{n}/retract", tag = "objectives",
+    params(("key" = String, Path), ("n" = u32, Path, description = "phase number"),
+           ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = RetractBody,
+    responses((status = 201, body = WriteAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem),
+              (status = 422, body = Problem)))]
+async fn retract_completion(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((key, n)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody<RetractBody>,
+) -> Result<Response, Problem> {
+    let phase = support::phase_number(&key, &n)?;
+    let command = ObjectiveCommand::RetractCompletion {
+        phase,
+        reason: body.value.reason.clone(),
+    };
+    write(
+        &state, &auth, &key, command, &method, &uri, &headers, &body.raw,
+    )
+    .await
+}
+
+/// Records an indicator measurement (manager of the unit).
+#[utoipa::path(post, path = "/objectives/{key}/indicators/{id}/measurements", tag = "objectives",
+    params(("key" = String, Path), ("id" = String, Path, description = "indicator id"),
+           ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = MeasurementBody,
+    responses((status = 201, body = WriteAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem),
+              (status = 422, body = Problem)))]
+async fn record_measurement(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((key, indicator)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody<MeasurementBody>,
+) -> Result<Response, Problem> {
+    let on = date_field("on", &body.value.on)?;
+    let value = match &body.value.value {
+        None => None,
+        Some(number) => Some(
+            Hundredths::from_json(number)
+                .map_err(|message| Problem::invalid(vec![FieldError::new("value", message)]))?,
+        ),
+    };
+    let command = ObjectiveCommand::RecordMeasurement {
+        indicator,
+        on,
+        value,
+        numerator: body.value.numerator,
+        denominator: body.value.denominator,
+        note: body.value.note.clone(),
+    };
+    write(
+        &state, &auth, &key, command, &method, &uri, &headers, &body.raw,
+    )
+    .await
+}
+
+/// Records a validation of the *Nucleo di Valutazione* (validator).
+#[utoipa::path(post, path = "/objectives/{key}/validations", tag = "objectives",
+    params(("key" = String, Path),
+           ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = ValidationBody,
+    responses((status = 201, body = WriteAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem),
+              (status = 422, body = Problem)))]
+async fn record_validation(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(key): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody<ValidationBody>,
+) -> Result<Response, Problem> {
+    let v = &body.value;
+    let command = ObjectiveCommand::RecordValidation {
+        stage: v.stage,
+        outcome: v.outcome,
+        unverified_phases: v.unverified_phases.clone(),
+        neutralised_phases: v.neutralised_phases.clone(),
+        note: v.note.clone(),
+    };
+    write(
+        &state, &auth, &key, command, &method, &uri, &headers, &body.raw,
+    )
+    .await
+}
+
+/// The raw events of an objective's stream.
+#[utoipa::path(get, path = "/objectives/{key}/events", tag = "audit",
+    params(("key" = String, Path)),
+    responses((status = 200, body = Vec<RecordedEvent>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn objective_events(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
+    let app = state.app.clone();
+    let stream = objective_stream(&key);
+    let events =
+        support::blocking(move || Ok(app.store().read_stream(&stream, Until::End)?)).await?;
+    if events.is_empty() {
+        return Err(Problem::not_found(format!("no objective {key}")));
+    }
+    Ok(Json(events).into_response())
+}
+
+fn date_field(field: &str, text: &str) -> Result<chrono::NaiveDate, Problem> {
+    crate::plan_document::parse_date(text)
+        .map_err(|message| Problem::invalid(vec![FieldError::new(field, message)]))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    state: &AppState,
+    auth: &Auth,
+    key: &str,
+    command: ObjectiveCommand,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Response, Problem> {
+    let if_match = support::if_match(headers)?;
+    let idempotency = support::idempotency_key(headers, &auth.0, method, uri, raw)?;
+    let started = std::time::Instant::now();
+    let written = state
+        .app
+        .execute(key, &command, &auth.0, if_match, idempotency)
+        .await?;
+    state
+        .metrics
+        .append_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let answer = answer(state, key, &written).await?;
+    Ok(support::created(answer, written.replayed, None))
+}
+
+async fn answer(state: &AppState, key: &str, written: &Written) -> Result<WriteAnswer, Problem> {
+    let event = written.events.last().ok_or_else(Problem::internal)?;
+    let at = state.app.today();
+    let seq = event.seq;
+    let current = state.app.read(|r| {
+        r.objectives
+            .get(key)
+            .filter(|o| o.last_seq == seq)
+            .map(|o| o.evaluate(at))
+    });
+    let objective = match current {
+        Some(view) => view,
+        None => {
+            // Someone wrote since: answer with the state right after this event.
+            let app = state.app.clone();
+            let key = key.to_string();
+            support::blocking(move || app.objective_as_of(&key, Until::Seq(seq)))
+                .await?
+                .ok_or_else(Problem::internal)?
+                .evaluate(at)
+        }
+    };
+    Ok(WriteAnswer {
+        event: EventRef::from(event),
+        objective,
+    })
+}

@@ -1,0 +1,173 @@
+//! Small pieces every area of the API uses: query parameters, headers, blocking
+//! reads, and the shape of a `201 Created`.
+
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use traguardo_events::store::{IdempotencyKey, Until};
+
+use super::problem::Problem;
+use crate::app::sha256_hex;
+use crate::commands::Principal;
+use crate::error::{AppError, FieldError};
+use crate::App;
+
+/// Runs a blocking read (SQLite) off the async runtime.
+///
+/// # Errors
+/// The read's own error, or a 500 if the task failed.
+pub async fn blocking<T, F>(f: F) -> Result<T, Problem>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, AppError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(Problem::from),
+        Err(e) => {
+            tracing::error!(error = %e, "a blocking task failed");
+            Err(Problem::internal())
+        }
+    }
+}
+
+/// `?at=DATE`, default today.
+///
+/// # Errors
+/// 422 for a date that is not YYYY-MM-DD.
+pub fn reference_date(at: Option<&str>, app: &App) -> Result<NaiveDate, Problem> {
+    match at.filter(|a| !a.is_empty()) {
+        None => Ok(app.today()),
+        Some(text) => crate::plan_document::parse_date(text)
+            .map_err(|message| Problem::invalid(vec![FieldError::new("at", message)])),
+    }
+}
+
+/// `?as_of=TIMESTAMP` or `?seq=N`: a record-time cut, if any.
+///
+/// # Errors
+/// 422 for a bad timestamp or seq, or both given.
+pub fn record_cut(as_of: Option<&str>, seq: Option<&str>) -> Result<Option<Until>, Problem> {
+    match (
+        as_of.filter(|a| !a.is_empty()),
+        seq.filter(|s| !s.is_empty()),
+    ) {
+        (Some(_), Some(_)) => Err(Problem::invalid(vec![FieldError::new(
+            "as_of",
+            "give as_of or seq, not both",
+        )])),
+        (Some(text), None) => parse_timestamp("as_of", text).map(|t| Some(Until::RecordedAt(t))),
+        (None, Some(text)) => text
+            .parse::<u64>()
+            .map(|n| Some(Until::Seq(n)))
+            .map_err(|_| {
+                Problem::invalid(vec![FieldError::new(
+                    "seq",
+                    format!("{text:?} is not a sequence number"),
+                )])
+            }),
+        (None, None) => Ok(None),
+    }
+}
+
+/// An RFC 3339 timestamp (a bare date means its end, 23:59:59.999999 UTC).
+///
+/// # Errors
+/// 422 naming `field`.
+pub fn parse_timestamp(field: &str, text: &str) -> Result<DateTime<Utc>, Problem> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(date) = crate::plan_document::parse_date(text) {
+        if let Some(end) = date.and_hms_micro_opt(23, 59, 59, 999_999) {
+            return Ok(end.and_utc());
+        }
+    }
+    Err(Problem::invalid(vec![FieldError::new(
+        field,
+        format!("{text:?} is not an RFC 3339 timestamp (2022-10-01T00:00:00Z) or a date"),
+    )]))
+}
+
+/// A phase number from the path; anything else is a phase that does not exist.
+///
+/// # Errors
+/// 404.
+pub fn phase_number(key: &str, text: &str) -> Result<u32, Problem> {
+    text.parse()
+        .map_err(|_| Problem::not_found(format!("objective {key} has no phase {text}")))
+}
+
+/// A plan year from the path.
+///
+/// # Errors
+/// 404 for something that is not a year.
+pub fn plan_year(text: &str) -> Result<i32, Problem> {
+    text.parse()
+        .map_err(|_| Problem::not_found(format!("no plan for {text}")))
+}
+
+/// `If-Match: "<version>"`.
+///
+/// # Errors
+/// 400 for a header that is not an ETag of this API.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+    let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            Problem::bad_request(format!(
+                "If-Match must be an ETag such as \"7\", not {text}"
+            ))
+        })
+}
+
+/// The idempotency key of a write: scoped to the caller, tied to the request's
+/// method, path and body.
+///
+/// # Errors
+/// 400 for an empty or over-long key.
+pub fn idempotency_key(
+    headers: &HeaderMap,
+    principal: &Principal,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Option<IdempotencyKey>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > 255 {
+        return Err(Problem::bad_request(
+            "Idempotency-Key must be 1 to 255 visible characters",
+        ));
+    }
+    let request = format!("{method} {}\n{}", uri.path(), String::from_utf8_lossy(body));
+    Ok(Some(IdempotencyKey {
+        key: sha256_hex(&format!("{}\n{key}", principal.name)),
+        request_sha256: sha256_hex(&request),
+    }))
+}
+
+/// `201 Created` with a JSON body; a replay says so in `Idempotent-Replayed`.
+pub fn created<T: Serialize>(body: T, replayed: bool, location: Option<String>) -> Response {
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    let headers = response.headers_mut();
+    if replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    if let Some(value) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert(axum::http::header::LOCATION, value);
+    }
+    response
+}
