@@ -2,3 +2,4 @@
 //! file (and, for the HTTP API, the real server on a loopback port).
 
 mod support;
+mod plan;
