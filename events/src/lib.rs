@@ -19,6 +19,8 @@ pub mod envelope;
 pub mod error;
 pub mod model;
 pub mod store;
+#[cfg(test)]
+mod store_tests;
 
 pub use clock::Clock;
 pub use envelope::{AppendBatch, ExpectedVersion, Head, NewEvent, RecordedEvent, StreamAppend};

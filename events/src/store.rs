@@ -53,7 +53,24 @@ const MIGRATIONS: &[&str] = &[
         first_seq      INTEGER NOT NULL,
         last_seq       INTEGER NOT NULL
     );",
+    // 3: `INSERT OR REPLACE` deletes the row it collides with without firing the
+    // DELETE trigger (SQLite fires delete triggers on REPLACE only with
+    // `recursive_triggers`, a per-connection setting the intruder controls). So an
+    // insert must take the next seq, its stream's next version and a fresh id, and
+    // link to the current head: nothing else can collide with an existing row.
+    "CREATE TRIGGER events_append_only BEFORE INSERT ON events
+    WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM events)
+      OR NEW.version IS NOT (SELECT COALESCE(MAX(version), 0) + 1 FROM events
+                             WHERE stream = NEW.stream)
+      OR NEW.prev_hash IS NOT COALESCE((SELECT hash FROM events ORDER BY seq DESC LIMIT 1),
+                                       '0000000000000000000000000000000000000000000000000000000000000000')
+      OR EXISTS (SELECT 1 FROM events WHERE id = NEW.id)
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only: an insert must take the next seq, \
+the next version of its stream and link to the head'); END;",
 ];
+
+/// The triggers that keep the log append-only; `verify` reports any that is gone.
+const TRIGGERS: &[&str] = &["events_no_update", "events_no_delete", "events_append_only"];
 
 const SELECT_EVENT: &str = "SELECT seq, id, stream, version, type, schema, data, actor, role, \
      recorded_at, correlation, prev_hash, hash FROM events";
@@ -186,6 +203,10 @@ impl Store {
                 message: "no such database file".into(),
             });
         }
+        probe_existing(path).map_err(|message| Error::Open {
+            path: path.to_path_buf(),
+            message,
+        })?;
         Self::open_with(path, Clock::system(), false)
     }
 
@@ -488,22 +509,39 @@ impl Store {
     /// is reported in the [`Verification`]).
     pub fn verify(&self, expect: &[Head]) -> Result<Verification> {
         let conn = open_connection(&self.inner.path, false)?;
-        let triggers: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' \
-             AND name IN ('events_no_update', 'events_no_delete')",
-            [],
-            |r| r.get(0),
-        )?;
-        let mut expected: std::collections::BTreeMap<u64, &Head> =
-            expect.iter().map(|h| (h.seq, h)).collect();
+        let mut triggers = 0;
+        for name in TRIGGERS {
+            triggers += conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )?;
+        }
+        // Several heads may be published for one seq (only one can be right): keep
+        // them all, a map keyed by seq alone would silently drop all but the last.
+        let mut expected: std::collections::BTreeMap<u64, Vec<&Head>> =
+            std::collections::BTreeMap::new();
         let mut missing = Vec::new();
+        for published in expect {
+            if published.seq == 0 {
+                // The empty log's head is held by every log.
+                if published.hash != chain::GENESIS {
+                    missing.push((
+                        published.clone(),
+                        format!("seq 0 is the empty log, whose hash is {}", chain::GENESIS),
+                    ));
+                }
+                continue;
+            }
+            expected.entry(published.seq).or_default().push(published);
+        }
         let mut verification = Verification {
             events: 0,
             head: Head::genesis(),
             first_bad_seq: None,
             problem: None,
             missing_heads: Vec::new(),
-            triggers_present: triggers == 2,
+            triggers_present: triggers == TRIGGERS.len() as i64,
         };
         let mut stmt = conn.prepare(&format!("{SELECT_EVENT} ORDER BY seq"))?;
         let mut rows = stmt.query([])?;
@@ -529,7 +567,7 @@ impl Store {
                             event.hash
                         ))
                     } else {
-                        if let Some(published) = expected.remove(&seq) {
+                        for published in expected.remove(&seq).unwrap_or_default() {
                             if published.hash != event.hash {
                                 missing.push((
                                     published.clone(),
@@ -553,7 +591,7 @@ impl Store {
                 break;
             }
         }
-        for (_, published) in expected {
+        for published in expected.into_values().flatten() {
             let why = if verification.first_bad_seq.is_some() {
                 "the chain breaks before it".to_string()
             } else {
@@ -723,8 +761,7 @@ fn append_batch(
     let mut insert = conn.prepare_cached(INSERT_EVENT)?;
     let mut events = Vec::with_capacity(batch.events.len());
     let mut prev = head.hash.clone();
-    let mut seq = head.seq;
-    for new in &batch.events {
+    for (seq, new) in (head.seq + 1..).zip(&batch.events) {
         let version = match versions.get_mut(new.stream.as_str()) {
             Some(v) => {
                 *v += 1;
@@ -736,7 +773,6 @@ fn append_batch(
                 v
             }
         };
-        seq += 1;
         let mut event = RecordedEvent {
             seq,
             id: Uuid::now_v7(),
@@ -833,6 +869,28 @@ fn open_connection(path: &Path, create: bool) -> Result<Connection> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
+}
+
+/// Checks, before anything is written to it, that an existing file is a Traguardo
+/// database: `verify` or `export` given the wrong file must say so, and must not
+/// turn an empty file or another program's database into an event log.
+fn probe_existing(path: &Path) -> std::result::Result<(), String> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| describe(&e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| describe(&e))?;
+    // Reading the schema reads the header: a file that is not a database fails here.
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| describe(&e))?;
+    if tables == 0 {
+        return Err("not a Traguardo database (it holds no event log)".into());
+    }
+    Ok(())
 }
 
 fn read_head(conn: &Connection) -> rusqlite::Result<Head> {

@@ -1,0 +1,885 @@
+//! Contract tests of the SQLite store, each against a real database file in its
+//! own temporary folder: optimistic concurrency under racing threads, atomic
+//! batches, the append-only triggers, every read, idempotency keys, and `verify`.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Barrier, Mutex};
+use std::task::{Context, Poll, Wake};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+
+use crate::chain;
+use crate::store::{IdempotencyKey, IdempotentResult, Store, Until};
+use crate::{AppendBatch, Clock, Error, ExpectedVersion, Head, NewEvent, RecordedEvent};
+
+/// A store over a fresh file, with a manual clock.
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: Store,
+    clock: Clock,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let clock = Clock::manual(t0());
+        let store = Store::open(dir.path().join("log.db"), clock.clone()).expect("the store opens");
+        Fixture { dir, store, clock }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("log.db")
+    }
+
+    /// A second connection that does not go through the store at all.
+    fn raw(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path()).expect("a raw connection")
+    }
+
+    /// Appends one event to `stream` with no expectation.
+    fn append_one(&self, stream: &str, data: Value) -> RecordedEvent {
+        let mut events = self
+            .store
+            .append(AppendBatch::new().push(event(stream, data)))
+            .expect("the append succeeds");
+        events.pop().expect("one event")
+    }
+
+    fn all(&self) -> Vec<RecordedEvent> {
+        self.store.read_all(0, 1_000_000).expect("the log reads")
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2022, 6, 10, 9, 12, 3).unwrap()
+}
+
+fn event(stream: &str, data: Value) -> NewEvent {
+    NewEvent {
+        stream: stream.into(),
+        event_type: "phase_started".into(),
+        schema: 1,
+        data,
+        actor: "Dott. Stefano Specchia".into(),
+        role: "manager".into(),
+        correlation: None,
+    }
+}
+
+/// Drives a future on this thread (the store's async API needs no runtime: its
+/// futures wait on a oneshot channel that the writer thread completes).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+/// Every seq from 1 to the head is there once, and every event links to the one
+/// before it.
+fn assert_gapless_chain(events: &[RecordedEvent]) {
+    let mut prev = chain::GENESIS.to_string();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "seqs are gapless");
+        assert_eq!(e.prev_hash, prev, "seq {} links to the one before", e.seq);
+        assert_eq!(e.hash, chain::hash(&prev, e), "seq {} hash", e.seq);
+        prev = e.hash.clone();
+    }
+}
+
+#[test]
+fn sixteen_threads_racing_on_one_stream_win_each_version_exactly_once() {
+    const THREADS: usize = 16;
+    const TARGET: u64 = 240;
+    let f = Fixture::new();
+    let stream = "objective/2022-2250-A";
+    let start = Arc::new(Barrier::new(THREADS));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let store = f.store.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                let (mut wins, mut conflicts) = (Vec::new(), 0u64);
+                loop {
+                    let read = store.stream_version(stream).expect("the version reads");
+                    if read >= TARGET {
+                        return (wins, conflicts);
+                    }
+                    let batch = AppendBatch::new()
+                        .expect(stream, ExpectedVersion::Exact(read))
+                        .push(event(stream, json!({"thread": thread, "read": read})));
+                    match store.append(batch) {
+                        Ok(events) => {
+                            assert_eq!(events.len(), 1);
+                            wins.push((events[0].version, events[0].seq, read));
+                        }
+                        Err(Error::Conflict {
+                            stream: s,
+                            expected,
+                            actual,
+                        }) => {
+                            assert_eq!(s, stream);
+                            assert_eq!(expected, read.to_string());
+                            assert!(actual > read, "a conflict means the stream moved on");
+                            conflicts += 1;
+                        }
+                        Err(other) => panic!("unexpected error: {other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut wins = Vec::new();
+    let mut conflicts = 0;
+    for worker in workers {
+        let (w, c) = worker.join().expect("no thread panicked");
+        wins.extend(w);
+        conflicts += c;
+    }
+    wins.sort();
+    let versions: Vec<u64> = wins.iter().map(|w| w.0).collect();
+    assert_eq!(
+        versions,
+        (1..=TARGET).collect::<Vec<_>>(),
+        "one winner per version, no gap, no duplicate"
+    );
+    for (version, seq, read) in &wins {
+        assert_eq!(
+            *read + 1,
+            *version,
+            "the winner appended on the version it read"
+        );
+        assert_eq!(seq, version, "the only stream: seq equals version");
+    }
+    assert!(
+        conflicts > 0,
+        "16 racing threads must have lost some races, or the test proved nothing"
+    );
+    let stream_events = f.store.read_stream(stream, Until::End).unwrap();
+    assert_eq!(
+        stream_events.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (1..=TARGET).collect::<Vec<_>>()
+    );
+    assert_gapless_chain(&f.all());
+    assert!(f.store.verify(&[]).unwrap().ok());
+}
+
+#[test]
+fn sixteen_threads_on_different_streams_all_succeed() {
+    const THREADS: usize = 16;
+    const PER_THREAD: u64 = 20;
+    let f = Fixture::new();
+    let start = Arc::new(Barrier::new(THREADS));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let store = f.store.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                let stream = format!("objective/2022-{}-A", 2200 + thread);
+                for version in 0..PER_THREAD {
+                    let batch = AppendBatch::new()
+                        .expect(&stream, ExpectedVersion::Exact(version))
+                        .push(event(&stream, json!({"n": version})));
+                    let events = store.append(batch).expect("no conflict on its own stream");
+                    assert_eq!(events[0].version, version + 1);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("no thread panicked");
+    }
+    for thread in 0..THREADS {
+        let stream = format!("objective/2022-{}-A", 2200 + thread);
+        let events = f.store.read_stream(&stream, Until::End).unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.version).collect::<Vec<_>>(),
+            (1..=PER_THREAD).collect::<Vec<_>>()
+        );
+    }
+    let all = f.all();
+    assert_eq!(all.len() as u64, THREADS as u64 * PER_THREAD);
+    assert_gapless_chain(&all);
+    assert_eq!(f.store.head().unwrap().seq, THREADS as u64 * PER_THREAD);
+}
+
+#[test]
+fn a_batch_whose_second_stream_conflicts_appends_nothing() {
+    let f = Fixture::new();
+    f.append_one("objective/2022-2250-A", json!({"phase": 1}));
+    f.append_one("objective/2022-2250-B", json!({"phase": 1}));
+    f.append_one("objective/2022-2250-B", json!({"phase": 2}));
+    let head = f.store.head().unwrap();
+
+    let batch = AppendBatch::new()
+        .expect("objective/2022-2250-A", ExpectedVersion::Exact(1))
+        .expect("objective/2022-2250-B", ExpectedVersion::Exact(1))
+        .push(event("objective/2022-2250-A", json!({"phase": 2})))
+        .push(event("objective/2022-2250-B", json!({"phase": 3})));
+    match f.store.append(batch) {
+        Err(Error::Conflict {
+            stream,
+            expected,
+            actual,
+        }) => {
+            assert_eq!(stream, "objective/2022-2250-B");
+            assert_eq!(expected, "1");
+            assert_eq!(actual, 2);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(f.store.head().unwrap(), head, "the head did not move");
+    assert_eq!(
+        f.store
+            .read_stream("objective/2022-2250-A", Until::End)
+            .unwrap()
+            .len(),
+        1,
+        "the first stream got nothing"
+    );
+    assert_eq!(f.all().len(), 3);
+
+    // The same batch with the right expectations goes through whole, with the
+    // next seqs.
+    let batch = AppendBatch::new()
+        .expect("objective/2022-2250-A", ExpectedVersion::Exact(1))
+        .expect("objective/2022-2250-B", ExpectedVersion::Exact(2))
+        .push(event("objective/2022-2250-A", json!({"phase": 2})))
+        .push(event("objective/2022-2250-B", json!({"phase": 3})));
+    let events = f.store.append(batch).unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.seq, e.version))
+            .collect::<Vec<_>>(),
+        [(4, 2), (5, 3)]
+    );
+    assert_gapless_chain(&f.all());
+}
+
+#[test]
+fn a_batch_failing_after_its_inserts_is_rolled_back_alone_within_its_group_commit() {
+    let f = Fixture::new();
+    // Hold the writer inside its first commit so that the next appends queue up
+    // and are committed as one group.
+    let (release, held) = mpsc::channel::<()>();
+    let held = Mutex::new(Some(held));
+    let groups: Arc<Mutex<Vec<Vec<u64>>>> = Arc::default();
+    let seen = groups.clone();
+    f.store.on_commit(Arc::new(move |events: &[RecordedEvent]| {
+        seen.lock()
+            .unwrap()
+            .push(events.iter().map(|e| e.seq).collect());
+        if let Some(held) = held.lock().unwrap().take() {
+            let _ = held.recv();
+        }
+    }));
+    let key = |k: &str| IdempotencyKey {
+        key: k.into(),
+        request_sha256: "aa".repeat(32),
+    };
+    let first = {
+        let store = f.store.clone();
+        let k = key("k-1");
+        std::thread::spawn(move || {
+            block_on(store.append_idempotent(
+                AppendBatch::new().push(event("objective/2022-2250-A", json!({"n": 1}))),
+                Some(k),
+            ))
+        })
+    };
+    // Wait until the writer is inside the hook of the first commit.
+    while groups.lock().unwrap().is_empty() {
+        std::thread::yield_now();
+    }
+    // A batch that inserts two events and then fails on its idempotency key, and
+    // a good batch behind it.
+    let reused = {
+        let store = f.store.clone();
+        let k = key("k-1");
+        std::thread::spawn(move || {
+            block_on(
+                store.append_idempotent(
+                    AppendBatch::new()
+                        .push(event("objective/2022-2250-B", json!({"n": 1})))
+                        .push(event("objective/2022-2250-B", json!({"n": 2}))),
+                    Some(k),
+                ),
+            )
+        })
+    };
+    let good = {
+        let store = f.store.clone();
+        std::thread::spawn(move || {
+            store.append(AppendBatch::new().push(event("objective/2022-2250-C", json!({"n": 1}))))
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    release.send(()).unwrap();
+
+    assert_eq!(first.join().unwrap().unwrap()[0].seq, 1);
+    match reused.join().unwrap() {
+        Err(Error::KeyUsed(k)) => assert_eq!(k, "k-1"),
+        other => panic!("expected KeyUsed, got {other:?}"),
+    }
+    let good = good.join().unwrap().unwrap();
+    assert_eq!(good[0].seq, 2, "the failed batch left no seq behind");
+    assert!(f
+        .store
+        .read_stream("objective/2022-2250-B", Until::End)
+        .unwrap()
+        .is_empty());
+    assert_eq!(f.all().len(), 2);
+    assert_gapless_chain(&f.all());
+    assert!(f.store.verify(&[]).unwrap().ok());
+}
+
+#[test]
+fn update_delete_and_replace_through_another_connection_are_refused() {
+    let f = Fixture::new();
+    let first = f.append_one("objective/2022-2250-A", json!({"phase": 1}));
+    f.append_one("objective/2022-2250-A", json!({"phase": 2}));
+    let raw = f.raw();
+    let refused = |sql: &str| {
+        let e = raw
+            .execute(sql, [])
+            .expect_err("the database refuses it by itself");
+        assert!(
+            e.to_string().contains("append-only"),
+            "refused by a trigger: {e}"
+        );
+    };
+    refused("UPDATE events SET data = '{\"phase\":9}' WHERE seq = 1");
+    refused("UPDATE events SET actor = 'someone else'");
+    refused("DELETE FROM events WHERE seq = 2");
+    refused("DELETE FROM events");
+    // REPLACE deletes the row it collides with without firing DELETE triggers.
+    let head = f.store.head().unwrap().hash;
+    let replace = |seq: u64, version: u64, id: &str, prev: &str| {
+        format!(
+            "INSERT OR REPLACE INTO events (seq, id, stream, version, type, schema, data, \
+             actor, role, recorded_at, correlation, prev_hash, hash) VALUES ({seq}, '{id}', \
+             'objective/2022-2250-A', {version}, 'phase_started', 1, '{{}}', 'x', 'admin', \
+             '2022-06-10T09:12:03.000000Z', NULL, '{prev}', '{hash}')",
+            hash = "ab".repeat(32),
+        )
+    };
+    let fresh = uuid::Uuid::now_v7().to_string();
+    refused(&replace(1, 1, &fresh, chain::GENESIS)); // the same seq
+    refused(&replace(3, 1, &fresh, &head)); // the same (stream, version)
+    refused(&replace(3, 3, &first.id.to_string(), &head)); // the same id
+    refused(&format!(
+        "INSERT INTO events SELECT 3, '{fresh}', stream, 3, type, schema, data, actor, role, \
+         recorded_at, correlation, prev_hash, hash FROM events WHERE seq = 1"
+    )); // a copy that does not link to the head
+    let events = f.all();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0], first);
+    assert!(f.store.verify(&[]).unwrap().ok());
+    // The store's own appends still go through.
+    assert_eq!(f.append_one("org", json!({})).seq, 3);
+}
+
+#[test]
+fn read_stream_stops_at_each_kind_of_until() {
+    let f = Fixture::new();
+    let a = "objective/2022-2250-A";
+    let b = "objective/2022-2250-B";
+    // seq: stream, version, recorded at
+    // 1: a1 t0, 2: b1 t0, 3: a2 t0+1d, 4: a3 t0+2d, 5: b2 t0+2d, 6: a4 t0+3d
+    f.append_one(a, json!({"n": 1}));
+    f.append_one(b, json!({"n": 1}));
+    f.clock.advance(Duration::days(1));
+    f.append_one(a, json!({"n": 2}));
+    f.clock.advance(Duration::days(1));
+    f.append_one(a, json!({"n": 3}));
+    f.append_one(b, json!({"n": 2}));
+    f.clock.advance(Duration::days(1));
+    f.append_one(a, json!({"n": 4}));
+
+    let seqs = |until| -> Vec<u64> {
+        f.store
+            .read_stream(a, until)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(seqs(Until::End), [1, 3, 4, 6]);
+    assert_eq!(seqs(Until::Version(0)), Vec::<u64>::new());
+    assert_eq!(seqs(Until::Version(2)), [1, 3]);
+    assert_eq!(seqs(Until::Version(99)), [1, 3, 4, 6]);
+    assert_eq!(seqs(Until::Seq(2)), [1]);
+    assert_eq!(seqs(Until::Seq(4)), [1, 3, 4]);
+    assert_eq!(
+        seqs(Until::RecordedAt(t0() - Duration::seconds(1))),
+        Vec::<u64>::new()
+    );
+    assert_eq!(seqs(Until::RecordedAt(t0())), [1]);
+    assert_eq!(seqs(Until::RecordedAt(t0() + Duration::hours(36))), [1, 3]);
+    assert_eq!(seqs(Until::RecordedAt(t0() + Duration::days(2))), [1, 3, 4]);
+    // Versions come back in order, each event whole.
+    let events = f.store.read_stream(a, Until::End).unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.version).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(events[1].data, json!({"n": 2}));
+    assert_eq!(events[1].recorded_at, t0() + Duration::days(1));
+    assert!(f
+        .store
+        .read_stream("objective/none", Until::End)
+        .unwrap()
+        .is_empty());
+
+    // By prefix: both streams in seq order; a version bound makes no sense there.
+    let prefixed = |until| -> Vec<u64> {
+        f.store
+            .read_streams_with_prefix("objective/2022-2250-", until)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(prefixed(Until::End), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(prefixed(Until::Seq(3)), [1, 2, 3]);
+    assert_eq!(prefixed(Until::Version(1)), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(prefixed(Until::RecordedAt(t0())), [1, 2]);
+    assert!(f
+        .store
+        .read_streams_with_prefix("objective/2023-", Until::End)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn read_all_pages_through_the_log_after_a_seq() {
+    let f = Fixture::new();
+    for i in 0..10 {
+        f.append_one(&format!("objective/2022-2250-{i}"), json!({"i": i}));
+    }
+    let seqs = |after, limit| -> Vec<u64> {
+        f.store
+            .read_all(after, limit)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(seqs(0, 3), [1, 2, 3]);
+    assert_eq!(seqs(3, 3), [4, 5, 6]);
+    assert_eq!(seqs(8, 5), [9, 10]);
+    assert_eq!(seqs(10, 5), Vec::<u64>::new());
+    assert_eq!(seqs(0, 0), Vec::<u64>::new());
+    assert_eq!(seqs(0, 100).len(), 10);
+    let mut visited = Vec::new();
+    f.store
+        .for_each(7, |e| -> Result<(), Error> {
+            visited.push(e.seq);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(visited, [8, 9, 10]);
+}
+
+#[test]
+fn seq_at_is_the_last_seq_recorded_by_a_time() {
+    let f = Fixture::new();
+    assert_eq!(f.store.seq_at(t0()).unwrap(), 0, "an empty log");
+    f.append_one("org", json!({}));
+    f.append_one("org", json!({}));
+    f.clock.advance(Duration::minutes(5));
+    f.append_one("org", json!({}));
+    assert_eq!(f.store.seq_at(t0() - Duration::microseconds(1)).unwrap(), 0);
+    assert_eq!(f.store.seq_at(t0()).unwrap(), 2);
+    assert_eq!(f.store.seq_at(t0() + Duration::minutes(4)).unwrap(), 2);
+    assert_eq!(f.store.seq_at(t0() + Duration::minutes(5)).unwrap(), 3);
+    assert_eq!(f.store.seq_at(t0() + Duration::days(400)).unwrap(), 3);
+}
+
+#[test]
+fn an_event_with_a_float_in_its_data_is_refused() {
+    let f = Fixture::new();
+    for data in [
+        json!({"weight": 33.33}),
+        json!({"weight": 100.0}),
+        json!({"phases": [{"number": 1, "weights": [20, 0.5]}]}),
+    ] {
+        match f
+            .store
+            .append(AppendBatch::new().push(event("org", data.clone())))
+        {
+            Err(Error::InvalidAppend(message)) => {
+                assert!(message.contains("floating-point"), "{message}")
+            }
+            other => panic!("{data} was not refused: {other:?}"),
+        }
+    }
+    // Nor is data that is not an object, or an empty batch.
+    assert!(matches!(
+        f.store
+            .append(AppendBatch::new().push(event("org", json!([1])))),
+        Err(Error::InvalidAppend(_))
+    ));
+    assert!(matches!(
+        f.store.append(AppendBatch::new()),
+        Err(Error::InvalidAppend(_))
+    ));
+    assert_eq!(f.store.head().unwrap(), Head::genesis());
+    // Integers, even large or negative, are fine.
+    let e = f.append_one("org", json!({"w": 3333, "n": -5, "big": u64::MAX}));
+    assert_eq!(e.data["big"], json!(u64::MAX));
+}
+
+#[test]
+fn an_idempotency_key_is_committed_with_its_batch_and_cannot_be_used_twice() {
+    let f = Fixture::new();
+    let key = IdempotencyKey {
+        key: "manager-2250:retry-1".into(),
+        request_sha256: "12".repeat(32),
+    };
+    let stream = "objective/2022-2250-A";
+    assert_eq!(f.store.idempotent_result(&key.key).unwrap(), None);
+    let events = block_on(
+        f.store.append_idempotent(
+            AppendBatch::new()
+                .push(event(stream, json!({"n": 1})))
+                .push(event(stream, json!({"n": 2}))),
+            Some(key.clone()),
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        f.store.idempotent_result(&key.key).unwrap(),
+        Some(IdempotentResult {
+            request_sha256: key.request_sha256.clone(),
+            first_seq: events[0].seq,
+            last_seq: events[1].seq,
+        })
+    );
+    let head = f.store.head().unwrap();
+    match block_on(f.store.append_idempotent(
+        AppendBatch::new().push(event(stream, json!({"n": 3}))),
+        Some(key.clone()),
+    )) {
+        Err(Error::KeyUsed(k)) => assert_eq!(k, key.key),
+        other => panic!("expected KeyUsed, got {other:?}"),
+    }
+    assert_eq!(
+        f.store.head().unwrap(),
+        head,
+        "the second use appended nothing"
+    );
+
+    // A key sent with a batch that fails is not kept: the retry may use it.
+    let unlucky = IdempotencyKey {
+        key: "manager-2250:retry-2".into(),
+        request_sha256: "34".repeat(32),
+    };
+    let conflicting = AppendBatch::new()
+        .expect(stream, ExpectedVersion::Exact(0))
+        .push(event(stream, json!({"n": 3})));
+    assert!(matches!(
+        block_on(
+            f.store
+                .append_idempotent(conflicting, Some(unlucky.clone()))
+        ),
+        Err(Error::Conflict { .. })
+    ));
+    assert_eq!(f.store.idempotent_result(&unlucky.key).unwrap(), None);
+    let retried = AppendBatch::new()
+        .expect(stream, ExpectedVersion::Exact(2))
+        .push(event(stream, json!({"n": 3})));
+    let events = block_on(f.store.append_idempotent(retried, Some(unlucky.clone()))).unwrap();
+    assert_eq!(
+        f.store
+            .idempotent_result(&unlucky.key)
+            .unwrap()
+            .map(|r| r.first_seq),
+        Some(events[0].seq)
+    );
+}
+
+#[test]
+fn a_conflict_names_the_stream_the_expected_and_the_actual_version() {
+    let f = Fixture::new();
+    let stream = "objective/2022-2250-A";
+    f.append_one(stream, json!({"n": 1}));
+    f.append_one(stream, json!({"n": 2}));
+    for (expected, named) in [
+        (ExpectedVersion::Exact(1), "1"),
+        (ExpectedVersion::NoStream, "no stream (0)"),
+    ] {
+        let e = f
+            .store
+            .append(
+                AppendBatch::new()
+                    .expect(stream, expected)
+                    .push(event(stream, json!({}))),
+            )
+            .expect_err("a stale expectation conflicts");
+        match &e {
+            Error::Conflict {
+                stream: s,
+                expected,
+                actual,
+            } => {
+                assert_eq!(s, stream);
+                assert_eq!(expected, named);
+                assert_eq!(*actual, 2);
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert_eq!(
+            e.to_string(),
+            format!("version conflict on stream {stream}: expected {named}, actual 2")
+        );
+    }
+    // Any and a right Exact go through.
+    f.store
+        .append(
+            AppendBatch::new()
+                .expect(stream, ExpectedVersion::Any)
+                .push(event(stream, json!({}))),
+        )
+        .unwrap();
+    f.store
+        .append(
+            AppendBatch::new()
+                .expect(stream, ExpectedVersion::Exact(3))
+                .expect("objective/new", ExpectedVersion::NoStream)
+                .push(event(stream, json!({}))),
+        )
+        .unwrap();
+}
+
+#[test]
+fn verify_holds_published_heads_and_names_those_the_log_no_longer_holds() {
+    let f = Fixture::new();
+    let mut heads = vec![Head::genesis()];
+    for i in 0..5 {
+        let e = f.append_one("org", json!({"i": i}));
+        heads.push(Head {
+            seq: e.seq,
+            hash: e.hash,
+        });
+    }
+    let v = f.store.verify(&heads).unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(v.events, 5);
+    assert_eq!(v.head, heads[5]);
+    assert!(v.triggers_present);
+
+    let forged = Head {
+        seq: 3,
+        hash: "f".repeat(64),
+    };
+    let beyond = Head {
+        seq: 9,
+        hash: heads[5].hash.clone(),
+    };
+    let bad_genesis = Head {
+        seq: 0,
+        hash: "1".repeat(64),
+    };
+    // The right head for seq 3 given along with a wrong one must not hide it.
+    let v = f
+        .store
+        .verify(&[
+            forged.clone(),
+            heads[3].clone(),
+            beyond.clone(),
+            bad_genesis.clone(),
+        ])
+        .unwrap();
+    assert!(!v.ok());
+    assert_eq!(v.first_bad_seq, None, "the chain itself holds");
+    let missing: BTreeSet<u64> = v.missing_heads.iter().map(|(h, _)| h.seq).collect();
+    assert_eq!(missing, BTreeSet::from([0, 3, 9]));
+    assert!(v.missing_heads.iter().all(|(h, _)| *h != heads[3]));
+    let v = f.store.verify(&[heads[3].clone(), forged.clone()]).unwrap();
+    assert_eq!(v.missing_heads.len(), 1);
+    assert_eq!(v.missing_heads[0].0, forged);
+}
+
+#[test]
+fn verify_finds_the_first_row_changed_behind_the_stores_back() {
+    let f = Fixture::new();
+    for i in 0..6 {
+        f.append_one("org", json!({"i": i}));
+    }
+    let raw = f.raw();
+    raw.execute_batch("DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete;")
+        .unwrap();
+    let v = f.store.verify(&[]).unwrap();
+    assert!(!v.ok() && !v.triggers_present && v.first_bad_seq.is_none());
+    raw.execute("UPDATE events SET data = '{\"i\":40}' WHERE seq = 4", [])
+        .unwrap();
+    raw.execute("UPDATE events SET actor = 'x' WHERE seq = 5", [])
+        .unwrap();
+    let v = f.store.verify(&[]).unwrap();
+    assert_eq!(v.first_bad_seq, Some(4), "{v:?}");
+    assert_eq!(v.events, 3, "the events before it hold");
+    raw.execute("DELETE FROM events WHERE seq = 2", []).unwrap();
+    let v = f.store.verify(&[]).unwrap();
+    assert_eq!(v.first_bad_seq, Some(2), "{v:?}");
+}
+
+#[test]
+fn a_second_store_on_the_same_file_extends_the_same_chain() {
+    // Two processes (here two stores) writing the same file take turns under
+    // SQLite's write lock; each reads the head inside it.
+    let f = Fixture::new();
+    let other = Store::open(f.path(), Clock::system()).unwrap();
+    let workers: Vec<_> = [f.store.clone(), other.clone()]
+        .into_iter()
+        .enumerate()
+        .map(|(n, store)| {
+            std::thread::spawn(move || {
+                for i in 0..30 {
+                    store
+                        .append(AppendBatch::new().push(event(
+                            &format!("objective/2022-2250-{}", i % 3),
+                            json!({"writer": n, "i": i}),
+                        )))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let all = f.all();
+    assert_eq!(all.len(), 60);
+    assert_gapless_chain(&all);
+    for s in 0..3 {
+        let versions: Vec<u64> = f
+            .store
+            .read_stream(&format!("objective/2022-2250-{s}"), Until::End)
+            .unwrap()
+            .iter()
+            .map(|e| e.version)
+            .collect();
+        assert_eq!(versions, (1..=20).collect::<Vec<_>>());
+    }
+    assert_eq!(other.head().unwrap(), f.store.head().unwrap());
+}
+
+#[test]
+fn commit_hooks_and_the_head_watch_see_every_commit_in_seq_order() {
+    let f = Fixture::new();
+    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let hook_seen = seen.clone();
+    f.store.on_commit(Arc::new(move |events: &[RecordedEvent]| {
+        hook_seen
+            .lock()
+            .unwrap()
+            .extend(events.iter().map(|e| e.seq))
+    }));
+    let watch = f.store.watch_head();
+    let workers: Vec<_> = (0..4)
+        .map(|t| {
+            let store = f.store.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    store
+                        .append(
+                            AppendBatch::new()
+                                .push(event("org", json!({"t": t, "i": i})))
+                                .push(event("org", json!({"t": t, "i": i, "second": true}))),
+                        )
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(*seen.lock().unwrap(), (1..=80).collect::<Vec<_>>());
+    assert_eq!(watch.borrow().seq, 80);
+    assert_eq!(*watch.borrow(), f.store.head().unwrap());
+}
+
+#[test]
+fn after_shutdown_queued_appends_are_done_and_later_ones_refused() {
+    let f = Fixture::new();
+    f.append_one("org", json!({}));
+    f.store.shutdown();
+    assert!(matches!(
+        f.store
+            .append(AppendBatch::new().push(event("org", json!({})))),
+        Err(Error::WriterGone)
+    ));
+    // Reads still work, and a reopened store carries on the chain.
+    assert_eq!(f.store.head().unwrap().seq, 1);
+    let reopened = Store::open(f.path(), Clock::system()).unwrap();
+    reopened
+        .append(AppendBatch::new().push(event("org", json!({}))))
+        .unwrap();
+    assert_gapless_chain(&reopened.read_all(0, 10).unwrap());
+}
+
+#[test]
+fn open_existing_refuses_what_is_not_a_traguardo_log_and_leaves_it_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let e = Store::open_existing(&missing).unwrap_err();
+    assert!(e.to_string().contains("no such database file"), "{e}");
+    assert!(!missing.exists(), "nothing was created");
+
+    let text = dir.path().join("notes.txt");
+    let content = "Piano degli obiettivi provvisorio 2022\n".repeat(200);
+    std::fs::write(&text, &content).unwrap();
+    let e = Store::open_existing(&text).unwrap_err();
+    assert!(matches!(e, Error::Open { .. }));
+    assert!(e.to_string().contains("not a SQLite database"), "{e}");
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), content);
+
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let e = Store::open_existing(&empty).unwrap_err();
+    assert!(e.to_string().contains("not a Traguardo database"), "{e}");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+
+    let foreign = dir.path().join("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE protocollo (n INTEGER PRIMARY KEY, oggetto TEXT);")
+        .unwrap();
+    let e = Store::open_existing(&foreign).unwrap_err();
+    assert!(e.to_string().contains("not a Traguardo database"), "{e}");
+    let tables: i64 = rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        tables, 1,
+        "no event log was created in someone else's database"
+    );
+
+    // A log made by the store opens.
+    let f = Fixture::new();
+    f.append_one("org", json!({}));
+    assert_eq!(
+        Store::open_existing(f.path()).unwrap().head().unwrap().seq,
+        1
+    );
+}
