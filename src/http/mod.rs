@@ -2,7 +2,8 @@
 //!
 //! - [`problem`]: problem+json errors and the JSON body extractor.
 //! - [`auth`]: bearer tokens → principals.
-//! - [`objectives`], [`plans`], [`log`]: the API's areas, each with its routes.
+//! - [`objectives`], [`plans`], [`log`], [`reports`]: the API's areas, each with
+//!   its routes.
 //! - [`ops`]: health, status, metrics, the OpenAPI document.
 //!
 //! [`start`] binds, serves in the background and returns the bound address, so
@@ -14,6 +15,7 @@ pub mod objectives;
 pub mod ops;
 pub mod plans;
 pub mod problem;
+pub mod reports;
 mod support;
 
 use std::net::SocketAddr;
@@ -84,6 +86,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(objectives::router())
         .merge(plans::router())
         .merge(log::router())
+        .merge(reports::router())
         .merge(ops::api_router());
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
@@ -140,9 +143,9 @@ impl Server {
         let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
     }
 
-    /// Waits until the server ends by itself.
-    pub async fn wait_for_stop_signal(self) {
-        shutdown_signal().await;
+    /// Waits for `signals`, then stops gracefully.
+    pub async fn stop_on(self, signals: StopSignals) {
+        signals.wait().await;
         tracing::info!("shutting down: finishing in-flight requests");
         self.stop().await;
     }
@@ -181,24 +184,44 @@ pub async fn start(app: App, addr: &str) -> anyhow::Result<Server> {
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and Ctrl-C, listened for from the moment this is made (before the
+/// server says where it listens, so a supervisor's early SIGTERM is not lost).
+pub struct StopSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Starts listening.
+    ///
+    /// # Errors
+    /// When the signal handlers cannot be installed.
+    pub fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(StopSignals {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {},
+            _ = self.interrupt.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -255,6 +278,7 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 "no bootstrap token: set TRAGUARDO_BOOTSTRAP_TOKEN or --bootstrap-token to administer"
             ),
         }
+        let signals = StopSignals::listen()?;
         let server = start(app, &args.addr).await?;
         println!("traguardo listening on http://{}", server.addr);
         println!("API base: http://{}/api/v1  (OpenAPI: /api/v1/openapi.json)", server.addr);
@@ -267,7 +291,7 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        server.wait_for_stop_signal().await;
+        server.stop_on(signals).await;
         Ok(ExitCode::SUCCESS)
     })
 }

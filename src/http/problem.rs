@@ -228,6 +228,8 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Problem> {
                     let name = rest.split('`').next().unwrap_or_default();
                     if path == "." || path.is_empty() {
                         name.to_string()
+                    } else if path == name || path.ends_with(&format!(".{name}")) {
+                        path
                     } else {
                         format!("{path}.{name}")
                     }

@@ -5,8 +5,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use traguardo_events::store::{IdempotencyKey, Until};
+use traguardo_projections::audit::AuditFilter;
 
 use super::problem::Problem;
 use crate::app::sha256_hex;
@@ -170,4 +171,51 @@ pub fn created<T: Serialize>(body: T, replayed: bool, location: Option<String>) 
         headers.insert(axum::http::header::LOCATION, value);
     }
     response
+}
+/// Filters of an audit trail.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only events about this unit.
+    pub unit: Option<String>,
+    /// Only events by this actor.
+    pub actor: Option<String>,
+    /// Only events of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+    /// Only events recorded at or after this time (RFC 3339 or date).
+    pub from: Option<String>,
+    /// Only events recorded at or before this time (RFC 3339 or date).
+    pub to: Option<String>,
+}
+
+impl AuditQuery {
+    /// The filter these parameters describe.
+    ///
+    /// # Errors
+    /// 422 for a bad timestamp.
+    pub fn filter(&self) -> Result<AuditFilter, Problem> {
+        let from = match self.from.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(text) => Some(match crate::plan_document::parse_date(text) {
+                Ok(date) => date
+                    .and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc())
+                    .ok_or_else(Problem::internal)?,
+                Err(_) => parse_timestamp("from", text)?,
+            }),
+        };
+        let to = match self.to.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(text) => Some(parse_timestamp("to", text)?),
+        };
+        Ok(AuditFilter {
+            unit: self.unit.clone().filter(|u| !u.is_empty()),
+            actor: self.actor.clone().filter(|a| !a.is_empty()),
+            event_type: self.event_type.clone().filter(|t| !t.is_empty()),
+            from,
+            to,
+        })
+    }
 }

@@ -4,3 +4,7 @@
 mod support;
 mod plan;
 mod log;
+mod http;
+mod audit;
+mod flags;
+mod report;

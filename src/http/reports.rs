@@ -1,0 +1,225 @@
+//! What auditors and the control office read about a whole year: the end-of-year
+//! report, red flags, the replay of a revision, and audit trails.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use traguardo_events::model::objective_stream;
+use traguardo_events::store::Until;
+use traguardo_projections::flags::FlagSettings;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::auth::Auth;
+use super::problem::Problem;
+use super::support::{self, AuditQuery};
+use super::AppState;
+use crate::error::FieldError;
+use crate::AppError;
+
+/// The routes of this area.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(plan_report))
+        .routes(routes!(plan_flags))
+        .routes(routes!(get_revision))
+        .routes(routes!(plan_audit))
+        .routes(routes!(objective_audit))
+}
+
+/// `GET /plans/{year}/report` parameters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// `json` (default), `csv`, `md` or `html`.
+    pub format: Option<String>,
+    /// For csv: `phase` (default, a row per phase) or `objective`.
+    pub level: Option<String>,
+    /// Reference date of the scores (default today).
+    pub at: Option<String>,
+    /// Record-time cut: the report as the log held it then (RFC 3339 or date).
+    pub as_of: Option<String>,
+}
+
+/// The end-of-year achievement report.
+#[utoipa::path(get, path = "/plans/{year}/report", tag = "reports", params(("year" = i32, Path), ReportQuery),
+    responses((status = 200, description = "the report in the format asked (JSON: the `Report` document)", 
+               content((Object = "application/json"), (String = "text/csv"), (String = "text/markdown"), (String = "text/html"))),
+              (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn plan_report(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(year): Path<String>,
+    Query(query): Query<ReportQuery>,
+) -> Result<Response, Problem> {
+    let year = support::plan_year(&year)?;
+    let format: crate::report::Format = query
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty())
+        .unwrap_or("json")
+        .parse()?;
+    let level: crate::report::Level = match query.level.as_deref().filter(|l| !l.is_empty()) {
+        Some(text) => text.parse()?,
+        None => Default::default(),
+    };
+    let at = support::reference_date(query.at.as_deref(), &state.app)?;
+    let as_of = match query.as_of.as_deref().filter(|t| !t.is_empty()) {
+        Some(text) => Some(support::parse_timestamp("as_of", text)?),
+        None => None,
+    };
+    let app = state.app.clone();
+    let rendered = support::blocking(move || {
+        let generated_at = app.store().clock().now();
+        let report = crate::report::build(&app, year, at, as_of, generated_at)?;
+        crate::report::render(&report, format, level)
+    })
+    .await?;
+    let mut response = rendered.body.into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(rendered.content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    let disposition = format!(
+        "inline; filename=\"relazione-{year}.{}\"",
+        rendered.file_extension
+    );
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// `GET /plans/{year}/flags` parameters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FlagsQuery {
+    /// A completion recorded more than this many days after its date is flagged
+    /// (default 30).
+    pub late_days: Option<String>,
+}
+
+/// Red flags of a year, each with the events that raise it.
+#[utoipa::path(get, path = "/plans/{year}/flags", tag = "audit", params(("year" = i32, Path), FlagsQuery),
+    responses((status = 200, description = "[{kind, objective, phase?, seqs, message}]", body = Vec<Object>),
+              (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn plan_flags(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(year): Path<String>,
+    Query(query): Query<FlagsQuery>,
+) -> Result<Response, Problem> {
+    let year = support::plan_year(&year)?;
+    known_plan(&state, year)?;
+    let mut settings = FlagSettings::default();
+    if let Some(text) = query.late_days.as_deref().filter(|t| !t.is_empty()) {
+        settings.late_registration_days =
+            text.parse().ok().filter(|d: &i64| *d >= 0).ok_or_else(|| {
+                Problem::invalid(vec![FieldError::new(
+                    "late_days",
+                    format!("{text:?} is not a number of days"),
+                )])
+            })?;
+    }
+    let app = state.app.clone();
+    let flags = support::blocking(move || {
+        let events = app.year_events(year, Until::End)?;
+        Ok(traguardo_projections::flags::red_flags(&events, &settings)?)
+    })
+    .await?;
+    Ok(Json(flags).into_response())
+}
+
+/// `GET /plans/{year}/revisions/{id}` parameters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevisionQuery {
+    /// Reference date of the before/after states (default today).
+    pub at: Option<String>,
+}
+
+/// A revision replayed: its act, reason, who and when, its changes, and every
+/// objective it touched before and after, with a field-by-field diff.
+#[utoipa::path(get, path = "/plans/{year}/revisions/{id}", tag = "revisions",
+    params(("year" = i32, Path), ("id" = String, Path, description = "the revision's id"), RevisionQuery),
+    responses((status = 200, description = "the revision replayed", body = Object), (status = 401, body = Problem),
+              (status = 404, body = Problem)))]
+async fn get_revision(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path((year, id)): Path<(String, String)>,
+    Query(query): Query<RevisionQuery>,
+) -> Result<Response, Problem> {
+    let year = support::plan_year(&year)?;
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| Problem::not_found(format!("no revision {id} in plan {year}")))?;
+    known_plan(&state, year)?;
+    let at = support::reference_date(query.at.as_deref(), &state.app)?;
+    let app = state.app.clone();
+    let replay = support::blocking(move || {
+        let events = app.year_events(year, Until::End)?;
+        Ok(traguardo_projections::revision::replay(&events, id, at)?)
+    })
+    .await?
+    .ok_or_else(|| Problem::not_found(format!("no revision {id} in plan {year}")))?;
+    Ok(Json(replay).into_response())
+}
+
+/// The audit trail of a whole plan year, oldest first; filter by unit, actor,
+/// event type and record-time range.
+#[utoipa::path(get, path = "/plans/{year}/audit", tag = "audit", params(("year" = i32, Path), AuditQuery),
+    responses((status = 200, description = "[{seq, recorded_at, actor, role, type, summary, changes, reason?, act?, hash}]", body = Vec<Object>),
+              (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn plan_audit(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(year): Path<String>,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, Problem> {
+    let year = support::plan_year(&year)?;
+    known_plan(&state, year)?;
+    let filter = query.filter()?;
+    let app = state.app.clone();
+    let trail = support::blocking(move || {
+        let events = app.year_events(year, Until::End)?;
+        Ok(traguardo_projections::audit::trail(&events, &filter)?)
+    })
+    .await?;
+    Ok(Json(trail).into_response())
+}
+
+/// The audit trail of one objective, oldest first, with the same filters.
+#[utoipa::path(get, path = "/objectives/{key}/audit", tag = "audit", params(("key" = String, Path), AuditQuery),
+    responses((status = 200, description = "[{seq, recorded_at, actor, role, type, summary, changes, reason?, act?, hash}]", body = Vec<Object>),
+              (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn objective_audit(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(key): Path<String>,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, Problem> {
+    let filter = query.filter()?;
+    let app = state.app.clone();
+    let stream = objective_stream(&key);
+    let found = key.clone();
+    let trail = support::blocking(move || {
+        let events = app.store().read_stream(&stream, Until::End)?;
+        if events.is_empty() {
+            return Err(AppError::NotFound(format!("no objective {found}")));
+        }
+        Ok(traguardo_projections::audit::trail(&events, &filter)?)
+    })
+    .await?;
+    Ok(Json(trail).into_response())
+}
+
+fn known_plan(state: &AppState, year: i32) -> Result<(), Problem> {
+    if state.app.read(|r| r.plans.contains_key(&year)) {
+        Ok(())
+    } else {
+        Err(Problem::not_found(format!("no plan for {year}")))
+    }
+}
