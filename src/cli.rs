@@ -66,6 +66,9 @@ pub enum Command {
     PlanSchema,
     /// Measure the event store on this machine (writes a scratch database).
     Bench(crate::bench::BenchArgs),
+    /// Measure the HTTP API on this machine: a server and a load generator on
+    /// loopback, over a scratch database.
+    BenchHttp(crate::bench_http::BenchHttpArgs),
     /// Append events continuously, printing each acknowledged seq (used by the
     /// crash test).
     #[command(hide = true)]
@@ -159,6 +162,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => crate::bench::run(args),
+        Command::BenchHttp(args) => crate::bench_http::run(args),
         Command::AppendLoop { count } => append_loop(&cli.db, count),
     }
 }

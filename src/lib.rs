@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_http;
 pub mod cli;
 pub mod commands;
 pub mod error;
