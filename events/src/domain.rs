@@ -83,6 +83,7 @@ pub enum RevisionChange {
         /// Objective key.
         objective: String,
         /// Phase number → weight in hundredths.
+        #[serde(with = "phase_keys")]
         weights_hundredths: BTreeMap<u32, Hundredths>,
     },
     /// A new phase.
@@ -199,8 +200,10 @@ pub enum ObjectiveEvent {
     /// Phase weights were changed.
     WeightsRevised {
         /// Phase number → weight before.
+        #[serde(with = "phase_keys")]
         from: BTreeMap<u32, Hundredths>,
         /// Phase number → new weight.
+        #[serde(with = "phase_keys")]
         to: BTreeMap<u32, Hundredths>,
         /// On what authority.
         revision: RevisionRef,
@@ -263,6 +266,37 @@ pub enum ObjectiveEvent {
 }
 
 impl Schema for ObjectiveEvent {}
+
+/// Maps keyed by phase number. JSON writes the keys as strings (`{"4": 6000}`);
+/// inside a `type`-tagged enum serde buffers the data and no longer turns such a key
+/// back into a number, so the keys are read as strings and parsed here.
+mod phase_keys {
+    use std::collections::BTreeMap;
+
+    use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::model::Hundredths;
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<u32, Hundredths>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        map.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<u32, Hundredths>, D::Error> {
+        BTreeMap::<String, Hundredths>::deserialize(d)?
+            .into_iter()
+            .map(|(key, weight)| {
+                key.parse::<u32>()
+                    .map(|n| (n, weight))
+                    .map_err(|_| D::Error::custom(format!("{key:?} is not a phase number")))
+            })
+            .collect()
+    }
+}
 
 /// Events of the organisation, stream `org`: who may act.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
