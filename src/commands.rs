@@ -685,6 +685,14 @@ fn add_objective(
             format!("unit {} is not in the plan's units", objective.unit),
         ));
     }
+    for (i, phase) in objective.phases.iter().enumerate() {
+        if let Some(message) = weight_out_of_range(phase.weight_hundredths) {
+            errors.push(FieldError::new(
+                format!("{path}.objective.phases[{i}].weight"),
+                message,
+            ));
+        }
+    }
     let numbers: Vec<u32> = objective.phases.iter().map(|p| p.number).collect();
     let mut sorted = numbers.clone();
     sorted.sort_unstable();
@@ -766,11 +774,8 @@ fn apply_change(
             }
             let mut from = BTreeMap::new();
             for (n, w) in weights_hundredths {
-                if *w < Hundredths::ZERO || *w > Hundredths::HUNDRED {
-                    errors.push(FieldError::new(
-                        format!("{path}.weights.{n}"),
-                        format!("{w} is not a weight between 0 and 100"),
-                    ));
+                if let Some(message) = weight_out_of_range(*w) {
+                    errors.push(FieldError::new(format!("{path}.weights.{n}"), message));
                     continue;
                 }
                 if active_phase(draft, *n, errors) {
@@ -829,6 +834,10 @@ fn add_phase(
             "must not be empty",
         ));
     }
+    // A negative weight balanced by a raise elsewhere would still sum to 100.
+    if let Some(message) = weight_out_of_range(phase.weight_hundredths) {
+        errors.push(FieldError::new(format!("{path}.phase.weight"), message));
+    }
     draft.phases.insert(
         phase.number,
         DraftPhase {
@@ -841,6 +850,12 @@ fn add_phase(
         phase: phase.clone(),
         revision: revision.clone(),
     });
+}
+
+/// Why `weight` cannot be a phase's weight, if it cannot.
+fn weight_out_of_range(weight: Hundredths) -> Option<String> {
+    (weight < Hundredths::ZERO || weight > Hundredths::HUNDRED)
+        .then(|| format!("{weight} is not a weight between 0 and 100"))
 }
 
 fn clean(note: Option<String>) -> Option<String> {
