@@ -861,3 +861,7 @@ fn weight_out_of_range(weight: Hundredths) -> Option<String> {
 fn clean(note: Option<String>) -> Option<String> {
     note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
 }
+
+#[cfg(test)]
+#[path = "commands_tests.rs"]
+mod tests;
