@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// admin token.
     #[arg(long)]
     pub demo: bool,
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "TRAGUARDO_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 /// What every handler reaches through `State`.
@@ -108,7 +111,11 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             ops::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 use axum::response::IntoResponse;
@@ -234,14 +241,15 @@ pub const DEMO_PLAN: &str = include_str!("../../seeds/alessandria-2022.json");
 /// When the database cannot be opened, the demo cannot be loaded or the address
 /// cannot be bound.
 pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=info".into()),
-        )
-        .with_target(false)
-        .try_init()
-        .ok();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // A second server in one process (tests) keeps the first subscriber.
+    let _ = if args.log_format == "json" {
+        logs.json().try_init()
+    } else {
+        logs.try_init()
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
