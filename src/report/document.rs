@@ -1,0 +1,367 @@
+//! The report as people read it (Markdown and HTML): every value already in
+//! Italian words and formats, so that the templates only lay it out.
+
+use super::italian as it;
+use super::model::{ObjectiveOutcome, ObjectiveReport, PhaseReport, PhaseState, Report};
+use super::Level;
+
+/// The whole document.
+pub struct Document {
+    /// `Relazione sul grado di raggiungimento degli obiettivi 2022`.
+    pub heading: String,
+    /// *Ente*.
+    pub organisation: String,
+    /// The plan's title.
+    pub plan_title: String,
+    /// Reference date.
+    pub at: String,
+    /// Record-time cut, if any.
+    pub as_of: Option<String>,
+    /// Generation time.
+    pub generated_at: String,
+    /// Head seq of the log.
+    pub head_seq: u64,
+    /// Head hash of the log.
+    pub head_hash: String,
+    /// Whether phases are listed (phase level) or only objectives.
+    pub phases: bool,
+    /// Plan summary.
+    pub summary: SummaryDoc,
+    /// Units, in unit-code order.
+    pub units: Vec<UnitDoc>,
+    /// One line per revision.
+    pub revisions: Vec<String>,
+    /// One line per red flag.
+    pub flags: Vec<String>,
+}
+
+/// The plan summary.
+pub struct SummaryDoc {
+    /// Objectives that count.
+    pub objectives: usize,
+    /// *Raggiunti*.
+    pub achieved: usize,
+    /// *Non raggiunti*.
+    pub not_achieved: usize,
+    /// *In corso*.
+    pub in_progress: usize,
+    /// *Ritirati*.
+    pub withdrawn: usize,
+    /// With a final validation.
+    pub validated: usize,
+    /// Mean score.
+    pub score: String,
+    /// Per unit.
+    pub units: Vec<UnitScoreDoc>,
+    /// The bar chart of unit scores (HTML).
+    pub chart: Chart,
+}
+
+/// A unit's line in the summary.
+pub struct UnitScoreDoc {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Objectives that count.
+    pub objectives: usize,
+    /// Score.
+    pub score: String,
+}
+
+/// An SVG bar chart, geometry computed here so the template only draws.
+pub struct Chart {
+    /// Total width.
+    pub width: u32,
+    /// Total height.
+    pub height: u32,
+    /// Where bars start (after the labels).
+    pub left: u32,
+    /// The width of a 100% bar.
+    pub span: u32,
+    /// Where unit labels end (right-aligned).
+    pub label_x: u32,
+    /// Where gridlines start.
+    pub grid_top: u32,
+    /// Where gridlines end.
+    pub grid_bottom: u32,
+    /// Baseline of the gridline labels.
+    pub axis_y: u32,
+    /// Gridlines at 0, 25, 50, 75, 100%.
+    pub ticks: Vec<Tick>,
+    /// One bar per unit.
+    pub bars: Vec<Bar>,
+    /// The mean, drawn as a line.
+    pub mean_x: u32,
+    /// The mean's label.
+    pub mean_label: String,
+}
+
+/// A gridline.
+pub struct Tick {
+    /// Its x.
+    pub x: u32,
+    /// Its label.
+    pub label: String,
+}
+
+/// One bar.
+pub struct Bar {
+    /// Top of the bar.
+    pub y: u32,
+    /// Baseline of its labels.
+    pub text_y: u32,
+    /// Its length.
+    pub width: u32,
+    /// Unit code.
+    pub label: String,
+    /// Score, in words.
+    pub value: String,
+    /// Where the value is written.
+    pub value_x: u32,
+}
+
+/// A unit and its objectives.
+pub struct UnitDoc {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// `Dott. Stefano Specchia (Dirigente)`, or a dash.
+    pub manager: String,
+    /// Score, or a dash.
+    pub score: String,
+    /// Objectives.
+    pub objectives: Vec<ObjectiveDoc>,
+}
+
+/// An objective.
+pub struct ObjectiveDoc {
+    /// Key.
+    pub key: String,
+    /// Letter.
+    pub letter: String,
+    /// Title.
+    pub title: String,
+    /// Manager.
+    pub manager: String,
+    /// Final deadline in force.
+    pub final_deadline: String,
+    /// Final deadline as planned, when a revision moved it.
+    pub original_final_deadline: Option<String>,
+    /// Phases.
+    pub phases: Vec<PhaseDoc>,
+    /// Completed weight.
+    pub completed_pct: String,
+    /// On-time weight.
+    pub on_time_pct: String,
+    /// Outcome in words.
+    pub outcome: &'static str,
+    /// Outcome as a CSS class suffix.
+    pub outcome_class: &'static str,
+    /// Validated result, or `non ancora validato`.
+    pub validated: String,
+    /// What the validation said besides the number.
+    pub validation_detail: Option<String>,
+    /// The validation's note.
+    pub validation_note: Option<String>,
+}
+
+/// A phase.
+pub struct PhaseDoc {
+    /// Number.
+    pub number: u32,
+    /// Description.
+    pub description: String,
+    /// Weight in force.
+    pub weight: String,
+    /// Deadline as planned.
+    pub original_deadline: String,
+    /// Deadline in force.
+    pub deadline: String,
+    /// Whether a revision moved the deadline.
+    pub deadline_changed: bool,
+    /// Completion date, or a dash.
+    pub completed_on: String,
+    /// Status in words.
+    pub status: &'static str,
+    /// Status symbol.
+    pub symbol: &'static str,
+    /// Status as a CSS class suffix.
+    pub class: &'static str,
+    /// How the validation treated it, if specially.
+    pub validation: Option<&'static str>,
+}
+
+impl Document {
+    /// Lays out a report.
+    pub fn new(report: &Report, level: Level) -> Self {
+        let units: Vec<UnitDoc> = report
+            .units
+            .iter()
+            .map(|u| UnitDoc {
+                code: u.code.clone(),
+                name: u.name.clone(),
+                manager: match (&u.manager, &u.manager_title) {
+                    (Some(m), Some(t)) => format!("{m} ({t})"),
+                    (Some(m), None) => m.clone(),
+                    (None, _) => "—".into(),
+                },
+                score: u.score.map_or_else(|| "—".into(), it::pct),
+                objectives: u.objectives.iter().map(objective).collect(),
+            })
+            .collect();
+        let summary = &report.summary;
+        Document {
+            heading: format!(
+                "Relazione sul grado di raggiungimento degli obiettivi {}",
+                report.year
+            ),
+            organisation: report.organisation.clone(),
+            plan_title: report.title.clone(),
+            at: it::date(report.at),
+            as_of: report.as_of.map(it::timestamp),
+            generated_at: it::timestamp(report.generated_at),
+            head_seq: report.head.seq,
+            head_hash: report.head.hash.clone(),
+            phases: level == Level::Phase,
+            summary: SummaryDoc {
+                objectives: summary.objectives,
+                achieved: summary.achieved,
+                not_achieved: summary.not_achieved,
+                in_progress: summary.in_progress,
+                withdrawn: summary.withdrawn,
+                validated: summary.validated,
+                score: it::pct(summary.score),
+                units: summary
+                    .units
+                    .iter()
+                    .map(|u| UnitScoreDoc {
+                        code: u.unit.clone(),
+                        name: u.name.clone(),
+                        objectives: u.objectives,
+                        score: it::pct(u.score),
+                    })
+                    .collect(),
+                chart: chart(report),
+            },
+            units,
+            revisions: report.revisions.iter().map(it::revision).collect(),
+            flags: report.flags.iter().map(it::flag).collect(),
+        }
+    }
+}
+
+fn objective(o: &ObjectiveReport) -> ObjectiveDoc {
+    ObjectiveDoc {
+        key: o.key.clone(),
+        letter: o.letter.clone(),
+        title: o.title.clone(),
+        manager: o.manager.clone(),
+        final_deadline: it::date(o.final_deadline),
+        original_final_deadline: (o.original_final_deadline != o.final_deadline)
+            .then(|| it::date(o.original_final_deadline)),
+        phases: o.phases.iter().map(phase).collect(),
+        completed_pct: it::pct(o.completed_pct),
+        on_time_pct: it::pct(o.on_time_pct),
+        outcome: it::outcome(o.outcome),
+        outcome_class: match o.outcome {
+            ObjectiveOutcome::Achieved => "achieved",
+            ObjectiveOutcome::NotAchieved => "not-achieved",
+            ObjectiveOutcome::InProgress => "in-progress",
+            ObjectiveOutcome::Withdrawn => "withdrawn",
+        },
+        validated: o
+            .validated_pct
+            .map_or_else(|| "non ancora validato".into(), it::pct),
+        validation_detail: o.validation.as_ref().map(|v| {
+            it::validation_detail(
+                v.outcome,
+                &v.neutralised_phases,
+                &v.unverified_phases,
+                &v.actor,
+                v.recorded_at,
+            )
+        }),
+        validation_note: o
+            .validation
+            .as_ref()
+            .and_then(|v| v.note.as_deref())
+            .map(it::one_line)
+            .filter(|n| !n.is_empty()),
+    }
+}
+
+fn phase(p: &PhaseReport) -> PhaseDoc {
+    PhaseDoc {
+        number: p.number,
+        description: p.description.clone(),
+        weight: it::pct(p.weight),
+        original_deadline: it::date(p.original_deadline),
+        deadline: it::date(p.deadline),
+        deadline_changed: p.deadline != p.original_deadline,
+        completed_on: it::optional_date(p.completed_on),
+        status: it::status(p.status),
+        symbol: it::status_symbol(p.status),
+        class: match p.status {
+            PhaseState::CompletedOnTime => "on-time",
+            PhaseState::CompletedLate => "late",
+            PhaseState::Overdue => "overdue",
+            PhaseState::InProgress => "in-progress",
+            PhaseState::NotStarted => "not-started",
+            PhaseState::Withdrawn => "withdrawn",
+        },
+        validation: p.validation.map(it::phase_validation),
+    }
+}
+
+/// Horizontal bars, one per unit score, 0..100%.
+fn chart(report: &Report) -> Chart {
+    const LEFT: u32 = 70;
+    const SPAN: u32 = 520;
+    const ROW: u32 = 26;
+    const TOP: u32 = 24;
+    let scale = |pct: traguardo_projections::objective::Pct| -> u32 {
+        // Hundredths of a percent, clamped to 0..=100%, to pixels.
+        let clamped = pct.0 .0.clamp(0, 10_000) as u64;
+        (clamped * u64::from(SPAN) / 10_000) as u32
+    };
+    let bars: Vec<Bar> = report
+        .summary
+        .units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let y = TOP + ROW * i as u32;
+            let width = scale(u.score);
+            Bar {
+                y,
+                text_y: y + 15,
+                width,
+                label: u.unit.clone(),
+                value: it::pct(u.score),
+                value_x: LEFT + width + 6,
+            }
+        })
+        .collect();
+    let grid_bottom = TOP + ROW * bars.len().max(1) as u32;
+    Chart {
+        width: LEFT + SPAN + 60,
+        height: grid_bottom + 20,
+        left: LEFT,
+        span: SPAN,
+        label_x: LEFT - 8,
+        grid_top: TOP - 6,
+        grid_bottom,
+        axis_y: grid_bottom + 14,
+        ticks: (0..=4)
+            .map(|i| Tick {
+                x: LEFT + SPAN * i / 4,
+                label: format!("{}%", 25 * i),
+            })
+            .collect(),
+        mean_x: LEFT + scale(report.summary.score),
+        mean_label: format!("media {}", it::pct(report.summary.score)),
+        bars,
+    }
+}

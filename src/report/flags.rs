@@ -1,0 +1,30 @@
+//! The report's red flags, from the flag rules of the projections
+//! ([`traguardo_projections::flags::red_flags`]) with their default settings.
+
+use traguardo_events::RecordedEvent;
+use traguardo_projections::flags::{red_flags, FlagSettings};
+
+use super::model::FlagReport;
+use crate::AppError;
+
+/// The red flags of a year's events, in the order the rules give them.
+///
+/// # Errors
+/// When an event cannot be decoded or folded.
+pub fn flags_of(events: &[RecordedEvent]) -> Result<Vec<FlagReport>, AppError> {
+    Ok(red_flags(events, &FlagSettings::default())?
+        .into_iter()
+        .map(|flag| FlagReport {
+            // The kind's own serialized name, so the report says what
+            // `GET /plans/{year}/flags` says.
+            kind: serde_json::to_value(flag.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            objective: flag.objective,
+            phase: flag.phase,
+            seqs: flag.seqs,
+            message: flag.message,
+        })
+        .collect())
+}

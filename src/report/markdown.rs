@@ -1,0 +1,33 @@
+//! The Markdown report: tables a person can read in a terminal or paste into a
+//! document.
+
+use askama::Template;
+
+use super::document::Document;
+
+/// Escapes text for Markdown tables and one-line list items: `|` would end a
+/// cell, a line break would end the row, and a backslash could swallow either.
+#[derive(Debug, Clone, Copy)]
+pub struct Markdown;
+
+impl askama::filters::Escaper for Markdown {
+    fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, string: &str) -> std::fmt::Result {
+        for c in string.chars() {
+            match c {
+                '|' => dest.write_str("\\|")?,
+                '\\' => dest.write_str("\\\\")?,
+                '\r' | '\n' => dest.write_char(' ')?,
+                c => dest.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `templates/report.md`.
+#[derive(Template)]
+#[template(path = "report.md", config = "src/report/templates/askama.toml")]
+pub struct MarkdownReport<'a> {
+    /// The document.
+    pub doc: &'a Document,
+}
