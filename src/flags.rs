@@ -1,7 +1,18 @@
-//! `traguardo flags`: the red flags of a plan year.
+//! `traguardo flags`: the red flags of a plan year, one per line, with the head of
+//! the log they were computed from.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use chrono::NaiveDate;
+use serde::Serialize;
+use traguardo_events::store::Until;
+use traguardo_events::{Clock, Head};
+use traguardo_projections::flags::{red_flags, Flag, FlagSettings};
+
+use crate::App;
 
 /// `traguardo flags` options.
 #[derive(Debug, clap::Args)]
@@ -9,12 +20,130 @@ pub struct FlagsArgs {
     /// Plan year.
     #[arg(long)]
     pub year: i32,
+    /// Only what the log held at the end of this day (record time, UTC), to see
+    /// the flags as an auditor would have seen them then. Default: everything.
+    #[arg(long)]
+    pub at: Option<NaiveDate>,
+    /// A completion recorded more than this many days after its date is flagged.
+    #[arg(long, default_value_t = FlagSettings::default().late_registration_days)]
+    pub late_days: i64,
+    /// `text` (one flag per line) or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// How the flags are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `kind objective [fase n] (seq a, b): message`, one per line.
+    Text,
+    /// One JSON document: year, head, flags.
+    Json,
+}
+
+/// The JSON answer.
+#[derive(Serialize)]
+struct Answer<'a> {
+    year: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<NaiveDate>,
+    head: &'a Head,
+    flags: &'a [Flag],
 }
 
 /// Prints the flags.
 ///
 /// # Errors
-/// When the database cannot be read.
-pub fn run(_db: &Path, _args: FlagsArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("flags are being built")
+/// When the database cannot be read, has no plan for the year, or an event cannot
+/// be folded.
+pub fn run(db: &Path, args: FlagsArgs) -> anyhow::Result<ExitCode> {
+    if args.late_days < 0 {
+        bail!("--late-days must not be negative");
+    }
+    if !db.exists() {
+        bail!("no database at {}", db.display());
+    }
+    let app = App::open(db, Clock::system())?;
+    // One cut of the log, named by its head: every event read is at or before it.
+    let mut head = app.store().head()?;
+    if let Some(at) = args.at {
+        let seq = app.store().seq_at(end_of(at))?.min(head.seq);
+        head = app
+            .store()
+            .read_all(seq.saturating_sub(1), 1)?
+            .into_iter()
+            .next()
+            .filter(|e| e.seq == seq)
+            .map_or_else(Head::genesis, |e| Head {
+                seq: e.seq,
+                hash: e.hash,
+            });
+    }
+    let events = app.year_events(args.year, Until::Seq(head.seq))?;
+    if !events.iter().any(|e| e.event_type == "plan_defined") {
+        bail!(
+            "no plan for {}{}",
+            args.year,
+            args.at.map(|at| format!(" as of {at}")).unwrap_or_default()
+        );
+    }
+    let flags = red_flags(
+        &events,
+        &FlagSettings {
+            late_registration_days: args.late_days,
+        },
+    )
+    .context("cannot compute the flags")?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &Answer {
+                    year: args.year,
+                    at: args.at,
+                    head: &head,
+                    flags: &flags,
+                },
+            )?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            for flag in &flags {
+                writeln!(out, "{}", line(flag))?;
+            }
+            eprintln!(
+                "{} red flag(s) for {}; computed from head {}:{}",
+                flags.len(),
+                args.year,
+                head.seq,
+                head.hash
+            );
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One flag as a line of text.
+fn line(flag: &Flag) -> String {
+    let kind = serde_json::to_value(flag.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let phase = flag.phase.map(|n| format!(" fase {n}")).unwrap_or_default();
+    let seqs: Vec<String> = flag.seqs.iter().map(u64::to_string).collect();
+    format!(
+        "{kind} {}{phase} (seq {}): {}",
+        flag.objective,
+        seqs.join(", "),
+        flag.message
+    )
+}
+
+/// The last instant of a day, UTC.
+fn end_of(day: NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    let next = day.succ_opt().unwrap_or(day);
+    next.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - chrono::Duration::microseconds(1)
 }

@@ -5,11 +5,20 @@
 //!   date, and folding only the events up to a seq gives it as of any record time.
 //! - [`plan`]: plan years, their units and revisions, and the [`Registry`] that
 //!   holds every plan, objective and token in memory, with plan and unit scores.
+//! - [`audit`]: the audit trail: every event with who, when, on what authority, a
+//!   one-line Italian summary and the fields it changed, filtered as asked.
+//! - [`revision`]: revision replay: each revision of a year, and every objective it
+//!   touched before and after it, with a field-by-field diff.
+//! - [`flags`]: red flags: retroactive revisions, late registrations, changes after
+//!   validation…, each with the events that raise it.
 //! - [`error`]: the one error type: an event that cannot be folded.
 
+pub mod audit;
 pub mod error;
+pub mod flags;
 pub mod objective;
 pub mod plan;
+pub mod revision;
 pub mod timeline;
 
 pub use error::ProjectionError;

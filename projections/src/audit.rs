@@ -1,0 +1,765 @@
+//! The audit trail: every event as an auditor reads it — who, when, what, on what
+//! authority — with a one-line summary in Italian, as an official of the *Ente*
+//! would write it, and the fields it changed.
+//!
+//! The trail is computed from the events alone. It may be given a plan year's
+//! events (plan, objective and `org` streams mixed) or one objective's stream; the
+//! few things a summary needs from earlier events (an objective's unit, how many
+//! validations it has, an indicator's previous measurement, a token's holder) are
+//! remembered while walking them, and are simply absent when the slice starts later.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+use traguardo_events::domain::{ObjectiveEvent, OrgEvent, PlanEvent, RevisionRef};
+use traguardo_events::model::{
+    Hundredths, PhaseSpec, Role, ValidationOutcome, ValidationStage, ORG_STREAM,
+};
+use traguardo_events::RecordedEvent;
+use uuid::Uuid;
+
+use crate::objective::{self, Pct};
+use crate::ProjectionError;
+
+/// One event of the trail (`GET /objectives/{key}/audit`, DESIGN.md §5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// The event's global position.
+    pub seq: u64,
+    /// Record time: when the system learnt it.
+    #[serde(with = "traguardo_events::envelope::timestamp")]
+    pub recorded_at: DateTime<Utc>,
+    /// Who did it.
+    pub actor: String,
+    /// In which role.
+    pub role: String,
+    /// The event's type string, e.g. `phase_completed`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// One line in Italian, e.g. «Fase 2: scadenza spostata dal 30/06/2022 al
+    /// 31/07/2022 — D.G.C. n. 182 del 28/07/2022».
+    pub summary: String,
+    /// The fields the event changed, with their values before and after.
+    pub changes: Vec<FieldChange>,
+    /// Why: the reason of a revision or a retraction, the note of a validation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// On what authority: the act of a revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<String>,
+    /// The event's link in the hash chain.
+    pub hash: String,
+    /// The stream it belongs to.
+    pub stream: String,
+    /// The objective it is about, for objective events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objective: Option<String>,
+    /// The unit owning that objective.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// One field changed by an event: `phases[2].deadline` from `"2022-06-30"` to
+/// `"2022-07-31"`. A phase is named by its number (`phases[2]` is phase 2, not a
+/// position), an indicator by its id, a validation or a token by its position or
+/// id; `null` stands for "absent".
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct FieldChange {
+    /// The path of the field in the objective's state (DESIGN.md §5).
+    pub field: String,
+    /// Its value before.
+    pub from: Value,
+    /// Its value after.
+    pub to: Value,
+}
+
+impl FieldChange {
+    /// A change of `field` from `from` to `to`.
+    pub fn new(field: impl Into<String>, from: Value, to: Value) -> Self {
+        FieldChange {
+            field: field.into(),
+            from,
+            to,
+        }
+    }
+}
+
+/// Which entries of the trail to keep; every criterion given must hold.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    /// Entries about this unit's objectives, the revisions that touched them and
+    /// the tokens scoped to it.
+    pub unit: Option<String>,
+    /// Entries recorded by this actor (exact name).
+    pub actor: Option<String>,
+    /// Entries of this event type, e.g. `deadline_revised`.
+    pub event_type: Option<String>,
+    /// Recorded at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded at or before this time (inclusive).
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl AuditFilter {
+    fn keeps(&self, entry: &AuditEntry, units: &[String]) -> bool {
+        self.unit
+            .as_ref()
+            .is_none_or(|u| units.iter().any(|x| x == u))
+            && self.actor.as_ref().is_none_or(|a| *a == entry.actor)
+            && self
+                .event_type
+                .as_ref()
+                .is_none_or(|t| *t == entry.event_type)
+            && self.from.is_none_or(|from| entry.recorded_at >= from)
+            && self.to.is_none_or(|to| entry.recorded_at <= to)
+    }
+}
+
+/// The audit trail of `events`, oldest first, keeping the entries `filter` allows.
+///
+/// The changes of a `revision_recorded` entry are those of the objective events of
+/// the same revision found in `events`, each prefixed by its objective's key
+/// (`2022-2250-A.phases[2].deadline`).
+///
+/// # Errors
+/// [`ProjectionError::Decode`] when an event of a plan, objective or `org` stream
+/// cannot be decoded. Events of other streams get a generic summary.
+pub fn trail(
+    events: &[RecordedEvent],
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEntry>, ProjectionError> {
+    let mut ordered: Vec<&RecordedEvent> = events.iter().collect();
+    ordered.sort_by_key(|e| e.seq);
+    let mut memory = Memory::default();
+    let mut described = Vec::with_capacity(ordered.len());
+    for event in ordered {
+        described.push(memory.describe(event)?);
+    }
+    // A revision's own entry lists what it changed on every objective it touched.
+    let mut by_revision: HashMap<Uuid, Vec<FieldChange>> = HashMap::new();
+    for d in &described {
+        if let (Some(id), Some(key), false) = (d.revision, &d.entry.objective, d.is_revision) {
+            by_revision
+                .entry(id)
+                .or_default()
+                .extend(d.entry.changes.iter().map(|c| FieldChange {
+                    field: format!("{key}.{}", c.field),
+                    ..c.clone()
+                }));
+        }
+    }
+    Ok(described
+        .into_iter()
+        .filter_map(|mut d| {
+            if let (true, Some(id)) = (d.is_revision, d.revision) {
+                d.entry.changes = by_revision.remove(&id).unwrap_or_default();
+            }
+            filter.keeps(&d.entry, &d.units).then_some(d.entry)
+        })
+        .collect())
+}
+
+/// An entry with what the filter and the revision pass need.
+struct Described {
+    entry: AuditEntry,
+    units: Vec<String>,
+    revision: Option<Uuid>,
+    is_revision: bool,
+}
+
+/// What the walk remembers of earlier events.
+#[derive(Default)]
+struct Memory {
+    /// Objective key → what is known of it.
+    objectives: HashMap<String, Known>,
+    /// Token id → (holder, role).
+    tokens: HashMap<Uuid, (String, Role)>,
+}
+
+#[derive(Default)]
+struct Known {
+    unit: Option<String>,
+    validations: usize,
+    measurements: HashMap<String, Value>,
+}
+
+impl Memory {
+    fn describe(&mut self, event: &RecordedEvent) -> Result<Described, ProjectionError> {
+        let mut entry = AuditEntry {
+            seq: event.seq,
+            recorded_at: event.recorded_at,
+            actor: event.actor.clone(),
+            role: event.role.clone(),
+            event_type: event.event_type.clone(),
+            summary: String::new(),
+            changes: Vec::new(),
+            reason: None,
+            act: None,
+            hash: event.hash.clone(),
+            stream: event.stream.clone(),
+            objective: None,
+            unit: None,
+        };
+        let mut units = Vec::new();
+        let mut revision = None;
+        let mut is_revision = false;
+        if let Some(key) = event.stream.strip_prefix("objective/") {
+            let decoded = objective::decode(event)?;
+            let known = self.objectives.entry(key.to_string()).or_default();
+            if let ObjectiveEvent::ObjectiveDefined { objective, .. } = &decoded {
+                known.unit = Some(objective.unit.clone());
+            }
+            let unit = known
+                .unit
+                .clone()
+                .or_else(|| unit_of_key(key).map(str::to_string));
+            revision = revision_ref(&decoded).map(|r| r.id);
+            let described = describe_objective_event(event, &decoded, known);
+            entry.summary = described.summary;
+            entry.changes = described.changes;
+            entry.reason = described.reason;
+            entry.act = described.act;
+            entry.objective = Some(key.to_string());
+            units.extend(unit.clone());
+            entry.unit = unit;
+        } else if event.stream.starts_with("plan/") {
+            let decoded: PlanEvent = event.decode().map_err(|e| ProjectionError::Decode {
+                seq: event.seq,
+                message: e.to_string(),
+            })?;
+            match decoded {
+                PlanEvent::PlanDefined {
+                    year,
+                    organisation,
+                    title,
+                    units: plan_units,
+                    objectives,
+                } => {
+                    entry.summary = format!(
+                        "Caricato il piano «{title}» per il {year} ({organisation}): {}, {}",
+                        count(objectives.len(), "obiettivo", "obiettivi"),
+                        count(
+                            plan_units.len(),
+                            "unità organizzativa",
+                            "unità organizzative"
+                        ),
+                    );
+                    entry.changes = vec![
+                        FieldChange::new("organisation", Value::Null, json!(organisation)),
+                        FieldChange::new("title", Value::Null, json!(title)),
+                        FieldChange::new(
+                            "units",
+                            Value::Null,
+                            json!(plan_units.iter().map(|u| &u.code).collect::<Vec<_>>()),
+                        ),
+                        FieldChange::new("objectives", Value::Null, json!(objectives)),
+                    ];
+                }
+                PlanEvent::RevisionRecorded {
+                    revision: id,
+                    act,
+                    in_force_from,
+                    reason,
+                    changes,
+                    objectives,
+                    ..
+                } => {
+                    entry.summary = format!(
+                        "Revisione del piano approvata con {act}, in vigore dal {}: {} su {} ({})",
+                        it_date(in_force_from),
+                        count(changes.len(), "modifica", "modifiche"),
+                        count(objectives.len(), "obiettivo", "obiettivi"),
+                        objectives.join(", "),
+                    );
+                    entry.act = Some(act);
+                    entry.reason = Some(reason);
+                    for key in &objectives {
+                        let unit = self
+                            .objectives
+                            .get(key)
+                            .and_then(|k| k.unit.clone())
+                            .or_else(|| unit_of_key(key).map(str::to_string));
+                        if let Some(unit) = unit.filter(|u| !units.contains(u)) {
+                            units.push(unit);
+                        }
+                    }
+                    revision = Some(id);
+                    is_revision = true;
+                }
+            }
+        } else if event.stream == ORG_STREAM {
+            let decoded: OrgEvent = event.decode().map_err(|e| ProjectionError::Decode {
+                seq: event.seq,
+                message: e.to_string(),
+            })?;
+            match decoded {
+                OrgEvent::TokenIssued {
+                    token_id,
+                    actor,
+                    role,
+                    units: scope,
+                    ..
+                } => {
+                    let scope_text = match scope.len() {
+                        0 => String::new(),
+                        1 => format!(" per l'unità {}", scope[0]),
+                        _ => format!(" per le unità {}", scope.join(", ")),
+                    };
+                    entry.summary = format!(
+                        "Rilasciato un token di accesso a {actor} con ruolo di {}{scope_text}",
+                        role_it(role)
+                    );
+                    entry.changes = vec![FieldChange::new(
+                        format!("tokens[{token_id}]"),
+                        Value::Null,
+                        json!({"actor": actor, "role": role, "units": scope}),
+                    )];
+                    self.tokens.insert(token_id, (actor, role));
+                    units = scope;
+                }
+                OrgEvent::TokenRevoked { token_id } => {
+                    let held = self.tokens.remove(&token_id);
+                    entry.summary = match &held {
+                        Some((actor, role)) => format!(
+                            "Revocato il token di accesso di {actor} ({})",
+                            role_it(*role)
+                        ),
+                        None => format!("Revocato il token di accesso {token_id}"),
+                    };
+                    entry.changes = vec![FieldChange::new(
+                        format!("tokens[{token_id}]"),
+                        held.map_or(
+                            Value::Null,
+                            |(actor, role)| json!({"actor": actor, "role": role}),
+                        ),
+                        Value::Null,
+                    )];
+                }
+            }
+        } else {
+            entry.summary = format!("Evento {} sul flusso {}", event.event_type, event.stream);
+        }
+        Ok(Described {
+            entry,
+            units,
+            revision,
+            is_revision,
+        })
+    }
+}
+
+/// Summary, changes, reason and act of one objective event.
+struct ObjectiveEntry {
+    summary: String,
+    changes: Vec<FieldChange>,
+    reason: Option<String>,
+    act: Option<String>,
+}
+
+fn describe_objective_event(
+    event: &RecordedEvent,
+    decoded: &ObjectiveEvent,
+    known: &mut Known,
+) -> ObjectiveEntry {
+    let key = event.stream.strip_prefix("objective/").unwrap_or("");
+    let by = format!(
+        "registrata il {} da {}",
+        it_date(event.recorded_on()),
+        event.actor
+    );
+    let mut reason = None;
+    let mut act = None;
+    let (summary, changes) = match decoded {
+        ObjectiveEvent::ObjectiveDefined {
+            objective,
+            revision,
+        } => {
+            let shape = format!(
+                "responsabile {}: {}, scadenza finale {}",
+                objective.manager,
+                count(objective.phases.len(), "fase", "fasi"),
+                it_date(objective.final_deadline)
+            );
+            // A title printed in quotes in the plan gets only the «» of the summary.
+            let title = objective
+                .title
+                .trim_matches(|c| matches!(c, '"' | '“' | '”' | '«' | '»'));
+            let summary = match revision {
+                None => format!("Obiettivo {key} «{title}» definito nel piano, {shape}"),
+                Some(r) => format!(
+                    "Obiettivo {key} «{title}» aggiunto al piano, {shape} — {}",
+                    r.act
+                ),
+            };
+            let mut changes = vec![
+                FieldChange::new("title", Value::Null, json!(objective.title)),
+                FieldChange::new("manager", Value::Null, json!(objective.manager)),
+                FieldChange::new(
+                    "final_deadline",
+                    Value::Null,
+                    json!(objective.final_deadline),
+                ),
+            ];
+            changes.extend(objective.phases.iter().map(|p| {
+                FieldChange::new(format!("phases[{}]", p.number), Value::Null, phase_json(p))
+            }));
+            (summary, changes)
+        }
+        ObjectiveEvent::PhaseStarted { phase, on, .. } => (
+            format!("Fase {phase} avviata il {}, {by}", it_date(*on)),
+            vec![FieldChange::new(
+                format!("phases[{phase}].started_on"),
+                Value::Null,
+                json!(on),
+            )],
+        ),
+        ObjectiveEvent::PhaseCompleted {
+            phase,
+            on,
+            evidence,
+            ..
+        } => {
+            let mut changes = vec![FieldChange::new(
+                format!("phases[{phase}].completed_on"),
+                Value::Null,
+                json!(on),
+            )];
+            if !evidence.is_empty() {
+                changes.push(FieldChange::new(
+                    format!("phases[{phase}].evidence"),
+                    json!([]),
+                    json!(evidence),
+                ));
+            }
+            (
+                format!("Fase {phase} completata il {}, {by}", it_date(*on)),
+                changes,
+            )
+        }
+        ObjectiveEvent::PhaseCompletionRetracted {
+            phase,
+            completed_on,
+            reason: why,
+        } => {
+            reason = Some(why.clone());
+            (
+                format!(
+                    "Fase {phase}: ritirato il completamento del {}; ritiro {}",
+                    it_date(*completed_on),
+                    by.replace("registrata", "registrato")
+                ),
+                vec![FieldChange::new(
+                    format!("phases[{phase}].completed_on"),
+                    json!(completed_on),
+                    Value::Null,
+                )],
+            )
+        }
+        ObjectiveEvent::DeadlineRevised {
+            phase,
+            from,
+            to,
+            revision,
+        } => {
+            let (what, field) = match phase {
+                Some(n) => (
+                    format!("Fase {n}: scadenza spostata"),
+                    format!("phases[{n}].deadline"),
+                ),
+                None => (
+                    "Scadenza finale spostata".to_string(),
+                    "final_deadline".to_string(),
+                ),
+            };
+            (
+                format!(
+                    "{what} dal {} al {} — {}",
+                    it_date(*from),
+                    it_date(*to),
+                    revision.act
+                ),
+                vec![FieldChange::new(field, json!(from), json!(to))],
+            )
+        }
+        ObjectiveEvent::WeightsRevised { from, to, revision } => {
+            let mut parts = Vec::new();
+            let mut changes = Vec::new();
+            for (n, new) in to {
+                let old = from.get(n);
+                parts.push(match old {
+                    Some(old) => format!("fase {n} {} {}", dal_pct(*old), al_pct(*new)),
+                    None => format!("fase {n} {}", al_pct(*new)),
+                });
+                changes.push(FieldChange::new(
+                    format!("phases[{n}].weight"),
+                    old.map_or(Value::Null, |w| json!(Pct(*w))),
+                    json!(Pct(*new)),
+                ));
+            }
+            (
+                format!(
+                    "Incidenze rimodulate: {} — {}",
+                    parts.join(", "),
+                    revision.act
+                ),
+                changes,
+            )
+        }
+        ObjectiveEvent::PhaseAdded { phase, revision } => (
+            format!(
+                "Aggiunta la fase {} «{}» (incidenza {}, scadenza {}) — {}",
+                phase.number,
+                phase.description,
+                it_pct(phase.weight_hundredths),
+                it_date(phase.deadline),
+                revision.act
+            ),
+            vec![FieldChange::new(
+                format!("phases[{}]", phase.number),
+                Value::Null,
+                phase_json(phase),
+            )],
+        ),
+        ObjectiveEvent::PhaseWithdrawn { phase, revision } => (
+            format!("Fase {phase} stralciata — {}", revision.act),
+            vec![FieldChange::new(
+                format!("phases[{phase}].withdrawn"),
+                json!(false),
+                json!(true),
+            )],
+        ),
+        ObjectiveEvent::ObjectiveWithdrawn { revision } => (
+            format!("Obiettivo {key} stralciato dal piano — {}", revision.act),
+            vec![FieldChange::new("withdrawn", json!(false), json!(true))],
+        ),
+        ObjectiveEvent::IndicatorMeasured {
+            indicator,
+            on,
+            value_hundredths,
+            numerator,
+            denominator,
+            note,
+        } => {
+            let value = value_hundredths.or(match (numerator, denominator) {
+                (Some(n), Some(d)) if *d > 0 => {
+                    Some(Hundredths::HUNDRED.scale(*n as i64, *d as i64))
+                }
+                _ => None,
+            });
+            let reading = match (numerator, denominator, value) {
+                (Some(n), Some(d), Some(v)) => format!("{n} su {d} ({})", it_pct(v)),
+                (_, _, Some(v)) => it_pct(v),
+                _ => "valore non indicato".to_string(),
+            };
+            let measurement = json!({
+                "on": on,
+                "value": value.map(Pct),
+                "numerator": numerator,
+                "denominator": denominator,
+                "note": note,
+            });
+            let previous = known
+                .measurements
+                .insert(indicator.clone(), measurement.clone())
+                .unwrap_or(Value::Null);
+            (
+                format!(
+                    "Rilevazione dell'indicatore «{indicator}» al {}: {reading}, {by}",
+                    it_date(*on)
+                ),
+                vec![FieldChange::new(
+                    format!("indicators[{indicator}].latest"),
+                    previous,
+                    measurement,
+                )],
+            )
+        }
+        ObjectiveEvent::ValidationRecorded {
+            stage,
+            outcome,
+            unverified_phases,
+            neutralised_phases,
+            note,
+        } => {
+            reason = note.clone();
+            let what = match stage {
+                ValidationStage::Plan => "Validazione del piano (visto ex ante)",
+                ValidationStage::Final => "Validazione finale dei risultati",
+            };
+            let verdict = match outcome {
+                ValidationOutcome::Approved => "approvata",
+                ValidationOutcome::Rejected => "respinta",
+            };
+            let mut details = Vec::new();
+            if !unverified_phases.is_empty() {
+                details.push(format!(
+                    "fasi non verificate: {}",
+                    numbers(unverified_phases)
+                ));
+            }
+            if !neutralised_phases.is_empty() {
+                details.push(format!(
+                    "fasi sterilizzate: {}",
+                    numbers(neutralised_phases)
+                ));
+            }
+            let details = if details.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", details.join("; "))
+            };
+            let index = known.validations;
+            known.validations += 1;
+            (
+                format!("{what}: {verdict}{details}, {by}"),
+                vec![FieldChange::new(
+                    format!("validations[{index}]"),
+                    Value::Null,
+                    json!({
+                        "stage": stage,
+                        "outcome": outcome,
+                        "unverified_phases": unverified_phases,
+                        "neutralised_phases": neutralised_phases,
+                        "note": note,
+                    }),
+                )],
+            )
+        }
+    };
+    if let Some(r) = revision_ref(decoded) {
+        act = Some(r.act.clone());
+        reason = Some(r.reason.clone());
+    }
+    ObjectiveEntry {
+        summary,
+        changes,
+        reason,
+        act,
+    }
+}
+
+/// The one-line Italian summary of an objective event, as the trail gives it
+/// (without what the trail learns from earlier events, such as the previous
+/// measurement of an indicator).
+pub fn summarize_objective_event(event: &RecordedEvent, decoded: &ObjectiveEvent) -> String {
+    describe_objective_event(event, decoded, &mut Known::default()).summary
+}
+
+/// The revision an objective event was made by, if any.
+pub fn revision_ref(event: &ObjectiveEvent) -> Option<&RevisionRef> {
+    match event {
+        ObjectiveEvent::ObjectiveDefined { revision, .. } => revision.as_ref(),
+        ObjectiveEvent::DeadlineRevised { revision, .. }
+        | ObjectiveEvent::WeightsRevised { revision, .. }
+        | ObjectiveEvent::PhaseAdded { revision, .. }
+        | ObjectiveEvent::PhaseWithdrawn { revision, .. }
+        | ObjectiveEvent::ObjectiveWithdrawn { revision } => Some(revision),
+        ObjectiveEvent::PhaseStarted { .. }
+        | ObjectiveEvent::PhaseCompleted { .. }
+        | ObjectiveEvent::PhaseCompletionRetracted { .. }
+        | ObjectiveEvent::IndicatorMeasured { .. }
+        | ObjectiveEvent::ValidationRecorded { .. } => None,
+    }
+}
+
+fn phase_json(p: &PhaseSpec) -> Value {
+    json!({
+        "number": p.number,
+        "description": p.description,
+        "weight": Pct(p.weight_hundredths),
+        "involved": p.involved,
+        "deadline": p.deadline,
+    })
+}
+
+/// The unit of an objective key `{year}-{unit}-{letter}`.
+pub fn unit_of_key(key: &str) -> Option<&str> {
+    key.split('-').nth(1)
+}
+
+/// A date as written in Italian documents: `28/07/2022`.
+pub fn it_date(date: NaiveDate) -> String {
+    date.format("%d/%m/%Y").to_string()
+}
+
+/// A percentage as written in Italian: `33,33%`, `20%`.
+pub fn it_pct(value: Hundredths) -> String {
+    format!("{}%", value.to_string().replace('.', ","))
+}
+
+/// A percentage after «a» with its article: `al 20%`, `all'8%`, `allo 0%`.
+pub fn al_pct(value: Hundredths) -> String {
+    with_article(value, "al ", "all'", "allo ")
+}
+
+/// A percentage after «da» with its article: `dal 20%`, `dall'80%`, `dallo 0%`.
+pub fn dal_pct(value: Hundredths) -> String {
+    with_article(value, "dal ", "dall'", "dallo ")
+}
+
+/// Italian elides the article before a number read with a vowel (uno, otto,
+/// undici, ottanta…) and uses «lo» before zero.
+fn with_article(value: Hundredths, plain: &str, elided: &str, zero: &str) -> String {
+    let whole = value.0.unsigned_abs() / 100;
+    let article = match whole {
+        0 => zero,
+        1 | 8 | 11 | 80..=89 | 800..=899 => elided,
+        _ => plain,
+    };
+    format!("{article}{}", it_pct(value))
+}
+
+/// «1 fase», «3 fasi».
+fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// «2, 3».
+fn numbers(list: &[u32]) -> String {
+    list.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The role's name in Italian.
+fn role_it(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "amministratore",
+        Role::Manager => "dirigente",
+        Role::Validator => "validatore",
+        Role::Auditor => "revisore",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_percentages_are_written_the_italian_way() {
+        let date = NaiveDate::from_ymd_opt(2022, 7, 8).unwrap();
+        assert_eq!(it_date(date), "08/07/2022");
+        assert_eq!(it_pct(Hundredths(3333)), "33,33%");
+        assert_eq!(it_pct(Hundredths(2000)), "20%");
+        assert_eq!(it_pct(Hundredths(2050)), "20,5%");
+        assert_eq!(al_pct(Hundredths(2000)), "al 20%");
+        assert_eq!(al_pct(Hundredths(800)), "all'8%");
+        assert_eq!(dal_pct(Hundredths(8050)), "dall'80,5%");
+        assert_eq!(dal_pct(Hundredths(0)), "dallo 0%");
+        assert_eq!(al_pct(Hundredths(150)), "all'1,5%");
+        assert_eq!(al_pct(Hundredths(1800)), "al 18%");
+    }
+
+    #[test]
+    fn the_unit_is_the_middle_of_the_key() {
+        assert_eq!(unit_of_key("2022-2250-A"), Some("2250"));
+        assert_eq!(unit_of_key("nonsense"), None);
+    }
+}
