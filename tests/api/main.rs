@@ -8,3 +8,4 @@ mod http;
 mod audit;
 mod flags;
 mod report;
+mod progress;
