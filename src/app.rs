@@ -32,6 +32,9 @@ struct Inner {
     store: Store,
     // A std lock: held only to read or fold in memory, never across an await.
     registry: Arc<RwLock<Registry>>,
+    // The first committed event that could not be folded: the read model has
+    // drifted from the log, and `/status` says so until a restart rebuilds it.
+    drift: Arc<std::sync::Mutex<Option<String>>>,
     bootstrap_sha256: RwLock<Option<String>>,
 }
 
@@ -63,6 +66,8 @@ impl App {
         let mut registry = Registry::new();
         store.for_each(0, |event| registry.apply(&event).map_err(AppError::from))?;
         let registry = Arc::new(RwLock::new(registry));
+        let drift: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let drifted = drift.clone();
         let folded = registry.clone();
         store.on_commit(Arc::new(move |events: &[RecordedEvent]| {
             let mut registry = folded.write().unwrap_or_else(|e| e.into_inner());
@@ -78,6 +83,10 @@ impl App {
             for event in events {
                 if let Err(e) = registry.apply(event) {
                     tracing::error!(error = %e, "cannot fold a committed event");
+                    drifted
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert_with(|| e.to_string());
                 }
             }
         }));
@@ -85,9 +94,21 @@ impl App {
             inner: Arc::new(Inner {
                 store,
                 registry,
+                drift,
                 bootstrap_sha256: RwLock::new(None),
             }),
         })
+    }
+
+    /// Whether the in-memory read model still mirrors the log.
+    ///
+    /// # Errors
+    /// The first event that could not be folded since start.
+    pub fn health(&self) -> Result<(), String> {
+        match self.inner.drift.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(problem) => Err(format!("the read model is behind the log: {problem}")),
+            None => Ok(()),
+        }
     }
 
     /// The event store.
@@ -95,9 +116,9 @@ impl App {
         &self.inner.store
     }
 
-    /// Today's date by the store's clock (UTC).
+    /// Today's date in Italy by the store's clock: no valid date may be later.
     pub fn today(&self) -> NaiveDate {
-        self.inner.store.clock().now().date_naive()
+        self.inner.store.clock().today()
     }
 
     /// Reads the registry under its lock.

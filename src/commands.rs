@@ -332,7 +332,7 @@ fn decide_validation(
             {
                 return Err(AppError::Rule(format!(
                     "the plan of {key} was already validated on {} and no revision changed it since",
-                    last.recorded.recorded_at.date_naive()
+                    traguardo_events::clock::local_date(&last.recorded.recorded_at)
                 )));
             }
         }

@@ -3,7 +3,17 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
+
+/// The time zone of the municipalities Traguardo serves: "today", and the date
+/// on which something was recorded, are Italian dates. An event recorded at 00:30
+/// in Alessandria on 10 June is recorded on 10 June, though UTC still says 9 June.
+pub const TIME_ZONE: chrono_tz::Tz = chrono_tz::Europe::Rome;
+
+/// The Italian calendar date of an instant.
+pub fn local_date(at: &DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&TIME_ZONE).date_naive()
+}
 
 /// Where the store and the commands read the current time from.
 #[derive(Clone, Default)]
@@ -27,6 +37,11 @@ impl Clock {
             None => Utc::now().trunc_subsecs(6),
             Some(at) => *at.lock().unwrap_or_else(|e| e.into_inner()),
         }
+    }
+
+    /// Today's date in Italy ([`TIME_ZONE`]).
+    pub fn today(&self) -> NaiveDate {
+        local_date(&self.now())
     }
 
     /// Moves a manual clock to `at`; no effect on the system clock.

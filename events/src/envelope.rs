@@ -62,9 +62,9 @@ impl RecordedEvent {
         })
     }
 
-    /// The record date (UTC) of the event.
+    /// The record date of the event, in Italy ([`crate::clock::TIME_ZONE`]).
     pub fn recorded_on(&self) -> chrono::NaiveDate {
-        self.recorded_at.date_naive()
+        crate::clock::local_date(&self.recorded_at)
     }
 }
 

@@ -157,7 +157,7 @@ pub fn red_flags(
                 v.recorded.seq,
                 format!(
                     "della validazione finale del Nucleo di Valutazione del {}",
-                    it_date(v.recorded.recorded_at.date_naive())
+                    it_date(traguardo_events::clock::local_date(&v.recorded.recorded_at))
                 ),
             )
         });

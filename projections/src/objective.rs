@@ -458,10 +458,12 @@ impl Objective {
             && self.withdrawn.as_ref().is_none_or(|r| r.in_force_from > at)
     }
 
-    /// The latest final validation recorded on or before `at`.
+    /// The latest final validation recorded on or before `at`. A validation has no
+    /// date but its record date (Italian calendar): that is its valid time.
     pub fn final_validation_at(&self, at: NaiveDate) -> Option<&Validation> {
         self.validations.iter().rev().find(|v| {
-            v.stage == ValidationStage::Final && v.recorded.recorded_at.date_naive() <= at
+            v.stage == ValidationStage::Final
+                && traguardo_events::clock::local_date(&v.recorded.recorded_at) <= at
         })
     }
 

@@ -135,9 +135,13 @@ async fn healthz() -> &'static str {
 async fn status(State(state): State<AppState>) -> Response {
     let store = state.app.store().clone();
     let head = tokio::task::spawn_blocking(move || store.head()).await;
-    let (code, detail) = match head {
-        Ok(Ok(head)) => (StatusCode::OK, format!("the log holds {} events", head.seq)),
-        Ok(Err(e)) => {
+    let (code, detail) = match (head, state.app.health()) {
+        (Ok(Ok(_)), Err(problem)) => {
+            tracing::error!(%problem, "status: unhealthy");
+            (StatusCode::SERVICE_UNAVAILABLE, problem)
+        }
+        (Ok(Ok(head)), Ok(())) => (StatusCode::OK, format!("the log holds {} events", head.seq)),
+        (Ok(Err(e)), _) => {
             tracing::error!(error = %e, "status: the log cannot be read");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
