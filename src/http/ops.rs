@@ -148,7 +148,7 @@ async fn status(State(state): State<AppState>) -> Response {
                 "the event log cannot be read".to_string(),
             )
         }
-        Err(_) => (
+        (Err(_), _) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is failing".to_string(),
         ),
