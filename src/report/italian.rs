@@ -2,6 +2,7 @@
 //! dates as dd/mm/yyyy, decimals with a comma, statuses and outcomes in words.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use traguardo_events::clock::{local_date, TIME_ZONE};
 use traguardo_events::model::ValidationOutcome;
 use traguardo_projections::objective::Pct;
 
@@ -19,9 +20,16 @@ pub fn optional_date(on: Option<NaiveDate>) -> String {
     on.map_or_else(|| "—".to_string(), date)
 }
 
-/// A timestamp as `dd/mm/yyyy HH:MM:SS UTC`.
+/// A timestamp in Italian time, as `dd/mm/yyyy HH:MM:SS CET` (or `CEST`).
 pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.format("%d/%m/%Y %H:%M:%S UTC").to_string()
+    at.with_timezone(&TIME_ZONE)
+        .format("%d/%m/%Y %H:%M:%S %Z")
+        .to_string()
+}
+
+/// The Italian date of a record time, as `dd/mm/yyyy`.
+pub fn recorded_on(at: DateTime<Utc>) -> String {
+    date(local_date(&at))
 }
 
 /// A percentage with a decimal comma: `33,33%`.
@@ -103,7 +111,7 @@ pub fn validation_detail(
     let mut parts = vec![format!(
         "validazione finale {} da {actor} il {}",
         validation_outcome(outcome),
-        date(at.date_naive())
+        recorded_on(at)
     )];
     if !neutralised.is_empty() {
         parts.push(format!("fasi sterilizzate: {}", numbers(neutralised)));
@@ -188,7 +196,7 @@ pub fn revision(revision: &RevisionReport) -> String {
     }
     dates.push(format!(
         "registrata il {}",
-        date(revision.recorded_at.date_naive())
+        recorded_on(revision.recorded_at)
     ));
     line.push_str(&format!(" ({})", dates.join(", ")));
     let changes = revision.changes.iter().map(change).collect::<Vec<_>>();
@@ -257,5 +265,10 @@ mod tests {
         assert_eq!(pct(Pct(Hundredths(3333))), "33,33%");
         assert_eq!(pct(Pct(Hundredths(10_000))), "100%");
         assert_eq!(optional_date(None), "—");
+        let late_evening = DateTime::parse_from_rfc3339("2022-06-09T22:30:00Z")
+            .expect("a timestamp")
+            .with_timezone(&Utc);
+        assert_eq!(timestamp(late_evening), "10/06/2022 00:30:00 CEST");
+        assert_eq!(recorded_on(late_evening), "10/06/2022");
     }
 }

@@ -172,7 +172,7 @@ pub struct ReportArgs {
     #[arg(long, default_value = "phase")]
     pub level: Level,
     /// Reference date (valid time, YYYY-MM-DD) the statuses and scores are
-    /// computed at. Default: today (UTC).
+    /// computed at. Default: today (in Italy).
     #[arg(long, value_parser = crate::plan_document::parse_date)]
     pub at: Option<NaiveDate>,
     /// Only what the log held at this record time (RFC 3339, e.g.
@@ -205,7 +205,7 @@ pub fn run(db: &Path, args: ReportArgs) -> anyhow::Result<ExitCode> {
     let store = traguardo_events::Store::open_existing(db)?;
     let app = crate::App::with_store(store)?;
     let now = Utc::now().trunc_subsecs(0);
-    let at = args.at.unwrap_or_else(|| now.date_naive());
+    let at = args.at.unwrap_or_else(|| app.today());
     let report = build(&app, args.year, at, args.as_of, now)?;
     let rendered = render(&report, args.format, args.level)?;
     let stdout = std::io::stdout();

@@ -362,7 +362,7 @@ fn a_report_as_of_before_a_revision_shows_the_old_deadlines() {
     assert!(at_cut[0].recorded_at <= before && at_cut[1].recorded_at > before);
     assert_eq!(at_cut[0].hash, old.head.hash);
     let md = text(&old, Format::Md, Level::Phase);
-    assert!(md.contains("Situazione registrata al:** 21/07/2022 00:00:00 UTC"));
+    assert!(md.contains("Situazione registrata al:** 21/07/2022 02:00:00 CEST"));
     assert!(md.contains("| 3 | Formazione e redazione delle tabelle sull'applicativo per l'inserimento puntuale | 20% | 31/07/2022 | 31/07/2022 |"));
 }
 
