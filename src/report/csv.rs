@@ -1,7 +1,10 @@
 //! The CSV reports (RFC 4180, UTF-8 with a byte-order mark so that spreadsheet
 //! programs read accented text correctly): one row per phase, or one row per
 //! objective. English column names, ISO dates, decimal points; every row also
-//! names the reference date and the log head the numbers come from.
+//! names the reference date and the log head the numbers come from. Free text that
+//! a spreadsheet would evaluate as a formula is written with a leading apostrophe.
+
+use std::borrow::Cow;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -21,13 +24,13 @@ pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 struct PhaseRow<'a> {
     year: i32,
     unit: &'a str,
-    unit_name: &'a str,
+    unit_name: Cow<'a, str>,
     objective: &'a str,
     letter: &'a str,
-    objective_title: &'a str,
-    manager: &'a str,
+    objective_title: Cow<'a, str>,
+    manager: Cow<'a, str>,
     phase: u32,
-    description: &'a str,
+    description: Cow<'a, str>,
     weight: Pct,
     original_weight: Pct,
     original_deadline: NaiveDate,
@@ -51,11 +54,11 @@ struct PhaseRow<'a> {
 struct ObjectiveRow<'a> {
     year: i32,
     unit: &'a str,
-    unit_name: &'a str,
+    unit_name: Cow<'a, str>,
     objective: &'a str,
     letter: &'a str,
-    title: &'a str,
-    manager: &'a str,
+    title: Cow<'a, str>,
+    manager: Cow<'a, str>,
     phases: usize,
     final_deadline: NaiveDate,
     original_final_deadline: NaiveDate,
@@ -64,8 +67,8 @@ struct ObjectiveRow<'a> {
     outcome: ObjectiveOutcome,
     validated_pct: Option<Pct>,
     validation_outcome: Option<&'static str>,
-    validation_note: Option<&'a str>,
-    validated_by: Option<&'a str>,
+    validation_note: Option<Cow<'a, str>>,
+    validated_by: Option<Cow<'a, str>>,
     validated_at: Option<String>,
     unit_score: Option<Pct>,
     at: NaiveDate,
@@ -109,6 +112,17 @@ pub fn render(report: &Report, level: Level) -> Result<Vec<u8>, AppError> {
         .map_err(|e| super::internal("cannot write the CSV report", e))
 }
 
+/// Free text as a cell: text that a spreadsheet would take for a formula (it
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading
+/// apostrophe, so that it is shown as written and never evaluated (OWASP's advice
+/// against CSV injection).
+pub fn text(value: &str) -> Cow<'_, str> {
+    match value.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{value}")),
+        _ => Cow::Borrowed(value),
+    }
+}
+
 fn failed(e: csv::Error) -> AppError {
     super::internal("cannot write the CSV report", e)
 }
@@ -123,13 +137,13 @@ fn phase_row<'a>(
     PhaseRow {
         year: report.year,
         unit: &unit.code,
-        unit_name: &unit.name,
+        unit_name: text(&unit.name),
         objective: &o.key,
         letter: &o.letter,
-        objective_title: &o.title,
-        manager: &o.manager,
+        objective_title: text(&o.title),
+        manager: text(&o.manager),
         phase: p.number,
-        description: &p.description,
+        description: text(&p.description),
         weight: p.weight,
         original_weight: p.original_weight,
         original_deadline: p.original_deadline,
@@ -159,11 +173,11 @@ fn objective_row<'a>(
     ObjectiveRow {
         year: report.year,
         unit: &unit.code,
-        unit_name: &unit.name,
+        unit_name: text(&unit.name),
         objective: &o.key,
         letter: &o.letter,
-        title: &o.title,
-        manager: &o.manager,
+        title: text(&o.title),
+        manager: text(&o.manager),
         phases: o.phases.len(),
         final_deadline: o.final_deadline,
         original_final_deadline: o.original_final_deadline,
@@ -175,8 +189,8 @@ fn objective_row<'a>(
             traguardo_events::model::ValidationOutcome::Approved => "approved",
             traguardo_events::model::ValidationOutcome::Rejected => "rejected",
         }),
-        validation_note: validation.and_then(|v| v.note.as_deref()),
-        validated_by: validation.map(|v| v.actor.as_str()),
+        validation_note: validation.and_then(|v| v.note.as_deref()).map(text),
+        validated_by: validation.map(|v| text(&v.actor)),
         validated_at: validation
             .map(|v| traguardo_events::envelope::format_timestamp(&v.recorded_at)),
         unit_score: unit.score,

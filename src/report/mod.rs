@@ -51,14 +51,14 @@ impl FromStr for Format {
     type Err = AppError;
 
     fn from_str(text: &str) -> Result<Self, AppError> {
-        match text {
+        match text.to_ascii_lowercase().as_str() {
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
             "md" => Ok(Format::Md),
             "html" => Ok(Format::Html),
-            other => Err(AppError::invalid(
+            _ => Err(AppError::invalid(
                 "format",
-                format!("unknown report format {other:?}: expected json, csv, md or html"),
+                format!("unknown report format {text:?}: expected json, csv, md or html"),
             )),
         }
     }
@@ -80,12 +80,12 @@ impl FromStr for Level {
     type Err = AppError;
 
     fn from_str(text: &str) -> Result<Self, AppError> {
-        match text {
+        match text.to_ascii_lowercase().as_str() {
             "phase" => Ok(Level::Phase),
             "objective" => Ok(Level::Objective),
-            other => Err(AppError::invalid(
+            _ => Err(AppError::invalid(
                 "level",
-                format!("unknown report level {other:?}: expected phase or objective"),
+                format!("unknown report level {text:?}: expected phase or objective"),
             )),
         }
     }

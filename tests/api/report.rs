@@ -377,9 +377,24 @@ fn an_unknown_year_or_a_cut_before_the_plan_is_not_found() {
 }
 
 #[test]
+fn csv_cells_that_a_spreadsheet_would_evaluate_are_written_as_text() {
+    let world = scripted_year();
+    let mut report = build(&world, None);
+    report.units[0].objectives[0].title = "=HYPERLINK(\"http://x\")".into();
+    report.units[0].objectives[0].phases[0].description = "- attivazione".into();
+    let rendered = report::render(&report, Format::Csv, Level::Phase).expect("renders");
+    let mut reader = csv::Reader::from_reader(&rendered.body[3..]);
+    let first = reader.records().next().expect("a row").expect("parses");
+    assert_eq!(&first[5], "'=HYPERLINK(\"http://x\")");
+    assert_eq!(&first[8], "'- attivazione");
+    assert_eq!(traguardo::report::csv::text("Città"), "Città");
+}
+
+#[test]
 fn formats_and_levels_parse_and_name_the_choices_when_wrong() {
     assert_eq!("html".parse::<Format>().ok(), Some(Format::Html));
     assert_eq!("objective".parse::<Level>().ok(), Some(Level::Objective));
+    assert_eq!("CSV".parse::<Format>().ok(), Some(Format::Csv));
     let wrong = "pdf"
         .parse::<Format>()
         .expect_err("not a format")
