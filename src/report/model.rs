@@ -666,6 +666,7 @@ mod optional_timestamp {
     use chrono::{DateTime, Utc};
     use serde::Serializer;
 
+    /// Writes `YYYY-MM-DDTHH:MM:SS.ffffffZ`, or null.
     pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
         match at {
             Some(at) => s.serialize_str(&traguardo_events::envelope::format_timestamp(at)),
