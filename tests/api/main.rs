@@ -9,3 +9,4 @@ mod audit;
 mod flags;
 mod report;
 mod progress;
+mod properties;
