@@ -1,15 +1,618 @@
 //! `traguardo bench`: measures the event store on this machine.
+//!
+//! The figures of issue 2, each on a scratch database in `--dir`:
+//! - **batched append**: a synthetic year of plans (objectives defined with five
+//!   phases, each phase started and completed, ~300-byte payloads on average)
+//!   appended in batches of 1,000 through the store, with the hash chain; and the
+//!   same rows written by a bare rusqlite loop, to show what the store adds;
+//! - **replay**: the whole log read, decoded and folded into the in-memory
+//!   [`Registry`] the server keeps, in a fresh process so that its resident memory
+//!   before and after is the registry's alone;
+//! - **durable appends**: one event per append, each waited for until it is
+//!   durable, from 1, 8 and 64 concurrent appenders through the group-commit
+//!   writer, with latency percentiles.
+//!
+//! Nothing here asserts a time: it prints what it measured.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::{Days, NaiveDate};
+use traguardo_events::domain::{ObjectiveEvent, PlanEvent};
+use traguardo_events::envelope::Actor;
+use traguardo_events::model::{
+    objective_key, objective_stream, plan_stream, Hundredths, IndicatorKind, IndicatorSpec,
+    ObjectiveSpec, PhaseSpec, Unit,
+};
+use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, Store};
+use traguardo_projections::Registry;
 
 /// `traguardo bench` options.
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Events written by the batched append, then replayed.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Events per batch in the batched append.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Durable single-event appends measured for each number of appenders.
+    #[arg(long, default_value_t = 20_000)]
+    pub durable: u64,
+    /// Numbers of concurrent appenders to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    pub appenders: Vec<usize>,
+    /// Folder for the scratch database. It must be on the disk you want to
+    /// measure: on a tmpfs an fsync costs nothing.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Skip the bare rusqlite baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Keep the scratch database instead of deleting it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Internal: replay this database in this process and print the figures.
+    #[arg(long, hide = true)]
+    pub replay_only: Option<PathBuf>,
+}
 
 /// Runs the benchmarks and prints the figures.
 ///
 /// # Errors
-/// When the scratch database cannot be written.
-pub fn run(_args: BenchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("benchmarks are being built")
+/// When the scratch database cannot be written or read back.
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(db) = &args.replay_only {
+        replay(db)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.events == 0 || args.batch == 0 || args.appenders.contains(&0) {
+        bail!("--events, --batch and --appenders must be positive");
+    }
+    let dir = args
+        .dir
+        .join(format!("traguardo-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the scratch folder {}", dir.display()))?;
+    let result = run_in(&args, &dir);
+    if args.keep {
+        println!("\nscratch database kept in {}", dir.display());
+    } else if let Err(e) = std::fs::remove_dir_all(&dir) {
+        eprintln!("cannot remove {}: {e}", dir.display());
+    }
+    result
+}
+
+fn run_in(args: &BenchArgs, dir: &Path) -> anyhow::Result<ExitCode> {
+    machine(dir);
+    if cfg!(debug_assertions) {
+        println!("WARNING: a debug build; run `cargo run --release -- bench` for figures");
+    }
+
+    let db = dir.join("bench.db");
+    section(&format!(
+        "batched append: {} events in batches of {}, hash chain, synchronous=FULL",
+        args.events, args.batch
+    ));
+    let store = Store::open(&db, Clock::system())?;
+    let written = batched_append(&store, args.events, args.batch)?;
+    println!(
+        "  payload: {:.0} bytes of JSON data on average ({} objectives, {} plans)",
+        written.payload_bytes as f64 / args.events as f64,
+        written.objectives,
+        written.plans
+    );
+    println!(
+        "  traguardo store   {:>9.0} events/s  ({:.2} s inside append; {:.2} s with generating the events)",
+        rate(args.events, written.in_append),
+        written.in_append.as_secs_f64(),
+        written.wall.as_secs_f64()
+    );
+    if !args.no_baseline {
+        let baseline = bare_rusqlite(&dir.join("baseline.db"), args.events, args.batch)?;
+        println!(
+            "  bare rusqlite     {:>9.0} events/s  ({:.2} s: the same rows, no hash, no trigger, no checks)",
+            rate(args.events, baseline),
+            baseline.as_secs_f64()
+        );
+        let _ = std::fs::remove_file(dir.join("baseline.db"));
+    }
+    println!(
+        "  database file: {:.0} MB",
+        std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
+    );
+
+    // Replay in a fresh process, so that its memory is measured from a clean start.
+    store.shutdown();
+    drop(store);
+    section(&format!(
+        "replay: {} events read, decoded and folded into the registry (fresh process)",
+        args.events
+    ));
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .arg("bench")
+        .arg("--replay-only")
+        .arg(&db)
+        .status()
+        .context("cannot start the replay process")?;
+    if !status.success() {
+        bail!("the replay process failed: {status}");
+    }
+
+    let store = Store::open(&db, Clock::system())?;
+    section(&format!(
+        "durable single-event appends through the group-commit writer ({} per level, on the {}-event log)",
+        args.durable, args.events
+    ));
+    println!(
+        "  {:>9}  {:>11}  {:>9}  {:>9}  {:>9}",
+        "appenders", "events/s", "p50 ms", "p99 ms", "max ms"
+    );
+    for &appenders in &args.appenders {
+        let d = durable_appends(&store, appenders, args.durable, written.objectives)?;
+        println!(
+            "  {:>9}  {:>11.0}  {:>9.2}  {:>9.2}  {:>9.2}",
+            appenders,
+            rate(d.events, d.wall),
+            ms(d.percentile(50)),
+            ms(d.percentile(99)),
+            ms(d.percentile(100)),
+        );
+    }
+    let verification = store.verify(&[])?;
+    println!(
+        "\nthe log verifies: {} ({} events, head {}:{})",
+        verification.ok(),
+        verification.events,
+        verification.head.seq,
+        verification.head.hash
+    );
+    if let Some(load) = load_average() {
+        println!("load average at the end: {load}");
+    }
+    store.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn section(title: &str) {
+    println!("\n{title}");
+}
+
+fn rate(events: u64, took: Duration) -> f64 {
+    events as f64 / took.as_secs_f64().max(1e-9)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// What the machine is, and how busy it is, so that figures can be compared.
+fn machine(dir: &Path) {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    println!("traguardo bench");
+    println!("  machine: {cpus} CPUs, {model}");
+    println!(
+        "  SQLite {}, scratch folder {}",
+        rusqlite::version(),
+        dir.display()
+    );
+    if let Some(load) = load_average() {
+        println!("  load average: {load} (other work on the machine slows every figure)");
+    }
+}
+
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// Resident memory of this process, in bytes (Linux only).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+// ---------------------------------------------------------------------------
+// The workload: plans of 1,000 objectives, each defined with five phases, then
+// each phase started and completed, with the notes managers write.
+
+const OBJECTIVES_PER_PLAN: u64 = 1_000;
+const PHASES: u32 = 5;
+
+/// Yields the events of the synthetic log in order, with each new stream's
+/// expectation (it must not exist yet).
+struct Workload {
+    objective: u64,
+    pending: std::collections::VecDeque<(NewEvent, bool)>,
+    actor: Actor,
+    manager: Actor,
+    plans: u64,
+}
+
+impl Workload {
+    fn new() -> Self {
+        Workload {
+            objective: 0,
+            pending: Default::default(),
+            actor: Actor::new("Programmazione e Controllo", "admin"),
+            manager: Actor::new("Dirigente", "manager"),
+            plans: 0,
+        }
+    }
+
+    /// The `i`-th objective's place: plan year, unit code, letter.
+    fn place(i: u64) -> (i32, String, String) {
+        let year = 2000 + (i / OBJECTIVES_PER_PLAN) as i32;
+        let within = i % OBJECTIVES_PER_PLAN;
+        let unit = format!("{}", 2200 + within / 10);
+        let letter = ((b'A' + (within % 10) as u8) as char).to_string();
+        (year, unit, letter)
+    }
+
+    fn next_event(&mut self) -> anyhow::Result<(NewEvent, bool)> {
+        if self.pending.is_empty() {
+            self.refill()?;
+        }
+        Ok(self.pending.pop_front().expect("refilled"))
+    }
+
+    fn refill(&mut self) -> anyhow::Result<()> {
+        let i = self.objective;
+        self.objective += 1;
+        let (year, unit, letter) = Self::place(i);
+        if i % OBJECTIVES_PER_PLAN == 0 {
+            self.plans += 1;
+            let plan = PlanEvent::PlanDefined {
+                year,
+                organisation: "Città di Alessandria".into(),
+                title: format!("Piano degli obiettivi {year}"),
+                units: (0..OBJECTIVES_PER_PLAN / 10)
+                    .map(|u| Unit {
+                        code: format!("{}", 2200 + u),
+                        name: format!("SETTORE {} — SERVIZI AL CITTADINO", 2200 + u),
+                        manager: Some(format!("Dott. Dirigente {u}")),
+                        manager_title: Some("Dirigente".into()),
+                    })
+                    .collect(),
+                objectives: (i..i + OBJECTIVES_PER_PLAN)
+                    .map(|j| {
+                        let (y, u, l) = Self::place(j);
+                        objective_key(y, &u, &l)
+                    })
+                    .collect(),
+            };
+            self.pending.push_back((
+                NewEvent::from_domain(plan_stream(year), &plan, &self.actor, None)?,
+                true,
+            ));
+        }
+        let key = objective_key(year, &unit, &letter);
+        let stream = objective_stream(&key);
+        let date = |month: u32, day: u32| {
+            NaiveDate::from_ymd_opt(year, month, day).expect("a valid synthetic date")
+        };
+        let spec = ObjectiveSpec {
+            year,
+            unit: unit.clone(),
+            letter,
+            manager: format!("Dott.ssa Responsabile {unit}"),
+            title: format!("Digitalizzazione dei procedimenti del settore {unit}"),
+            strategic_purpose: "Semplificare l'accesso dei cittadini ai servizi".into(),
+            directives: "Ridurre i tempi medi di risposta".into(),
+            phases: (1..=PHASES)
+                .map(|p| PhaseSpec {
+                    number: p,
+                    description: format!("Fase {p}: analisi, avvio e rendicontazione"),
+                    weight_hundredths: Hundredths(2_000),
+                    involved: vec![unit.clone(), "AMAG AMBIENTE SPA".into()],
+                    deadline: date(2 * p + 1, 28),
+                })
+                .collect(),
+            final_deadline: date(12, 31),
+            expected_result: "Procedimenti gestiti online".into(),
+            achieved_when: "Tutte le fasi nei termini".into(),
+            not_achieved_when: "Una fase oltre il termine".into(),
+            indicators: vec![IndicatorSpec {
+                id: "pratiche-online".into(),
+                description: "Pratiche online / pratiche totali".into(),
+                kind: IndicatorKind::Ratio,
+                target_hundredths: Some(Hundredths::HUNDRED),
+            }],
+            constraints: String::new(),
+            human_resources: "Personale del settore".into(),
+            financial_resources: String::new(),
+        };
+        let defined = ObjectiveEvent::ObjectiveDefined {
+            objective: spec,
+            revision: None,
+        };
+        self.pending.push_back((
+            NewEvent::from_domain(&stream, &defined, &self.actor, None)?,
+            true,
+        ));
+        for p in 1..=PHASES {
+            let started = ObjectiveEvent::PhaseStarted {
+                phase: p,
+                on: date(2 * p, 1),
+                note: Some(format!(
+                    "Avviata la fase {p} dell'obiettivo {key}: costituito il gruppo di lavoro \
+                     con i referenti dei servizi coinvolti, definito il cronoprogramma."
+                )),
+            };
+            // One objective in seven finishes a phase late.
+            let late = (i + u64::from(p)) % 7 == 0;
+            let completed = ObjectiveEvent::PhaseCompleted {
+                phase: p,
+                on: date(2 * p + 1, 28)
+                    .checked_add_days(Days::new(if late { 12 } else { 0 }))
+                    .expect("a valid date"),
+                note: Some(format!(
+                    "Fase {p} conclusa: relazione trasmessa al Nucleo di Valutazione, \
+                     atti pubblicati in Amministrazione Trasparente."
+                )),
+                evidence: vec![format!("prot. n. {}/{year}", 1000 + i % 9000)],
+            };
+            for event in [started, completed] {
+                self.pending.push_back((
+                    NewEvent::from_domain(&stream, &event, &self.manager, None)?,
+                    false,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Written {
+    in_append: Duration,
+    wall: Duration,
+    payload_bytes: u64,
+    objectives: u64,
+    plans: u64,
+}
+
+fn batched_append(store: &Store, events: u64, batch_size: usize) -> anyhow::Result<Written> {
+    let mut workload = Workload::new();
+    let mut in_append = Duration::ZERO;
+    let mut payload_bytes = 0u64;
+    let wall = Instant::now();
+    let mut left = events;
+    while left > 0 {
+        let n = left.min(batch_size as u64);
+        left -= n;
+        let mut batch = AppendBatch::new();
+        for _ in 0..n {
+            let (event, new_stream) = workload.next_event()?;
+            payload_bytes += serde_json::to_vec(&event.data)?.len() as u64;
+            if new_stream {
+                batch = batch.expect(&event.stream, ExpectedVersion::NoStream);
+            }
+            batch = batch.push(event);
+        }
+        let start = Instant::now();
+        store.append(batch)?;
+        in_append += start.elapsed();
+    }
+    Ok(Written {
+        in_append,
+        wall: wall.elapsed(),
+        payload_bytes,
+        objectives: workload.objective,
+        plans: workload.plans,
+    })
+}
+
+/// The same rows written with nothing but rusqlite: a prepared INSERT in
+/// transactions of `batch_size`, the same table and indexes, WAL and
+/// `synchronous=FULL`; ids and hashes are placeholders of the same length.
+fn bare_rusqlite(db: &Path, events: u64, batch_size: usize) -> anyhow::Result<Duration> {
+    let mut conn = rusqlite::Connection::open(db)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE events (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, stream TEXT NOT NULL,
+            version INTEGER NOT NULL, type TEXT NOT NULL, schema INTEGER NOT NULL,
+            data TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
+            recorded_at TEXT NOT NULL, correlation TEXT, prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL, UNIQUE (stream, version));
+         CREATE INDEX events_recorded_at ON events (recorded_at);",
+    )?;
+    let mut workload = Workload::new();
+    let mut versions: std::collections::HashMap<String, u64> = Default::default();
+    let mut took = Duration::ZERO;
+    let mut seq = 0u64;
+    let placeholder = "0".repeat(64);
+    while seq < events {
+        let n = (events - seq).min(batch_size as u64);
+        let mut rows = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let (event, _) = workload.next_event()?;
+            seq += 1;
+            let version = versions.entry(event.stream.clone()).or_default();
+            *version += 1;
+            rows.push((seq, *version, serde_json::to_string(&event.data)?, event));
+        }
+        let start = Instant::now();
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            for (seq, version, data, event) in &rows {
+                insert.execute(rusqlite::params![
+                    seq,
+                    format!("{seq:036}"),
+                    event.stream,
+                    version,
+                    event.event_type,
+                    event.schema,
+                    data,
+                    event.actor,
+                    event.role,
+                    "2022-06-10T09:12:03.000000Z",
+                    event.correlation,
+                    placeholder,
+                    placeholder,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        took += start.elapsed();
+    }
+    Ok(took)
+}
+
+/// Runs in its own process: opens the log, reads and decodes every event and
+/// folds it into a [`Registry`], and prints the rate and the registry's memory.
+fn replay(db: &Path) -> anyhow::Result<()> {
+    let store = Store::open_existing(db)?;
+    // Reading and decoding alone (rows → envelopes with their JSON data).
+    let start = Instant::now();
+    let mut read = 0u64;
+    store.for_each(0, |_event| -> anyhow::Result<()> {
+        read += 1;
+        Ok(())
+    })?;
+    let read_took = start.elapsed();
+    println!(
+        "  read + decode rows           {:>9.0} events/s  ({read} events, {:.2} s)",
+        rate(read, read_took),
+        read_took.as_secs_f64()
+    );
+
+    let before = resident_bytes();
+    let start = Instant::now();
+    let mut registry = Registry::new();
+    store.for_each(0, |event| -> anyhow::Result<()> {
+        registry.apply(&event)?;
+        Ok(())
+    })?;
+    let took = start.elapsed();
+    let after = resident_bytes();
+    println!(
+        "  read + decode + fold         {:>9.0} events/s  ({} objectives, {} plans, {:.2} s)",
+        rate(read, took),
+        registry.objectives.len(),
+        registry.plans.len(),
+        took.as_secs_f64()
+    );
+    if let (Some(before), Some(after)) = (before, after) {
+        let grown = after.saturating_sub(before) as f64;
+        println!(
+            "  registry resident memory     {:>9.0} MB  ({:.0} MB per million events; RSS {:.0} → {:.0} MB)",
+            grown / 1e6,
+            grown / 1e6 * 1e6 / read.max(1) as f64,
+            before as f64 / 1e6,
+            after as f64 / 1e6
+        );
+    }
+    // Keep the registry alive until it was measured.
+    std::hint::black_box(&registry);
+    Ok(())
+}
+
+struct Durable {
+    events: u64,
+    wall: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Durable {
+    fn percentile(&self, p: usize) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = (self.latencies.len() * p / 100).min(self.latencies.len() - 1);
+        self.latencies[i]
+    }
+}
+
+/// `appenders` tasks on a multi-threaded runtime (as in the server), each
+/// appending one event at a time to its own objective, with the expected
+/// version, and waiting until it is durable.
+fn durable_appends(
+    store: &Store,
+    appenders: usize,
+    total: u64,
+    objectives: u64,
+) -> anyhow::Result<Durable> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let per_appender = total / appenders as u64;
+    let manager = Actor::new("Dirigente", "manager");
+    // Appenders sharing an objective would conflict: give each its own.
+    if appenders as u64 > objectives {
+        bail!("more appenders ({appenders}) than objectives in the log ({objectives})");
+    }
+    let mut targets = Vec::new();
+    for a in 0..appenders as u64 {
+        let (year, unit, letter) = Workload::place(a);
+        let stream = objective_stream(&objective_key(year, &unit, &letter));
+        let version = store.stream_version(&stream)?;
+        targets.push((stream, version, year));
+    }
+    let start = Instant::now();
+    let latencies = runtime.block_on(async {
+        let tasks: Vec<_> = targets
+            .into_iter()
+            .map(|(stream, mut version, year)| {
+                let store = store.clone();
+                let manager = manager.clone();
+                tokio::spawn(async move {
+                    let mut latencies = Vec::with_capacity(per_appender as usize);
+                    for n in 0..per_appender {
+                        let event = ObjectiveEvent::PhaseStarted {
+                            phase: 1 + (n % u64::from(PHASES)) as u32,
+                            on: NaiveDate::from_ymd_opt(year, 3, 1).expect("a date"),
+                            note: Some(format!(
+                                "Ripresa delle attività della fase, aggiornamento n. {n}: \
+                                 verbale della riunione del gruppo di lavoro allegato."
+                            )),
+                        };
+                        let batch = AppendBatch::new()
+                            .expect(&stream, ExpectedVersion::Exact(version))
+                            .push(NewEvent::from_domain(&stream, &event, &manager, None)?);
+                        let sent = Instant::now();
+                        store.append_async(batch).await?;
+                        latencies.push(sent.elapsed());
+                        version += 1;
+                    }
+                    anyhow::Ok(latencies)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await??);
+        }
+        anyhow::Ok(all)
+    })?;
+    let wall = start.elapsed();
+    let mut latencies = latencies;
+    latencies.sort();
+    Ok(Durable {
+        events: latencies.len() as u64,
+        wall,
+        latencies,
+    })
 }

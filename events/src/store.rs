@@ -2,8 +2,10 @@
 //!
 //! One table, one global gapless `seq`, `UNIQUE(stream, version)`, triggers that
 //! refuse UPDATE and DELETE. All writes go through one writer thread that takes
-//! whatever appends are queued and commits them in one transaction (group commit),
-//! each append inside its own savepoint so that one conflicting batch fails alone.
+//! whatever appends are queued and commits them in one transaction (group commit).
+//! Every check that may refuse an append (expected versions, a used idempotency
+//! key) runs before the append writes anything, so one refused batch fails alone
+//! without a savepoint per batch.
 //! `synchronous=FULL` in WAL mode: an append is acknowledged only after the WAL
 //! frame holding its commit is fsynced. Reads use their own connections and never
 //! wait for the writer.
@@ -81,6 +83,7 @@ const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE
 const HEAD: &str = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
 const INSERT_IDEMPOTENCY: &str =
     "INSERT INTO idempotency (key, request_sha256, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4)";
+const KEY_USED: &str = "SELECT 1 FROM idempotency WHERE key = ?1";
 const SELECT_IDEMPOTENCY: &str =
     "SELECT request_sha256, first_seq, last_seq FROM idempotency WHERE key = ?1";
 
@@ -241,6 +244,7 @@ impl Store {
                     clock,
                     hooks,
                     head: head_publisher,
+                    canonical: String::with_capacity(1024),
                 }
                 .run(receiver)
             })
@@ -618,7 +622,22 @@ struct Writer {
     clock: Clock,
     hooks: Arc<Mutex<Vec<CommitHook>>>,
     head: tokio::sync::watch::Sender<Head>,
+    /// Reused for each event's canonical form.
+    canonical: String,
 }
+
+/// What became of one request of a group, before the group's transaction commits.
+enum Staged {
+    /// Appended: these events of the group (their strings and data are still in
+    /// the request, and move into them once the transaction has committed).
+    Appended(std::ops::Range<usize>),
+    /// Refused by its checks before it wrote anything.
+    Refused(Error),
+}
+
+/// Why a group's transaction failed: the error, and the request being appended
+/// when it happened (none when the transaction itself failed).
+type GroupFailure = (Error, Option<usize>);
 
 impl Writer {
     fn run(mut self, receiver: mpsc::Receiver<Request>) {
@@ -634,76 +653,255 @@ impl Writer {
         }
     }
 
-    fn commit_group(&mut self, group: Vec<Request>) {
-        let (outcomes, committed) = match self.try_commit_group(&group) {
+    /// Commits a group of appends in one transaction, so that they share one
+    /// fsync. The checks that may refuse an append (expected versions, a used
+    /// idempotency key) all run before it writes anything, so a refused append
+    /// leaves no trace and the others go on without it: no savepoint is needed
+    /// (one per append made SQLite copy every page it touched into a
+    /// sub-journal). A failure nobody asked for (I/O, a full disk) rolls the whole
+    /// transaction back; then each append is tried alone, so that only the one at
+    /// fault fails.
+    fn commit_group(&mut self, mut group: Vec<Request>) {
+        let (staged, mut all) = match self.try_commit_group(&group) {
             Ok(done) => done,
-            Err(e) => {
-                tracing::error!(error = %e, "group commit failed");
+            Err((e, Some(_))) if group.len() > 1 => {
+                tracing::warn!(error = %e, appends = group.len(), "group commit failed; retrying its appends one by one");
+                for request in group {
+                    self.commit_group(vec![request]);
+                }
+                return;
+            }
+            Err((e, _)) => {
+                tracing::error!(error = %e, "append failed");
                 let message = describe(&e);
-                let outcomes = group
-                    .iter()
-                    .map(|_| Err(Error::InvalidAppend(format!("commit failed: {message}"))))
-                    .collect();
-                (outcomes, Vec::new())
+                let single = group.len() == 1;
+                for request in group {
+                    let outcome = if single {
+                        Err(e_for_single(&e, &message))
+                    } else {
+                        Err(Error::InvalidAppend(format!("commit failed: {message}")))
+                    };
+                    let _ = request.reply.send(outcome);
+                }
+                return;
             }
         };
-        if !committed.is_empty() {
-            for hook in self.hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                hook(&committed);
-            }
-            if let Some(last) = committed.last() {
-                self.head.send_replace(Head {
-                    seq: last.seq,
-                    hash: last.hash.clone(),
-                });
+        // Committed: the strings and data move from the requests into the events.
+        for (request, staged) in group.iter_mut().zip(&staged) {
+            if let Staged::Appended(range) = staged {
+                for (event, new) in all[range.clone()]
+                    .iter_mut()
+                    .zip(request.batch.events.iter_mut())
+                {
+                    event.stream = std::mem::take(&mut new.stream);
+                    event.event_type = std::mem::take(&mut new.event_type);
+                    event.data = std::mem::take(&mut new.data);
+                    event.actor = std::mem::take(&mut new.actor);
+                    event.role = std::mem::take(&mut new.role);
+                    event.correlation = new.correlation.take();
+                }
             }
         }
-        for (request, outcome) in group.into_iter().zip(outcomes) {
+        if let Some(last) = all.last() {
+            for hook in self.hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                hook(&all);
+            }
+            self.head.send_replace(Head {
+                seq: last.seq,
+                hash: last.hash.clone(),
+            });
+        }
+        // Hand each appender its own events, splitting from the end.
+        let mut outcomes = Vec::with_capacity(group.len());
+        for staged in staged.into_iter().rev() {
+            outcomes.push(match staged {
+                Staged::Appended(range) => Ok(all.split_off(range.start)),
+                Staged::Refused(e) => Err(e),
+            });
+        }
+        for (request, outcome) in group.into_iter().zip(outcomes.into_iter().rev()) {
             let _ = request.reply.send(outcome);
         }
     }
 
-    #[allow(clippy::type_complexity)]
     fn try_commit_group(
         &mut self,
         group: &[Request],
-    ) -> rusqlite::Result<(Vec<Result<Vec<RecordedEvent>>>, Vec<RecordedEvent>)> {
-        let mut tx = self
+    ) -> std::result::Result<(Vec<Staged>, Vec<RecordedEvent>), GroupFailure> {
+        let whole = |e: rusqlite::Error| (Error::from(e), None);
+        let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(whole)?;
         // Read the head inside the write lock: another process may have appended.
-        let mut head = read_head(&tx)?;
+        let mut head = read_head(&tx).map_err(whole)?;
         let now = self.clock.now();
-        let mut outcomes = Vec::with_capacity(group.len());
-        let mut committed = Vec::new();
-        for request in group {
-            let sp = tx.savepoint()?;
-            match append_batch(
-                &sp,
-                &head,
-                now,
-                &request.batch,
-                request.idempotency.as_ref(),
-            ) {
-                Ok(events) => {
-                    sp.commit()?;
-                    if let Some(last) = events.last() {
-                        head = Head {
-                            seq: last.seq,
-                            hash: last.hash.clone(),
-                        };
-                    }
-                    committed.extend(events.iter().cloned());
-                    outcomes.push(Ok(events));
-                }
-                Err(e) => {
-                    drop(sp); // rolls back this batch alone
-                    outcomes.push(Err(e));
-                }
+        let now_text = format_timestamp(&now);
+        let mut staged = Vec::with_capacity(group.len());
+        let mut all = Vec::new();
+        for (i, request) in group.iter().enumerate() {
+            let at = |e: Error| (e, Some(i));
+            if let Err(refused) = check(&tx, request).map_err(|e| at(e.into()))? {
+                staged.push(Staged::Refused(refused));
+                continue;
             }
+            let start = all.len();
+            let mut appending = Appending {
+                conn: &tx,
+                head: &mut head,
+                now,
+                now_text: &now_text,
+                canonical: &mut self.canonical,
+            };
+            appending.append(request, &mut all).map_err(at)?;
+            staged.push(Staged::Appended(start..all.len()));
         }
-        tx.commit()?;
-        Ok((outcomes, committed))
+        tx.commit().map_err(whole)?;
+        Ok((staged, all))
+    }
+}
+
+/// The error a lone append that failed is answered with.
+fn e_for_single(e: &Error, message: &str) -> Error {
+    match e {
+        Error::Conflict {
+            stream,
+            expected,
+            actual,
+        } => Error::Conflict {
+            stream: stream.clone(),
+            expected: expected.clone(),
+            actual: *actual,
+        },
+        _ => Error::InvalidAppend(format!("commit failed: {message}")),
+    }
+}
+
+/// The checks that may refuse an append, all made before it writes anything (in
+/// the write transaction, so they see the appends before it in the group).
+/// The outer error is the database failing; the inner one, the append refused.
+fn check(conn: &Connection, request: &Request) -> rusqlite::Result<Result<()>> {
+    for expectation in &request.batch.expectations {
+        let actual = stream_version(conn, &expectation.stream)?;
+        if !expectation.expected.matches(actual) {
+            return Ok(Err(Error::Conflict {
+                stream: expectation.stream.clone(),
+                expected: expectation.expected.to_string(),
+                actual,
+            }));
+        }
+    }
+    if let Some(key) = &request.idempotency {
+        if conn.prepare_cached(KEY_USED)?.exists([&key.key])? {
+            return Ok(Err(Error::KeyUsed(key.key.clone())));
+        }
+    }
+    Ok(Ok(()))
+}
+
+fn stream_version(conn: &Connection, stream: &str) -> rusqlite::Result<u64> {
+    conn.prepare_cached(STREAM_VERSION)?
+        .query_row([stream], |r| r.get(0))
+}
+
+/// One append being written inside a group's transaction.
+struct Appending<'a> {
+    conn: &'a Connection,
+    head: &'a mut Head,
+    now: DateTime<Utc>,
+    now_text: &'a str,
+    canonical: &'a mut String,
+}
+
+impl Appending<'_> {
+    /// Inserts the events of `request` after the head, moving the head, and its
+    /// idempotency key. The events pushed to `out` have empty strings and data:
+    /// they move from the request once the transaction has committed.
+    fn append(&mut self, request: &Request, out: &mut Vec<RecordedEvent>) -> Result<()> {
+        let mut versions: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        let mut insert = self.conn.prepare_cached(INSERT_EVENT)?;
+        let mut data = String::with_capacity(512);
+        let mut id_text = Uuid::encode_buffer();
+        let first = out.len();
+        for new in &request.batch.events {
+            let version = match versions.get_mut(new.stream.as_str()) {
+                Some(v) => {
+                    *v += 1;
+                    *v
+                }
+                None => {
+                    let v = stream_version(self.conn, &new.stream)? + 1;
+                    versions.insert(new.stream.as_str(), v);
+                    v
+                }
+            };
+            let seq = self.head.seq + 1;
+            let id = Uuid::now_v7();
+            let id_text: &str = id.hyphenated().encode_lower(&mut id_text);
+            // The data is kept in its canonical form, rendered once for both.
+            data.clear();
+            chain::write_canonical_value(&mut data, &new.data);
+            self.canonical.clear();
+            chain::write_canonical_event(
+                self.canonical,
+                &chain::Fields {
+                    actor: &new.actor,
+                    correlation: new.correlation.as_deref(),
+                    data: &data,
+                    id: id_text,
+                    recorded_at: self.now_text,
+                    role: &new.role,
+                    schema: new.schema,
+                    seq,
+                    stream: &new.stream,
+                    event_type: &new.event_type,
+                    version,
+                },
+            );
+            let hash = chain::hash_canonical(&self.head.hash, self.canonical);
+            insert
+                .execute(params![
+                    seq,
+                    id_text,
+                    new.stream,
+                    version,
+                    new.event_type,
+                    new.schema,
+                    data,
+                    new.actor,
+                    new.role,
+                    self.now_text,
+                    new.correlation,
+                    self.head.hash,
+                    hash,
+                ])
+                .map_err(|e| unique_violation_as_conflict(e, &new.stream, version))?;
+            let prev_hash = std::mem::replace(&mut self.head.hash, hash.clone());
+            self.head.seq = seq;
+            out.push(RecordedEvent {
+                seq,
+                id,
+                stream: String::new(),
+                version,
+                event_type: String::new(),
+                schema: new.schema,
+                data: Value::Null,
+                actor: String::new(),
+                role: String::new(),
+                recorded_at: self.now,
+                correlation: None,
+                prev_hash,
+                hash,
+            });
+        }
+        if let (Some(key), Some(first), Some(last)) =
+            (&request.idempotency, out.get(first), out.last())
+        {
+            self.conn
+                .prepare_cached(INSERT_IDEMPOTENCY)?
+                .execute(params![key.key, key.request_sha256, first.seq, last.seq])?;
+        }
+        Ok(())
     }
 }
 
@@ -733,91 +931,6 @@ fn validate_batch(batch: &AppendBatch) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn append_batch(
-    conn: &Connection,
-    head: &Head,
-    now: DateTime<Utc>,
-    batch: &AppendBatch,
-    idempotency: Option<&IdempotencyKey>,
-) -> Result<Vec<RecordedEvent>> {
-    let mut versions: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-    let version_of = |stream: &str| -> Result<u64> {
-        Ok(conn
-            .prepare_cached(STREAM_VERSION)?
-            .query_row([stream], |r| r.get(0))?)
-    };
-    for expectation in &batch.expectations {
-        let actual = version_of(&expectation.stream)?;
-        if !expectation.expected.matches(actual) {
-            return Err(Error::Conflict {
-                stream: expectation.stream.clone(),
-                expected: expectation.expected.to_string(),
-                actual,
-            });
-        }
-    }
-    let mut insert = conn.prepare_cached(INSERT_EVENT)?;
-    let mut events = Vec::with_capacity(batch.events.len());
-    let mut prev = head.hash.clone();
-    for (seq, new) in (head.seq + 1..).zip(&batch.events) {
-        let version = match versions.get_mut(new.stream.as_str()) {
-            Some(v) => {
-                *v += 1;
-                *v
-            }
-            None => {
-                let v = version_of(&new.stream)? + 1;
-                versions.insert(new.stream.as_str(), v);
-                v
-            }
-        };
-        let mut event = RecordedEvent {
-            seq,
-            id: Uuid::now_v7(),
-            stream: new.stream.clone(),
-            version,
-            event_type: new.event_type.clone(),
-            schema: new.schema,
-            data: new.data.clone(),
-            actor: new.actor.clone(),
-            role: new.role.clone(),
-            recorded_at: now,
-            correlation: new.correlation.clone(),
-            prev_hash: prev,
-            hash: String::new(),
-        };
-        event.hash = chain::hash(&event.prev_hash, &event);
-        insert
-            .execute(params![
-                event.seq,
-                event.id.to_string(),
-                event.stream,
-                event.version,
-                event.event_type,
-                event.schema,
-                event.data.to_string(),
-                event.actor,
-                event.role,
-                format_timestamp(&event.recorded_at),
-                event.correlation,
-                event.prev_hash,
-                event.hash,
-            ])
-            .map_err(|e| unique_violation_as_conflict(e, &event.stream, version))?;
-        prev = event.hash.clone();
-        events.push(event);
-    }
-    if let (Some(key), Some(first), Some(last)) = (idempotency, events.first(), events.last()) {
-        conn.prepare_cached(INSERT_IDEMPOTENCY)?
-            .execute(params![key.key, key.request_sha256, first.seq, last.seq])
-            .map_err(|e| match constraint_code(&e) {
-                Some(_) => Error::KeyUsed(key.key.clone()),
-                None => Error::Sqlite(e),
-            })?;
-    }
-    Ok(events)
 }
 
 /// The extended result code of a constraint violation, if `e` is one.
@@ -915,28 +1028,75 @@ fn collect_events(mut rows: rusqlite::Rows<'_>) -> Result<Vec<RecordedEvent>> {
 }
 
 fn event_from_row(row: &Row<'_>) -> Result<RecordedEvent> {
+    use rusqlite::types::ValueRef;
     let seq: u64 = row.get(0)?;
     let corrupt = |message: String| Error::Corrupt { seq, message };
-    let id: String = row.get(1)?;
-    let data: String = row.get(6)?;
-    let recorded_at: String = row.get(9)?;
+    // The id, data and record time are parsed straight from SQLite's buffers.
+    let text = |i: usize, name: &str| match row.get_ref(i)? {
+        ValueRef::Text(bytes) => Ok(bytes),
+        _ => Err(corrupt(format!("{name} is not text"))),
+    };
+    let id = Uuid::try_parse_ascii(text(1, "id")?).map_err(|e| corrupt(format!("id: {e}")))?;
+    let data = serde_json::from_slice::<Value>(text(6, "data")?)
+        .map_err(|e| corrupt(format!("data: {e}")))?;
+    let recorded_at = parse_timestamp(text(9, "recorded_at")?)
+        .map_err(|e| corrupt(format!("recorded_at: {e}")))?;
     Ok(RecordedEvent {
         seq,
-        id: Uuid::parse_str(&id).map_err(|e| corrupt(format!("id: {e}")))?,
+        id,
         stream: row.get(2)?,
         version: row.get(3)?,
         event_type: row.get(4)?,
         schema: row.get(5)?,
-        data: serde_json::from_str::<Value>(&data).map_err(|e| corrupt(format!("data: {e}")))?,
+        data,
         actor: row.get(7)?,
         role: row.get(8)?,
-        recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
-            .map_err(|e| corrupt(format!("recorded_at: {e}")))?
-            .with_timezone(&Utc),
+        recorded_at,
         correlation: row.get(10)?,
         prev_hash: row.get(11)?,
         hash: row.get(12)?,
     })
+}
+
+/// Parses a record time: the stored form `2022-06-10T09:12:03.000000Z` directly
+/// (replay reads a million of them), anything else as RFC 3339.
+pub(crate) fn parse_timestamp(bytes: &[u8]) -> std::result::Result<DateTime<Utc>, String> {
+    let stored = bytes.len() == 27
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes[10] == b'T'
+        && bytes[13] == b':'
+        && bytes[16] == b':'
+        && bytes[19] == b'.'
+        && bytes[26] == b'Z';
+    if stored {
+        let number = |from: usize, to: usize| {
+            bytes[from..to].iter().try_fold(0u32, |n, &b| {
+                b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+            })
+        };
+        let parsed = (|| {
+            let date = chrono::NaiveDate::from_ymd_opt(
+                i32::try_from(number(0, 4)?).ok()?,
+                number(5, 7)?,
+                number(8, 10)?,
+            )?;
+            let time = chrono::NaiveTime::from_hms_micro_opt(
+                number(11, 13)?,
+                number(14, 16)?,
+                number(17, 19)?,
+                number(20, 26)?,
+            )?;
+            Some(date.and_time(time).and_utc())
+        })();
+        if let Some(at) = parsed {
+            return Ok(at);
+        }
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| e.to_string())
 }
 
 /// SQLite's word for an error, made plain for someone who gave the wrong file.

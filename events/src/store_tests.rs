@@ -883,3 +883,92 @@ fn open_existing_refuses_what_is_not_a_traguardo_log_and_leaves_it_untouched() {
         1
     );
 }
+
+#[test]
+fn record_times_read_back_exactly_in_the_stored_form_or_any_rfc_3339() {
+    use crate::envelope::format_timestamp;
+    use crate::store::parse_timestamp;
+    for at in [
+        t0(),
+        t0() + Duration::microseconds(123_456),
+        Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap() + Duration::microseconds(999_999),
+        Utc.with_ymd_and_hms(2024, 2, 29, 0, 0, 0).unwrap(),
+    ] {
+        let text = format_timestamp(&at);
+        assert_eq!(parse_timestamp(text.as_bytes()), Ok(at), "{text}");
+    }
+    assert_eq!(
+        parse_timestamp(b"2022-06-10T11:12:03+02:00"),
+        Ok(t0()),
+        "an offset is read as RFC 3339"
+    );
+    for bad in [
+        &b"2022-02-30T09:12:03.000000Z"[..],
+        b"2022-06-10T25:12:03.000000Z",
+        b"2022-06-10T09:12:03.00000xZ",
+        b"yesterday",
+        b"",
+    ] {
+        assert!(
+            parse_timestamp(bad).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_without_it() {
+    let f = Fixture::new();
+    // Something outside the store makes inserts to one stream fail (as a full
+    // disk or a broken page might fail one append and not the others).
+    f.raw()
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.stream = 'objective/poison'
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+        )
+        .unwrap();
+    // Hold the writer in the hook of a first commit so the next appends queue up.
+    let (release, held) = mpsc::channel::<()>();
+    let held = Mutex::new(Some(held));
+    let groups: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let seen = groups.clone();
+    f.store.on_commit(Arc::new(move |events: &[RecordedEvent]| {
+        seen.lock().unwrap().push(events.len());
+        if let Some(held) = held.lock().unwrap().take() {
+            let _ = held.recv();
+        }
+    }));
+    let append = |stream: &'static str| {
+        let store = f.store.clone();
+        std::thread::spawn(move || {
+            store.append(
+                AppendBatch::new()
+                    .push(event(stream, json!({"n": 1})))
+                    .push(event(stream, json!({"n": 2}))),
+            )
+        })
+    };
+    let first = append("objective/2022-2250-A");
+    while groups.lock().unwrap().is_empty() {
+        std::thread::yield_now();
+    }
+    let before = append("objective/2022-2250-B");
+    let poisoned = append("objective/poison");
+    let after = append("objective/2022-2250-C");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    release.send(()).unwrap();
+
+    assert_eq!(first.join().unwrap().unwrap().len(), 2);
+    assert_eq!(before.join().unwrap().unwrap().len(), 2);
+    assert_eq!(after.join().unwrap().unwrap().len(), 2);
+    match poisoned.join().unwrap() {
+        Err(Error::InvalidAppend(message)) => assert!(message.contains("poisoned"), "{message}"),
+        other => panic!("expected the poisoned append to fail, got {other:?}"),
+    }
+    let all = f.all();
+    assert_eq!(all.len(), 6);
+    assert_gapless_chain(&all);
+    assert!(all.iter().all(|e| e.stream != "objective/poison"));
+    assert_eq!(f.store.head().unwrap().seq, 6);
+}
