@@ -70,6 +70,11 @@ pub struct Phase {
     pub started: Option<Mark>,
     /// When it was completed (declared), unless retracted since.
     pub completed: Option<Mark>,
+    /// The earliest date of a retracted completion: a phase declared done was under
+    /// way by then, so after the retraction it is in progress from that date even
+    /// with no start recorded. Not a start: a corrected, earlier completion date
+    /// stays possible.
+    pub reopened_from: Option<NaiveDate>,
 }
 
 impl Phase {
@@ -84,6 +89,7 @@ impl Phase {
             withdrawn_from: None,
             started: None,
             completed: None,
+            reopened_from: None,
         }
     }
 
@@ -114,10 +120,15 @@ impl Phase {
                 }
             }
             _ if at > deadline => PhaseStatus::Overdue,
-            _ => match &self.started {
-                Some(started) if started.on <= at => PhaseStatus::InProgress,
-                _ => PhaseStatus::NotStarted,
-            },
+            _ => {
+                let under_way = self.started.as_ref().is_some_and(|s| s.on <= at)
+                    || self.reopened_from.is_some_and(|on| on <= at);
+                if under_way {
+                    PhaseStatus::InProgress
+                } else {
+                    PhaseStatus::NotStarted
+                }
+            }
         }
     }
 }
@@ -327,8 +338,18 @@ impl Objective {
                     recorded: Recorded::of(event),
                 });
             }
-            ObjectiveEvent::PhaseCompletionRetracted { phase, .. } => {
-                self.phase_mut(event, phase)?.completed = None;
+            ObjectiveEvent::PhaseCompletionRetracted {
+                phase,
+                completed_on,
+                ..
+            } => {
+                let phase = self.phase_mut(event, phase)?;
+                phase.completed = None;
+                phase.reopened_from = Some(
+                    phase
+                        .reopened_from
+                        .map_or(completed_on, |d| d.min(completed_on)),
+                );
             }
             ObjectiveEvent::DeadlineRevised {
                 phase,
