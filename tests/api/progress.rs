@@ -297,6 +297,37 @@ fn a_retracted_completion_no_longer_counts_and_the_phase_is_in_progress_again() 
 }
 
 #[test]
+fn a_completion_recorded_without_a_start_and_retracted_leaves_the_phase_in_progress() {
+    // Pedibus phase 1 (40), due 24/05: declared done on 10/05 with no start
+    // recorded, then retracted.
+    let w = World::with_seed();
+    w.on("2022-05-11");
+    w.complete(PEDIBUS, 1, "2022-05-10").unwrap();
+    w.run(
+        PEDIBUS,
+        retract(1, "registrata per errore"),
+        &manager("2252"),
+    )
+    .unwrap();
+    assert_eq!(
+        status(&w, PEDIBUS, 1, "2022-05-11"),
+        PhaseStatus::InProgress
+    );
+    // Before the retracted completion's date nothing said it was under way.
+    assert_eq!(
+        status(&w, PEDIBUS, 1, "2022-05-09"),
+        PhaseStatus::NotStarted
+    );
+    assert_eq!(status(&w, PEDIBUS, 1, "2022-05-25"), PhaseStatus::Overdue);
+    // The correct, earlier date can be recorded: the retracted one is no start.
+    w.complete(PEDIBUS, 1, "2022-05-09").unwrap();
+    assert_eq!(
+        status(&w, PEDIBUS, 1, "2022-05-25"),
+        PhaseStatus::CompletedOnTime
+    );
+}
+
+#[test]
 fn a_withdrawn_phase_does_not_count_and_the_others_make_one_hundred() {
     // Polizia Locale B: 20, 60, 10, 10. An act of 28/07 withdraws phase 3 and gives
     // its 10 to phase 4.
