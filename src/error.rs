@@ -63,6 +63,9 @@ pub enum AppError {
     /// The event store failed. 500 (details logged, not sent).
     #[error("event store: {0}")]
     Store(#[source] traguardo_events::Error),
+    /// A bug: something that cannot fail did. 500 (details logged, not sent).
+    #[error("internal: {0}")]
+    Internal(String),
     /// The log could not be folded. 500.
     #[error("projection: {0}")]
     Projection(#[from] traguardo_projections::ProjectionError),

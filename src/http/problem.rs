@@ -154,7 +154,7 @@ impl From<AppError> for Problem {
                 "Idempotency-Key reused",
                 detail,
             ),
-            e @ (AppError::Store(_) | AppError::Projection(_)) => {
+            e @ (AppError::Store(_) | AppError::Projection(_) | AppError::Internal(_)) => {
                 tracing::error!(error = %e, "request failed");
                 Problem::internal()
             }

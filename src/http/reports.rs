@@ -46,7 +46,7 @@ pub struct ReportQuery {
 /// The end-of-year achievement report.
 #[utoipa::path(get, path = "/plans/{year}/report", tag = "reports", params(("year" = i32, Path), ReportQuery),
     responses((status = 200, description = "the report in the format asked (JSON: the `Report` document)", 
-               content((Object = "application/json"), (String = "text/csv"), (String = "text/markdown"), (String = "text/html"))),
+               content((crate::report::Report = "application/json"), (String = "text/csv"), (String = "text/markdown"), (String = "text/html"))),
               (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn plan_report(
     State(state): State<AppState>,
@@ -72,7 +72,8 @@ async fn plan_report(
     };
     let app = state.app.clone();
     let rendered = support::blocking(move || {
-        let generated_at = app.store().clock().now();
+        // Whole seconds, as the command line writes it.
+        let generated_at = chrono::SubsecRound::trunc_subsecs(app.store().clock().now(), 0);
         let report = crate::report::build(&app, year, at, as_of, generated_at)?;
         crate::report::render(&report, format, level)
     })

@@ -154,9 +154,7 @@ pub fn render(report: &Report, format: Format, level: Level) -> Result<Rendered,
 /// variant of its own for that, so it travels as an encoding error of the store's
 /// error type, which is answered as 500 with the details only in the log.
 pub(crate) fn internal(what: &str, cause: impl std::fmt::Display) -> AppError {
-    AppError::Store(traguardo_events::Error::Encoding(
-        <serde_json::Error as serde::ser::Error>::custom(format!("{what}: {cause}")),
-    ))
+    AppError::Internal(format!("{what}: {cause}"))
 }
 
 /// `traguardo report` options.

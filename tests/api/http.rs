@@ -1046,3 +1046,99 @@ fn serve_demo_prints_where_it_listens_and_stops_cleanly_on_sigterm() {
         "serve exits cleanly on SIGTERM: {status:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_over_http_is_byte_identical_to_the_command_line_but_for_its_generation_time() {
+    let server = TestServer::with_seed().await;
+    let manager = server
+        .token("Dott. Stefano Specchia", "manager", &["2250"])
+        .await;
+    for (phase, on) in [(1, "2022-05-20"), (2, "2022-07-15")] {
+        let (status, _) = server
+            .call(
+                Method::POST,
+                &format!("/api/v1/objectives/2022-2250-A/phases/{phase}/complete"),
+                Some(&manager),
+                Some(json!({"on": on})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let db = server.dir.path().join("traguardo.db");
+    for (format, level) in [
+        ("md", "phase"),
+        ("html", "phase"),
+        ("csv", "phase"),
+        ("csv", "objective"),
+        ("json", "phase"),
+    ] {
+        let response = server
+            .request(
+                Method::GET,
+                &format!("/api/v1/plans/2022/report?format={format}&level={level}&at=2022-12-31"),
+                Some(&manager),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{format}");
+        let over_http = response.bytes().await.unwrap().to_vec();
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_traguardo"))
+            .arg("--db")
+            .arg(&db)
+            .args([
+                "report",
+                "--year",
+                "2022",
+                "--format",
+                format,
+                "--level",
+                level,
+                "--at",
+                "2022-12-31",
+            ])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let from_cli = output.stdout;
+        match format {
+            "csv" => assert_eq!(
+                over_http, from_cli,
+                "csv has no generation time: byte for byte"
+            ),
+            "json" => {
+                let mut a: Value = serde_json::from_slice(&over_http).unwrap();
+                let mut b: Value = serde_json::from_slice(&from_cli).unwrap();
+                assert!(a["generated_at"].is_string());
+                a["generated_at"] = Value::Null;
+                b["generated_at"] = Value::Null;
+                assert_eq!(a, b);
+            }
+            _ => {
+                let (a, b) = (
+                    String::from_utf8(over_http).unwrap(),
+                    String::from_utf8(from_cli).unwrap(),
+                );
+                let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+                assert_eq!(a.len(), b.len(), "{format}");
+                let differing: Vec<(&str, &str)> = a
+                    .iter()
+                    .zip(&b)
+                    .filter(|(x, y)| x != y)
+                    .map(|(x, y)| (*x, *y))
+                    .collect();
+                assert!(
+                    differing
+                        .iter()
+                        .all(|(x, y)| x.contains("enerata il") && y.contains("enerata il")),
+                    "{format}: only the generation time may differ: {differing:?}"
+                );
+            }
+        }
+    }
+}
