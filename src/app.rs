@@ -105,7 +105,13 @@ impl App {
     /// # Errors
     /// The first event that could not be folded since start.
     pub fn health(&self) -> Result<(), String> {
-        match self.inner.drift.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        match self
+            .inner
+            .drift
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             Some(problem) => Err(format!("the read model is behind the log: {problem}")),
             None => Ok(()),
         }
