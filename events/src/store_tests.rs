@@ -972,3 +972,52 @@ fn an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_withou
     assert!(all.iter().all(|e| e.stream != "objective/poison"));
     assert_eq!(f.store.head().unwrap().seq, 6);
 }
+
+#[test]
+fn for_each_visits_every_event_in_order_and_stops_at_the_first_error() {
+    let f = Fixture::new();
+    let mut batch = AppendBatch::new();
+    for i in 0..1_000 {
+        batch = batch.push(event(
+            &format!("objective/2022-{}-A", i % 13),
+            json!({"i": i}),
+        ));
+    }
+    f.store.append(batch).unwrap();
+    let mut seen = Vec::new();
+    f.store
+        .for_each(0, |e| -> Result<(), Error> {
+            assert_eq!(e.data["i"], json!(e.seq - 1));
+            seen.push(e.seq);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, (1..=1_000).collect::<Vec<_>>());
+
+    let mut visited = 0;
+    let stopped = f.store.for_each(100, |e| {
+        visited += 1;
+        if e.seq == 700 {
+            return Err(Error::InvalidAppend("enough".into()));
+        }
+        Ok(())
+    });
+    assert!(matches!(stopped, Err(Error::InvalidAppend(m)) if m == "enough"));
+    assert_eq!(visited, 600, "nothing after the error");
+
+    // A row that no longer decodes stops the walk with its seq.
+    let raw = f.raw();
+    raw.execute_batch("DROP TRIGGER events_no_update").unwrap();
+    raw.execute("UPDATE events SET data = '{not json' WHERE seq = 900", [])
+        .unwrap();
+    let mut last = 0;
+    let broken = f.store.for_each(0, |e| -> Result<(), Error> {
+        last = e.seq;
+        Ok(())
+    });
+    assert!(
+        matches!(broken, Err(Error::Corrupt { seq: 900, .. })),
+        "{broken:?}"
+    );
+    assert_eq!(last, 899);
+}
