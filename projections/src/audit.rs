@@ -225,10 +225,7 @@ impl Memory {
             units.extend(unit.clone());
             entry.unit = unit;
         } else if event.stream.starts_with("plan/") {
-            let decoded: PlanEvent = event.decode().map_err(|e| ProjectionError::Decode {
-                seq: event.seq,
-                message: e.to_string(),
-            })?;
+            let decoded: PlanEvent = crate::error::decode(event)?;
             match decoded {
                 PlanEvent::PlanDefined {
                     year,
@@ -290,10 +287,7 @@ impl Memory {
                 }
             }
         } else if event.stream == ORG_STREAM {
-            let decoded: OrgEvent = event.decode().map_err(|e| ProjectionError::Decode {
-                seq: event.seq,
-                message: e.to_string(),
-            })?;
+            let decoded: OrgEvent = crate::error::decode(event)?;
             match decoded {
                 OrgEvent::TokenIssued {
                     token_id,

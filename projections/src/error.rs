@@ -21,3 +21,17 @@ pub enum ProjectionError {
         message: String,
     },
 }
+
+/// Decodes a stored event into its domain enum (`ObjectiveEvent`, `PlanEvent`,
+/// `OrgEvent`), naming the seq when it does not fit.
+///
+/// # Errors
+/// [`ProjectionError::Decode`].
+pub fn decode<E: serde::de::DeserializeOwned>(
+    event: &traguardo_events::RecordedEvent,
+) -> Result<E, ProjectionError> {
+    event.decode().map_err(|e| ProjectionError::Decode {
+        seq: event.seq,
+        message: e.to_string(),
+    })
+}

@@ -119,10 +119,7 @@ pub fn red_flags(
     let mut flags: Vec<(u64, Flag)> = Vec::new();
     for event in ordered {
         if event.stream.starts_with("plan/") {
-            let decoded: PlanEvent = event.decode().map_err(|e| ProjectionError::Decode {
-                seq: event.seq,
-                message: e.to_string(),
-            })?;
+            let decoded: PlanEvent = crate::error::decode(event)?;
             if let PlanEvent::RevisionRecorded { revision, .. } = decoded {
                 revisions.insert(revision, event.seq);
             }

@@ -825,10 +825,7 @@ pub struct ValidationView {
 /// # Errors
 /// [`ProjectionError::Decode`] when it is not an objective event.
 pub fn decode(event: &RecordedEvent) -> Result<ObjectiveEvent, ProjectionError> {
-    event.decode().map_err(|e| ProjectionError::Decode {
-        seq: event.seq,
-        message: e.to_string(),
-    })
+    crate::error::decode(event)
 }
 
 fn impossible(event: &RecordedEvent, message: &str) -> ProjectionError {

@@ -180,10 +180,7 @@ impl Registry {
                 }
             }
         } else if event.stream.starts_with("plan/") {
-            let decoded: PlanEvent = event.decode().map_err(|e| ProjectionError::Decode {
-                seq: event.seq,
-                message: e.to_string(),
-            })?;
+            let decoded: PlanEvent = crate::error::decode(event)?;
             match decoded {
                 PlanEvent::PlanDefined {
                     year,
@@ -245,10 +242,7 @@ impl Registry {
                 }
             }
         } else if event.stream == traguardo_events::model::ORG_STREAM {
-            let decoded: OrgEvent = event.decode().map_err(|e| ProjectionError::Decode {
-                seq: event.seq,
-                message: e.to_string(),
-            })?;
+            let decoded: OrgEvent = crate::error::decode(event)?;
             match decoded {
                 OrgEvent::TokenIssued {
                     token_id,

@@ -85,10 +85,7 @@ pub fn list(year_events: &[RecordedEvent]) -> Result<Vec<RevisionSummary>, Proje
         .iter()
         .filter(|e| e.stream.starts_with("plan/") && e.event_type == "revision_recorded")
     {
-        let decoded: PlanEvent = event.decode().map_err(|e| ProjectionError::Decode {
-            seq: event.seq,
-            message: e.to_string(),
-        })?;
+        let decoded: PlanEvent = crate::error::decode(event)?;
         let PlanEvent::RevisionRecorded {
             revision,
             act,

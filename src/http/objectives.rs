@@ -197,11 +197,8 @@ async fn get_objective(
               (status = 422, body = Problem)))]
 async fn start_phase(
     State(state): State<AppState>,
-    auth: Auth,
+    request: WriteRequest,
     Path((key, n)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: JsonBody<StartBody>,
 ) -> Result<Response, Problem> {
     let phase = support::phase_number(&key, &n)?;
@@ -211,10 +208,7 @@ async fn start_phase(
         on,
         note: body.value.note.clone(),
     };
-    write(
-        &state, &auth, &key, command, &method, &uri, &headers, &body.raw,
-    )
-    .await
+    write(&state, &request, &key, command, &body.raw).await
 }
 
 /// Records that a phase was completed (manager of the unit).
@@ -227,11 +221,8 @@ async fn start_phase(
               (status = 422, body = Problem)))]
 async fn complete_phase(
     State(state): State<AppState>,
-    auth: Auth,
+    request: WriteRequest,
     Path((key, n)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: JsonBody<CompleteBody>,
 ) -> Result<Response, Problem> {
     let phase = support::phase_number(&key, &n)?;
@@ -242,10 +233,7 @@ async fn complete_phase(
         note: body.value.note.clone(),
         evidence: body.value.evidence.clone(),
     };
-    write(
-        &state, &auth, &key, command, &method, &uri, &headers, &body.raw,
-    )
-    .await
+    write(&state, &request, &key, command, &body.raw).await
 }
 
 /// Withdraws a completion recorded in error (manager of the unit).
@@ -258,11 +246,8 @@ async fn complete_phase(
               (status = 422, body = Problem)))]
 async fn retract_completion(
     State(state): State<AppState>,
-    auth: Auth,
+    request: WriteRequest,
     Path((key, n)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: JsonBody<RetractBody>,
 ) -> Result<Response, Problem> {
     let phase = support::phase_number(&key, &n)?;
@@ -270,10 +255,7 @@ async fn retract_completion(
         phase,
         reason: body.value.reason.clone(),
     };
-    write(
-        &state, &auth, &key, command, &method, &uri, &headers, &body.raw,
-    )
-    .await
+    write(&state, &request, &key, command, &body.raw).await
 }
 
 /// Records an indicator measurement (manager of the unit).
@@ -286,11 +268,8 @@ async fn retract_completion(
               (status = 422, body = Problem)))]
 async fn record_measurement(
     State(state): State<AppState>,
-    auth: Auth,
+    request: WriteRequest,
     Path((key, indicator)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: JsonBody<MeasurementBody>,
 ) -> Result<Response, Problem> {
     let on = date_field("on", &body.value.on)?;
@@ -309,10 +288,7 @@ async fn record_measurement(
         denominator: body.value.denominator,
         note: body.value.note.clone(),
     };
-    write(
-        &state, &auth, &key, command, &method, &uri, &headers, &body.raw,
-    )
-    .await
+    write(&state, &request, &key, command, &body.raw).await
 }
 
 /// Records a validation of the *Nucleo di Valutazione* (validator).
@@ -325,11 +301,8 @@ async fn record_measurement(
               (status = 422, body = Problem)))]
 async fn record_validation(
     State(state): State<AppState>,
-    auth: Auth,
+    request: WriteRequest,
     Path(key): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: JsonBody<ValidationBody>,
 ) -> Result<Response, Problem> {
     let v = &body.value;
@@ -340,10 +313,7 @@ async fn record_validation(
         neutralised_phases: v.neutralised_phases.clone(),
         note: v.note.clone(),
     };
-    write(
-        &state, &auth, &key, command, &method, &uri, &headers, &body.raw,
-    )
-    .await
+    write(&state, &request, &key, command, &body.raw).await
 }
 
 /// The raw events of an objective's stream.
@@ -370,19 +340,56 @@ fn date_field(field: &str, text: &str) -> Result<chrono::NaiveDate, Problem> {
         .map_err(|message| Problem::invalid(vec![FieldError::new(field, message)]))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every write takes from its request besides the body: the caller, and the
+/// method, path and headers its idempotency key and `If-Match` are read from.
+pub struct WriteRequest {
+    /// The caller.
+    pub auth: Auth,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl WriteRequest {
+    /// The request's idempotency key for a body, if it sent one.
+    ///
+    /// # Errors
+    /// 400 for a malformed key.
+    pub fn idempotency_key(
+        &self,
+        raw: &[u8],
+    ) -> Result<Option<traguardo_events::store::IdempotencyKey>, Problem> {
+        support::idempotency_key(&self.headers, &self.auth.0, &self.method, &self.uri, raw)
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for WriteRequest {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        Ok(WriteRequest {
+            auth,
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
 async fn write(
     state: &AppState,
-    auth: &Auth,
+    request: &WriteRequest,
     key: &str,
     command: ObjectiveCommand,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
     raw: &[u8],
 ) -> Result<Response, Problem> {
-    let if_match = support::if_match(headers)?;
-    let idempotency = support::idempotency_key(headers, &auth.0, method, uri, raw)?;
+    let if_match = support::if_match(&request.headers)?;
+    let idempotency = request.idempotency_key(raw)?;
+    let auth = &request.auth;
     let started = std::time::Instant::now();
     let written = state
         .app

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
@@ -19,7 +18,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Auth;
-use super::objectives::{EventRef, StateQuery};
+use super::objectives::{EventRef, StateQuery, WriteRequest};
 use super::problem::{JsonBody, Problem};
 use super::{support, AppState};
 use crate::commands::RevisionRequest;
@@ -287,13 +286,11 @@ pub struct RevisionCreated {
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_revision(
     State(state): State<AppState>,
-    auth: Auth,
+    request: WriteRequest,
     Path(year): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: JsonBody<RevisionBody>,
 ) -> Result<Response, Problem> {
+    let auth = &request.auth;
     let year = support::plan_year(&year)?;
     auth.require(&[Role::Admin])?;
     let codes: BTreeSet<String> = state
@@ -304,12 +301,12 @@ async fn create_revision(
                 .map(|p| p.units.iter().map(|u| u.code.clone()).collect())
         })
         .ok_or_else(|| Problem::not_found(format!("no plan for {year}")))?;
-    let request = revision_request(&body.value, year, &codes)?;
-    let idempotency = support::idempotency_key(&headers, &auth.0, &method, &uri, &body.raw)?;
+    let revision = revision_request(&body.value, year, &codes)?;
+    let idempotency = request.idempotency_key(&body.raw)?;
     let started = std::time::Instant::now();
     let written = state
         .app
-        .revise(year, &request, &auth.0, idempotency)
+        .revise(year, &revision, &auth.0, idempotency)
         .await?;
     state
         .metrics
