@@ -230,15 +230,8 @@ impl App {
         let stream = objective_stream(key);
         let actor = principal.actor();
         let correlation = Some(Uuid::now_v7().to_string());
-        let mut batch = AppendBatch::new().expect(&stream, ExpectedVersion::Exact(version));
-        for event in &events {
-            batch = batch.push(NewEvent::from_domain(
-                &stream,
-                event,
-                &actor,
-                correlation.clone(),
-            )?);
-        }
+        let batch = AppendBatch::new().expect(&stream, ExpectedVersion::Exact(version));
+        let batch = push_events(batch, &stream, &events, &actor, &correlation)?;
         self.append(batch, idempotency).await
     }
 
@@ -264,28 +257,24 @@ impl App {
         let actor = principal.actor();
         let correlation = Some(id.to_string());
         let plan = plan_stream(year);
-        let mut batch = AppendBatch::new()
-            .expect(&plan, ExpectedVersion::Exact(decision.plan_version))
-            .push(NewEvent::from_domain(
-                &plan,
-                &decision.plan_event,
-                &actor,
-                correlation.clone(),
-            )?);
+        let batch = AppendBatch::new().expect(&plan, ExpectedVersion::Exact(decision.plan_version));
+        let mut batch = push_events(
+            batch,
+            &plan,
+            std::slice::from_ref(&decision.plan_event),
+            &actor,
+            &correlation,
+        )?;
         for (key, version, events) in &decision.objectives {
             let stream = objective_stream(key);
-            batch = batch.expect(
+            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            batch = push_events(
+                batch.expect(&stream, expected),
                 &stream,
-                version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact),
-            );
-            for event in events {
-                batch = batch.push(NewEvent::from_domain(
-                    &stream,
-                    event,
-                    &actor,
-                    correlation.clone(),
-                )?);
-            }
+                events,
+                &actor,
+                &correlation,
+            )?;
         }
         self.append(batch, idempotency).await
     }
@@ -478,6 +467,25 @@ pub fn plan_batch(
                 actor,
                 correlation.clone(),
             )?);
+    }
+    Ok(batch)
+}
+
+/// Adds domain events of one stream to a batch, each in its envelope.
+fn push_events<E: serde::Serialize + traguardo_events::domain::Schema>(
+    mut batch: AppendBatch,
+    stream: &str,
+    events: &[E],
+    actor: &Actor,
+    correlation: &Option<String>,
+) -> Result<AppendBatch, AppError> {
+    for event in events {
+        batch = batch.push(NewEvent::from_domain(
+            stream,
+            event,
+            actor,
+            correlation.clone(),
+        )?);
     }
     Ok(batch)
 }
