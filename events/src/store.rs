@@ -684,16 +684,19 @@ impl Writer {
                 return;
             }
             Err((e, _)) => {
-                tracing::error!(error = %e, "append failed");
-                let message = describe(&e);
-                let single = group.len() == 1;
-                for request in group {
-                    let outcome = if single {
-                        Err(e_for_single(&e, &message))
-                    } else {
-                        Err(Error::InvalidAppend(format!("commit failed: {message}")))
-                    };
-                    let _ = request.reply.send(outcome);
+                tracing::error!(error = %e, appends = group.len(), "append failed");
+                if group.len() == 1 {
+                    // A lone append hears its own error.
+                    let _ = group.remove(0).reply.send(Err(e));
+                } else {
+                    // The transaction itself failed (begin, commit): everyone hears
+                    // why; errors are not Clone, so the message is passed on.
+                    let message = describe(&e);
+                    for request in group {
+                        let _ = request.reply.send(Err(Error::InvalidAppend(format!(
+                            "commit failed: {message}"
+                        ))));
+                    }
                 }
                 return;
             }
@@ -770,22 +773,6 @@ impl Writer {
         }
         tx.commit().map_err(whole)?;
         Ok((staged, all))
-    }
-}
-
-/// The error a lone append that failed is answered with.
-fn e_for_single(e: &Error, message: &str) -> Error {
-    match e {
-        Error::Conflict {
-            stream,
-            expected,
-            actual,
-        } => Error::Conflict {
-            stream: stream.clone(),
-            expected: expected.clone(),
-            actual: *actual,
-        },
-        _ => Error::InvalidAppend(format!("commit failed: {message}")),
     }
 }
 

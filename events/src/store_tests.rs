@@ -963,7 +963,7 @@ fn an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_withou
     assert_eq!(before.join().unwrap().unwrap().len(), 2);
     assert_eq!(after.join().unwrap().unwrap().len(), 2);
     match poisoned.join().unwrap() {
-        Err(Error::InvalidAppend(message)) => assert!(message.contains("poisoned"), "{message}"),
+        Err(Error::Sqlite(e)) => assert!(e.to_string().contains("poisoned"), "{e}"),
         other => panic!("expected the poisoned append to fail, got {other:?}"),
     }
     let all = f.all();
