@@ -46,20 +46,23 @@ impl RecordedEvent {
     /// # Errors
     /// [`crate::Error::Corrupt`] when the type is unknown or the data does not fit.
     pub fn decode<E: serde::de::DeserializeOwned>(&self) -> crate::Result<E> {
-        let mut object = match &self.data {
-            Value::Object(map) => map.clone(),
-            _ => {
-                return Err(crate::Error::Corrupt {
-                    seq: self.seq,
-                    message: "data is not a JSON object".into(),
-                })
-            }
+        use serde::de::value::MapDeserializer;
+        let Value::Object(map) = &self.data else {
+            return Err(crate::Error::Corrupt {
+                seq: self.seq,
+                message: "data is not a JSON object".into(),
+            });
         };
-        object.insert("type".into(), Value::String(self.event_type.clone()));
-        serde_json::from_value(Value::Object(object)).map_err(|e| crate::Error::Corrupt {
-            seq: self.seq,
-            message: format!("{} event: {e}", self.event_type),
-        })
+        // The domain enums are tagged by `type`, which the envelope keeps beside the
+        // data: read the data in place with the tag put in front, rather than copy
+        // the whole object to insert it (replay decodes every event of the log).
+        let tag = Value::String(self.event_type.clone());
+        let entries = std::iter::once(("type", &tag)).chain(map.iter().map(|(k, v)| (k.as_str(), v)));
+        E::deserialize(MapDeserializer::<_, serde_json::Error>::new(entries))
+            .map_err(|e| crate::Error::Corrupt {
+                seq: self.seq,
+                message: format!("{} event: {e}", self.event_type),
+            })
     }
 
     /// The record date of the event, in Italy ([`crate::clock::TIME_ZONE`]).
