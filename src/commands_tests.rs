@@ -1196,7 +1196,7 @@ fn an_added_phase_needs_a_new_number_and_a_weight_between_zero_and_one_hundred()
 #[test]
 fn an_added_objective_belongs_to_the_plan_year_and_a_unit_of_the_plan() {
     let given = Log::seed().on("2022-07-29");
-    let mut spec = given.objective(A).spec.clone();
+    let mut spec = given.objective(A).definition();
     spec.letter = "E".into();
     let ok = given
         .when_revised(&revision(
@@ -1237,7 +1237,7 @@ fn an_added_objective_belongs_to_the_plan_year_and_a_unit_of_the_plan() {
         given.when_revised(&revision(
             None,
             vec![RevisionChange::AddObjective {
-                objective: Box::new(given.objective(A).spec.clone()),
+                objective: Box::new(given.objective(A).definition()),
             }],
         )),
         "changes[0]",

@@ -78,11 +78,11 @@ pub struct Phase {
 }
 
 impl Phase {
-    fn new(spec: &PhaseSpec, added_from: Option<NaiveDate>) -> Self {
+    fn new(spec: PhaseSpec, added_from: Option<NaiveDate>) -> Self {
         Phase {
             number: spec.number,
-            description: spec.description.clone(),
-            involved: spec.involved.clone(),
+            description: spec.description,
+            involved: spec.involved,
             weight: Timeline::new(spec.weight_hundredths),
             deadline: Timeline::new(spec.deadline),
             added_from,
@@ -219,7 +219,8 @@ pub struct Validation {
 pub struct Objective {
     /// `{year}-{unit}-{letter}`.
     pub key: String,
-    /// The definition as first recorded.
+    /// The definition as first recorded; its phases and indicators are moved out
+    /// into [`Objective::phases`] and [`Objective::indicators`].
     pub spec: ObjectiveSpec,
     /// For an objective added by a revision, that revision.
     pub added_by: Option<RevisionRef>,
@@ -269,7 +270,7 @@ impl Objective {
     /// When the event is not a definition.
     pub fn define(event: &RecordedEvent, decoded: ObjectiveEvent) -> Result<Self, ProjectionError> {
         let ObjectiveEvent::ObjectiveDefined {
-            objective: spec,
+            objective: mut spec,
             revision,
         } = decoded
         else {
@@ -279,15 +280,18 @@ impl Objective {
             ));
         };
         let added_from = revision.as_ref().map(|r| r.in_force_from);
+        // Phases and indicators move into their folded state; the spec keeps the
+        // rest of the definition (a million-event registry feels every copy).
+        let phases = std::mem::take(&mut spec.phases);
+        let indicators = std::mem::take(&mut spec.indicators);
         Ok(Objective {
             key: spec.key(),
-            phases: spec.phases.iter().map(|p| Phase::new(p, None)).collect(),
+            phases: phases.into_iter().map(|p| Phase::new(p, None)).collect(),
             final_deadline: Timeline::new(spec.final_deadline),
-            indicators: spec
-                .indicators
-                .iter()
+            indicators: indicators
+                .into_iter()
                 .map(|spec| Indicator {
-                    spec: spec.clone(),
+                    spec,
                     measurements: Vec::new(),
                 })
                 .collect(),
@@ -380,7 +384,7 @@ impl Objective {
                     ));
                 }
                 self.phases
-                    .push(Phase::new(&phase, Some(revision.in_force_from)));
+                    .push(Phase::new(phase, Some(revision.in_force_from)));
                 self.phases.sort_by_key(|p| p.number);
                 self.revised(&revision, seq);
             }
@@ -456,6 +460,27 @@ impl Objective {
             .iter_mut()
             .find(|p| p.number == number)
             .ok_or_else(|| impossible(event, &format!("unknown phase {number}")))
+    }
+
+    /// The definition as first recorded, phases and indicators included (rebuilt
+    /// from the folded state, which keeps their original values).
+    pub fn definition(&self) -> ObjectiveSpec {
+        ObjectiveSpec {
+            phases: self
+                .phases
+                .iter()
+                .filter(|p| p.added_from.is_none())
+                .map(|p| PhaseSpec {
+                    number: p.number,
+                    description: p.description.clone(),
+                    weight_hundredths: p.weight.original,
+                    involved: p.involved.clone(),
+                    deadline: p.deadline.original,
+                })
+                .collect(),
+            indicators: self.indicators.iter().map(|i| i.spec.clone()).collect(),
+            ..self.spec.clone()
+        }
     }
 
     /// The phase numbered `number`.

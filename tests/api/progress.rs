@@ -1029,7 +1029,7 @@ fn a_revision_touching_several_objectives_is_one_atomic_append_that_survives_a_r
 fn an_added_objective_joins_the_plan_from_its_act_date() {
     let w = World::with_seed();
     w.on("2022-07-29");
-    let mut spec = w.app.read(|r| r.objectives[PEDIBUS].spec.clone());
+    let mut spec = w.app.read(|r| r.objectives[PEDIBUS].definition());
     spec.letter = "E".into();
     spec.final_deadline = d("2022-12-31");
     w.revise(
