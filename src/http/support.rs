@@ -1,11 +1,14 @@
 //! Small pieces every area of the API uses: query parameters, headers, blocking
 //! reads, and the shape of a `201 Created`.
 
+use std::sync::OnceLock;
+
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use traguardo_events::store::{IdempotencyKey, Until};
 use traguardo_projections::audit::AuditFilter;
 
@@ -15,7 +18,23 @@ use crate::commands::Principal;
 use crate::error::{AppError, FieldError};
 use crate::App;
 
-/// Runs a blocking read (SQLite) off the async runtime.
+/// How many blocking reads may run at once: two per core, between 2 and 16.
+///
+/// The reads are CPU-bound (SQLite pages come from the OS cache), so more threads
+/// than a few per core only add context switches; and more reads at once than the
+/// store keeps reader connections (16) would open and close a connection for each
+/// read. Under load, requests beyond this wait their turn in FIFO order instead
+/// of all slowing down together. A process-wide limit, like the cores it shares.
+fn read_permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Semaphore::new((2 * cpus).clamp(2, 16))
+    })
+}
+
+/// Runs a blocking read (SQLite) off the async runtime, at most
+/// [`read_permits`] at once.
 ///
 /// # Errors
 /// The read's own error, or a 500 if the task failed.
@@ -24,6 +43,11 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, AppError> + Send + 'static,
 {
+    // Held until the read is done (or the request is dropped); never closed.
+    let _permit = read_permits()
+        .acquire()
+        .await
+        .map_err(|_| Problem::internal())?;
     match tokio::task::spawn_blocking(f).await {
         Ok(result) => result.map_err(Problem::from),
         Err(e) => {
