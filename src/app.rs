@@ -350,6 +350,7 @@ impl App {
     /// # Errors
     /// When the store cannot be read or the stream cannot be folded.
     pub fn objective_as_of(&self, key: &str, until: Until) -> Result<Option<Objective>, AppError> {
+        let until = self.as_seq(until)?;
         let events = self
             .inner
             .store
@@ -378,11 +379,22 @@ impl App {
     /// # Errors
     /// When the store cannot be read.
     pub fn year_events(&self, year: i32, until: Until) -> Result<Vec<RecordedEvent>, AppError> {
+        let until = self.as_seq(until)?;
         let store = &self.inner.store;
         let mut events = store.read_stream(&plan_stream(year), until)?;
         events.extend(store.read_streams_with_prefix(&format!("objective/{year}-"), until)?);
         events.sort_by_key(|e| e.seq);
         Ok(events)
+    }
+
+    /// A record-time cut as the seq it amounts to: record times never decrease
+    /// along the log, so this is one index seek, and the reads after it filter on
+    /// the `(stream, version)` index instead of every row's time.
+    fn as_seq(&self, until: Until) -> Result<Until, AppError> {
+        Ok(match until {
+            Until::RecordedAt(at) => Until::Seq(self.inner.store.seq_at(at)?),
+            other => other,
+        })
     }
 
     fn replay(&self, key: Option<&IdempotencyKey>) -> Result<Option<Written>, AppError> {

@@ -514,6 +514,25 @@ fn seq_at_is_the_last_seq_recorded_by_a_time() {
 }
 
 #[test]
+fn record_time_never_goes_backwards_along_the_log_even_when_the_clock_does() {
+    let f = Fixture::new();
+    f.clock.advance(Duration::minutes(10));
+    let first = f.append_one("org", json!({}));
+    f.clock.set(t0()); // the clock steps back ten minutes
+    let second = f.append_one("org", json!({}));
+    assert_eq!(
+        second.recorded_at, first.recorded_at,
+        "stamped with the head's time, not earlier"
+    );
+    f.clock.advance(Duration::minutes(20));
+    let third = f.append_one("org", json!({}));
+    assert_eq!(third.recorded_at, t0() + Duration::minutes(20));
+    assert_eq!(f.store.seq_at(t0() + Duration::minutes(10)).unwrap(), 2);
+    assert_eq!(f.store.seq_at(t0() + Duration::minutes(9)).unwrap(), 0);
+    assert!(f.store.verify(&[]).unwrap().ok());
+}
+
+#[test]
 fn an_event_with_a_float_in_its_data_is_refused() {
     let f = Fixture::new();
     for data in [
