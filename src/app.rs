@@ -207,7 +207,7 @@ impl App {
         if_match: Option<u64>,
         idempotency: Option<IdempotencyKey>,
     ) -> Result<Written, AppError> {
-        if let Some(done) = self.replay(idempotency.as_ref())? {
+        if let Some(done) = self.replay_off_runtime(idempotency.as_ref()).await? {
             return Ok(done);
         }
         let today = self.today();
@@ -247,7 +247,7 @@ impl App {
         principal: &Principal,
         idempotency: Option<IdempotencyKey>,
     ) -> Result<Written, AppError> {
-        if let Some(done) = self.replay(idempotency.as_ref())? {
+        if let Some(done) = self.replay_off_runtime(idempotency.as_ref()).await? {
             return Ok(done);
         }
         let today = self.today();
@@ -395,6 +395,20 @@ impl App {
             Until::RecordedAt(at) => Until::Seq(self.inner.store.seq_at(at)?),
             other => other,
         })
+    }
+
+    /// [`App::replay`] on a blocking thread: it reads SQLite.
+    async fn replay_off_runtime(
+        &self,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Option<Written>, AppError> {
+        let Some(key) = key.cloned() else {
+            return Ok(None);
+        };
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || app.replay(Some(&key)))
+            .await
+            .map_err(|e| AppError::Internal(format!("idempotency lookup: {e}")))?
     }
 
     fn replay(&self, key: Option<&IdempotencyKey>) -> Result<Option<Written>, AppError> {
