@@ -182,7 +182,8 @@ fn run_in(args: &BenchArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn section(title: &str) {
+/// Prints a section heading of a benchmark's output.
+pub(crate) fn section(title: &str) {
     println!("\n{title}");
 }
 
@@ -194,8 +195,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// What the machine is, and how busy it is, so that figures can be compared.
-fn machine(dir: &Path) {
+/// The number of CPUs and their model, as `/proc/cpuinfo` names it.
+pub(crate) fn cpus() -> (usize, String) {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -206,6 +207,12 @@ fn machine(dir: &Path) {
                 .map(|(_, m)| m.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
+    (cpus, model)
+}
+
+/// What the machine is, and how busy it is, so that figures can be compared.
+fn machine(dir: &Path) {
+    let (cpus, model) = cpus();
     println!("traguardo bench");
     println!("  machine: {cpus} CPUs, {model}");
     println!(
@@ -218,7 +225,8 @@ fn machine(dir: &Path) {
     }
 }
 
-fn load_average() -> Option<String> {
+/// The load average of the last 1, 5 and 15 minutes.
+pub(crate) fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     Some(
         text.split_whitespace()

@@ -18,6 +18,7 @@
 //!
 //! Nothing here asserts a time: it prints what it measured beside the targets.
 
+use crate::bench::{load_average, section};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -1157,21 +1158,8 @@ impl Rng {
 // ---------------------------------------------------------------------------
 // The machine.
 
-fn section(title: &str) {
-    println!("\n{title}");
-}
-
 fn machine(dir: &Path, server_threads: usize, wrk: Option<&Path>, generator: Generator) {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let (cpus, model) = crate::bench::cpus();
     println!("traguardo bench-http");
     println!("  machine: {cpus} CPUs, {model}; server and load generator share them");
     println!(
@@ -1191,14 +1179,4 @@ fn machine(dir: &Path, server_threads: usize, wrk: Option<&Path>, generator: Gen
     if let Some(load) = load_average() {
         println!("  load average: {load} (other work on the machine slows every figure)");
     }
-}
-
-fn load_average() -> Option<String> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(
-        text.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
 }

@@ -57,12 +57,14 @@ impl RecordedEvent {
         // data: read the data in place with the tag put in front, rather than copy
         // the whole object to insert it (replay decodes every event of the log).
         let tag = Value::String(self.event_type.clone());
-        let entries = std::iter::once(("type", &tag)).chain(map.iter().map(|(k, v)| (k.as_str(), v)));
-        E::deserialize(MapDeserializer::<_, serde_json::Error>::new(entries))
-            .map_err(|e| crate::Error::Corrupt {
+        let entries =
+            std::iter::once(("type", &tag)).chain(map.iter().map(|(k, v)| (k.as_str(), v)));
+        E::deserialize(MapDeserializer::<_, serde_json::Error>::new(entries)).map_err(|e| {
+            crate::Error::Corrupt {
                 seq: self.seq,
                 message: format!("{} event: {e}", self.event_type),
-            })
+            }
+        })
     }
 
     /// The record date of the event, in Italy ([`crate::clock::TIME_ZONE`]).
