@@ -63,8 +63,7 @@ impl App {
     /// # Errors
     /// When an event of the log cannot be folded.
     pub fn with_store(store: Store) -> Result<Self, AppError> {
-        let mut registry = Registry::new();
-        store.for_each(0, |event| registry.apply(&event).map_err(AppError::from))?;
+        let registry = replay(&store)?;
         let registry = Arc::new(RwLock::new(registry));
         let drift: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let drifted = drift.clone();
@@ -495,6 +494,19 @@ pub fn plan_batch(
             )?);
     }
     Ok(batch)
+}
+
+/// Folds the whole log into a fresh registry, decoding each event's data straight
+/// from its stored text (what the server does at start).
+///
+/// # Errors
+/// When the log cannot be read or an event cannot be folded.
+pub fn replay(store: &Store) -> Result<Registry, AppError> {
+    let mut registry = Registry::new();
+    store.for_each_raw(0, |event, data| {
+        registry.apply_text(&event, data).map_err(AppError::from)
+    })?;
+    Ok(registry)
 }
 
 /// Adds domain events of one stream to a batch, each in its envelope.

@@ -27,7 +27,6 @@ use traguardo_events::model::{
     ObjectiveSpec, PhaseSpec, Unit,
 };
 use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, Store};
-use traguardo_projections::Registry;
 
 /// `traguardo bench` options.
 #[derive(Debug, clap::Args)]
@@ -529,11 +528,8 @@ fn replay(db: &Path) -> anyhow::Result<()> {
 
     let before = resident_bytes();
     let start = Instant::now();
-    let mut registry = Registry::new();
-    store.for_each(0, |event| -> anyhow::Result<()> {
-        registry.apply(&event)?;
-        Ok(())
-    })?;
+    // The replay the server does at start.
+    let registry = crate::app::replay(&store)?;
     let took = start.elapsed();
     let after = resident_bytes();
     println!(

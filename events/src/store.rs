@@ -487,6 +487,45 @@ impl Store {
         Ok(())
     }
 
+    /// Like [`Store::for_each`], but hands over each event's data as its stored
+    /// JSON text, with `data` left null in the envelope: for callers that decode
+    /// it straight into domain types ([`RecordedEvent::decode_text`]).
+    ///
+    /// # Errors
+    /// When the database cannot be read, a row is corrupt, or `f` fails.
+    pub fn for_each_raw<E>(
+        &self,
+        after: u64,
+        mut f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>
+    where
+        E: From<Error>,
+    {
+        let conn = open_connection(&self.inner.path, false).map_err(E::from)?;
+        let sql = format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq");
+        let mut stmt = conn.prepare(&sql).map_err(Error::from)?;
+        let mut rows = stmt.query([after]).map_err(Error::from)?;
+        while let Some(row) = rows.next().map_err(Error::from)? {
+            let event = envelope_from_row(row, Value::Null)?;
+            let data = match row.get_ref(6).map_err(Error::from)? {
+                rusqlite::types::ValueRef::Text(bytes) => {
+                    std::str::from_utf8(bytes).map_err(|e| Error::Corrupt {
+                        seq: event.seq,
+                        message: format!("data: {e}"),
+                    })?
+                }
+                _ => {
+                    return Err(E::from(Error::Corrupt {
+                        seq: event.seq,
+                        message: "data is not text".into(),
+                    }))
+                }
+            };
+            f(event, data)?;
+        }
+        Ok(())
+    }
+
     /// The last seq recorded at or before `at` (0 when none).
     ///
     /// # Errors
@@ -1058,15 +1097,34 @@ fn collect_events(mut rows: rusqlite::Rows<'_>) -> Result<Vec<RecordedEvent>> {
 fn event_from_row(row: &Row<'_>) -> Result<RecordedEvent> {
     use rusqlite::types::ValueRef;
     let seq: u64 = row.get(0)?;
+    let data = match row.get_ref(6)? {
+        ValueRef::Text(bytes) => {
+            serde_json::from_slice::<Value>(bytes).map_err(|e| Error::Corrupt {
+                seq,
+                message: format!("data: {e}"),
+            })?
+        }
+        _ => {
+            return Err(Error::Corrupt {
+                seq,
+                message: "data is not text".into(),
+            })
+        }
+    };
+    envelope_from_row(row, data)
+}
+
+/// The envelope of a row, with `data` given by the caller.
+fn envelope_from_row(row: &Row<'_>, data: Value) -> Result<RecordedEvent> {
+    use rusqlite::types::ValueRef;
+    let seq: u64 = row.get(0)?;
     let corrupt = |message: String| Error::Corrupt { seq, message };
-    // The id, data and record time are parsed straight from SQLite's buffers.
+    // The id and record time are parsed straight from SQLite's buffers.
     let text = |i: usize, name: &str| match row.get_ref(i)? {
         ValueRef::Text(bytes) => Ok(bytes),
         _ => Err(corrupt(format!("{name} is not text"))),
     };
     let id = Uuid::try_parse_ascii(text(1, "id")?).map_err(|e| corrupt(format!("id: {e}")))?;
-    let data = serde_json::from_slice::<Value>(text(6, "data")?)
-        .map_err(|e| corrupt(format!("data: {e}")))?;
     let recorded_at = parse_timestamp(text(9, "recorded_at")?)
         .map_err(|e| corrupt(format!("recorded_at: {e}")))?;
     Ok(RecordedEvent {

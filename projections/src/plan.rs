@@ -9,7 +9,7 @@ use traguardo_events::model::{Hundredths, Role, Unit};
 use traguardo_events::RecordedEvent;
 use uuid::Uuid;
 
-use crate::objective::{self, Objective, Outcome, Pct};
+use crate::objective::{Objective, Outcome, Pct};
 use crate::ProjectionError;
 
 /// A revision as recorded on the plan stream.
@@ -162,6 +162,19 @@ impl Registry {
     /// # Errors
     /// When the event cannot be decoded or does not fit the state.
     pub fn apply(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        self.apply_from(event, Data::Value)
+    }
+
+    /// Folds one event whose data is given as its stored JSON text (the envelope's
+    /// `data` is ignored): replay at start decodes without an intermediate value.
+    ///
+    /// # Errors
+    /// As [`Registry::apply`].
+    pub fn apply_text(&mut self, event: &RecordedEvent, data: &str) -> Result<(), ProjectionError> {
+        self.apply_from(event, Data::Text(data))
+    }
+
+    fn apply_from(&mut self, event: &RecordedEvent, data: Data<'_>) -> Result<(), ProjectionError> {
         if event.seq <= self.last_seq {
             return Ok(());
         }
@@ -170,7 +183,7 @@ impl Registry {
             message,
         };
         if event.stream.starts_with("objective/") {
-            let decoded = objective::decode(event)?;
+            let decoded = data.decode(event)?;
             let key = &event.stream["objective/".len()..];
             match self.objectives.get_mut(key) {
                 Some(o) => o.apply(event, decoded)?,
@@ -180,7 +193,7 @@ impl Registry {
                 }
             }
         } else if event.stream.starts_with("plan/") {
-            let decoded: PlanEvent = crate::error::decode(event)?;
+            let decoded: PlanEvent = data.decode(event)?;
             match decoded {
                 PlanEvent::PlanDefined {
                     year,
@@ -242,7 +255,7 @@ impl Registry {
                 }
             }
         } else if event.stream == traguardo_events::model::ORG_STREAM {
-            let decoded: OrgEvent = crate::error::decode(event)?;
+            let decoded: OrgEvent = data.decode(event)?;
             match decoded {
                 OrgEvent::TokenIssued {
                     token_id,
@@ -289,6 +302,32 @@ impl Registry {
     pub fn scores(&self, year: i32, at: NaiveDate) -> Option<PlanScores> {
         self.plans.get(&year)?;
         Some(scores_of(year, at, self.plan_objectives(year)))
+    }
+}
+
+/// Where an event's data is read from.
+#[derive(Clone, Copy)]
+enum Data<'a> {
+    /// The envelope's `data` value.
+    Value,
+    /// The stored JSON text.
+    Text(&'a str),
+}
+
+impl Data<'_> {
+    fn decode<E: serde::de::DeserializeOwned>(
+        self,
+        event: &RecordedEvent,
+    ) -> Result<E, ProjectionError> {
+        match self {
+            Data::Value => crate::error::decode(event),
+            Data::Text(text) => event
+                .decode_text(text)
+                .map_err(|e| ProjectionError::Decode {
+                    seq: event.seq,
+                    message: e.to_string(),
+                }),
+        }
     }
 }
 
