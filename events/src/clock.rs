@@ -28,7 +28,7 @@ impl Clock {
     /// A clock that stands still at `at` until [`Clock::set`] or
     /// [`Clock::advance`] moves it (tests, imports of historic data).
     pub fn manual(at: DateTime<Utc>) -> Self {
-        Clock(Some(Arc::new(Mutex::new(at))))
+        Clock(Some(Arc::new(Mutex::new(at.trunc_subsecs(6)))))
     }
 
     /// The current time, truncated to microseconds (the precision stored).
