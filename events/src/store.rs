@@ -764,7 +764,12 @@ impl Writer {
         }
         if let Some(last) = all.last() {
             for hook in self.hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                hook(&all);
+                // The events are durable whatever a hook does: a panicking hook
+                // must not take the writer, and every later append, down with it.
+                let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&all)));
+                if called.is_err() {
+                    tracing::error!(seq = last.seq, "a commit hook panicked; the writer goes on");
+                }
             }
             self.head.send_replace(Head {
                 seq: last.seq,

@@ -1040,3 +1040,17 @@ fn for_each_visits_every_event_in_order_and_stops_at_the_first_error() {
     );
     assert_eq!(last, 899);
 }
+
+#[test]
+fn a_panicking_commit_hook_does_not_stop_the_writer() {
+    let f = Fixture::new();
+    f.store.on_commit(Arc::new(|events: &[RecordedEvent]| {
+        if events.iter().any(|e| e.seq == 1) {
+            panic!("a hook with a bug");
+        }
+    }));
+    let first = f.append_one("org", json!({"n": 1}));
+    let second = f.append_one("org", json!({"n": 2}));
+    assert_eq!((first.seq, second.seq), (1, 2));
+    assert_eq!(f.all().len(), 2);
+}
