@@ -357,6 +357,21 @@ impl App {
         Ok(Objective::from_events(&events)?)
     }
 
+    /// Every event of objective `key`'s stream, oldest first.
+    ///
+    /// # Errors
+    /// [`AppError::NotFound`] when there is no such objective.
+    pub fn objective_events(&self, key: &str) -> Result<Vec<RecordedEvent>, AppError> {
+        let events = self
+            .inner
+            .store
+            .read_stream(&objective_stream(key), Until::End)?;
+        if events.is_empty() {
+            return Err(AppError::NotFound(format!("no objective {key}")));
+        }
+        Ok(events)
+    }
+
     /// The registry of one plan year as the log held it up to `until`.
     ///
     /// # Errors

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use traguardo_events::model::{objective_stream, Hundredths, ValidationOutcome, ValidationStage};
+use traguardo_events::model::{Hundredths, ValidationOutcome, ValidationStage};
 use traguardo_events::store::Until;
 use traguardo_events::RecordedEvent;
 use traguardo_projections::objective::ObjectiveView;
@@ -326,12 +326,7 @@ async fn objective_events(
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {
     let app = state.app.clone();
-    let stream = objective_stream(&key);
-    let events =
-        support::blocking(move || Ok(app.store().read_stream(&stream, Until::End)?)).await?;
-    if events.is_empty() {
-        return Err(Problem::not_found(format!("no objective {key}")));
-    }
+    let events = support::blocking(move || app.objective_events(&key)).await?;
     Ok(Json(events).into_response())
 }
 

@@ -6,7 +6,6 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use traguardo_events::model::objective_stream;
 use traguardo_events::store::Until;
 use traguardo_projections::flags::FlagSettings;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -17,7 +16,6 @@ use super::problem::Problem;
 use super::support::{self, AuditQuery};
 use super::AppState;
 use crate::error::FieldError;
-use crate::AppError;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -204,13 +202,8 @@ async fn objective_audit(
 ) -> Result<Response, Problem> {
     let filter = query.filter()?;
     let app = state.app.clone();
-    let stream = objective_stream(&key);
-    let found = key.clone();
     let trail = support::blocking(move || {
-        let events = app.store().read_stream(&stream, Until::End)?;
-        if events.is_empty() {
-            return Err(AppError::NotFound(format!("no objective {found}")));
-        }
+        let events = app.objective_events(&key)?;
         Ok(traguardo_projections::audit::trail(&events, &filter)?)
     })
     .await?;
