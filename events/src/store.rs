@@ -1,14 +1,15 @@
 //! The SQLite event store.
 //!
 //! One table, one global gapless `seq`, `UNIQUE(stream, version)`, triggers that
-//! refuse UPDATE and DELETE. All writes go through one writer thread that takes
+//! refuse UPDATE, DELETE and any insert that does not extend the chain. All writes go through one writer thread that takes
 //! whatever appends are queued and commits them in one transaction (group commit).
 //! Every check that may refuse an append (expected versions, a used idempotency
 //! key) runs before the append writes anything, so one refused batch fails alone
 //! without a savepoint per batch.
 //! `synchronous=FULL` in WAL mode: an append is acknowledged only after the WAL
-//! frame holding its commit is fsynced. Reads use their own connections and never
-//! wait for the writer.
+//! frame holding its commit is fsynced. Record time never decreases along the log
+//! (a commit is stamped no earlier than the head). Reads use their own,
+//! memory-mapped connections and never wait for the writer.
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
