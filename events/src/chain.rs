@@ -6,8 +6,11 @@
 //! UTF-8. Event data holds no floating-point numbers, so serde_json's compact output
 //! of strings and integers is the RFC 8785 form: it escapes only `"`, `\` and
 //! control characters (`\b \f \n \r \t`, others as lowercase `\u00xx`), like JCS.
-//! Keys are sorted here explicitly, whatever map type serde_json was built with.
+//! The envelope is a struct whose fields are declared in sorted order; the data is
+//! a `serde_json::Value`, whose map is sorted by key.
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -17,7 +20,11 @@ use crate::envelope::RecordedEvent;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The canonical JSON text of an event: every field but `hash` and `prev_hash`.
-pub fn canonical(event: &RecordedEvent) -> String {
+///
+/// # Errors
+/// Never for an event whose data came from serde_json; the error is kept rather
+/// than hidden.
+pub fn canonical(event: &RecordedEvent) -> serde_json::Result<String> {
     let mut data = String::with_capacity(256);
     write_canonical_value(&mut data, &event.data);
     let mut id = uuid::Uuid::encode_buffer();
@@ -37,12 +44,15 @@ pub fn canonical(event: &RecordedEvent) -> String {
             event_type: &event.event_type,
             version: event.version,
         },
-    );
-    out
+    )?;
+    Ok(out)
 }
 
 /// An event's fields as the canonical form writes them, already rendered: the
 /// store renders the data, id and record time once and uses them for the row too.
+///
+/// The fields are declared in the order the canonical form sorts them, so that
+/// serde's derive writes them sorted; `data` is spliced in as it was rendered.
 #[derive(Debug, Clone, Copy)]
 pub struct Fields<'a> {
     /// `actor`.
@@ -69,124 +79,62 @@ pub struct Fields<'a> {
     pub version: u64,
 }
 
-/// Appends the canonical JSON of an event to `out`.
-pub fn write_canonical_event(out: &mut String, f: &Fields<'_>) {
-    use std::fmt::Write;
-    // The envelope's keys, already in sorted order.
-    out.push_str("{\"actor\":");
-    push_str(out, f.actor);
-    out.push_str(",\"correlation\":");
-    match f.correlation {
-        Some(c) => push_str(out, c),
-        None => out.push_str("null"),
-    }
-    out.push_str(",\"data\":");
-    out.push_str(f.data);
-    out.push_str(",\"id\":");
-    push_str(out, f.id);
-    out.push_str(",\"recorded_at\":");
-    push_str(out, f.recorded_at);
-    out.push_str(",\"role\":");
-    push_str(out, f.role);
-    // Writing to a String cannot fail.
-    let _ = write!(out, ",\"schema\":{},\"seq\":{}", f.schema, f.seq);
-    out.push_str(",\"stream\":");
-    push_str(out, f.stream);
-    out.push_str(",\"type\":");
-    push_str(out, f.event_type);
-    let _ = write!(out, ",\"version\":{}}}", f.version);
+/// The envelope as serialised: keys in sorted order, `data` as raw JSON text.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    actor: &'a str,
+    correlation: Option<&'a str>,
+    data: &'a RawValue,
+    id: &'a str,
+    recorded_at: &'a str,
+    role: &'a str,
+    schema: u32,
+    seq: u64,
+    stream: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    version: u64,
 }
 
-/// Appends `text` as a JSON string, escaped exactly as serde_json (and RFC 8785)
-/// do: `"` and `\`, the short escapes `\b \f \n \r \t`, other control characters
-/// as lowercase `\u00xx`; everything else as it is.
-fn push_str(out: &mut String, text: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push('"');
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        // Bytes below 0x80 are whole characters: slicing here keeps UTF-8 intact.
-        out.push_str(&text[start..i]);
-        if escape.is_empty() {
-            out.push_str("\\u00");
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 0xf) as usize] as char);
-        } else {
-            out.push_str(escape);
-        }
-        start = i + 1;
-    }
-    out.push_str(&text[start..]);
-    out.push('"');
+/// Appends the canonical JSON of an event to `out`.
+///
+/// # Errors
+/// When `f.data` is not JSON text (it always is when it comes from
+/// [`write_canonical_value`]).
+pub fn write_canonical_event(out: &mut String, f: &Fields<'_>) -> serde_json::Result<()> {
+    let envelope = Envelope {
+        actor: f.actor,
+        correlation: f.correlation,
+        data: serde_json::from_str(f.data)?,
+        id: f.id,
+        recorded_at: f.recorded_at,
+        role: f.role,
+        schema: f.schema,
+        seq: f.seq,
+        stream: f.stream,
+        event_type: f.event_type,
+        version: f.version,
+    };
+    out.push_str(&serde_json::to_string(&envelope)?);
+    Ok(())
 }
 
 /// Appends the canonical JSON of a value to `out`: object keys sorted at every
 /// depth, no whitespace. This is also the form the store keeps `data` in.
+///
+/// serde_json's compact output is the canonical form: its map is ordered by key
+/// (the workspace never enables `preserve_order`, and a test below fails if
+/// something does), and it escapes strings as RFC 8785 does.
 pub fn write_canonical_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Object(map) => {
-            out.push('{');
-            // serde_json's default map is sorted already; sort only if it is not
-            // (the `preserve_order` feature keeps insertion order).
-            if map.keys().is_sorted() {
-                for (i, (key, item)) in map.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    push_str(out, key);
-                    out.push(':');
-                    write_canonical_value(out, item);
-                }
-            } else {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                for (i, key) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    push_str(out, key);
-                    out.push(':');
-                    write_canonical_value(out, &map[key]);
-                }
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical_value(out, item);
-            }
-            out.push(']');
-        }
-        Value::String(s) => push_str(out, s),
-        Value::Number(n) => {
-            use std::fmt::Write;
-            let _ = write!(out, "{n}");
-        }
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Null => out.push_str("null"),
-    }
+    out.push_str(&value.to_string());
 }
 
 /// The hash of an event given the hash of the one before it.
-pub fn hash(prev_hash: &str, event: &RecordedEvent) -> String {
-    hash_canonical(prev_hash, &canonical(event))
+///
+/// # Errors
+/// As [`canonical`].
+pub fn hash(prev_hash: &str, event: &RecordedEvent) -> serde_json::Result<String> {
+    Ok(hash_canonical(prev_hash, &canonical(event)?))
 }
 
 /// `hex(SHA-256(prev_hash + "\n" + canonical))`.
@@ -234,20 +182,36 @@ mod tests {
     #[test]
     fn canonical_form_sorts_keys_at_every_depth_without_whitespace() {
         assert_eq!(
-            canonical(&event()),
+            canonical(&event()).unwrap(),
             r#"{"actor":"admin","correlation":null,"data":{"a":{"b":[2,{"c":true,"d":null}],"y":"è\n"},"z":1},"id":"00000000-0000-0000-0000-000000000000","recorded_at":"2022-06-10T09:12:03.000000Z","role":"admin","schema":1,"seq":1,"stream":"plan/2022","type":"plan_defined","version":1}"#
         );
     }
 
     #[test]
-    fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
-        let mut every: String = (0u32..0x80).filter_map(char::from_u32).collect();
-        every.push_str("è—✓😀\u{2028}\u{feff}\u{10ffff}");
-        for text in [every.as_str(), "", "plain", "\"\\", "a\u{1}b\u{7f}c"] {
-            let mut out = String::new();
-            push_str(&mut out, text);
-            assert_eq!(out, serde_json::to_string(text).unwrap(), "{text:?}");
+    fn strings_are_escaped_as_rfc_8785_escapes_them() {
+        // RFC 8785 §3.2.2.2: the short escapes, other controls as lowercase
+        // \u00xx, and everything else (DEL, non-ASCII, U+2028) as it is.
+        let text = "\u{1}\u{8}\u{c}\n\r\t\u{1f}\"\\/\u{7f}è—😀\u{2028}";
+        let mut out = String::new();
+        write_canonical_value(&mut out, &Value::String(text.to_string()));
+        assert_eq!(
+            out,
+            "\"\\u0001\\b\\f\\n\\r\\t\\u001f\\\"\\\\/\u{7f}è—😀\u{2028}\""
+        );
+    }
+
+    #[test]
+    fn keys_are_sorted_by_code_point_whatever_order_they_were_inserted_in() {
+        let mut map = serde_json::Map::new();
+        for key in ["é", "b", "Z", "a", "😀", "\u{ffff}"] {
+            map.insert(key.to_string(), Value::Null);
         }
+        let mut out = String::new();
+        write_canonical_value(&mut out, &Value::Object(map));
+        assert_eq!(
+            out,
+            "{\"Z\":null,\"a\":null,\"b\":null,\"é\":null,\"\u{ffff}\":null,\"😀\":null}"
+        );
     }
 
     #[test]
@@ -268,7 +232,7 @@ mod tests {
         let a = event();
         let mut b = event();
         b.actor = "admin2".into();
-        assert_ne!(hash(GENESIS, &a), hash(GENESIS, &b));
-        assert_eq!(hash(GENESIS, &a).len(), 64);
+        assert_ne!(hash(GENESIS, &a).unwrap(), hash(GENESIS, &b).unwrap());
+        assert_eq!(hash(GENESIS, &a).unwrap().len(), 64);
     }
 }

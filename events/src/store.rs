@@ -622,7 +622,7 @@ impl Store {
                     next_seq - 1
                 )),
                 Ok(event) => {
-                    let computed = chain::hash(&prev, &event);
+                    let computed = chain::hash(&prev, &event).unwrap_or_else(|e| e.to_string());
                     if computed != event.hash {
                         Some(format!(
                             "stored hash {} differs from the recomputed {computed}: the row was changed",
@@ -913,7 +913,7 @@ impl Appending<'_> {
                     event_type: &new.event_type,
                     version,
                 },
-            );
+            )?;
             let hash = chain::hash_canonical(&self.head.hash, self.canonical);
             insert
                 .execute(params![
