@@ -18,7 +18,7 @@ use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, RecordedEv
 use traguardo_projections::{Objective, Registry, TokenInfo};
 use uuid::Uuid;
 
-use crate::commands::{self, ObjectiveCommand, Principal, RevisionRequest};
+use crate::commands::{self, DomainError, ObjectiveCommand, Principal, RevisionRequest};
 use crate::error::AppError;
 use crate::plan_document::ValidPlan;
 
@@ -180,7 +180,12 @@ impl App {
         principal: &Principal,
     ) -> Result<Vec<RecordedEvent>, AppError> {
         if principal.role != Role::Admin {
-            return Err(AppError::Forbidden("only an admin may load a plan".into()));
+            return Err(DomainError::NotAdmin {
+                action: "caricare un piano",
+                actor: principal.name.clone(),
+                role: principal.role,
+            }
+            .into());
         }
         let batch = plan_batch(plan, &principal.actor(), None)?;
         match self.inner.store.append_async(batch).await {
@@ -214,7 +219,9 @@ impl App {
             let objective = r
                 .objectives
                 .get(key)
-                .ok_or_else(|| AppError::NotFound(format!("no objective {key}")))?;
+                .ok_or_else(|| DomainError::UnknownObjective {
+                    key: key.to_string(),
+                })?;
             if let Some(expected) = if_match.filter(|v| *v != objective.version) {
                 return Err(AppError::PreconditionFailed {
                     expected,
@@ -291,7 +298,12 @@ impl App {
         principal: &Principal,
     ) -> Result<(String, TokenInfo), AppError> {
         if principal.role != Role::Admin {
-            return Err(AppError::Forbidden("only an admin may issue tokens".into()));
+            return Err(DomainError::NotAdmin {
+                action: "emettere token",
+                actor: principal.name.clone(),
+                role: principal.role,
+            }
+            .into());
         }
         let mut errors = Vec::new();
         if actor.trim().is_empty() {
@@ -318,7 +330,7 @@ impl App {
             return Err(AppError::Invalid(errors));
         }
         let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|e| AppError::Rule(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut secret).map_err(AppError::Randomness)?;
         let token = format!("tg_{}", hex::encode(secret));
         let info = TokenInfo {
             token_id: Uuid::now_v7(),
@@ -367,7 +379,10 @@ impl App {
             .store
             .read_stream(&objective_stream(key), Until::End)?;
         if events.is_empty() {
-            return Err(AppError::NotFound(format!("no objective {key}")));
+            return Err(DomainError::UnknownObjective {
+                key: key.to_string(),
+            }
+            .into());
         }
         Ok(events)
     }

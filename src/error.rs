@@ -37,12 +37,6 @@ pub enum AppError {
     /// No token, or a token that is not valid. 401.
     #[error("{0}")]
     Unauthorized(String),
-    /// A role or unit that may not act. 403.
-    #[error("{0}")]
-    Forbidden(String),
-    /// The state forbids it: completing twice, a withdrawn phase, … 409.
-    #[error("{0}")]
-    Rule(String),
     /// Someone else wrote first, or the thing exists already. 409.
     #[error("{0}")]
     Conflict(String),
@@ -63,6 +57,13 @@ pub enum AppError {
     /// The event store failed. 500 (details logged, not sent).
     #[error("event store: {0}")]
     Store(#[source] traguardo_events::Error),
+    /// A rule of the domain refused the command; its kind gives the status
+    /// (403, 404 or 409). Invalid input becomes [`AppError::Invalid`].
+    #[error(transparent)]
+    Domain(crate::commands::DomainError),
+    /// The system's source of randomness failed (a token could not be made). 500.
+    #[error("no source of randomness: {0}")]
+    Randomness(#[source] getrandom::Error),
     /// A bug: something that cannot fail did. 500 (details logged, not sent).
     #[error("internal: {0}")]
     Internal(String),
@@ -71,7 +72,25 @@ pub enum AppError {
     Projection(#[from] traguardo_projections::ProjectionError),
 }
 
+impl From<crate::commands::DomainError> for AppError {
+    fn from(e: crate::commands::DomainError) -> Self {
+        match e {
+            crate::commands::DomainError::Invalid(errors) => AppError::Invalid(errors),
+            refused => AppError::Domain(refused),
+        }
+    }
+}
+
 impl AppError {
+    /// Whether it names something that does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            AppError::NotFound(_) => true,
+            AppError::Domain(e) => e.kind() == crate::commands::RefusalKind::NotFound,
+            _ => false,
+        }
+    }
+
     /// A single invalid field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         AppError::Invalid(vec![FieldError::new(field, message)])

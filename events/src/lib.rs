@@ -6,6 +6,7 @@
 //!   ([`domain::PlanEvent`], [`domain::ObjectiveEvent`], [`domain::OrgEvent`]).
 //! - [`model`]: the plain domain values the events carry (weights in exact
 //!   hundredths, phases, indicators, roles).
+//! - [`ids`]: objective keys and stream names, parsed once.
 //! - [`chain`]: the hash chain of DESIGN.md §3: canonical JSON and SHA-256.
 //! - [`store`]: the SQLite event store: one group-commit writer, atomic multi-stream
 //!   appends with optimistic concurrency, reads by stream, seq and record time, and
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod domain;
 pub mod envelope;
 pub mod error;
+pub mod ids;
 pub mod model;
 pub mod store;
 #[cfg(test)]
@@ -25,4 +27,5 @@ mod store_tests;
 pub use clock::Clock;
 pub use envelope::{AppendBatch, ExpectedVersion, Head, NewEvent, RecordedEvent, StreamAppend};
 pub use error::{Error, Result};
+pub use ids::{IdError, ObjectiveKey, StreamId};
 pub use store::{Store, Verification};

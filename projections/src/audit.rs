@@ -10,16 +10,15 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 use traguardo_events::domain::{ObjectiveEvent, OrgEvent, PlanEvent, RevisionRef};
-use traguardo_events::model::{
-    Hundredths, PhaseSpec, Role, ValidationOutcome, ValidationStage, ORG_STREAM,
-};
-use traguardo_events::RecordedEvent;
+use traguardo_events::model::{Hundredths, PhaseSpec, Role, ValidationOutcome, ValidationStage};
+use traguardo_events::{ObjectiveKey, RecordedEvent, StreamId};
 use uuid::Uuid;
 
+use crate::italian;
 use crate::objective::{self, Pct};
 use crate::ProjectionError;
 
@@ -205,7 +204,10 @@ impl Memory {
         let mut units = Vec::new();
         let mut revision = None;
         let mut is_revision = false;
-        if let Some(key) = event.stream.strip_prefix("objective/") {
+        let stream: Option<StreamId> = event.stream.parse().ok();
+        if let Some(StreamId::Objective(parsed)) = &stream {
+            let key = parsed.to_string();
+            let key = key.as_str();
             let decoded = objective::decode(event)?;
             let known = self.objectives.entry(key.to_string()).or_default();
             if let ObjectiveEvent::ObjectiveDefined { objective, .. } = &decoded {
@@ -214,7 +216,7 @@ impl Memory {
             let unit = known
                 .unit
                 .clone()
-                .or_else(|| unit_of_key(key).map(str::to_string));
+                .or_else(|| Some(parsed.unit().to_string()));
             revision = revision_ref(&decoded).map(|r| r.id);
             let described = describe_objective_event(event, &decoded, known);
             entry.summary = described.summary;
@@ -224,7 +226,7 @@ impl Memory {
             entry.objective = Some(key.to_string());
             units.extend(unit.clone());
             entry.unit = unit;
-        } else if event.stream.starts_with("plan/") {
+        } else if let Some(StreamId::Plan(_)) = &stream {
             let decoded: PlanEvent = crate::error::decode(event)?;
             match decoded {
                 PlanEvent::PlanDefined {
@@ -236,8 +238,8 @@ impl Memory {
                 } => {
                     entry.summary = format!(
                         "Caricato il piano «{title}» per il {year} ({organisation}): {}, {}",
-                        count(objectives.len(), "obiettivo", "obiettivi"),
-                        count(
+                        italian::count(objectives.len(), "obiettivo", "obiettivi"),
+                        italian::count(
                             plan_units.len(),
                             "unità organizzativa",
                             "unità organizzative"
@@ -265,9 +267,9 @@ impl Memory {
                 } => {
                     entry.summary = format!(
                         "Revisione del piano approvata con {act}, in vigore dal {}: {} su {} ({})",
-                        it_date(in_force_from),
-                        count(changes.len(), "modifica", "modifiche"),
-                        count(objectives.len(), "obiettivo", "obiettivi"),
+                        italian::date(in_force_from),
+                        italian::count(changes.len(), "modifica", "modifiche"),
+                        italian::count(objectives.len(), "obiettivo", "obiettivi"),
                         objectives.join(", "),
                     );
                     entry.act = Some(act);
@@ -277,7 +279,11 @@ impl Memory {
                             .objectives
                             .get(key)
                             .and_then(|k| k.unit.clone())
-                            .or_else(|| unit_of_key(key).map(str::to_string));
+                            .or_else(|| {
+                                key.parse::<ObjectiveKey>()
+                                    .ok()
+                                    .map(|k| k.unit().to_string())
+                            });
                         if let Some(unit) = unit.filter(|u| !units.contains(u)) {
                             units.push(unit);
                         }
@@ -286,7 +292,7 @@ impl Memory {
                     is_revision = true;
                 }
             }
-        } else if event.stream == ORG_STREAM {
+        } else if let Some(StreamId::Org) = &stream {
             let decoded: OrgEvent = crate::error::decode(event)?;
             match decoded {
                 OrgEvent::TokenIssued {
@@ -303,7 +309,7 @@ impl Memory {
                     };
                     entry.summary = format!(
                         "Rilasciato un token di accesso a {actor} con ruolo di {}{scope_text}",
-                        role_it(role)
+                        italian::role(role)
                     );
                     entry.changes = vec![FieldChange::new(
                         format!("tokens[{token_id}]"),
@@ -318,7 +324,7 @@ impl Memory {
                     entry.summary = match &held {
                         Some((actor, role)) => format!(
                             "Revocato il token di accesso di {actor} ({})",
-                            role_it(*role)
+                            italian::role(*role)
                         ),
                         None => format!("Revocato il token di accesso {token_id}"),
                     };
@@ -357,10 +363,16 @@ fn describe_objective_event(
     decoded: &ObjectiveEvent,
     known: &mut Known,
 ) -> ObjectiveEntry {
-    let key = event.stream.strip_prefix("objective/").unwrap_or("");
+    let key = event
+        .stream
+        .parse::<StreamId>()
+        .ok()
+        .and_then(|s| s.objective().map(ToString::to_string))
+        .unwrap_or_default();
+    let key = key.as_str();
     let by = format!(
         "registrata il {} da {}",
-        it_date(event.recorded_on()),
+        italian::date(event.recorded_on()),
         event.actor
     );
     let mut reason = None;
@@ -373,8 +385,8 @@ fn describe_objective_event(
             let shape = format!(
                 "responsabile {}: {}, scadenza finale {}",
                 objective.manager,
-                count(objective.phases.len(), "fase", "fasi"),
-                it_date(objective.final_deadline)
+                italian::count(objective.phases.len(), "fase", "fasi"),
+                italian::date(objective.final_deadline)
             );
             // A title printed in quotes in the plan gets only the «» of the summary.
             let title = objective
@@ -402,7 +414,7 @@ fn describe_objective_event(
             (summary, changes)
         }
         ObjectiveEvent::PhaseStarted { phase, on, .. } => (
-            format!("Fase {phase} avviata il {}, {by}", it_date(*on)),
+            format!("Fase {phase} avviata il {}, {by}", italian::date(*on)),
             vec![FieldChange::new(
                 format!("phases[{phase}].started_on"),
                 Value::Null,
@@ -428,7 +440,7 @@ fn describe_objective_event(
                 ));
             }
             (
-                format!("Fase {phase} completata il {}, {by}", it_date(*on)),
+                format!("Fase {phase} completata il {}, {by}", italian::date(*on)),
                 changes,
             )
         }
@@ -441,7 +453,7 @@ fn describe_objective_event(
             (
                 format!(
                     "Fase {phase}: ritirato il completamento del {}; ritiro {}",
-                    it_date(*completed_on),
+                    italian::date(*completed_on),
                     by.replace("registrata", "registrato")
                 ),
                 vec![FieldChange::new(
@@ -470,8 +482,8 @@ fn describe_objective_event(
             (
                 format!(
                     "{what} dal {} al {} — {}",
-                    it_date(*from),
-                    it_date(*to),
+                    italian::date(*from),
+                    italian::date(*to),
                     revision.act
                 ),
                 vec![FieldChange::new(field, json!(from), json!(to))],
@@ -483,8 +495,12 @@ fn describe_objective_event(
             for (n, new) in to {
                 let old = from.get(n);
                 parts.push(match old {
-                    Some(old) => format!("fase {n} {} {}", dal_pct(*old), al_pct(*new)),
-                    None => format!("fase {n} {}", al_pct(*new)),
+                    Some(old) => format!(
+                        "fase {n} {} {}",
+                        italian::dal_pct(*old),
+                        italian::al_pct(*new)
+                    ),
+                    None => format!("fase {n} {}", italian::al_pct(*new)),
                 });
                 changes.push(FieldChange::new(
                     format!("phases[{n}].weight"),
@@ -506,8 +522,8 @@ fn describe_objective_event(
                 "Aggiunta la fase {} «{}» (incidenza {}, scadenza {}) — {}",
                 phase.number,
                 phase.description,
-                it_pct(phase.weight_hundredths),
-                it_date(phase.deadline),
+                italian::pct(phase.weight_hundredths),
+                italian::date(phase.deadline),
                 revision.act
             ),
             vec![FieldChange::new(
@@ -543,8 +559,8 @@ fn describe_objective_event(
                 _ => None,
             });
             let reading = match (numerator, denominator, value) {
-                (Some(n), Some(d), Some(v)) => format!("{n} su {d} ({})", it_pct(v)),
-                (_, _, Some(v)) => it_pct(v),
+                (Some(n), Some(d), Some(v)) => format!("{n} su {d} ({})", italian::pct(v)),
+                (_, _, Some(v)) => italian::pct(v),
                 _ => "valore non indicato".to_string(),
             };
             let measurement = json!({
@@ -561,7 +577,7 @@ fn describe_objective_event(
             (
                 format!(
                     "Rilevazione dell'indicatore «{indicator}» al {}: {reading}, {by}",
-                    it_date(*on)
+                    italian::date(*on)
                 ),
                 vec![FieldChange::new(
                     format!("indicators[{indicator}].latest"),
@@ -590,13 +606,13 @@ fn describe_objective_event(
             if !unverified_phases.is_empty() {
                 details.push(format!(
                     "fasi non verificate: {}",
-                    numbers(unverified_phases)
+                    italian::numbers(unverified_phases)
                 ));
             }
             if !neutralised_phases.is_empty() {
                 details.push(format!(
                     "fasi sterilizzate: {}",
-                    numbers(neutralised_phases)
+                    italian::numbers(neutralised_phases)
                 ));
             }
             let details = if details.is_empty() {
@@ -666,94 +682,4 @@ fn phase_json(p: &PhaseSpec) -> Value {
         "involved": p.involved,
         "deadline": p.deadline,
     })
-}
-
-/// The unit of an objective key `{year}-{unit}-{letter}`.
-pub fn unit_of_key(key: &str) -> Option<&str> {
-    key.split('-').nth(1)
-}
-
-/// A date as written in Italian documents: `28/07/2022`.
-pub fn it_date(date: NaiveDate) -> String {
-    date.format("%d/%m/%Y").to_string()
-}
-
-/// A percentage as written in Italian: `33,33%`, `20%`.
-pub fn it_pct(value: Hundredths) -> String {
-    format!("{}%", value.to_string().replace('.', ","))
-}
-
-/// A percentage after «a» with its article: `al 20%`, `all'8%`, `allo 0%`.
-pub fn al_pct(value: Hundredths) -> String {
-    with_article(value, "al ", "all'", "allo ")
-}
-
-/// A percentage after «da» with its article: `dal 20%`, `dall'80%`, `dallo 0%`.
-pub fn dal_pct(value: Hundredths) -> String {
-    with_article(value, "dal ", "dall'", "dallo ")
-}
-
-/// Italian elides the article before a number read with a vowel (uno, otto,
-/// undici, ottanta…) and uses «lo» before zero.
-fn with_article(value: Hundredths, plain: &str, elided: &str, zero: &str) -> String {
-    let whole = value.0.unsigned_abs() / 100;
-    let article = match whole {
-        0 => zero,
-        1 | 8 | 11 | 80..=89 | 800..=899 => elided,
-        _ => plain,
-    };
-    format!("{article}{}", it_pct(value))
-}
-
-/// «1 fase», «3 fasi».
-fn count(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
-/// «2, 3».
-fn numbers(list: &[u32]) -> String {
-    list.iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The role's name in Italian.
-fn role_it(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "amministratore",
-        Role::Manager => "dirigente",
-        Role::Validator => "validatore",
-        Role::Auditor => "revisore",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_and_percentages_are_written_the_italian_way() {
-        let date = NaiveDate::from_ymd_opt(2022, 7, 8).unwrap();
-        assert_eq!(it_date(date), "08/07/2022");
-        assert_eq!(it_pct(Hundredths(3333)), "33,33%");
-        assert_eq!(it_pct(Hundredths(2000)), "20%");
-        assert_eq!(it_pct(Hundredths(2050)), "20,5%");
-        assert_eq!(al_pct(Hundredths(2000)), "al 20%");
-        assert_eq!(al_pct(Hundredths(800)), "all'8%");
-        assert_eq!(dal_pct(Hundredths(8050)), "dall'80,5%");
-        assert_eq!(dal_pct(Hundredths(0)), "dallo 0%");
-        assert_eq!(al_pct(Hundredths(150)), "all'1,5%");
-        assert_eq!(al_pct(Hundredths(1800)), "al 18%");
-    }
-
-    #[test]
-    fn the_unit_is_the_middle_of_the_key() {
-        assert_eq!(unit_of_key("2022-2250-A"), Some("2250"));
-        assert_eq!(unit_of_key("nonsense"), None);
-    }
 }

@@ -4,17 +4,21 @@
 //!
 //! The log is walked once in seq order, folding each objective as it goes, so every
 //! flag is judged on what the system knew when the raising event was recorded.
+//! Each kind has one rule, a function over a shared [`Context`]; adding a kind means
+//! adding a variant of [`FlagKind`] and its function.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use traguardo_events::domain::RevisionRef;
 use traguardo_events::domain::{ObjectiveEvent, PlanEvent};
 use traguardo_events::model::ValidationStage;
-use traguardo_events::RecordedEvent;
+use traguardo_events::{RecordedEvent, StreamId};
 use uuid::Uuid;
 
-use crate::audit::{al_pct, dal_pct, it_date, revision_ref, summarize_objective_event};
+use crate::audit::{revision_ref, summarize_objective_event};
+use crate::italian;
 use crate::objective::{self, Objective, Validation};
 use crate::ProjectionError;
 
@@ -36,6 +40,18 @@ pub enum FlagKind {
     RetractedAfterValidation,
     /// Weights revised when some phase of the objective was already completed.
     WeightsRevisedAfterCompletion,
+}
+
+impl FlagKind {
+    /// Every kind, in the order flags raised by one event are listed.
+    pub const ALL: [FlagKind; 6] = [
+        FlagKind::RetroactiveRevision,
+        FlagKind::LateRegistration,
+        FlagKind::RescuedByRevision,
+        FlagKind::ChangedAfterValidation,
+        FlagKind::RetractedAfterValidation,
+        FlagKind::WeightsRevisedAfterCompletion,
+    ];
 }
 
 /// One red flag.
@@ -91,6 +107,311 @@ struct Pending {
 /// The placeholder for the score clause in a pending flag's message.
 const SCORE: &str = "{score}";
 
+/// What every rule sees of one objective event: the event, the objective as
+/// folded just before it, and what the walk has learnt of the log so far.
+struct Context<'a> {
+    event: &'a RecordedEvent,
+    decoded: &'a ObjectiveEvent,
+    key: &'a str,
+    /// The objective before the event.
+    state: &'a Objective,
+    /// The Italian date the event was recorded on.
+    recorded_on: NaiveDate,
+    /// The latest final validation before the event: its seq and how a sentence
+    /// names it.
+    validated: Option<(u64, String)>,
+    /// The revision the event came from, and the seq of its `revision_recorded`.
+    revision: Option<(&'a RevisionRef, Option<u64>)>,
+    /// Completions that were late when recorded, by objective and phase.
+    late: &'a HashMap<(String, u32), LateCompletion>,
+    settings: &'a FlagSettings,
+}
+
+/// What a rule raises.
+enum Raised {
+    /// A flag complete now.
+    Now(Flag),
+    /// A flag whose score clause waits for the end of its revision.
+    Pending(Pending),
+}
+
+impl Context<'_> {
+    /// A flag raised by this event, citing `seqs` besides it.
+    fn flag(
+        &self,
+        kind: FlagKind,
+        phase: Option<u32>,
+        seqs: Vec<Option<u64>>,
+        message: String,
+    ) -> Flag {
+        Flag {
+            kind,
+            objective: self.key.to_string(),
+            phase,
+            seqs: sorted(seqs.into_iter().chain([Some(self.event.seq)])),
+            message,
+        }
+    }
+
+    /// A flag of this event's revision, finished when the revision is.
+    fn pending(&self, revision: &RevisionRef, at: NaiveDate, flag: Flag) -> Raised {
+        Raised::Pending(Pending {
+            revision: revision.id,
+            key: self.key.to_string(),
+            raised: self.event.seq,
+            at,
+            flag,
+        })
+    }
+}
+
+/// Runs the rule of one kind on one event. The match lists every kind, so a new
+/// kind does not compile until it has its rule.
+fn rule(kind: FlagKind, cx: &Context<'_>) -> Option<Raised> {
+    match kind {
+        FlagKind::RetroactiveRevision => retroactive_revision(cx),
+        FlagKind::LateRegistration => late_registration(cx),
+        FlagKind::RescuedByRevision => rescued_by_revision(cx),
+        FlagKind::ChangedAfterValidation => changed_after_validation(cx),
+        FlagKind::RetractedAfterValidation => retracted_after_validation(cx),
+        FlagKind::WeightsRevisedAfterCompletion => weights_revised_after_completion(cx),
+    }
+}
+
+/// A revision, or a completion, after the final validation.
+fn changed_after_validation(cx: &Context<'_>) -> Option<Raised> {
+    let (validation_seq, validation) = cx.validated.as_ref()?;
+    let changes =
+        cx.revision.is_some() || matches!(cx.decoded, ObjectiveEvent::PhaseCompleted { .. });
+    changes.then(|| {
+        Raised::Now(cx.flag(
+            FlagKind::ChangedAfterValidation,
+            phase_of(cx.decoded),
+            vec![Some(*validation_seq), cx.revision.and_then(|(_, seq)| seq)],
+            format!(
+                "Dopo la registrazione {validation} l'obiettivo è stato modificato ({}): il \
+                 risultato validato non corrisponde più a quanto dichiarato e la validazione \
+                 va ripetuta.",
+                summarize_objective_event(cx.event, cx.decoded)
+            ),
+        ))
+    })
+}
+
+/// A completion recorded more than the allowed days after its date.
+fn late_registration(cx: &Context<'_>) -> Option<Raised> {
+    let ObjectiveEvent::PhaseCompleted { phase, on, .. } = cx.decoded else {
+        return None;
+    };
+    let days = (cx.recorded_on - *on).num_days();
+    (days > cx.settings.late_registration_days).then(|| {
+        Raised::Now(cx.flag(
+            FlagKind::LateRegistration,
+            Some(*phase),
+            vec![],
+            format!(
+                "Il completamento della fase {phase} del {} è stato registrato il {} \
+                 da {}, {days} giorni dopo (limite {}): una registrazione così tardiva \
+                 sottrae il dato al controllo tempestivo e la data dichiarata va \
+                 verificata sui documenti.",
+                italian::date(*on),
+                italian::date(cx.recorded_on),
+                cx.event.actor,
+                cx.settings.late_registration_days
+            ),
+        ))
+    })
+}
+
+/// A completion retracted after the final validation.
+fn retracted_after_validation(cx: &Context<'_>) -> Option<Raised> {
+    let ObjectiveEvent::PhaseCompletionRetracted {
+        phase,
+        completed_on,
+        ..
+    } = cx.decoded
+    else {
+        return None;
+    };
+    let (validation_seq, validation) = cx.validated.as_ref()?;
+    let completion = cx
+        .state
+        .phase(*phase)
+        .and_then(|p| p.completed.as_ref())
+        .map(|c| c.recorded.seq);
+    Some(Raised::Now(cx.flag(
+        FlagKind::RetractedAfterValidation,
+        Some(*phase),
+        vec![completion, Some(*validation_seq)],
+        format!(
+            "Il completamento della fase {phase} del {} è stato ritirato il {} da \
+             {} dopo la registrazione {validation}: il risultato validato poggia \
+             su un completamento non più dichiarato e va riesaminato.",
+            italian::date(*completed_on),
+            italian::date(cx.recorded_on),
+            cx.event.actor
+        ),
+    )))
+}
+
+/// A deadline moved by an act in force only after it had passed.
+fn retroactive_revision(cx: &Context<'_>) -> Option<Raised> {
+    let ObjectiveEvent::DeadlineRevised {
+        phase,
+        from,
+        to,
+        revision: r,
+    } = cx.decoded
+    else {
+        return None;
+    };
+    if *from >= r.in_force_from {
+        return None;
+    }
+    let what = match phase {
+        Some(n) => format!("la scadenza della fase {n}"),
+        None => "la scadenza finale".to_string(),
+    };
+    let revision_seq = cx.revision.and_then(|(_, seq)| seq);
+    Some(cx.pending(
+        r,
+        r.in_force_from,
+        cx.flag(
+            FlagKind::RetroactiveRevision,
+            *phase,
+            vec![revision_seq],
+            format!(
+                "L'atto «{}», in vigore dal {}, ha spostato {what} dal {} al {} \
+                 quando quel termine era già scaduto: una modifica retroattiva \
+                 può sanare a posteriori un ritardo e va motivata; {SCORE}.",
+                r.act,
+                italian::date(r.in_force_from),
+                italian::date(*from),
+                italian::date(*to)
+            ),
+        ),
+    ))
+}
+
+/// A completion late when recorded, made on time by a later deadline revision.
+fn rescued_by_revision(cx: &Context<'_>) -> Option<Raised> {
+    let ObjectiveEvent::DeadlineRevised {
+        phase: Some(n),
+        to,
+        revision: r,
+        ..
+    } = cx.decoded
+    else {
+        return None;
+    };
+    let late = cx
+        .late
+        .get(&(cx.key.to_string(), *n))
+        .filter(|l| l.on <= *to)?;
+    Some(Raised::Now(cx.flag(
+        FlagKind::RescuedByRevision,
+        Some(*n),
+        vec![Some(late.seq), cx.revision.and_then(|(_, seq)| seq)],
+        format!(
+            "La fase {n}, completata il {} oltre la scadenza allora in vigore \
+             del {}, risulta nei termini solo perché l'atto «{}» ha poi \
+             spostato la scadenza al {}: il ritardo è stato sanato da una \
+             revisione successiva e non dal rispetto dei tempi.",
+            italian::date(late.on),
+            italian::date(late.deadline),
+            r.act,
+            italian::date(*to)
+        ),
+    )))
+}
+
+/// Weights revised when some phase was already completed.
+fn weights_revised_after_completion(cx: &Context<'_>) -> Option<Raised> {
+    let ObjectiveEvent::WeightsRevised { revision: r, .. } = cx.decoded else {
+        return None;
+    };
+    let done: Vec<(u32, u64)> = cx
+        .state
+        .phases
+        .iter()
+        .filter_map(|p| p.completed.as_ref().map(|c| (p.number, c.recorded.seq)))
+        .collect();
+    if done.is_empty() {
+        return None;
+    }
+    let numbers: Vec<String> = done.iter().map(|(n, _)| n.to_string()).collect();
+    let which = if numbers.len() == 1 {
+        format!("la fase {} era già completata", numbers[0])
+    } else {
+        format!("le fasi {} erano già completate", numbers.join(", "))
+    };
+    let mut seqs: Vec<Option<u64>> = done.iter().map(|(_, seq)| Some(*seq)).collect();
+    seqs.push(cx.revision.and_then(|(_, seq)| seq));
+    Some(cx.pending(
+        r,
+        cx.recorded_on.max(r.in_force_from),
+        cx.flag(
+            FlagKind::WeightsRevisedAfterCompletion,
+            None,
+            seqs,
+            format!(
+                "L'atto «{}» ha rimodulato le incidenze delle fasi quando {which}: \
+                 cambiare i pesi a risultati noti può spostare il punteggio verso \
+                 le fasi già concluse; {SCORE}.",
+                r.act
+            ),
+        ),
+    ))
+}
+
+/// Keeps track of completions that were late when recorded, for
+/// [`rescued_by_revision`].
+fn track_late(
+    late: &mut HashMap<(String, u32), LateCompletion>,
+    key: &str,
+    event: &RecordedEvent,
+    decoded: &ObjectiveEvent,
+    state: &Objective,
+) {
+    match decoded {
+        ObjectiveEvent::PhaseCompleted { phase, on, .. } => {
+            if let Some(p) = state.phase(*phase) {
+                let deadline = *p.deadline.at(event.recorded_on());
+                if *on > deadline {
+                    late.insert(
+                        (key.to_string(), *phase),
+                        LateCompletion {
+                            seq: event.seq,
+                            on: *on,
+                            deadline,
+                        },
+                    );
+                }
+            }
+        }
+        ObjectiveEvent::PhaseCompletionRetracted { phase, .. } => {
+            late.remove(&(key.to_string(), *phase));
+        }
+        ObjectiveEvent::DeadlineRevised {
+            phase: Some(n), to, ..
+        } => {
+            let entry = (key.to_string(), *n);
+            if late.get(&entry).is_some_and(|l| l.on <= *to) {
+                late.remove(&entry);
+            }
+        }
+        ObjectiveEvent::ObjectiveDefined { .. }
+        | ObjectiveEvent::PhaseStarted { .. }
+        | ObjectiveEvent::DeadlineRevised { phase: None, .. }
+        | ObjectiveEvent::WeightsRevised { .. }
+        | ObjectiveEvent::PhaseAdded { .. }
+        | ObjectiveEvent::PhaseWithdrawn { .. }
+        | ObjectiveEvent::ObjectiveWithdrawn { .. }
+        | ObjectiveEvent::IndicatorMeasured { .. }
+        | ObjectiveEvent::ValidationRecorded { .. } => {}
+    }
+}
+
 /// The red flags of a plan year's events, in seq order of the event raising each.
 ///
 /// # Errors
@@ -99,14 +420,17 @@ pub fn red_flags(
     year_events: &[RecordedEvent],
     settings: &FlagSettings,
 ) -> Result<Vec<Flag>, ProjectionError> {
-    let mut ordered: Vec<&RecordedEvent> = year_events.iter().collect();
-    ordered.sort_by_key(|e| e.seq);
+    let mut ordered: Vec<(&RecordedEvent, Option<StreamId>)> = year_events
+        .iter()
+        .map(|e| (e, e.stream.parse().ok()))
+        .collect();
+    ordered.sort_by_key(|(e, _)| e.seq);
     // The last seq of each revision on each objective: where its effect is known.
-    let mut revision_end: HashMap<(Uuid, &str), u64> = HashMap::new();
-    for event in &ordered {
-        if let Some(key) = event.stream.strip_prefix("objective/") {
+    let mut revision_end: HashMap<(Uuid, String), u64> = HashMap::new();
+    for (event, stream) in &ordered {
+        if let Some(StreamId::Objective(key)) = stream {
             if let Some(r) = revision_ref(&objective::decode(event)?) {
-                revision_end.insert((r.id, key), event.seq);
+                revision_end.insert((r.id, key.to_string()), event.seq);
             }
         }
     }
@@ -117,242 +441,65 @@ pub fn red_flags(
     let mut late: HashMap<(String, u32), LateCompletion> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut flags: Vec<(u64, Flag)> = Vec::new();
-    for event in ordered {
-        if event.stream.starts_with("plan/") {
-            let decoded: PlanEvent = crate::error::decode(event)?;
-            if let PlanEvent::RevisionRecorded { revision, .. } = decoded {
-                revisions.insert(revision, event.seq);
+    for (event, stream) in ordered {
+        let key = match stream {
+            Some(StreamId::Plan(_)) => {
+                let decoded: PlanEvent = crate::error::decode(event)?;
+                if let PlanEvent::RevisionRecorded { revision, .. } = decoded {
+                    revisions.insert(revision, event.seq);
+                }
+                continue;
             }
-            continue;
-        }
-        let Some(key) = event.stream.strip_prefix("objective/") else {
-            continue;
+            Some(StreamId::Objective(key)) => key.to_string(),
+            Some(StreamId::Org) | None => continue,
         };
         let decoded = objective::decode(event)?;
-        let Some(state) = objectives.get_mut(key) else {
-            objectives.insert(key.to_string(), Objective::define(event, decoded)?);
+        let Some(state) = objectives.get_mut(&key) else {
+            objectives.insert(key, Objective::define(event, decoded)?);
             continue;
         };
-        let mut raise = |kind, phase, mut seqs: Vec<u64>, message| {
-            seqs.push(event.seq);
-            seqs.sort_unstable();
-            seqs.dedup();
-            flags.push((
-                event.seq,
-                Flag {
-                    kind,
-                    objective: key.to_string(),
-                    phase,
-                    seqs,
-                    message,
-                },
-            ));
-        };
-        let recorded_on = event.recorded_on();
-        let validated = last_final_validation(state).map(|v| {
-            (
-                v.recorded.seq,
-                format!(
-                    "della validazione finale del Nucleo di Valutazione del {}",
-                    it_date(traguardo_events::clock::local_date(&v.recorded.recorded_at))
-                ),
-            )
-        });
         let revision = revision_ref(&decoded).cloned();
-        let revision_seq = revision
-            .as_ref()
-            .and_then(|r| revisions.get(&r.id))
-            .copied();
-        let changes_the_objective =
-            revision.is_some() || matches!(decoded, ObjectiveEvent::PhaseCompleted { .. });
-        if let (true, Some((validation_seq, validation))) = (changes_the_objective, &validated) {
-            raise(
-                FlagKind::ChangedAfterValidation,
-                phase_of(&decoded),
-                [Some(*validation_seq), revision_seq]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-                format!(
-                    "Dopo la registrazione {validation} l'obiettivo è stato modificato ({}): il \
-                     risultato validato non corrisponde più a quanto dichiarato e la validazione \
-                     va ripetuta.",
-                    summarize_objective_event(event, &decoded)
-                ),
-            );
+        {
+            let cx = Context {
+                event,
+                decoded: &decoded,
+                key: &key,
+                state,
+                recorded_on: event.recorded_on(),
+                validated: last_final_validation(state).map(|v| {
+                    (
+                        v.recorded.seq,
+                        format!(
+                            "della validazione finale del Nucleo di Valutazione del {}",
+                            italian::recorded_on(v.recorded.recorded_at)
+                        ),
+                    )
+                }),
+                revision: revision
+                    .as_ref()
+                    .map(|r| (r, revisions.get(&r.id).copied())),
+                late: &late,
+                settings,
+            };
+            for kind in FlagKind::ALL {
+                match rule(kind, &cx) {
+                    Some(Raised::Now(flag)) => flags.push((event.seq, flag)),
+                    Some(Raised::Pending(p)) => pending.push(p),
+                    None => {}
+                }
+            }
         }
+        track_late(&mut late, &key, event, &decoded, state);
         if let Some(r) = &revision {
             snapshots
-                .entry((r.id, key.to_string()))
+                .entry((r.id, key.clone()))
                 .or_insert_with(|| state.clone());
-        }
-        match &decoded {
-            ObjectiveEvent::PhaseCompleted { phase, on, .. } => {
-                let days = (recorded_on - *on).num_days();
-                if days > settings.late_registration_days {
-                    raise(
-                        FlagKind::LateRegistration,
-                        Some(*phase),
-                        vec![],
-                        format!(
-                            "Il completamento della fase {phase} del {} è stato registrato il {} \
-                             da {}, {days} giorni dopo (limite {}): una registrazione così tardiva \
-                             sottrae il dato al controllo tempestivo e la data dichiarata va \
-                             verificata sui documenti.",
-                            it_date(*on),
-                            it_date(recorded_on),
-                            event.actor,
-                            settings.late_registration_days
-                        ),
-                    );
-                }
-                if let Some(p) = state.phase(*phase) {
-                    let deadline = *p.deadline.at(recorded_on);
-                    if *on > deadline {
-                        late.insert(
-                            (key.to_string(), *phase),
-                            LateCompletion {
-                                seq: event.seq,
-                                on: *on,
-                                deadline,
-                            },
-                        );
-                    }
-                }
-            }
-            ObjectiveEvent::PhaseCompletionRetracted {
-                phase,
-                completed_on,
-                ..
-            } => {
-                late.remove(&(key.to_string(), *phase));
-                if let Some((validation_seq, validation)) = &validated {
-                    let completion = state
-                        .phase(*phase)
-                        .and_then(|p| p.completed.as_ref())
-                        .map(|c| c.recorded.seq);
-                    raise(
-                        FlagKind::RetractedAfterValidation,
-                        Some(*phase),
-                        [completion, Some(*validation_seq)]
-                            .into_iter()
-                            .flatten()
-                            .collect(),
-                        format!(
-                            "Il completamento della fase {phase} del {} è stato ritirato il {} da \
-                             {} dopo la registrazione {validation}: il risultato validato poggia \
-                             su un completamento non più dichiarato e va riesaminato.",
-                            it_date(*completed_on),
-                            it_date(recorded_on),
-                            event.actor
-                        ),
-                    );
-                }
-            }
-            ObjectiveEvent::DeadlineRevised {
-                phase,
-                from,
-                to,
-                revision: r,
-            } => {
-                let what = match phase {
-                    Some(n) => format!("la scadenza della fase {n}"),
-                    None => "la scadenza finale".to_string(),
-                };
-                if *from < r.in_force_from {
-                    pending.push(Pending {
-                        revision: r.id,
-                        key: key.to_string(),
-                        raised: event.seq,
-                        at: r.in_force_from,
-                        flag: Flag {
-                            kind: FlagKind::RetroactiveRevision,
-                            objective: key.to_string(),
-                            phase: *phase,
-                            seqs: sorted([revision_seq, Some(event.seq)]),
-                            message: format!(
-                                "L'atto «{}», in vigore dal {}, ha spostato {what} dal {} al {} \
-                                 quando quel termine era già scaduto: una modifica retroattiva \
-                                 può sanare a posteriori un ritardo e va motivata; {SCORE}.",
-                                r.act,
-                                it_date(r.in_force_from),
-                                it_date(*from),
-                                it_date(*to)
-                            ),
-                        },
-                    });
-                }
-                if let Some(n) = phase {
-                    let rescued = late
-                        .get(&(key.to_string(), *n))
-                        .filter(|l| l.on <= *to)
-                        .map(|l| (l.seq, l.on, l.deadline));
-                    if let Some((completion_seq, on, deadline)) = rescued {
-                        late.remove(&(key.to_string(), *n));
-                        raise(
-                            FlagKind::RescuedByRevision,
-                            Some(*n),
-                            [Some(completion_seq), revision_seq]
-                                .into_iter()
-                                .flatten()
-                                .collect(),
-                            format!(
-                                "La fase {n}, completata il {} oltre la scadenza allora in vigore \
-                                 del {}, risulta nei termini solo perché l'atto «{}» ha poi \
-                                 spostato la scadenza al {}: il ritardo è stato sanato da una \
-                                 revisione successiva e non dal rispetto dei tempi.",
-                                it_date(on),
-                                it_date(deadline),
-                                r.act,
-                                it_date(*to)
-                            ),
-                        );
-                    }
-                }
-            }
-            ObjectiveEvent::WeightsRevised { revision: r, .. } => {
-                let done: Vec<(u32, u64)> = state
-                    .phases
-                    .iter()
-                    .filter_map(|p| p.completed.as_ref().map(|c| (p.number, c.recorded.seq)))
-                    .collect();
-                if !done.is_empty() {
-                    let numbers: Vec<String> = done.iter().map(|(n, _)| n.to_string()).collect();
-                    let which = if numbers.len() == 1 {
-                        format!("la fase {} era già completata", numbers[0])
-                    } else {
-                        format!("le fasi {} erano già completate", numbers.join(", "))
-                    };
-                    let mut seqs: Vec<u64> = done.iter().map(|(_, seq)| *seq).collect();
-                    seqs.extend(revision_seq);
-                    seqs.push(event.seq);
-                    pending.push(Pending {
-                        revision: r.id,
-                        key: key.to_string(),
-                        raised: event.seq,
-                        at: recorded_on.max(r.in_force_from),
-                        flag: Flag {
-                            kind: FlagKind::WeightsRevisedAfterCompletion,
-                            objective: key.to_string(),
-                            phase: None,
-                            seqs: sorted(seqs.into_iter().map(Some)),
-                            message: format!(
-                                "L'atto «{}» ha rimodulato le incidenze delle fasi quando {which}: \
-                                 cambiare i pesi a risultati noti può spostare il punteggio verso \
-                                 le fasi già concluse; {SCORE}.",
-                                r.act
-                            ),
-                        },
-                    });
-                }
-            }
-            _ => {}
         }
         state.apply(event, decoded)?;
         if let Some(r) = revision {
-            if revision_end.get(&(r.id, key)) == Some(&event.seq) {
-                let before = snapshots.remove(&(r.id, key.to_string()));
-                finish(&mut pending, &mut flags, r.id, key, before.as_ref(), state);
+            if revision_end.get(&(r.id, key.clone())) == Some(&event.seq) {
+                let before = snapshots.remove(&(r.id, key.clone()));
+                finish(&mut pending, &mut flags, r.id, &key, before.as_ref(), state);
             }
         }
     }
@@ -397,14 +544,14 @@ fn complete(
     let clause = match (on_time(before), on_time(after)) {
         (Some(b), Some(a)) if a == b => format!(
             "il grado di raggiungimento al {} resta {}",
-            it_date(at),
-            al_pct(a)
+            italian::date(at),
+            italian::al_pct(a)
         ),
         (Some(b), Some(a)) => format!(
             "il grado di raggiungimento al {} passa {} {}",
-            it_date(at),
-            dal_pct(b),
-            al_pct(a)
+            italian::date(at),
+            italian::dal_pct(b),
+            italian::al_pct(a)
         ),
         _ => "l'effetto sul grado di raggiungimento non è determinabile dagli eventi forniti"
             .to_string(),
@@ -431,7 +578,11 @@ fn phase_of(event: &ObjectiveEvent) -> Option<u32> {
         | ObjectiveEvent::PhaseWithdrawn { phase, .. } => Some(*phase),
         ObjectiveEvent::DeadlineRevised { phase, .. } => *phase,
         ObjectiveEvent::PhaseAdded { phase, .. } => Some(phase.number),
-        _ => None,
+        ObjectiveEvent::ObjectiveDefined { .. }
+        | ObjectiveEvent::WeightsRevised { .. }
+        | ObjectiveEvent::ObjectiveWithdrawn { .. }
+        | ObjectiveEvent::IndicatorMeasured { .. }
+        | ObjectiveEvent::ValidationRecorded { .. } => None,
     }
 }
 

@@ -11,11 +11,13 @@
 //!   touched before and after it, with a field-by-field diff.
 //! - [`flags`]: red flags: retroactive revisions, late registrations, changes after
 //!   validation…, each with the events that raise it.
+//! - [`italian`]: the one Italian formatter (dates, percentages, statuses, roles).
 //! - [`error`]: the one error type: an event that cannot be folded.
 
 pub mod audit;
 pub mod error;
 pub mod flags;
+pub mod italian;
 pub mod objective;
 pub mod plan;
 pub mod revision;

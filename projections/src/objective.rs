@@ -147,9 +147,23 @@ pub enum PhaseStatus {
     InProgress,
     /// Nothing recorded yet.
     NotStarted,
+    /// Withdrawn by a revision (*stralciata*): it does not count. The API keeps the
+    /// status of the phase as it stood and says `withdrawn: true` beside it; the
+    /// reports show this status instead.
+    Withdrawn,
 }
 
 impl PhaseStatus {
+    /// Every status, in the order a legend lists them.
+    pub const ALL: [PhaseStatus; 6] = [
+        PhaseStatus::CompletedOnTime,
+        PhaseStatus::CompletedLate,
+        PhaseStatus::Overdue,
+        PhaseStatus::InProgress,
+        PhaseStatus::NotStarted,
+        PhaseStatus::Withdrawn,
+    ];
+
     /// Whether the phase counts as completed.
     pub fn is_completed(self) -> bool {
         matches!(
@@ -169,6 +183,9 @@ pub enum Outcome {
     NotAchieved,
     /// Still possible.
     InProgress,
+    /// Withdrawn by a revision: it does not count in any score. The API says
+    /// `withdrawn: true` beside the outcome it had; the reports show this one.
+    Withdrawn,
 }
 
 /// An indicator measurement.

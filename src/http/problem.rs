@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::commands::{DomainError, RefusalKind};
 use crate::error::{AppError, FieldError};
 
 /// The problem+json media type.
@@ -131,13 +132,18 @@ impl From<AppError> for Problem {
         match e {
             AppError::NotFound(detail) => Problem::not_found(detail),
             AppError::Unauthorized(detail) => Problem::unauthorized(detail),
-            AppError::Forbidden(detail) => Problem::forbidden(detail),
-            AppError::Rule(detail) => Problem::new(
-                StatusCode::CONFLICT,
-                "rule",
-                "Not allowed in this state",
-                detail,
-            ),
+            AppError::Domain(DomainError::Invalid(errors)) => Problem::invalid(errors),
+            AppError::Domain(e) => match e.kind() {
+                RefusalKind::Forbidden => Problem::forbidden(e.to_string()),
+                RefusalKind::NotFound => Problem::not_found(e.to_string()),
+                // Invalid input carries its fields and is answered above.
+                RefusalKind::Rule | RefusalKind::Invalid => Problem::new(
+                    StatusCode::CONFLICT,
+                    "rule",
+                    "Not allowed in this state",
+                    e.to_string(),
+                ),
+            },
             AppError::Conflict(detail) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
             }
@@ -154,7 +160,10 @@ impl From<AppError> for Problem {
                 "Idempotency-Key reused",
                 detail,
             ),
-            e @ (AppError::Store(_) | AppError::Projection(_) | AppError::Internal(_)) => {
+            e @ (AppError::Store(_)
+            | AppError::Projection(_)
+            | AppError::Internal(_)
+            | AppError::Randomness(_)) => {
                 tracing::error!(error = %e, "request failed");
                 Problem::internal()
             }

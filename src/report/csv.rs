@@ -10,11 +10,10 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use traguardo_projections::objective::Pct;
 
-use super::model::{
-    ObjectiveOutcome, ObjectiveReport, PhaseState, PhaseValidation, Report, UnitReport,
-};
+use super::model::{ObjectiveReport, PhaseValidation, Report, UnitReport};
 use super::Level;
 use crate::AppError;
+use traguardo_projections::{Outcome, PhaseStatus};
 
 /// The UTF-8 byte-order mark.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -37,11 +36,11 @@ struct PhaseRow<'a> {
     deadline: NaiveDate,
     started_on: Option<NaiveDate>,
     completed_on: Option<NaiveDate>,
-    status: PhaseState,
+    status: PhaseStatus,
     validation: Option<PhaseValidation>,
     objective_completed_pct: Pct,
     objective_on_time_pct: Pct,
-    objective_outcome: ObjectiveOutcome,
+    objective_outcome: Outcome,
     objective_validated_pct: Option<Pct>,
     at: NaiveDate,
     as_of: &'a str,
@@ -64,7 +63,7 @@ struct ObjectiveRow<'a> {
     original_final_deadline: NaiveDate,
     completed_pct: Pct,
     on_time_pct: Pct,
-    outcome: ObjectiveOutcome,
+    outcome: Outcome,
     validated_pct: Option<Pct>,
     validation_outcome: Option<&'static str>,
     validation_note: Option<Cow<'a, str>>,

@@ -2,8 +2,9 @@
 //! Italian words and formats, so that the templates only lay it out.
 
 use super::italian as it;
-use super::model::{ObjectiveOutcome, ObjectiveReport, PhaseReport, PhaseState, Report};
+use super::model::{ObjectiveReport, PhaseReport, Report};
 use super::Level;
+use traguardo_projections::{Outcome, PhaseStatus};
 
 /// The whole document.
 pub struct Document {
@@ -266,10 +267,10 @@ fn objective(o: &ObjectiveReport) -> ObjectiveDoc {
         on_time_pct: it::pct(o.on_time_pct),
         outcome: it::outcome(o.outcome),
         outcome_class: match o.outcome {
-            ObjectiveOutcome::Achieved => "achieved",
-            ObjectiveOutcome::NotAchieved => "not-achieved",
-            ObjectiveOutcome::InProgress => "in-progress",
-            ObjectiveOutcome::Withdrawn => "withdrawn",
+            Outcome::Achieved => "achieved",
+            Outcome::NotAchieved => "not-achieved",
+            Outcome::InProgress => "in-progress",
+            Outcome::Withdrawn => "withdrawn",
         },
         validated: o
             .validated_pct
@@ -304,12 +305,12 @@ fn phase(p: &PhaseReport) -> PhaseDoc {
         status: it::status(p.status),
         symbol: it::status_symbol(p.status),
         class: match p.status {
-            PhaseState::CompletedOnTime => "on-time",
-            PhaseState::CompletedLate => "late",
-            PhaseState::Overdue => "overdue",
-            PhaseState::InProgress => "in-progress",
-            PhaseState::NotStarted => "not-started",
-            PhaseState::Withdrawn => "withdrawn",
+            PhaseStatus::CompletedOnTime => "on-time",
+            PhaseStatus::CompletedLate => "late",
+            PhaseStatus::Overdue => "overdue",
+            PhaseStatus::InProgress => "in-progress",
+            PhaseStatus::NotStarted => "not-started",
+            PhaseStatus::Withdrawn => "withdrawn",
         },
         validation: p.validation.map(it::phase_validation),
     }

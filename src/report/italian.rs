@@ -1,79 +1,24 @@
 //! Italian labels and formats for the documents people read (Markdown and HTML):
 //! dates as dd/mm/yyyy, decimals with a comma, statuses and outcomes in words.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use traguardo_events::clock::{local_date, TIME_ZONE};
+use chrono::{DateTime, Utc};
 use traguardo_events::model::ValidationOutcome;
 use traguardo_projections::objective::Pct;
 
-use super::model::{
-    ChangeReport, FlagReport, ObjectiveOutcome, PhaseState, PhaseValidation, RevisionReport,
+use super::model::{ChangeReport, FlagReport, PhaseValidation, RevisionReport};
+
+pub use traguardo_projections::italian::{
+    date, optional_date, outcome, recorded_on, status, status_symbol, timestamp, validation_outcome,
 };
-
-/// A date as `dd/mm/yyyy`.
-pub fn date(on: NaiveDate) -> String {
-    on.format("%d/%m/%Y").to_string()
-}
-
-/// A date as `dd/mm/yyyy`, or a dash.
-pub fn optional_date(on: Option<NaiveDate>) -> String {
-    on.map_or_else(|| "—".to_string(), date)
-}
-
-/// A timestamp in Italian time, as `dd/mm/yyyy HH:MM:SS CET` (or `CEST`).
-pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.with_timezone(&TIME_ZONE)
-        .format("%d/%m/%Y %H:%M:%S %Z")
-        .to_string()
-}
-
-/// The Italian date of a record time, as `dd/mm/yyyy`.
-pub fn recorded_on(at: DateTime<Utc>) -> String {
-    date(local_date(&at))
-}
 
 /// A percentage with a decimal comma: `33,33%`.
 pub fn pct(value: Pct) -> String {
-    format!("{}%", number(value))
+    traguardo_projections::italian::pct(value.0)
 }
 
 /// A percentage's number with a decimal comma, without the sign: `33,33`.
 pub fn number(value: Pct) -> String {
-    value.0.to_string().replace('.', ",")
-}
-
-/// *Raggiunto*, *non raggiunto*, *in corso*, *ritirato*.
-pub fn outcome(outcome: ObjectiveOutcome) -> &'static str {
-    match outcome {
-        ObjectiveOutcome::Achieved => "raggiunto",
-        ObjectiveOutcome::NotAchieved => "non raggiunto",
-        ObjectiveOutcome::InProgress => "in corso",
-        ObjectiveOutcome::Withdrawn => "ritirato",
-    }
-}
-
-/// A phase's status in words.
-pub fn status(state: PhaseState) -> &'static str {
-    match state {
-        PhaseState::CompletedOnTime => "completata nei tempi",
-        PhaseState::CompletedLate => "completata in ritardo",
-        PhaseState::Overdue => "scaduta, non completata",
-        PhaseState::InProgress => "in corso",
-        PhaseState::NotStarted => "non avviata",
-        PhaseState::Withdrawn => "ritirata",
-    }
-}
-
-/// A symbol for a phase's status, so that it reads without colour too.
-pub fn status_symbol(state: PhaseState) -> &'static str {
-    match state {
-        PhaseState::CompletedOnTime => "✔",
-        PhaseState::CompletedLate => "▲",
-        PhaseState::Overdue => "✖",
-        PhaseState::InProgress => "◐",
-        PhaseState::NotStarted => "○",
-        PhaseState::Withdrawn => "⊘",
-    }
+    traguardo_projections::italian::number(value.0)
 }
 
 /// How the final validation treated a phase, in words.
@@ -84,20 +29,7 @@ pub fn phase_validation(validation: PhaseValidation) -> &'static str {
     }
 }
 
-/// *Approvata* or *respinta*.
-pub fn validation_outcome(outcome: ValidationOutcome) -> &'static str {
-    match outcome {
-        ValidationOutcome::Approved => "approvata",
-        ValidationOutcome::Rejected => "respinta",
-    }
-}
-
-fn numbers(list: &[u32]) -> String {
-    list.iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use traguardo_projections::italian::numbers;
 
 /// What the final validation said besides the number: outcome, phases left out or
 /// not accepted, who and when.
@@ -256,6 +188,7 @@ pub fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use traguardo_events::model::Hundredths;
 
     #[test]

@@ -18,6 +18,7 @@ use traguardo_projections::{Objective, Outcome, PhaseStatus, Plan, Registry};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::commands::DomainError;
 use crate::{App, AppError};
 
 /// The end-of-year achievement report of one plan year.
@@ -95,35 +96,11 @@ pub struct ObjectiveReport {
     /// raggiungimento*).
     pub on_time_pct: Pct,
     /// Achieved, not achieved, in progress, or withdrawn (then it does not count).
-    pub outcome: ObjectiveOutcome,
+    pub outcome: Outcome,
     /// `on_time_pct` as verified by the latest final validation; null before one.
     pub validated_pct: Option<Pct>,
     /// The latest final validation recorded on or before `at`.
     pub validation: Option<ValidationReport>,
-}
-
-/// An objective's outcome in the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectiveOutcome {
-    /// *Raggiunto*: every active phase completed on time.
-    Achieved,
-    /// *Non raggiunto*: a phase is late or overdue.
-    NotAchieved,
-    /// *In corso*: still possible.
-    InProgress,
-    /// *Ritirato*: withdrawn by a revision; it does not count.
-    Withdrawn,
-}
-
-impl From<Outcome> for ObjectiveOutcome {
-    fn from(outcome: Outcome) -> Self {
-        match outcome {
-            Outcome::Achieved => ObjectiveOutcome::Achieved,
-            Outcome::NotAchieved => ObjectiveOutcome::NotAchieved,
-            Outcome::InProgress => ObjectiveOutcome::InProgress,
-        }
-    }
 }
 
 /// One phase (*Fase*), evaluated at the report's date.
@@ -146,39 +123,9 @@ pub struct PhaseReport {
     /// Completion date as declared (valid time), if completed by `at`.
     pub completed_on: Option<NaiveDate>,
     /// Status at `at`.
-    pub status: PhaseState,
+    pub status: PhaseStatus,
     /// What the latest final validation said of this phase, if anything.
     pub validation: Option<PhaseValidation>,
-}
-
-/// A phase's status in the report: DESIGN.md §4, plus withdrawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PhaseState {
-    /// Completed on or before the deadline in force.
-    CompletedOnTime,
-    /// Completed after it.
-    CompletedLate,
-    /// Not completed, and the deadline has passed.
-    Overdue,
-    /// Started, not completed, deadline not passed.
-    InProgress,
-    /// Nothing recorded yet.
-    NotStarted,
-    /// Withdrawn by a revision: it does not count.
-    Withdrawn,
-}
-
-impl From<PhaseStatus> for PhaseState {
-    fn from(status: PhaseStatus) -> Self {
-        match status {
-            PhaseStatus::CompletedOnTime => PhaseState::CompletedOnTime,
-            PhaseStatus::CompletedLate => PhaseState::CompletedLate,
-            PhaseStatus::Overdue => PhaseState::Overdue,
-            PhaseStatus::InProgress => PhaseState::InProgress,
-            PhaseStatus::NotStarted => PhaseState::NotStarted,
-        }
-    }
 }
 
 /// How the final validation treated a phase.
@@ -378,14 +325,12 @@ pub fn build(
         registry.last_seq = event.seq - 1;
         registry.apply(event)?;
     }
-    let plan = registry.plans.get(&year).ok_or_else(|| {
-        AppError::NotFound(match as_of {
-            None => format!("no plan for {year}"),
-            Some(cut) => format!(
-                "no plan for {year} as of {}",
-                traguardo_events::envelope::format_timestamp(&cut)
-            ),
-        })
+    let plan = registry.plans.get(&year).ok_or_else(|| match as_of {
+        None => AppError::Domain(DomainError::UnknownPlan { year }),
+        Some(cut) => AppError::NotFound(format!(
+            "non esisteva un piano per il {year} alle {}",
+            traguardo_projections::italian::timestamp(cut)
+        )),
     })?;
     let mut changes = revision_changes(&events)?;
     let units = unit_reports(plan, &registry, at);
@@ -504,7 +449,7 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
             started_on: p.started_on,
             completed_on: p.completed_on,
             status: if p.withdrawn {
-                PhaseState::Withdrawn
+                PhaseStatus::Withdrawn
             } else {
                 p.status.into()
             },
@@ -524,7 +469,7 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
         outcome: if objective.active_at(at) {
             view.score.outcome.into()
         } else {
-            ObjectiveOutcome::Withdrawn
+            Outcome::Withdrawn
         },
         validated_pct: view.score.validated_pct,
         validation: validation.map(|v| ValidationReport {
@@ -541,17 +486,16 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
 fn summary(plan: &Plan, registry: &Registry, units: &[UnitReport], at: NaiveDate) -> Summary {
     let scores = scores_of(plan.year, at, registry.plan_objectives(plan.year));
     let objectives = units.iter().flat_map(|u| &u.objectives);
-    let count =
-        |outcome: ObjectiveOutcome| objectives.clone().filter(|o| o.outcome == outcome).count();
+    let count = |outcome: Outcome| objectives.clone().filter(|o| o.outcome == outcome).count();
     Summary {
         objectives: scores.objectives.len(),
-        achieved: count(ObjectiveOutcome::Achieved),
-        not_achieved: count(ObjectiveOutcome::NotAchieved),
-        in_progress: count(ObjectiveOutcome::InProgress),
-        withdrawn: count(ObjectiveOutcome::Withdrawn),
+        achieved: count(Outcome::Achieved),
+        not_achieved: count(Outcome::NotAchieved),
+        in_progress: count(Outcome::InProgress),
+        withdrawn: count(Outcome::Withdrawn),
         validated: objectives
             .clone()
-            .filter(|o| o.outcome != ObjectiveOutcome::Withdrawn && o.validation.is_some())
+            .filter(|o| o.outcome != Outcome::Withdrawn && o.validation.is_some())
             .count(),
         score: scores.plan.score,
         units: units
@@ -563,7 +507,7 @@ fn summary(plan: &Plan, registry: &Registry, units: &[UnitReport], at: NaiveDate
                     objectives: u
                         .objectives
                         .iter()
-                        .filter(|o| o.outcome != ObjectiveOutcome::Withdrawn)
+                        .filter(|o| o.outcome != Outcome::Withdrawn)
                         .count(),
                     score: u.score?,
                 })

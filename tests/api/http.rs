@@ -617,7 +617,7 @@ async fn errors_are_problem_details_with_the_right_status() {
         body["detail"]
             .as_str()
             .unwrap()
-            .contains("already completed"),
+            .contains("già stata completata"),
         "{body}"
     );
     // 412: a stale If-Match appends nothing.

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use traguardo::commands::RefusalKind;
 
 use serde_json::{json, Value};
 use traguardo::plan_document::{self, FieldError, PlanDocument};
@@ -781,7 +782,7 @@ fn only_an_admin_may_load_a_plan() {
             .import_plan(&seed_plan(), &crate::support::manager("2250")),
     );
     assert!(
-        matches!(refused, Err(AppError::Forbidden(_))),
+        matches!(refused, Err(AppError::Domain(ref e)) if e.kind() == RefusalKind::Forbidden),
         "{refused:?}"
     );
     assert_eq!(world.app.store().head().unwrap().seq, 0);

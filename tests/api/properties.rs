@@ -621,12 +621,7 @@ fn run(world: &World, step: &Step) -> Result<bool, TestCaseError> {
             prop_assert!(!written.events.is_empty());
             Ok(true)
         }
-        Err(
-            AppError::NotFound(_)
-            | AppError::Forbidden(_)
-            | AppError::Rule(_)
-            | AppError::Invalid(_),
-        ) => Ok(false),
+        Err(AppError::NotFound(_) | AppError::Domain(_) | AppError::Invalid(_)) => Ok(false),
         Err(other) => Err(TestCaseError::fail(format!(
             "{step:?} failed with {other:?}"
         ))),

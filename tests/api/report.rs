@@ -370,10 +370,12 @@ fn a_report_as_of_before_a_revision_shows_the_old_deadlines() {
 fn an_unknown_year_or_a_cut_before_the_plan_is_not_found() {
     let world = scripted_year();
     let unknown = report::build(&world.app, 2031, d(AT), None, generated_at());
-    assert!(matches!(unknown, Err(traguardo::AppError::NotFound(_))));
+    assert!(unknown
+        .as_ref()
+        .is_err_and(traguardo::AppError::is_not_found));
     let before = Utc.with_ymd_and_hms(2021, 12, 31, 0, 0, 0).unwrap();
     let early = report::build(&world.app, 2022, d(AT), Some(before), generated_at());
-    assert!(matches!(early, Err(traguardo::AppError::NotFound(_))));
+    assert!(early.as_ref().is_err_and(traguardo::AppError::is_not_found));
 }
 
 #[test]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::*;
 use crate::error::AppError;
 
-const SEED: &str = include_str!("../seeds/alessandria-2022.json");
+const SEED: &str = include_str!("../../seeds/alessandria-2022.json");
 
 fn d(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("a test date")
@@ -179,7 +179,7 @@ impl Log {
         command: ObjectiveCommand,
         who: &Principal,
     ) -> Result<Vec<ObjectiveEvent>, AppError> {
-        decide(&self.objective(key), &command, who, self.today())
+        Ok(decide(&self.objective(key), &command, who, self.today())?)
     }
 
     /// When: the admin asks for a revision of 2022, today.
@@ -313,18 +313,25 @@ fn new_phase(number: u32, weight: i64, deadline: &str) -> PhaseSpec {
     }
 }
 
-/// Then: a rule of the objective's state refused it, saying `words`.
+/// Then: a refusal of `kind`, saying `words`.
 #[track_caller]
-fn assert_rule<T: std::fmt::Debug>(result: Result<T, AppError>, words: &str) {
+fn assert_refused<T: std::fmt::Debug>(result: Result<T, AppError>, kind: RefusalKind, words: &str) {
     match result {
-        Err(AppError::Rule(message)) => {
+        Err(AppError::Domain(e)) if e.kind() == kind => {
+            let message = e.to_string();
             assert!(
                 message.contains(words),
                 "{message:?} does not say {words:?}"
             )
         }
-        other => panic!("expected a rule violation saying {words:?}, got {other:?}"),
+        other => panic!("expected {kind:?} saying {words:?}, got {other:?}"),
     }
+}
+
+/// Then: a rule of the objective's state refused it, saying `words`.
+#[track_caller]
+fn assert_rule<T: std::fmt::Debug>(result: Result<T, AppError>, words: &str) {
+    assert_refused(result, RefusalKind::Rule, words);
 }
 
 /// Then: the input was refused at `field`, saying `words`.
@@ -343,28 +350,12 @@ fn assert_invalid<T: std::fmt::Debug>(result: Result<T, AppError>, field: &str, 
 
 #[track_caller]
 fn assert_forbidden<T: std::fmt::Debug>(result: Result<T, AppError>, words: &str) {
-    match result {
-        Err(AppError::Forbidden(message)) => {
-            assert!(
-                message.contains(words),
-                "{message:?} does not say {words:?}"
-            )
-        }
-        other => panic!("expected forbidden, got {other:?}"),
-    }
+    assert_refused(result, RefusalKind::Forbidden, words);
 }
 
 #[track_caller]
 fn assert_not_found<T: std::fmt::Debug>(result: Result<T, AppError>, words: &str) {
-    match result {
-        Err(AppError::NotFound(message)) => {
-            assert!(
-                message.contains(words),
-                "{message:?} does not say {words:?}"
-            )
-        }
-        other => panic!("expected not found, got {other:?}"),
-    }
+    assert_refused(result, RefusalKind::NotFound, words);
 }
 
 const A: &str = "2022-2250-A";
@@ -402,7 +393,7 @@ fn a_start_dated_after_the_record_date_is_refused() {
     assert_invalid(
         given.when(A, start(1, "2022-03-03"), &manager("2250")),
         "on",
-        "2022-03-03 is after today (2022-03-02)",
+        "il 03/03/2022 è dopo oggi (02/03/2022)",
     );
 }
 
@@ -413,7 +404,7 @@ fn a_phase_cannot_be_started_twice() {
         .after(A, start(1, "2022-03-01"), &manager("2250"));
     assert_rule(
         given.when(A, start(1, "2022-03-02"), &manager("2250")),
-        "already started on 2022-03-01",
+        "già stata avviata il 01/03/2022",
     );
 }
 
@@ -447,7 +438,7 @@ fn a_completion_dated_after_the_record_date_is_refused() {
     assert_invalid(
         given.when(A, complete(1, "2022-06-11"), &manager("2250")),
         "on",
-        "2022-06-11 is after today (2022-06-10)",
+        "il 11/06/2022 è dopo oggi (10/06/2022)",
     );
 }
 
@@ -467,7 +458,7 @@ fn a_completion_dated_before_the_recorded_start_is_refused() {
         .on("2022-06-10");
     assert_rule(
         given.when(A, complete(1, "2022-02-28"), &manager("2250")),
-        "cannot be completed on 2022-02-28, before it was started on 2022-03-01",
+        "non può essere completata il 28/02/2022, prima del suo avvio il 01/03/2022",
     );
     assert!(given
         .when(A, complete(1, "2022-03-01"), &manager("2250"))
@@ -481,11 +472,11 @@ fn a_phase_cannot_be_completed_twice() {
         .after(A, complete(1, "2022-05-28"), &manager("2250"));
     assert_rule(
         given.when(A, complete(1, "2022-05-29"), &manager("2250")),
-        "already completed on 2022-05-28",
+        "già stata completata il 28/05/2022",
     );
     assert_rule(
         given.when(A, start(1, "2022-05-01"), &manager("2250")),
-        "already completed on 2022-05-28",
+        "già stata completata il 28/05/2022",
     );
 }
 
@@ -500,7 +491,7 @@ fn an_unknown_phase_is_not_found() {
     ] {
         assert_not_found(
             given.when(B, command, &manager("2250")),
-            "2022-2250-B has no phase 4",
+            "l'obiettivo 2022-2250-B non ha la fase 4",
         );
     }
 }
@@ -511,7 +502,7 @@ fn only_a_manager_of_the_objectives_unit_records_progress() {
     for who in [manager("2249"), admin(), validator(), auditor()] {
         assert_forbidden(
             given.when(A, complete(1, "2022-05-28"), &who),
-            "only a manager of unit 2250",
+            "solo un dirigente dell'unità 2250",
         );
     }
     let both = Principal {
@@ -532,7 +523,7 @@ fn a_retraction_needs_a_reason() {
     assert_invalid(
         given.when(A, retract(1, "   "), &manager("2250")),
         "reason",
-        "a retraction needs a reason",
+        "richiede una motivazione",
     );
 }
 
@@ -541,7 +532,7 @@ fn only_a_recorded_completion_can_be_retracted() {
     let given = Log::seed().on("2022-06-10");
     assert_rule(
         given.when(A, retract(1, "registrata per errore"), &manager("2250")),
-        "has no completion to retract",
+        "non ha un completamento da annullare",
     );
 }
 
@@ -596,13 +587,13 @@ fn nothing_is_recorded_on_a_withdrawn_phase() {
     ] {
         assert_rule(
             given.when(A, command, &manager("2250")),
-            "phase 2 of 2022-2250-A has been withdrawn",
+            "la fase 2 di 2022-2250-A è stata stralciata",
         );
     }
     assert_invalid(
         given.when(A, final_approved(&[2], &[], Some("n")), &validator()),
         "unverified_phases",
-        "phase 2 has been withdrawn",
+        "la fase 2 è stata stralciata",
     );
 }
 
@@ -625,7 +616,7 @@ fn nothing_is_recorded_on_a_withdrawn_objective() {
     ] {
         assert_rule(
             given.when(A, command, &who),
-            "objective 2022-2250-A has been withdrawn",
+            "l'obiettivo 2022-2250-A è stato stralciato",
         );
     }
 }
@@ -673,7 +664,7 @@ fn a_ratio_with_a_zero_denominator_is_refused() {
             &manager("2250"),
         ),
         "denominator",
-        "must be greater than 0",
+        "deve essere maggiore di 0",
     );
 }
 
@@ -684,7 +675,7 @@ fn a_measurement_needs_a_value_or_both_terms_of_a_ratio() {
     assert_invalid(
         given.when(B, measure("rimborsi-90gg", "2022-12-31", None, None), &who),
         "value",
-        "give a value, or a numerator and a denominator",
+        "indicare un valore, oppure numeratore e denominatore",
     );
     assert_invalid(
         given.when(
@@ -693,7 +684,7 @@ fn a_measurement_needs_a_value_or_both_terms_of_a_ratio() {
             &who,
         ),
         "denominator",
-        "needs both numerator and denominator",
+        "sia il numeratore sia il denominatore",
     );
     assert_invalid(
         given.when(
@@ -702,7 +693,7 @@ fn a_measurement_needs_a_value_or_both_terms_of_a_ratio() {
             &who,
         ),
         "on",
-        "is after today",
+        "è dopo oggi",
     );
 }
 
@@ -715,7 +706,7 @@ fn an_unknown_indicator_is_not_found() {
             measure("adesione-50", "2022-12-31", Some(6000), None),
             &manager("2250"),
         ),
-        "2022-2250-B has no indicator adesione-50",
+        "l'obiettivo 2022-2250-B non ha l'indicatore adesione-50",
     );
 }
 
@@ -728,7 +719,7 @@ fn only_the_nucleo_validates() {
     for who in [manager("2250"), admin(), auditor()] {
         assert_forbidden(
             given.when(A, plan_approved(), &who),
-            "only the Nucleo di Valutazione",
+            "solo il Nucleo di Valutazione",
         );
     }
     assert!(given.when(A, plan_approved(), &validator()).is_ok());
@@ -747,7 +738,7 @@ fn the_one_who_recorded_a_completion_may_not_validate_it() {
         .on("2023-01-20");
     assert_forbidden(
         given.when(A, final_approved(&[], &[], None), &dual),
-        "Dirigente 2250 recorded the completion of phase 1 of 2022-2250-A and may not validate it",
+        "Dirigente 2250 ha registrato il completamento della fase 1 di 2022-2250-A e non può validarlo",
     );
     // Someone else of the Nucleo may.
     assert!(given
@@ -762,7 +753,7 @@ fn the_plan_of_an_objective_is_validated_only_once() {
         .after(A, plan_approved(), &validator());
     assert_rule(
         given.when(A, plan_approved(), &validator()),
-        "the plan of 2022-2250-A was already validated on 2022-02-01 and no revision changed it since",
+        "il piano dell'obiettivo 2022-2250-A è già stato validato il 01/02/2022 e nessuna rimodulazione lo ha cambiato da allora",
     );
     // Another objective's validation is no obstacle.
     assert!(given.when(B, plan_approved(), &validator()).is_ok());
@@ -790,7 +781,7 @@ fn the_plan_may_be_validated_again_after_a_revision_changed_the_objective() {
         ));
     assert_rule(
         other.when(A, plan_approved(), &validator()),
-        "already validated",
+        "già stato validato",
     );
 }
 
@@ -800,8 +791,7 @@ fn a_validation_that_leaves_phases_out_or_rejects_needs_a_note() {
         .on("2022-06-10")
         .after(A, complete(1, "2022-05-28"), &manager("2250"))
         .on("2023-01-20");
-    let message =
-        "a note is mandatory when phases are unverified or neutralised, or the outcome is rejected";
+    let message = "la nota è obbligatoria";
     assert_invalid(
         given.when(A, final_approved(&[1], &[], None), &validator()),
         "note",
@@ -852,7 +842,7 @@ fn only_a_declared_phase_can_be_left_unverified() {
     assert_invalid(
         given.when(A, final_approved(&[3], &[], Some("n")), &validator()),
         "unverified_phases",
-        "phase 3 was not declared complete",
+        "la fase 3 non è stata dichiarata completata",
     );
 }
 
@@ -865,12 +855,12 @@ fn validation_lists_name_phases_that_exist_once_each_and_leave_one_to_evaluate()
     assert_invalid(
         given.when(A, final_approved(&[], &[9], Some("n")), &validator()),
         "neutralised_phases",
-        "2022-2250-A has no phase 9",
+        "l'obiettivo 2022-2250-A non ha la fase 9",
     );
     assert_invalid(
         given.when(A, final_approved(&[1], &[1], Some("n")), &validator()),
         "neutralised_phases",
-        "phase 1 cannot be both unverified and neutralised",
+        "la fase 1 non può essere insieme non verificata e sterilizzata",
     );
     assert_invalid(
         given.when(
@@ -879,7 +869,7 @@ fn validation_lists_name_phases_that_exist_once_each_and_leave_one_to_evaluate()
             &validator(),
         ),
         "neutralised_phases",
-        "at least one phase must remain to be evaluated",
+        "almeno una fase deve restare da valutare",
     );
     assert_invalid(
         given.when(
@@ -894,7 +884,7 @@ fn validation_lists_name_phases_that_exist_once_each_and_leave_one_to_evaluate()
             &validator(),
         ),
         "stage",
-        "belong to the final validation",
+        "appartengono alla validazione finale",
     );
 }
 
@@ -978,7 +968,7 @@ fn only_an_admin_records_revisions() {
                 given.today(),
                 Uuid::nil(),
             ),
-            "only an admin",
+            "solo un amministratore",
         );
     }
 }
@@ -995,7 +985,7 @@ fn a_revision_of_an_unknown_plan_is_not_found() {
             given.today(),
             Uuid::nil(),
         ),
-        "no plan for 2021",
+        "non esiste un piano per il 2021",
     );
 }
 
@@ -1025,12 +1015,12 @@ fn a_revision_naming_an_unknown_objective_or_phase_is_refused() {
             vec![deadline("2022-2250-Z", Some(1), "2022-08-31")],
         )),
         "changes[0].objective",
-        "no objective 2022-2250-Z",
+        "non esiste l'obiettivo 2022-2250-Z",
     );
     assert_invalid(
         given.when_revised(&revision(None, vec![deadline(B, Some(4), "2022-08-31")])),
         "changes[0].phase",
-        "2022-2250-B has no phase 4",
+        "l'obiettivo 2022-2250-B non ha la fase 4",
     );
 }
 
@@ -1040,12 +1030,12 @@ fn revised_weights_must_sum_to_one_hundred() {
     assert_invalid(
         given.when_revised(&revision(None, vec![weights(A, &[(1, 1000)])])),
         A,
-        "after the revision the phase weights of 2022-2250-A sum to 90, not exactly 100",
+        "dopo la rimodulazione, per 2022-2250-A: i pesi delle fasi sommano a 90%, non esattamente a 100",
     );
     assert_invalid(
         given.when_revised(&revision(None, vec![weights(A, &[(1, -1000), (4, 6000)])])),
         "changes[0].weights.1",
-        "-10 is not a weight between 0 and 100",
+        "-10% non è un peso compreso tra 0 e 100",
     );
     // Moving ten points from phase 1 to phase 4 keeps 100.
     assert!(given
@@ -1059,7 +1049,7 @@ fn a_phase_withdrawn_without_moving_its_weight_leaves_the_objective_short_of_one
     assert_invalid(
         given.when_revised(&revision(None, vec![withdraw_phase(B, 2)])),
         B,
-        "sum to 70, not exactly 100",
+        "sommano a 70%, non esattamente a 100",
     );
 }
 
@@ -1069,7 +1059,7 @@ fn a_phase_deadline_after_the_final_deadline_is_refused() {
     assert_invalid(
         given.when_revised(&revision(None, vec![deadline(PEDIBUS, Some(4), "2022-07-15")])),
         PEDIBUS,
-        "after the revision phase 4 of 2022-2252-D is due 2022-07-15, after the final deadline 2022-06-30",
+        "dopo la rimodulazione, per 2022-2252-D: la fase 4 scade il 15/07/2022, dopo la scadenza finale del 30/06/2022",
     );
     // Moving the final deadline too makes it consistent.
     assert!(given
@@ -1085,7 +1075,7 @@ fn a_phase_deadline_after_the_final_deadline_is_refused() {
     assert_invalid(
         given.when_revised(&revision(None, vec![deadline(A, None, "2022-11-30")])),
         A,
-        "phase 4 of 2022-2250-A is due 2022-12-31, after the final deadline 2022-11-30",
+        "la fase 4 scade il 31/12/2022, dopo la scadenza finale del 30/11/2022",
     );
 }
 
@@ -1127,7 +1117,7 @@ fn nothing_can_be_changed_on_an_objective_withdrawn_by_the_same_revision() {
             ],
         )),
         "changes[1]",
-        "objective 2022-2250-A has been withdrawn",
+        "l'obiettivo 2022-2250-A è stato stralciato",
     );
 }
 
@@ -1143,7 +1133,7 @@ fn a_revision_may_not_predate_one_already_applied_to_the_objective() {
             vec![deadline(A, Some(2), "2022-07-15")],
         )),
         "act_date",
-        "2022-07-01 precedes 2022-07-28",
+        "il 01/07/2022 precede il 28/07/2022",
     );
 }
 
@@ -1163,7 +1153,7 @@ fn an_added_phase_needs_a_new_number_and_a_weight_between_zero_and_one_hundred()
             ],
         )),
         "changes[0].phase.number",
-        "2022-2250-B already has a phase 3",
+        "l'obiettivo 2022-2250-B ha già una fase 3",
     );
     // A negative weight balanced by a raise elsewhere still sums to 100: it must be
     // refused on its own, or a completed weight could exceed 100.
@@ -1176,7 +1166,7 @@ fn an_added_phase_needs_a_new_number_and_a_weight_between_zero_and_one_hundred()
             ],
         )),
         "changes[0].phase.weight",
-        "-20 is not a weight between 0 and 100",
+        "-20% non è un peso compreso tra 0 e 100",
     );
     let ok = given
         .when_revised(&revision(
@@ -1218,7 +1208,7 @@ fn an_added_objective_belongs_to_the_plan_year_and_a_unit_of_the_plan() {
             }],
         )),
         "changes[0].objective.unit",
-        "unit 9999 is not in the plan's units",
+        "l'unità 9999 non è tra le unità del piano",
     );
     let mut negative = spec.clone();
     negative.phases[0].weight_hundredths = Hundredths(-2000);
@@ -1231,7 +1221,7 @@ fn an_added_objective_belongs_to_the_plan_year_and_a_unit_of_the_plan() {
             }],
         )),
         "changes[0].objective.phases[0].weight",
-        "-20 is not a weight between 0 and 100",
+        "-20% non è un peso compreso tra 0 e 100",
     );
     assert_invalid(
         given.when_revised(&revision(
@@ -1241,6 +1231,6 @@ fn an_added_objective_belongs_to_the_plan_year_and_a_unit_of_the_plan() {
             }],
         )),
         "changes[0]",
-        "objective 2022-2250-A already exists",
+        "l'obiettivo 2022-2250-A esiste già",
     );
 }
