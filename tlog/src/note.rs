@@ -319,7 +319,8 @@ impl VerifierKey {
     /// [`Error::KeyBase64`], [`Error::UnknownKeyType`], [`Error::KeyLength`],
     /// [`Error::InvalidPublicKey`] or [`Error::KeyIdMismatch`].
     pub fn parse(text: &str) -> Result<Self, Error> {
-        let parts: Vec<&str> = text.split('+').collect();
+        // The name has no '+', the ID neither; base64 may.
+        let parts: Vec<&str> = text.splitn(3, '+').collect();
         let [name, id, material] = parts[..] else {
             return Err(Error::KeyParts {
                 expected: 3,
@@ -447,7 +448,7 @@ impl SignerKey {
         let rest = text
             .strip_prefix(PRIVATE_PREFIX)
             .ok_or(Error::NotPrivateKey)?;
-        let parts: Vec<&str> = rest.split('+').collect();
+        let parts: Vec<&str> = rest.splitn(3, '+').collect();
         let [name, id, material] = parts[..] else {
             return Err(Error::KeyParts {
                 expected: 5,
@@ -547,7 +548,8 @@ impl Signature {
     fn parse_line(text: &str, line: usize) -> Result<Self, Error> {
         let malformed = || Error::MalformedSignatureLine { line };
         let rest = text.strip_prefix(SIGNATURE_PREFIX).ok_or_else(malformed)?;
-        let (name, encoded) = rest.split_once(' ').ok_or_else(malformed)?;
+        // Base64 has no spaces, so the last space ends the name.
+        let (name, encoded) = rest.rsplit_once(' ').ok_or_else(malformed)?;
         let name = KeyName::parse(name)?;
         let raw = BASE64
             .decode(encoded)
