@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::commands::shape::{self, PhaseShape, ShapeProblem};
 pub use crate::error::FieldError;
 use chrono::NaiveDate;
 use schemars::JsonSchema;
@@ -172,7 +173,7 @@ pub fn parse(text: &str) -> Result<ValidPlan, Vec<FieldError>> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         vec![FieldError {
             field: "$".into(),
-            message: format!("not valid JSON: {e}"),
+            message: format!("non è JSON valido: {e}"),
         }]
     })?;
     validate(&value)
@@ -189,7 +190,7 @@ pub fn validate(value: &Value) -> Result<ValidPlan, Vec<FieldError>> {
         Some(plan) if w.errors.is_empty() => Ok(plan),
         _ => {
             if w.errors.is_empty() {
-                w.error("$", "the document is not a valid plan");
+                w.error("$", "il documento non è un piano valido");
             }
             Err(w.errors)
         }
@@ -216,12 +217,12 @@ impl Walker {
         allowed: &[&str],
     ) -> Option<&'v Map<String, Value>> {
         let Some(map) = value.as_object() else {
-            self.error(path, "must be an object");
+            self.error(path, "deve essere un oggetto");
             return None;
         };
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
-                self.error(join(path, key), "unknown field");
+                self.error(join(path, key), "campo sconosciuto");
             }
         }
         Some(map)
@@ -237,17 +238,17 @@ impl Walker {
         let field = join(path, key);
         match map.get(key) {
             None | Some(Value::Null) if required => {
-                self.error(field, "is required");
+                self.error(field, "è obbligatorio");
                 None
             }
             None | Some(Value::Null) => Some(String::new()),
             Some(Value::String(s)) if required && s.trim().is_empty() => {
-                self.error(field, "must not be empty");
+                self.error(field, "non può essere vuoto");
                 None
             }
             Some(Value::String(s)) => Some(s.trim().to_string()),
             Some(_) => {
-                self.error(field, "must be a string");
+                self.error(field, "deve essere un testo");
                 None
             }
         }
@@ -264,7 +265,7 @@ impl Walker {
             Some(Value::String(s)) if s.trim().is_empty() => Some(None),
             Some(Value::String(s)) => Some(Some(s.trim().to_string())),
             Some(_) => {
-                self.error(join(path, key), "must be a string");
+                self.error(join(path, key), "deve essere un testo");
                 None
             }
         }
@@ -279,17 +280,17 @@ impl Walker {
     ) -> Option<&'v [Value]> {
         match map.get(key) {
             None | Some(Value::Null) if required => {
-                self.error(join(path, key), "is required");
+                self.error(join(path, key), "è obbligatorio");
                 None
             }
             None | Some(Value::Null) => Some(&[]),
             Some(Value::Array(items)) if required && items.is_empty() => {
-                self.error(join(path, key), "must not be empty");
+                self.error(join(path, key), "non può essere vuoto");
                 None
             }
             Some(Value::Array(items)) => Some(items),
             Some(_) => {
-                self.error(join(path, key), "must be an array");
+                self.error(join(path, key), "deve essere un elenco");
                 None
             }
         }
@@ -299,7 +300,7 @@ impl Walker {
         let field = join(path, key);
         match map.get(key) {
             None | Some(Value::Null) => {
-                self.error(field, "is required");
+                self.error(field, "è obbligatorio");
                 None
             }
             Some(Value::String(s)) => match parse_date(s) {
@@ -310,7 +311,7 @@ impl Walker {
                 }
             },
             Some(_) => {
-                self.error(field, "must be a date written YYYY-MM-DD");
+                self.error(field, "deve essere una data scritta AAAA-MM-GG");
                 None
             }
         }
@@ -326,17 +327,17 @@ impl Walker {
         let field = join(path, key);
         match map.get(key) {
             None | Some(Value::Null) if required => {
-                self.error(field, "is required");
+                self.error(field, "è obbligatorio");
                 None
             }
             None | Some(Value::Null) => Some(None),
             Some(Value::Number(n)) => match Hundredths::from_json(n) {
                 Ok(h) if h < Hundredths::ZERO => {
-                    self.error(field, format!("{n} is negative"));
+                    self.error(field, format!("{n} è negativo"));
                     None
                 }
                 Ok(h) if h > Hundredths::HUNDRED => {
-                    self.error(field, format!("{n} is more than 100"));
+                    self.error(field, format!("{n} è più di 100"));
                     None
                 }
                 Ok(h) => Some(Some(h)),
@@ -346,7 +347,7 @@ impl Walker {
                 }
             },
             Some(_) => {
-                self.error(field, "must be a number with at most two decimals");
+                self.error(field, "deve essere un numero con al più due decimali");
                 None
             }
         }
@@ -362,18 +363,18 @@ impl Walker {
         let title = self.text(map, "", "title", true);
         let year = match map.get("year") {
             None | Some(Value::Null) => {
-                self.error("year", "is required");
+                self.error("year", "è obbligatorio");
                 None
             }
             Some(Value::Number(n)) => match n.as_i64().filter(|y| (1990..=2200).contains(y)) {
                 Some(y) => Some(y as i32),
                 None => {
-                    self.error("year", format!("{n} is not a plan year"));
+                    self.error("year", format!("{n} non è l'anno di un piano"));
                     None
                 }
             },
             Some(_) => {
-                self.error("year", "must be a number");
+                self.error("year", "deve essere un numero");
                 None
             }
         };
@@ -405,7 +406,7 @@ impl Walker {
                     self.error(
                         format!("{path}.letter"),
                         format!(
-                            "objective {letter} of unit {unit} is already defined at objectives[{first}]"
+                            "l'obiettivo {letter} dell'unità {unit} è già definito in objectives[{first}]"
                         ),
                     );
                 } else {
@@ -454,7 +455,7 @@ impl Walker {
                 if let Some(first) = seen.insert(code.clone(), i) {
                     self.error(
                         format!("{path}.code"),
-                        format!("unit {code} is already listed at units[{first}]"),
+                        format!("l'unità {code} è già elencata in units[{first}]"),
                     );
                 }
             }
@@ -503,7 +504,7 @@ impl Walker {
         let unit = self.text(map, path, "unit", true);
         if let Some(unit) = &unit {
             if check_codes && !codes.contains(unit) {
-                self.error(join(path, "unit"), format!("unit {unit} is not in units"));
+                self.error(join(path, "unit"), format!("l'unità {unit} non è tra le unità (units)"));
             }
         }
         let letter = self.text(map, path, "letter", true);
@@ -549,42 +550,45 @@ impl Walker {
         check_codes: bool,
     ) -> Option<Vec<PhaseSpec>> {
         let items = self.array(map, path, "phases", true)?;
-        let mut phases = Vec::new();
+        // The phases that could be read, with their place in the document.
+        let mut read: Vec<(usize, PhaseSpec)> = Vec::new();
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
             let ppath = format!("{path}.phases[{i}]");
-            match self.phase(item, &ppath, final_deadline, codes, check_codes) {
-                Some(phase) => phases.push(phase),
+            match self.phase(item, &ppath, codes, check_codes) {
+                Some(phase) => read.push((i, phase)),
                 None => ok = false,
             }
         }
-        let mut numbers: Vec<u32> = phases.iter().map(|p| p.number).collect();
-        numbers.sort_unstable();
-        if ok && numbers.iter().copied().ne(1..=phases.len() as u32) {
-            self.error(
-                join(path, "phases"),
-                format!(
-                    "phase numbers must be 1..{} each once, found {}",
-                    phases.len(),
-                    numbers
-                        .iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            );
+        let shapes: Vec<PhaseShape> = read
+            .iter()
+            .map(|(_, p)| PhaseShape {
+                number: p.number,
+                weight: p.weight_hundredths,
+                deadline: p.deadline,
+            })
+            .collect();
+        let final_deadline = final_deadline.unwrap_or(NaiveDate::MAX);
+        for problem in shape::check(&shapes, final_deadline) {
+            let field = match &problem {
+                ShapeProblem::WeightOutOfRange { index, .. } => {
+                    format!("{path}.phases[{}].weight", read[*index].0)
+                }
+                ShapeProblem::DeadlineAfterFinal { index, .. } => {
+                    format!("{path}.phases[{}].deadline", read[*index].0)
+                }
+                // Numbering and the sum mean something only for the whole list.
+                ShapeProblem::Numbering { .. } | ShapeProblem::WeightsSum { .. } if !ok => {
+                    continue
+                }
+                ShapeProblem::Numbering { .. } | ShapeProblem::WeightsSum { .. } => {
+                    join(path, "phases")
+                }
+            };
+            self.error(field, problem.to_string());
             ok = false;
         }
-        if ok {
-            let total: Hundredths = phases.iter().map(|p| p.weight_hundredths).sum();
-            if total != Hundredths::HUNDRED {
-                self.error(
-                    join(path, "phases"),
-                    format!("phase weights sum to {total}, not exactly 100"),
-                );
-                ok = false;
-            }
-        }
+        let mut phases: Vec<PhaseSpec> = read.into_iter().map(|(_, p)| p).collect();
         phases.sort_by_key(|p| p.number);
         ok.then_some(phases)
     }
@@ -593,7 +597,6 @@ impl Walker {
         &mut self,
         value: &Value,
         path: &str,
-        final_deadline: Option<NaiveDate>,
         codes: &BTreeSet<String>,
         check_codes: bool,
     ) -> Option<PhaseSpec> {
@@ -608,17 +611,17 @@ impl Walker {
                 None => {
                     self.error(
                         join(path, "number"),
-                        format!("{n} is not a phase number (1, 2, …)"),
+                        format!("{n} non è il numero di una fase (1, 2, …)"),
                     );
                     None
                 }
             },
             None | Some(Value::Null) => {
-                self.error(join(path, "number"), "is required");
+                self.error(join(path, "number"), "è obbligatorio");
                 None
             }
             Some(_) => {
-                self.error(join(path, "number"), "must be a number");
+                self.error(join(path, "number"), "deve essere un numero");
                 None
             }
         };
@@ -626,14 +629,6 @@ impl Walker {
         let weight = self.percentage(map, path, "weight", true).flatten();
         let involved = self.involved(map, path, codes, check_codes);
         let deadline = self.date(map, path, "deadline");
-        if let (Some(deadline), Some(final_deadline)) = (deadline, final_deadline) {
-            if deadline > final_deadline {
-                self.error(
-                    join(path, "deadline"),
-                    format!("{deadline} is after the final deadline {final_deadline}"),
-                );
-            }
-        }
         Some(PhaseSpec {
             number: number?,
             description: description?,
@@ -657,13 +652,13 @@ impl Walker {
             let field = format!("{path}.involved[{i}]");
             match item.as_str().map(str::trim) {
                 Some("") | None => {
-                    self.error(field, "must be a unit code or the name of an outside body");
+                    self.error(field, "deve essere il codice di un'unità o il nome di un ente esterno");
                     ok = false;
                 }
                 Some(code) => {
                     let numeric = code.bytes().all(|b| b.is_ascii_digit());
                     if numeric && check_codes && !codes.contains(code) {
-                        self.error(field, format!("unit {code} is not in units"));
+                        self.error(field, format!("l'unità {code} non è tra le unità (units)"));
                         ok = false;
                     }
                     involved.push(code.to_string());
@@ -689,7 +684,7 @@ impl Walker {
                 if indicators.iter().any(|x| &x.id == id) {
                     self.error(
                         join(&ipath, "id"),
-                        format!("indicator {id} is defined twice"),
+                        format!("l'indicatore {id} è definito due volte"),
                     );
                     ok = false;
                 }
@@ -702,7 +697,7 @@ impl Walker {
                 _ => {
                     self.error(
                         join(&ipath, "kind"),
-                        "must be ratio, threshold or qualitative",
+                        "deve essere ratio, threshold o qualitative",
                     );
                     None
                 }
@@ -734,10 +729,10 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
             _ => b.is_ascii_digit(),
         });
     if !shaped {
-        return Err(format!("{text:?} is not a date written YYYY-MM-DD"));
+        return Err(format!("{text:?} non è una data scritta AAAA-MM-GG"));
     }
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("{text} is not a date that exists"))
+        .map_err(|_| format!("{text} non è una data che esiste"))
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -778,7 +773,7 @@ pub fn parse_phase(
     unit_codes: &BTreeSet<String>,
 ) -> Result<PhaseSpec, Vec<FieldError>> {
     let mut w = Walker::default();
-    let phase = w.phase(value, path, None, unit_codes, true);
+    let phase = w.phase(value, path, unit_codes, true);
     match phase {
         Some(phase) if w.errors.is_empty() => Ok(phase),
         _ => Err(w.errors),
@@ -799,6 +794,6 @@ pub fn parse_weight(value: &Value, path: &str) -> Result<Hundredths, FieldError>
             .errors
             .pop()
             .map(|e| FieldError::new(path, e.message))
-            .unwrap_or_else(|| FieldError::new(path, "must be a weight"))),
+            .unwrap_or_else(|| FieldError::new(path, "deve essere un peso"))),
     }
 }

@@ -1,4 +1,4 @@
-//! Issue 3: plan documents, their validation, and the Alessandria 2022 seed.
+//! Plan documents, their validation, and the Alessandria 2022 seed.
 //!
 //! The seed is checked against the source text
 //! (`../shared/seed/piano-obiettivi-2022-alessandria.txt`): every value asserted
@@ -415,8 +415,8 @@ fn a_missing_required_text_is_reported_with_its_path() {
     assert_errors(
         &doc,
         &[
-            ("organisation", "is required"),
-            ("objectives[0].title", "is required"),
+            ("organisation", "è obbligatorio"),
+            ("objectives[0].title", "è obbligatorio"),
         ],
     );
 }
@@ -430,9 +430,9 @@ fn an_empty_required_text_is_reported_with_its_path() {
     assert_errors(
         &doc,
         &[
-            ("units[1].name", "must not be empty"),
-            ("objectives[0].manager", "must not be empty"),
-            ("objectives[0].phases[1].description", "must not be empty"),
+            ("units[1].name", "non può essere vuoto"),
+            ("objectives[0].manager", "non può essere vuoto"),
+            ("objectives[0].phases[1].description", "non può essere vuoto"),
         ],
     );
 }
@@ -445,7 +445,7 @@ fn a_repeated_phase_number_is_reported() {
         &doc,
         &[(
             "objectives[0].phases",
-            "phase numbers must be 1..2 each once, found 1, 1",
+            "le fasi vanno numerate da 1 a 2, ciascuna una volta: trovate 1, 1",
         )],
     );
 }
@@ -458,7 +458,7 @@ fn phase_numbers_that_are_not_one_to_n_are_reported() {
         &doc,
         &[(
             "objectives[0].phases",
-            "phase numbers must be 1..2 each once, found 1, 3",
+            "le fasi vanno numerate da 1 a 2, ciascuna una volta: trovate 1, 3",
         )],
     );
     let mut zero = valid();
@@ -467,7 +467,7 @@ fn phase_numbers_that_are_not_one_to_n_are_reported() {
         &zero,
         &[(
             "objectives[0].phases[0].number",
-            "0 is not a phase number (1, 2, …)",
+            "0 non è il numero di una fase (1, 2, …)",
         )],
     );
 }
@@ -500,8 +500,8 @@ fn a_negative_weight_is_reported() {
     assert_errors(
         &doc,
         &[
-            ("objectives[0].phases[0].weight", "-10 is negative"),
-            ("objectives[0].phases[1].weight", "110 is more than 100"),
+            ("objectives[0].phases[0].weight", "-10 è negativo"),
+            ("objectives[0].phases[1].weight", "110 è più di 100"),
         ],
     );
 }
@@ -533,7 +533,7 @@ fn weights_of_a_third_each_must_still_sum_to_exactly_one_hundred() {
         &three_phases([33.33, 33.33, 33.33]),
         &[(
             "objectives[0].phases",
-            "phase weights sum to 99.99, not exactly 100",
+            "i pesi delle fasi sommano a 99,99%, non esattamente a 100",
         )],
     );
 }
@@ -546,7 +546,7 @@ fn weights_not_summing_to_one_hundred_are_reported() {
         &doc,
         &[(
             "objectives[0].phases",
-            "phase weights sum to 110, not exactly 100",
+            "i pesi delle fasi sommano a 110%, non esattamente a 100",
         )],
     );
 }
@@ -559,7 +559,7 @@ fn a_date_that_does_not_exist_is_reported() {
         &doc,
         &[(
             "objectives[0].phases[0].deadline",
-            "2022-02-30 is not a date that exists",
+            "2022-02-30 non è una data che esiste",
         )],
     );
 }
@@ -575,15 +575,15 @@ fn a_date_not_written_yyyy_mm_dd_is_reported() {
         &[
             (
                 "objectives[0].final_deadline",
-                "\"2022-12-1\" is not a date written YYYY-MM-DD",
+                "\"2022-12-1\" non è una data scritta AAAA-MM-GG",
             ),
             (
                 "objectives[0].phases[0].deadline",
-                "\"30/05/2022\" is not a date written YYYY-MM-DD",
+                "\"30/05/2022\" non è una data scritta AAAA-MM-GG",
             ),
             (
                 "objectives[0].phases[1].deadline",
-                "must be a date written YYYY-MM-DD",
+                "deve essere una data scritta AAAA-MM-GG",
             ),
         ],
     );
@@ -597,7 +597,7 @@ fn a_phase_deadline_after_the_final_deadline_is_reported() {
         &doc,
         &[(
             "objectives[0].phases[0].deadline",
-            "2023-01-15 is after the final deadline 2022-12-31",
+            "la fase 1 scade il 15/01/2023, dopo la scadenza finale del 31/12/2022",
         )],
     );
 }
@@ -617,7 +617,7 @@ fn a_letter_repeated_within_a_unit_is_reported() {
         &with_second_objective("2250", "A"),
         &[(
             "objectives[1].letter",
-            "objective A of unit 2250 is already defined at objectives[0]",
+            "l'obiettivo A dell'unità 2250 è già definito in objectives[0]",
         )],
     );
 }
@@ -636,7 +636,7 @@ fn a_numeric_involved_code_not_in_units_is_reported() {
         &doc,
         &[(
             "objectives[0].phases[0].involved[1]",
-            "unit 9999 is not in units",
+            "l'unità 9999 non è tra le unità (units)",
         )],
     );
 }
@@ -645,7 +645,7 @@ fn a_numeric_involved_code_not_in_units_is_reported() {
 fn an_objective_unit_not_in_units_is_reported() {
     let mut doc = valid();
     doc["objectives"][0]["unit"] = json!("2299");
-    assert_errors(&doc, &[("objectives[0].unit", "unit 2299 is not in units")]);
+    assert_errors(&doc, &[("objectives[0].unit", "l'unità 2299 non è tra le unità (units)")]);
 }
 
 #[test]
@@ -669,10 +669,10 @@ fn unknown_fields_are_reported_at_every_level() {
     assert_errors(
         &doc,
         &[
-            ("anno", "unknown field"),
-            ("units[0].dirigente", "unknown field"),
-            ("objectives[0].obiettivo", "unknown field"),
-            ("objectives[0].phases[1].peso", "unknown field"),
+            ("anno", "campo sconosciuto"),
+            ("units[0].dirigente", "campo sconosciuto"),
+            ("objectives[0].obiettivo", "campo sconosciuto"),
+            ("objectives[0].phases[1].peso", "campo sconosciuto"),
         ],
     );
 }
@@ -729,7 +729,7 @@ fn a_problem_in_one_unit_does_not_hide_the_codes_of_the_others() {
     // 2250 and the phase that involves 2251 are not at fault.
     let mut doc = valid();
     doc["units"][0]["name"] = json!("");
-    assert_errors(&doc, &[("units[0].name", "must not be empty")]);
+    assert_errors(&doc, &[("units[0].name", "non può essere vuoto")]);
 }
 
 #[test]
@@ -738,7 +738,7 @@ fn a_document_that_is_not_json_is_one_problem_at_the_root() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].field, "$");
     assert!(
-        errors[0].message.starts_with("not valid JSON"),
+        errors[0].message.starts_with("non è JSON valido"),
         "{}",
         errors[0].message
     );

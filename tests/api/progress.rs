@@ -1,4 +1,4 @@
-//! Issue 4: progress on the Alessandria 2022 seed, scores (DESIGN.md §4) by valid
+//! Progress on the Alessandria 2022 seed, scores (DESIGN.md §4) by valid
 //! time, and the state as the system knew it at a past record time or seq.
 //!
 //! Weights and deadlines come from the seed (checked against the source text in

@@ -1,4 +1,4 @@
-//! Issue 4, property tests: random sequences of valid and invalid commands and
+//! Property tests: random sequences of valid and invalid commands and
 //! revisions on the Alessandria 2022 seed, then
 //! (a) the state folded incrementally after every append equals the state rebuilt
 //!     from the whole log (a second `App::open`, and `Objective::from_events`);
