@@ -504,7 +504,10 @@ impl Walker {
         let unit = self.text(map, path, "unit", true);
         if let Some(unit) = &unit {
             if check_codes && !codes.contains(unit) {
-                self.error(join(path, "unit"), format!("l'unità {unit} non è tra le unità (units)"));
+                self.error(
+                    join(path, "unit"),
+                    format!("l'unità {unit} non è tra le unità (units)"),
+                );
             }
         }
         let letter = self.text(map, path, "letter", true);
@@ -578,9 +581,7 @@ impl Walker {
                     format!("{path}.phases[{}].deadline", read[*index].0)
                 }
                 // Numbering and the sum mean something only for the whole list.
-                ShapeProblem::Numbering { .. } | ShapeProblem::WeightsSum { .. } if !ok => {
-                    continue
-                }
+                ShapeProblem::Numbering { .. } | ShapeProblem::WeightsSum { .. } if !ok => continue,
                 ShapeProblem::Numbering { .. } | ShapeProblem::WeightsSum { .. } => {
                     join(path, "phases")
                 }
@@ -652,7 +653,10 @@ impl Walker {
             let field = format!("{path}.involved[{i}]");
             match item.as_str().map(str::trim) {
                 Some("") | None => {
-                    self.error(field, "deve essere il codice di un'unità o il nome di un ente esterno");
+                    self.error(
+                        field,
+                        "deve essere il codice di un'unità o il nome di un ente esterno",
+                    );
                     ok = false;
                 }
                 Some(code) => {

@@ -134,6 +134,39 @@ impl StreamId {
     }
 }
 
+/// A stream's name read without copying, for the paths that see every event
+/// (replay): the objective's key stays a slice of the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRef<'a> {
+    /// `plan/{year}`.
+    Plan(i32),
+    /// `objective/{key}`, with the key's text.
+    Objective(&'a str),
+    /// `org`.
+    Org,
+}
+
+impl<'a> StreamRef<'a> {
+    /// Reads a stream's name; the key of an objective is checked as
+    /// [`ObjectiveKey`] checks it only when it is parsed into one.
+    ///
+    /// # Errors
+    /// [`IdError::Stream`] when the name is none of the three forms.
+    pub fn parse(text: &'a str) -> Result<Self, IdError> {
+        if text == "org" {
+            Ok(StreamRef::Org)
+        } else if let Some(year) = text.strip_prefix("plan/") {
+            year.parse()
+                .map(StreamRef::Plan)
+                .map_err(|_| IdError::Stream(text.to_string()))
+        } else if let Some(key) = text.strip_prefix("objective/").filter(|k| !k.is_empty()) {
+            Ok(StreamRef::Objective(key))
+        } else {
+            Err(IdError::Stream(text.to_string()))
+        }
+    }
+}
+
 impl FromStr for StreamId {
     type Err = IdError;
 
@@ -187,6 +220,17 @@ mod tests {
         ] {
             assert!(text.parse::<ObjectiveKey>().is_err(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_stream_name_is_read_without_copying_its_key() {
+        assert_eq!(
+            StreamRef::parse("objective/2022-2250-A"),
+            Ok(StreamRef::Objective("2022-2250-A"))
+        );
+        assert_eq!(StreamRef::parse("plan/2022"), Ok(StreamRef::Plan(2022)));
+        assert_eq!(StreamRef::parse("org"), Ok(StreamRef::Org));
+        assert!(StreamRef::parse("objective/").is_err());
     }
 
     #[test]

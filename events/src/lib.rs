@@ -27,5 +27,5 @@ mod store_tests;
 pub use clock::Clock;
 pub use envelope::{AppendBatch, ExpectedVersion, Head, NewEvent, RecordedEvent, StreamAppend};
 pub use error::{Error, Result};
-pub use ids::{IdError, ObjectiveKey, StreamId};
+pub use ids::{IdError, ObjectiveKey, StreamId, StreamRef};
 pub use store::{Store, Verification};

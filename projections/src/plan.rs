@@ -7,6 +7,7 @@ use serde::Serialize;
 use traguardo_events::domain::{OrgEvent, PlanEvent, RevisionChange};
 use traguardo_events::model::{Hundredths, Role, Unit};
 use traguardo_events::RecordedEvent;
+use traguardo_events::StreamRef;
 use uuid::Uuid;
 
 use crate::objective::{Objective, Outcome, Pct};
@@ -182,9 +183,9 @@ impl Registry {
             seq: event.seq,
             message,
         };
-        if event.stream.starts_with("objective/") {
+        let stream = StreamRef::parse(&event.stream).map_err(|e| impossible(e.to_string()))?;
+        if let StreamRef::Objective(key) = stream {
             let decoded = data.decode(event)?;
-            let key = &event.stream["objective/".len()..];
             match self.objectives.get_mut(key) {
                 Some(o) => o.apply(event, decoded)?,
                 None => {
@@ -192,16 +193,22 @@ impl Registry {
                     self.objectives.insert(o.key.clone(), o);
                 }
             }
-        } else if event.stream.starts_with("plan/") {
+        } else if let StreamRef::Plan(year) = stream {
             let decoded: PlanEvent = data.decode(event)?;
             match decoded {
                 PlanEvent::PlanDefined {
-                    year,
+                    year: defined_year,
                     organisation,
                     title,
                     units,
                     objectives,
                 } => {
+                    if defined_year != year {
+                        return Err(impossible(format!(
+                            "plan {defined_year} defined in stream {}",
+                            event.stream
+                        )));
+                    }
                     if self.plans.contains_key(&year) {
                         return Err(impossible(format!("plan {year} defined twice")));
                     }
@@ -227,8 +234,6 @@ impl Registry {
                     changes,
                     objectives,
                 } => {
-                    let year = plan_year(&event.stream)
-                        .ok_or_else(|| impossible(format!("bad stream {}", event.stream)))?;
                     let plan = self
                         .plans
                         .get_mut(&year)
@@ -375,8 +380,4 @@ pub fn scores_of(year: i32, at: NaiveDate, objectives: Vec<&Objective>) -> PlanS
 pub fn mean(values: &[Hundredths]) -> Hundredths {
     let sum: Hundredths = values.iter().copied().sum();
     sum.scale(1, values.len() as i64)
-}
-
-fn plan_year(stream: &str) -> Option<i32> {
-    stream.strip_prefix("plan/")?.parse().ok()
 }

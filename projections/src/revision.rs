@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use traguardo_events::domain::{PlanEvent, RevisionChange};
 use traguardo_events::model::objective_stream;
 use traguardo_events::RecordedEvent;
+use traguardo_events::StreamRef;
 use uuid::Uuid;
 
 use crate::audit::FieldChange;
@@ -81,10 +82,10 @@ pub struct TouchedObjective {
 /// [`ProjectionError::Decode`] when a plan event cannot be decoded.
 pub fn list(year_events: &[RecordedEvent]) -> Result<Vec<RevisionSummary>, ProjectionError> {
     let mut revisions = Vec::new();
-    for event in year_events
-        .iter()
-        .filter(|e| e.stream.starts_with("plan/") && e.event_type == "revision_recorded")
-    {
+    for event in year_events.iter().filter(|e| {
+        matches!(StreamRef::parse(&e.stream), Ok(StreamRef::Plan(_)))
+            && e.event_type == "revision_recorded"
+    }) {
         let decoded: PlanEvent = crate::error::decode(event)?;
         let PlanEvent::RevisionRecorded {
             revision,
@@ -201,7 +202,7 @@ fn made_by(event: &RecordedEvent, id: Uuid) -> bool {
         .and_then(|s| Uuid::parse_str(s).ok());
     named == Some(id)
         || (named.is_none()
-            && event.stream.starts_with("objective/")
+            && matches!(StreamRef::parse(&event.stream), Ok(StreamRef::Objective(_)))
             && event.correlation.as_deref() == Some(id.to_string().as_str()))
 }
 

@@ -10,7 +10,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use traguardo_events::domain::RevisionChange;
-use traguardo_events::model::{Role, Unit};
+use traguardo_events::model::{Hundredths, Role, Unit};
+use traguardo_events::{ObjectiveKey, StreamRef};
 use traguardo_projections::objective::ObjectiveView;
 use traguardo_projections::plan::Revision;
 use traguardo_projections::{PlanScores, Registry};
@@ -321,7 +322,10 @@ async fn create_revision(
     let keys: Vec<String> = written
         .events
         .iter()
-        .filter_map(|e| e.stream.strip_prefix("objective/").map(str::to_string))
+        .filter_map(|e| match StreamRef::parse(&e.stream) {
+            Ok(StreamRef::Objective(key)) => Some(key.to_string()),
+            _ => None,
+        })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -379,165 +383,117 @@ fn revision_request(
     })
 }
 
+/// One change of a revision as a client writes it (DESIGN.md §5). Serde reads
+/// the kind and the fields; the phase and objective a change adds are plan-document
+/// fragments, read by the plan document's own rules.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum ChangeRequest {
+    Deadline {
+        objective: ObjectiveKey,
+        #[serde(default)]
+        phase: Option<u32>,
+        new_deadline: NaiveDate,
+    },
+    Weights {
+        objective: ObjectiveKey,
+        weights: BTreeMap<PhaseNumber, serde_json::Number>,
+    },
+    AddPhase {
+        objective: ObjectiveKey,
+        phase: Value,
+    },
+    WithdrawPhase {
+        objective: ObjectiveKey,
+        phase: u32,
+    },
+    AddObjective {
+        objective: Value,
+    },
+    WithdrawObjective {
+        objective: ObjectiveKey,
+    },
+}
+
+/// A phase number written as a JSON object's key (`"4"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct PhaseNumber(u32);
+
+impl<'de> Deserialize<'de> for PhaseNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map(PhaseNumber)
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} non è il numero di una fase")))
+    }
+}
+
+/// Reads one change, naming the field at fault.
 fn parse_change(
     value: &Value,
     path: &str,
     year: i32,
     codes: &BTreeSet<String>,
 ) -> Result<RevisionChange, Vec<FieldError>> {
+    let change: ChangeRequest = serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let field = if inner == "." {
+            path.to_string()
+        } else {
+            format!("{path}.{inner}")
+        };
+        vec![FieldError::new(field, e.into_inner().to_string())]
+    })?;
     let field = |name: &str| format!("{path}.{name}");
-    let Some(map) = value.as_object() else {
-        return Err(vec![FieldError::new(path, "must be an object")]);
-    };
-    let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let allowed: &[&str] = match kind {
-        "deadline" => &["kind", "objective", "phase", "new_deadline"],
-        "weights" => &["kind", "objective", "weights"],
-        "add_phase" => &["kind", "objective", "phase"],
-        "withdraw_phase" => &["kind", "objective", "phase"],
-        "add_objective" => &["kind", "objective"],
-        "withdraw_objective" => &["kind", "objective"],
-        _ => {
-            return Err(vec![FieldError::new(
-                field("kind"),
-                "must be deadline, weights, add_phase, withdraw_phase, add_objective or withdraw_objective",
-            )])
-        }
-    };
-    let mut errors: Vec<FieldError> = map
-        .keys()
-        .filter(|k| !allowed.contains(&k.as_str()))
-        .map(|k| FieldError::new(field(k), "unknown field"))
-        .collect();
-    let objective_key = || -> Result<String, FieldError> {
-        map.get("objective")
-            .and_then(Value::as_str)
-            .filter(|k| !k.trim().is_empty())
-            .map(|k| k.trim().to_string())
-            .ok_or_else(|| {
-                FieldError::new(
-                    field("objective"),
-                    "the key of an objective is required (e.g. 2022-2250-A)",
-                )
-            })
-    };
-    let phase_number = |required: bool| -> Result<Option<u32>, FieldError> {
-        match map.get("phase") {
-            None | Some(Value::Null) if !required => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .map(Some)
-                .ok_or_else(|| FieldError::new(field("phase"), "must be a phase number")),
-            _ => Err(FieldError::new(
-                field("phase"),
-                "a phase number is required",
-            )),
-        }
-    };
-    let change = match kind {
-        "deadline" => {
-            let objective = objective_key().map_err(|e| errors.push(e)).ok();
-            let phase = phase_number(false).map_err(|e| errors.push(e)).ok();
-            let new_deadline = map
-                .get("new_deadline")
-                .and_then(Value::as_str)
-                .ok_or_else(|| "is required".to_string())
-                .and_then(crate::plan_document::parse_date)
-                .map_err(|m| errors.push(FieldError::new(field("new_deadline"), m)))
-                .ok();
-            match (objective, phase, new_deadline) {
-                (Some(objective), Some(phase), Some(new_deadline)) => {
-                    Some(RevisionChange::Deadline {
-                        objective,
-                        phase,
-                        new_deadline,
-                    })
-                }
-                _ => None,
-            }
-        }
-        "weights" => {
-            let objective = objective_key().map_err(|e| errors.push(e)).ok();
-            let mut weights = BTreeMap::new();
-            match map.get("weights").and_then(Value::as_object) {
-                Some(entries) if !entries.is_empty() => {
-                    for (n, w) in entries {
-                        let at = format!("{path}.weights.{n}");
-                        match n.parse::<u32>() {
-                            Ok(number) => match crate::plan_document::parse_weight(w, &at) {
-                                Ok(h) => {
-                                    weights.insert(number, h);
-                                }
-                                Err(e) => errors.push(e),
-                            },
-                            Err(_) => errors.push(FieldError::new(at, "keys are phase numbers")),
-                        }
+    Ok(match change {
+        ChangeRequest::Deadline {
+            objective,
+            phase,
+            new_deadline,
+        } => RevisionChange::Deadline {
+            objective: objective.to_string(),
+            phase,
+            new_deadline,
+        },
+        ChangeRequest::Weights { objective, weights } => {
+            let mut errors = Vec::new();
+            let mut weights_hundredths = BTreeMap::new();
+            for (PhaseNumber(n), weight) in weights {
+                match Hundredths::from_json(&weight) {
+                    Ok(h) => {
+                        weights_hundredths.insert(n, h);
+                    }
+                    Err(message) => {
+                        errors.push(FieldError::new(field(&format!("weights.{n}")), message))
                     }
                 }
-                _ => errors.push(FieldError::new(
-                    field("weights"),
-                    "an object of phase number → weight is required",
-                )),
             }
-            objective.map(|objective| RevisionChange::Weights {
-                objective,
-                weights_hundredths: weights,
-            })
-        }
-        "add_phase" => {
-            let objective = objective_key().map_err(|e| errors.push(e)).ok();
-            let phase = match map.get("phase") {
-                Some(v) => crate::plan_document::parse_phase(v, &field("phase"), codes)
-                    .map_err(|mut e| errors.append(&mut e))
-                    .ok(),
-                None => {
-                    errors.push(FieldError::new(field("phase"), "the new phase is required"));
-                    None
-                }
-            };
-            match (objective, phase) {
-                (Some(objective), Some(phase)) => {
-                    Some(RevisionChange::AddPhase { objective, phase })
-                }
-                _ => None,
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+            RevisionChange::Weights {
+                objective: objective.to_string(),
+                weights_hundredths,
             }
         }
-        "withdraw_phase" => {
-            let objective = objective_key().map_err(|e| errors.push(e)).ok();
-            let phase = phase_number(true)
-                .map_err(|e| errors.push(e))
-                .ok()
-                .flatten();
-            match (objective, phase) {
-                (Some(objective), Some(phase)) => {
-                    Some(RevisionChange::WithdrawPhase { objective, phase })
-                }
-                _ => None,
-            }
-        }
-        "add_objective" => match map.get("objective") {
-            Some(v) => crate::plan_document::parse_objective(v, &field("objective"), year, codes)
-                .map_err(|mut e| errors.append(&mut e))
-                .ok()
-                .map(|o| RevisionChange::AddObjective {
-                    objective: Box::new(o),
-                }),
-            None => {
-                errors.push(FieldError::new(
-                    field("objective"),
-                    "the new objective is required",
-                ));
-                None
-            }
+        ChangeRequest::AddPhase { objective, phase } => RevisionChange::AddPhase {
+            objective: objective.to_string(),
+            phase: crate::plan_document::parse_phase(&phase, &field("phase"), codes)?,
         },
-        _ => objective_key()
-            .map_err(|e| errors.push(e))
-            .ok()
-            .map(|objective| RevisionChange::WithdrawObjective { objective }),
-    };
-    match change {
-        Some(change) if errors.is_empty() => Ok(change),
-        _ => Err(errors),
-    }
+        ChangeRequest::WithdrawPhase { objective, phase } => RevisionChange::WithdrawPhase {
+            objective: objective.to_string(),
+            phase,
+        },
+        ChangeRequest::AddObjective { objective } => RevisionChange::AddObjective {
+            objective: Box::new(crate::plan_document::parse_objective(
+                &objective,
+                &field("objective"),
+                year,
+                codes,
+            )?),
+        },
+        ChangeRequest::WithdrawObjective { objective } => RevisionChange::WithdrawObjective {
+            objective: objective.to_string(),
+        },
+    })
 }

@@ -11,7 +11,7 @@ use traguardo_events::domain::ObjectiveEvent;
 use traguardo_events::envelope::timestamp;
 use traguardo_events::model::{Hundredths, ValidationOutcome};
 use traguardo_events::store::Until;
-use traguardo_events::{Head, RecordedEvent, Store};
+use traguardo_events::{Head, RecordedEvent, Store, StreamRef};
 use traguardo_projections::objective::{Pct, PhaseView};
 use traguardo_projections::plan::{scores_of, Revision};
 use traguardo_projections::{Objective, Outcome, PhaseStatus, Plan, Registry};
@@ -522,8 +522,11 @@ fn revision_changes(
     events: &[RecordedEvent],
 ) -> Result<HashMap<Uuid, Vec<ChangeReport>>, AppError> {
     let mut changes: HashMap<Uuid, Vec<ChangeReport>> = HashMap::new();
-    for event in events.iter().filter(|e| e.stream.starts_with("objective/")) {
-        let objective = event.stream["objective/".len()..].to_string();
+    for event in events {
+        let Ok(StreamRef::Objective(objective)) = StreamRef::parse(&event.stream) else {
+            continue;
+        };
+        let objective = objective.to_string();
         let (revision, change) = match traguardo_projections::objective::decode(event)? {
             ObjectiveEvent::DeadlineRevised {
                 phase,

@@ -432,7 +432,10 @@ fn an_empty_required_text_is_reported_with_its_path() {
         &[
             ("units[1].name", "non può essere vuoto"),
             ("objectives[0].manager", "non può essere vuoto"),
-            ("objectives[0].phases[1].description", "non può essere vuoto"),
+            (
+                "objectives[0].phases[1].description",
+                "non può essere vuoto",
+            ),
         ],
     );
 }
@@ -645,7 +648,13 @@ fn a_numeric_involved_code_not_in_units_is_reported() {
 fn an_objective_unit_not_in_units_is_reported() {
     let mut doc = valid();
     doc["objectives"][0]["unit"] = json!("2299");
-    assert_errors(&doc, &[("objectives[0].unit", "l'unità 2299 non è tra le unità (units)")]);
+    assert_errors(
+        &doc,
+        &[(
+            "objectives[0].unit",
+            "l'unità 2299 non è tra le unità (units)",
+        )],
+    );
 }
 
 #[test]
