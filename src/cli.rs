@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use traguardo_events::{Clock, Head, Store};
 
@@ -64,19 +64,6 @@ pub enum Command {
     },
     /// Print the JSON Schema of the plan document.
     PlanSchema,
-    /// Measure the event store on this machine (writes a scratch database).
-    Bench(crate::bench::BenchArgs),
-    /// Measure the HTTP API on this machine: a server and a load generator on
-    /// loopback, over a scratch database.
-    BenchHttp(crate::bench_http::BenchHttpArgs),
-    /// Append events continuously, printing each acknowledged seq (used by the
-    /// crash test).
-    #[command(hide = true)]
-    AppendLoop {
-        /// Stop after this many appends.
-        #[arg(long, default_value_t = u64::MAX)]
-        count: u64,
-    },
 }
 
 /// Token commands.
@@ -161,9 +148,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::plan_document::json_schema());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(args) => crate::bench::run(args),
-        Command::BenchHttp(args) => crate::bench_http::run(args),
-        Command::AppendLoop { count } => append_loop(&cli.db, count),
     }
 }
 
@@ -253,31 +237,4 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
                 .downcast_ref::<serde_json::Error>()
                 .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
     })
-}
-
-fn append_loop(db: &std::path::Path, count: u64) -> anyhow::Result<ExitCode> {
-    use traguardo_events::{AppendBatch, NewEvent};
-    let store = Store::open(db, Clock::system())?;
-    let stdout = std::io::stdout();
-    for i in 0..count {
-        let event = NewEvent {
-            stream: format!("objective/crash-{}", i % 7),
-            event_type: "crash_probe".into(),
-            schema: 1,
-            data: serde_json::json!({"i": i, "text": "Fase completata — verifica di durabilità"}),
-            actor: "crash-test".into(),
-            role: "admin".into(),
-            correlation: None,
-        };
-        let events = store.append(AppendBatch::new().push(event))?;
-        let mut out = stdout.lock();
-        for e in events {
-            writeln!(out, "{} {}", e.seq, e.hash)?;
-        }
-        out.flush()?;
-    }
-    if count == 0 {
-        bail!("nothing to do");
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -5,11 +5,12 @@
 //! - [`app`]: the use cases over the store and the in-memory read model.
 //! - [`error`]: the application's error type.
 //! - [`cli`]: the command line; [`http`]: the HTTP API; [`report`]: end-of-year
-//!   reports; [`flags`]: red flags at the terminal; [`bench`]: store benchmarks.
+//!   reports; [`flags`]: red flags at the terminal.
+//!
+//! The benchmarks live beside the product, in the `traguardo-bench` package
+//! (`bench/`).
 
 pub mod app;
-pub mod bench;
-pub mod bench_http;
 pub mod cli;
 pub mod commands;
 pub mod error;

@@ -1,6 +1,6 @@
-//! `traguardo bench`: measures the event store on this machine.
+//! `traguardo-bench store`: measures the event store on this machine.
 //!
-//! The figures of issue 2, each on a scratch database in `--dir`:
+//! Each figure on a scratch database in `--dir`:
 //! - **batched append**: a synthetic year of plans (objectives defined with five
 //!   phases, each phase started and completed, ~300-byte payloads on average)
 //!   appended in batches of 1,000 through the store, with the hash chain; and the
@@ -27,10 +27,11 @@ use traguardo_events::model::{
     ObjectiveSpec, PhaseSpec, Unit,
 };
 use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, Store};
+use traguardo_projections::Registry;
 
-/// `traguardo bench` options.
+/// `traguardo-bench store` options.
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {
+pub struct StoreArgs {
     /// Events written by the batched append, then replayed.
     #[arg(long, default_value_t = 1_000_000)]
     pub events: u64,
@@ -62,7 +63,7 @@ pub struct BenchArgs {
 ///
 /// # Errors
 /// When the scratch database cannot be written or read back.
-pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: StoreArgs) -> anyhow::Result<ExitCode> {
     if let Some(db) = &args.replay_only {
         replay(db)?;
         return Ok(ExitCode::SUCCESS);
@@ -84,10 +85,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     result
 }
 
-fn run_in(args: &BenchArgs, dir: &Path) -> anyhow::Result<ExitCode> {
+fn run_in(args: &StoreArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     machine(dir);
     if cfg!(debug_assertions) {
-        println!("WARNING: a debug build; run `cargo run --release -- bench` for figures");
+        println!(
+            "WARNING: a debug build; run `cargo run --release -p traguardo-bench -- store` for figures"
+        );
     }
 
     let db = dir.join("bench.db");
@@ -137,7 +140,7 @@ fn run_in(args: &BenchArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         args.events
     ));
     let status = std::process::Command::new(std::env::current_exe()?)
-        .arg("bench")
+        .arg("store")
         .arg("--replay-only")
         .arg(&db)
         .status()
@@ -212,7 +215,7 @@ pub(crate) fn cpus() -> (usize, String) {
 /// What the machine is, and how busy it is, so that figures can be compared.
 fn machine(dir: &Path) {
     let (cpus, model) = cpus();
-    println!("traguardo bench");
+    println!("traguardo-bench store");
     println!("  machine: {cpus} CPUs, {model}");
     println!(
         "  SQLite {}, scratch folder {}",
@@ -529,7 +532,7 @@ fn replay(db: &Path) -> anyhow::Result<()> {
     let before = resident_bytes();
     let start = Instant::now();
     // The replay the server does at start.
-    let registry = crate::app::replay(&store)?;
+    let registry: Registry = traguardo::app::replay(&store)?;
     let took = start.elapsed();
     let after = resident_bytes();
     println!(

@@ -1,6 +1,6 @@
-//! `traguardo bench-http`: load on the HTTP API over loopback.
+//! `traguardo-bench http`: load on the HTTP API over loopback.
 //!
-//! The figures of issue 6, on a scratch database:
+//! Each figure on a scratch database:
 //! - **phase-completion writes**: `POST /api/v1/objectives/{key}/phases/{n}/complete`
 //!   from many connections, each request completing a phase never completed before,
 //!   spread round-robin over thousands of objectives, each acknowledged only once
@@ -9,16 +9,16 @@
 //! - **time-travel reads**: `GET /api/v1/objectives/{key}?seq=N` and `?as_of=T` on
 //!   random objectives and cut points of a log filled to a million events.
 //!
-//! The server is the real one ([`crate::http::start`]), in this process, on a
+//! The server is the real one ([`traguardo::http::start`]), in this process, on a
 //! multi-thread runtime bound to 127.0.0.1:0. The load comes from `wrk` (an outside
 //! process, driven by a generated Lua script) when it is installed, else from the
-//! generator built in here: plain HTTP/1.1 keep-alive connections on tokio, one
-//! request at a time each, latencies recorded per request. The log is filled with
-//! batched appends straight through the store, with realistic objective streams.
+//! generator built in here: a reqwest client per connection, each holding one
+//! HTTP/1.1 keep-alive connection and sending one request at a time, latencies
+//! recorded per request. The log is filled with batched appends straight through
+//! the store, with realistic objective streams.
 //!
 //! Nothing here asserts a time: it prints what it measured beside the targets.
 
-use crate::bench::{load_average, section};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,14 +29,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use traguardo::commands::Principal;
+use traguardo::App;
 use traguardo_events::domain::ObjectiveEvent;
 use traguardo_events::envelope::Actor;
 use traguardo_events::model::{objective_key, objective_stream, Role};
 use traguardo_events::{AppendBatch, Clock, NewEvent};
 
-use crate::commands::Principal;
-use crate::App;
+use crate::store::{cpus, load_average, section};
 
 /// Year of the plan the writes and reads go to.
 const LIVE_YEAR: i32 = 2024;
@@ -70,9 +72,9 @@ pub enum Generator {
     Both,
 }
 
-/// `traguardo bench-http` options.
+/// `traguardo-bench http` options.
 #[derive(Debug, clap::Args)]
-pub struct BenchHttpArgs {
+pub struct HttpArgs {
     /// Objectives of the plan that the writes and reads go to.
     #[arg(long, default_value_t = 60_000)]
     pub objectives: u64,
@@ -120,7 +122,7 @@ pub struct BenchHttpArgs {
 /// # Errors
 /// When the scratch database cannot be written, the server cannot start, or the
 /// load generator fails.
-pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: HttpArgs) -> anyhow::Result<ExitCode> {
     if args.objectives == 0
         || args.phases == 0
         || args.phases > 999
@@ -162,12 +164,14 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
     result
 }
 
-fn run_in(args: &BenchHttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Result<ExitCode> {
+fn run_in(args: &HttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Result<ExitCode> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let server_threads = args.server_threads.unwrap_or(cpus).max(1);
     machine(dir, server_threads, wrk, args.generator);
     if cfg!(debug_assertions) {
-        println!("WARNING: a debug build; run `cargo run --release -- bench-http` for figures");
+        println!(
+            "WARNING: a debug build; run `cargo run --release -p traguardo-bench -- http` for figures"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(server_threads)
@@ -195,7 +199,7 @@ fn run_in(args: &BenchHttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Resul
         phases: HISTORY_PHASES,
     };
     for plan in [&live, &history] {
-        let valid = crate::plan_document::parse(&plan.document()).map_err(|errors| {
+        let valid = traguardo::plan_document::parse(&plan.document()).map_err(|errors| {
             anyhow::anyhow!(
                 "the synthetic plan is invalid: {}",
                 errors
@@ -250,7 +254,7 @@ fn run_in(args: &BenchHttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Resul
         "  tokens issued: a manager for each of the {} units of {LIVE_YEAR} (writes), an auditor (reads)",
         units.len()
     );
-    let server = runtime.block_on(crate::http::start(app.clone(), "127.0.0.1:0"))?;
+    let server = runtime.block_on(traguardo::http::start(app.clone(), "127.0.0.1:0"))?;
     println!(
         "  server on http://{} ({server_threads} worker threads)",
         server.addr
@@ -282,7 +286,7 @@ fn run_in(args: &BenchHttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Resul
 }
 
 fn drive(
-    args: &BenchHttpArgs,
+    args: &HttpArgs,
     app: &App,
     mut context: LoadContext,
     generators: &[Option<&Path>],
@@ -320,7 +324,7 @@ fn drive(
             }
         }
     }
-    section("against the targets of issue 6 (2 cores, load generator included)");
+    section("against the targets (2 cores, load generator included)");
     for (load, m) in &results {
         let (what, rate_target, p99_target) = match load {
             Load::Writes => ("durable writes", Some(5_000.0), 50.0),
@@ -888,43 +892,42 @@ fn run_wrk(wrk: &Path, context: &LoadContext, load: Load) -> anyhow::Result<Meas
 }
 
 // ---------------------------------------------------------------------------
-// The built-in generator: keep-alive HTTP/1.1 connections, one request at a time.
+// The built-in generator: a reqwest client per connection, one request at a time.
 
-type MakeRequest = dyn Fn(u64, &mut Rng) -> Vec<u8> + Send + Sync;
+/// Makes request `i` of a load on a connection's client: `i` says which phase a
+/// write completes, the connection's random generator picks what a read reads.
+type MakeRequest =
+    dyn Fn(&reqwest::Client, u64, &mut SmallRng) -> reqwest::RequestBuilder + Send + Sync;
 
 /// The request maker of a load: index `i` (writes) or randomness (reads).
 fn request_maker(context: &LoadContext, load: Load) -> Arc<MakeRequest> {
-    let host = context.addr.to_string();
-    let auth = format!("Bearer {}", context.auditor);
-    let get = move |path: String, host: &str, auth: &str| -> Vec<u8> {
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\r\n").into_bytes()
-    };
+    let base = format!("http://{}/api/v1/objectives", context.addr);
+    let auditor = context.auditor.clone();
     match load {
         Load::Writes => {
             let body = context.completion_body();
             let objectives = context.live.objectives;
             let keys: Vec<String> = (0..objectives).map(|i| context.live.key(i)).collect();
             let managers = context.managers.clone();
-            Arc::new(move |i, _rng| {
+            Arc::new(move |client, i, _rng| {
                 let o = i % objectives;
                 let key = &keys[o as usize];
                 let token = &managers[(o / PER_UNIT) as usize];
                 let phase = i / objectives + 1;
-                format!(
-                    "POST /api/v1/objectives/{key}/phases/{phase}/complete HTTP/1.1\r\nHost: {host}\r\n\
-                     Authorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-                .into_bytes()
+                client
+                    .post(format!("{base}/{key}/phases/{phase}/complete"))
+                    .bearer_auth(token)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
             })
         }
         Load::Reads => {
             let keys: Vec<String> = (0..context.live.objectives)
                 .map(|i| context.live.key(i))
                 .collect();
-            Arc::new(move |_i, rng| {
-                let key = &keys[rng.below(keys.len() as u64) as usize];
-                get(format!("/api/v1/objectives/{key}"), &host, &auth)
+            Arc::new(move |client, _i, rng| {
+                let key = &keys[rng.random_range(0..keys.len())];
+                client.get(format!("{base}/{key}")).bearer_auth(&auditor)
             })
         }
         Load::Seq => {
@@ -932,10 +935,12 @@ fn request_maker(context: &LoadContext, load: Load) -> Arc<MakeRequest> {
                 .map(|i| context.history.key(i))
                 .collect();
             let (lo, hi) = context.seq_range;
-            Arc::new(move |_i, rng| {
-                let key = &keys[rng.below(keys.len() as u64) as usize];
-                let seq = lo + rng.below(hi - lo + 1);
-                get(format!("/api/v1/objectives/{key}?seq={seq}"), &host, &auth)
+            Arc::new(move |client, _i, rng| {
+                let key = &keys[rng.random_range(0..keys.len())];
+                let seq = rng.random_range(lo..=hi);
+                client
+                    .get(format!("{base}/{key}?seq={seq}"))
+                    .bearer_auth(&auditor)
             })
         }
         Load::AsOf => {
@@ -943,17 +948,15 @@ fn request_maker(context: &LoadContext, load: Load) -> Arc<MakeRequest> {
                 .map(|i| context.history.key(i))
                 .collect();
             let (lo, hi) = context.time_range;
-            Arc::new(move |_i, rng| {
-                let key = &keys[rng.below(keys.len() as u64) as usize];
-                let t = lo + rng.below((hi - lo).max(0) as u64 + 1) as i64;
+            Arc::new(move |client, _i, rng| {
+                let key = &keys[rng.random_range(0..keys.len())];
+                let t = rng.random_range(lo..=hi.max(lo));
                 let stamp = DateTime::from_timestamp_micros(t)
                     .map(|t| traguardo_events::envelope::format_timestamp(&t))
                     .unwrap_or_default();
-                get(
-                    format!("/api/v1/objectives/{key}?as_of={stamp}"),
-                    &host,
-                    &auth,
-                )
+                client
+                    .get(format!("{base}/{key}?as_of={stamp}"))
+                    .bearer_auth(&auditor)
             })
         }
     }
@@ -973,7 +976,6 @@ fn run_builtin(context: &LoadContext, load: Load) -> anyhow::Result<Measured> {
         _ => (0, u64::MAX),
     };
     let next = Arc::new(AtomicU64::new(next));
-    let addr = context.addr;
     let connections = context.connections;
     let run_for = Duration::from_secs(context.seconds);
     let (latencies, statuses, wall) = generator.block_on(async move {
@@ -984,7 +986,7 @@ fn run_builtin(context: &LoadContext, load: Load) -> anyhow::Result<Measured> {
             let make = make.clone();
             let next = next.clone();
             tasks.push(tokio::spawn(async move {
-                connection(addr, &*make, &next, limit, deadline, c as u64 + 1).await
+                connection(&*make, &next, limit, deadline, c as u64 + 1).await
             }));
         }
         let mut latencies = Vec::new();
@@ -1039,19 +1041,26 @@ impl Statuses {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One keep-alive connection: requests one after the other until the deadline or
-/// the limit; the latency of each in µs.
+/// the limit; the latency of each in µs, the whole answer read.
 async fn connection(
-    addr: SocketAddr,
     make: &MakeRequest,
     next: &AtomicU64,
     limit: u64,
     deadline: Instant,
     seed: u64,
 ) -> anyhow::Result<(Vec<u64>, Statuses)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let mut rng = Rng::new(seed);
-    let mut buffer = Vec::with_capacity(64 * 1024);
+    // A client of its own, HTTP/1.1 only and with one pooled connection: as it
+    // sends one request at a time, every request after the first goes on the
+    // same keep-alive connection, like one of wrk's.
+    let client = reqwest::Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .context("cannot build the HTTP client")?;
+    let mut rng = SmallRng::seed_from_u64(seed);
     let mut latencies = Vec::new();
     let mut statuses = Statuses::default();
     while Instant::now() < deadline {
@@ -1059,108 +1068,38 @@ async fn connection(
         if i >= limit {
             break;
         }
-        let request = make(i, &mut rng);
+        let request = make(&client, i, &mut rng);
         let sent = Instant::now();
-        let answer = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            exchange(&mut stream, &request, &mut buffer),
-        )
-        .await
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer in {REQUEST_TIMEOUT:?}")));
+        let answer = async {
+            let response = request.send().await?;
+            let status = response.status();
+            response.bytes().await?;
+            Ok::<_, reqwest::Error>(status)
+        }
+        .await;
         let status = match answer {
             Ok(status) => status,
             Err(e) => {
                 statuses.socket_errors += 1;
-                tracing::warn!(error = %e, "a benchmark connection failed");
+                eprintln!("a benchmark connection failed: {e}");
                 break;
             }
         };
         latencies.push(sent.elapsed().as_micros() as u64);
         statuses.total += 1;
-        if (200..300).contains(&status) {
+        if status.is_success() {
             statuses.ok += 1;
         }
     }
     Ok((latencies, statuses))
 }
 
-/// Sends one request and reads its whole response (by `Content-Length`); returns
-/// the status.
-async fn exchange(
-    stream: &mut tokio::net::TcpStream,
-    request: &[u8],
-    buffer: &mut Vec<u8>,
-) -> anyhow::Result<u16> {
-    stream.write_all(request).await?;
-    buffer.clear();
-    let header_end = loop {
-        if let Some(at) = find(buffer, b"\r\n\r\n") {
-            break at + 4;
-        }
-        read_more(stream, buffer).await?;
-    };
-    let head = std::str::from_utf8(&buffer[..header_end]).context("a response head not UTF-8")?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("a response without a status")?;
-    let length: usize = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())
-                .flatten()
-        })
-        .context("a response without Content-Length")?;
-    while buffer.len() < header_end + length {
-        read_more(stream, buffer).await?;
-    }
-    Ok(status)
-}
-
-async fn read_more(stream: &mut tokio::net::TcpStream, buffer: &mut Vec<u8>) -> anyhow::Result<()> {
-    let mut chunk = [0u8; 16 * 1024];
-    let n = stream.read(&mut chunk).await?;
-    if n == 0 {
-        bail!("the server closed the connection");
-    }
-    buffer.extend_from_slice(&chunk[..n]);
-    Ok(())
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// xorshift64*: enough randomness to pick keys and cut points.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The machine.
 
 fn machine(dir: &Path, server_threads: usize, wrk: Option<&Path>, generator: Generator) {
-    let (cpus, model) = crate::bench::cpus();
-    println!("traguardo bench-http");
+    let (cpus, model) = cpus();
+    println!("traguardo-bench http");
     println!("  machine: {cpus} CPUs, {model}; server and load generator share them");
     println!(
         "  SQLite {}, scratch folder {}, server runtime {server_threads} worker threads",
@@ -1169,7 +1108,7 @@ fn machine(dir: &Path, server_threads: usize, wrk: Option<&Path>, generator: Gen
     );
     let generator = match (generator, wrk) {
         (Generator::Builtin, _) | (Generator::Auto, None) => {
-            "built-in (tokio, keep-alive HTTP/1.1, 2 threads)".to_string()
+            "built-in (reqwest, keep-alive HTTP/1.1, 2 threads)".to_string()
         }
         (Generator::Both, Some(w)) => format!("{} and the built-in one", w.display()),
         (_, Some(w)) => format!("{} (-t2, Lua script)", w.display()),

@@ -1,0 +1,57 @@
+//! `traguardo-bench`: measures Traguardo on the machine it runs on. It sits beside
+//! the product, not in it: the `traguardo` binary carries none of this.
+//!
+//! - [`store`]: the event store (batched and durable appends, replay into the
+//!   read model), on a scratch database.
+//! - [`http`]: the HTTP API under load, the real server and a load generator
+//!   (`wrk` or reqwest) on loopback.
+//! - [`append_loop`]: appends to a log without end, printing each acknowledged
+//!   event, to be killed at any moment and the log checked with `traguardo verify`.
+//!
+//! Nothing here asserts a time: each command prints what it measured.
+
+mod append_loop;
+mod http;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Measure Traguardo's event store and HTTP API on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "traguardo-bench", version, about)]
+struct Cli {
+    /// What to measure.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure the event store (writes a scratch database).
+    Store(store::StoreArgs),
+    /// Measure the HTTP API: a server and a load generator on loopback, over a
+    /// scratch database.
+    Http(http::HttpArgs),
+    /// Append events to a log until killed (or `--count`), printing `SEQ HASH`
+    /// of each once it is durable.
+    AppendLoop(append_loop::AppendLoopArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Store(args) => store::run(args),
+        Command::Http(args) => http::run(args),
+        Command::AppendLoop(args) => append_loop::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("traguardo-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
