@@ -5,12 +5,12 @@
 //!   read model), on a scratch database.
 //! - [`http`]: the HTTP API under load, the real server and a load generator
 //!   (`wrk` or reqwest) on loopback.
-//! - [`append_loop`]: appends to a log without end, printing each acknowledged
-//!   event, to be killed at any moment and the log checked with `traguardo verify`.
+//!
+//! The append loop that the crash test kills is the test-support binary
+//! `traguardo-append-loop` (`tests/support/append_loop.rs`) of the root package.
 //!
 //! Nothing here asserts a time: each command prints what it measured.
 
-mod append_loop;
 mod http;
 mod store;
 
@@ -35,9 +35,6 @@ enum Command {
     /// Measure the HTTP API: a server and a load generator on loopback, over a
     /// scratch database.
     Http(http::HttpArgs),
-    /// Append events to a log until killed (or `--count`), printing `SEQ HASH`
-    /// of each once it is durable.
-    AppendLoop(append_loop::AppendLoopArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,7 +42,6 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Store(args) => store::run(args),
         Command::Http(args) => http::run(args),
-        Command::AppendLoop(args) => append_loop::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -3,13 +3,12 @@
 //! head, files that are not logs, export, a child killed with SIGKILL over and over,
 //! and the hash chain recomputed from the README's description alone.
 //!
-//! The child that is killed is this test binary run again with only
-//! [`append_loop_child`] selected: it appends through the same store as the
-//! product, and needs no command in the product binary nor another package's
-//! binary (which `cargo test` does not build for this one).
+//! The child that is killed is the test-support binary `traguardo-append-loop`
+//! (`tests/support/append_loop.rs`): it appends through the same store as the
+//! product, which no longer carries an append loop of its own.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
@@ -65,14 +64,16 @@ fn build_log(dir: &Path) -> (PathBuf, u64) {
     let db = dir.join("traguardo.db");
     let import = traguardo(&db, &["import", seed_path().to_str().unwrap()]);
     assert!(import.status.success(), "import: {}", stderr(&import));
-    let store = Store::open(&db, Clock::system()).expect("the log opens");
-    for i in 0..30 {
-        store
-            .append(AppendBatch::new().push(probe(i)))
-            .expect("the probe is appended");
-    }
-    store.shutdown();
-    drop(store);
+    let appended = append_loop_child_command(&db)
+        .arg("30")
+        .output()
+        .expect("the append loop runs");
+    assert!(
+        appended.status.success(),
+        "append loop: {}",
+        stderr(&appended)
+    );
+    assert_eq!(stdout(&appended).lines().count(), 30);
     let (code, out) = verify(&db, &[]);
     assert_eq!(code, 0, "a fresh log verifies: {out}");
     let events = out
@@ -539,62 +540,13 @@ fn an_export_re_verifies_with_the_readme_algorithm_alone() {
 // ---------------------------------------------------------------------------
 // Crash: a child appends continuously and is killed with SIGKILL, over and over.
 
-/// The database the child appends to; set only in the child's environment.
-const CHILD_DB: &str = "TRAGUARDO_TEST_APPEND_LOOP_DB";
-
-/// The `i`-th event a probe appends, to a stream of its own.
-fn probe(i: u64) -> NewEvent {
-    NewEvent {
-        stream: format!("objective/crash-{}", i % 7),
-        event_type: "crash_probe".into(),
-        schema: 1,
-        data: json!({"i": i, "text": "Fase completata — verifica di durabilità"}),
-        actor: "crash-test".into(),
-        role: "admin".into(),
-        correlation: None,
-    }
-}
-
-/// This test binary again, running only [`append_loop_child`] on `db`.
+/// The test-support binary `traguardo-append-loop` (tests/support/append_loop.rs)
+/// on `db`: it appends through the product's store without end and prints `ack
+/// SEQ HASH` for each append acknowledged as durable.
 fn append_loop_child_command(db: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_traguardo-append-loop"));
+    command.arg(db);
     command
-        .args([
-            "log::append_loop_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--quiet",
-        ])
-        .env(CHILD_DB, db);
-    command
-}
-
-/// Not a test on its own: the appender of
-/// [`every_acknowledged_append_survives_sigkill_at_random_moments`], in a child
-/// process that the test kills. Appends single events without end and prints
-/// `ack SEQ HASH` for each once the store has acknowledged it as durable. Without
-/// its database in the environment it does nothing.
-#[test]
-#[ignore = "the crash test's child process, started by that test"]
-fn append_loop_child() {
-    let Some(db) = std::env::var_os(CHILD_DB) else {
-        return;
-    };
-    let store = Store::open(Path::new(&db), Clock::system()).expect("the log opens");
-    let stdout = std::io::stdout();
-    for i in 0.. {
-        let events = store
-            .append(AppendBatch::new().push(probe(i)))
-            .expect("the probe is appended");
-        // Straight to the file descriptor, a line at a time, so that the parent
-        // reads each acknowledgement as soon as it is given.
-        let mut out = stdout.lock();
-        for e in events {
-            writeln!(out, "ack {} {}", e.seq, e.hash).expect("stdout is open");
-        }
-        out.flush().expect("stdout is open");
-    }
 }
 
 /// A small deterministic generator (xorshift64*), so a failure can be replayed.
@@ -613,7 +565,7 @@ impl Rng {
     }
 }
 
-/// One line of [`append_loop_child`]: the seq and hash of an acknowledged append.
+/// One line of `traguardo-append-loop`: the seq and hash of an acknowledged append.
 fn parse_ack(line: &str) -> Option<(u64, String)> {
     let (seq, hash) = line
         .strip_prefix("ack ")?
