@@ -71,9 +71,9 @@ impl App {
         store.on_commit(Arc::new(move |events: &[RecordedEvent]| {
             let mut registry = folded.write().unwrap_or_else(|e| e.into_inner());
             if let Some(first) = events.first() {
-                if first.seq != registry.last_seq + 1 {
+                if first.seq != registry.last_seq() + 1 {
                     tracing::warn!(
-                        expected = registry.last_seq + 1,
+                        expected = registry.last_seq() + 1,
                         got = first.seq,
                         "another process appended to this database; restart to see its events"
                     );
@@ -161,7 +161,7 @@ impl App {
             });
         }
         self.read(|r| {
-            r.tokens.get(&digest).map(|t| Principal {
+            r.token(&digest).map(|t| Principal {
                 name: t.actor.clone(),
                 role: t.role,
                 units: t.units.clone(),
@@ -217,19 +217,18 @@ impl App {
         let today = self.today();
         let (version, events) = self.read(|r| {
             let objective = r
-                .objectives
-                .get(key)
+                .objective(key)
                 .ok_or_else(|| DomainError::UnknownObjective {
                     key: key.to_string(),
                 })?;
-            if let Some(expected) = if_match.filter(|v| *v != objective.version) {
+            if let Some(expected) = if_match.filter(|v| *v != objective.version()) {
                 return Err(AppError::PreconditionFailed {
                     expected,
-                    actual: objective.version,
+                    actual: objective.version(),
                 });
             }
             Ok((
-                objective.version,
+                objective.version(),
                 commands::decide(objective, command, principal, today)?,
             ))
         })?;
@@ -393,13 +392,7 @@ impl App {
     /// When the store cannot be read or an event cannot be folded.
     pub fn registry_as_of(&self, year: i32, until: Until) -> Result<Registry, AppError> {
         let events = self.year_events(year, until)?;
-        let mut registry = Registry::new();
-        for event in &events {
-            // Gaps between the seqs of one year are other years' events: fine here.
-            registry.last_seq = event.seq - 1;
-            registry.apply(event)?;
-        }
-        Ok(registry)
+        Ok(Registry::of_selection(&events)?)
     }
 
     /// The events of one plan year (its plan stream and every objective stream of

@@ -702,8 +702,8 @@ impl LoadContext {
 fn next_write_cursor(app: &App, plan: &SyntheticPlan) -> u64 {
     let done = app.read(|r| {
         (0..plan.objectives)
-            .filter_map(|i| r.objectives.get(&plan.key(i)))
-            .flat_map(|o| o.phases.iter())
+            .filter_map(|i| r.objective(&plan.key(i)))
+            .flat_map(|o| o.phases().iter())
             .filter(|p| p.completed.is_some())
             .map(|p| u64::from(p.number))
             .max()

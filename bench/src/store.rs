@@ -538,8 +538,8 @@ fn replay(db: &Path) -> anyhow::Result<()> {
     println!(
         "  read + decode + fold         {:>9.0} events/s  ({} objectives, {} plans, {:.2} s)",
         rate(read, took),
-        registry.objectives.len(),
-        registry.plans.len(),
+        registry.objectives().count(),
+        registry.plans().count(),
         took.as_secs_f64()
     );
     if let (Some(before), Some(after)) = (before, after) {

@@ -235,30 +235,30 @@ pub struct Validation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Objective {
     /// `{year}-{unit}-{letter}`.
-    pub key: String,
+    pub(crate) key: String,
     /// The definition as first recorded; its phases and indicators are moved out
     /// into [`Objective::phases`] and [`Objective::indicators`].
-    pub spec: ObjectiveSpec,
+    pub(crate) spec: ObjectiveSpec,
     /// For an objective added by a revision, that revision.
-    pub added_by: Option<RevisionRef>,
+    pub(crate) added_by: Option<RevisionRef>,
     /// Stream version (the ETag).
-    pub version: u64,
+    pub(crate) version: u64,
     /// Seq of the last event folded.
-    pub last_seq: u64,
+    pub(crate) last_seq: u64,
     /// The phases, in number order, including added and withdrawn ones.
-    pub phases: Vec<Phase>,
+    pub(crate) phases: Vec<Phase>,
     /// *Scadenza finale* over time.
-    pub final_deadline: Timeline<NaiveDate>,
+    pub(crate) final_deadline: Timeline<NaiveDate>,
     /// The revision that withdrew the objective.
-    pub withdrawn: Option<RevisionRef>,
+    pub(crate) withdrawn: Option<RevisionRef>,
     /// Indicators.
-    pub indicators: Vec<Indicator>,
+    pub(crate) indicators: Vec<Indicator>,
     /// Validations, oldest first.
-    pub validations: Vec<Validation>,
+    pub(crate) validations: Vec<Validation>,
     /// Seq of the last revision that changed the objective.
-    pub last_revision_seq: Option<u64>,
+    pub(crate) last_revision_seq: Option<u64>,
     /// The latest act date of a revision that changed it.
-    pub last_revision_date: Option<NaiveDate>,
+    pub(crate) last_revision_date: Option<NaiveDate>,
 }
 
 impl Objective {
@@ -498,6 +498,67 @@ impl Objective {
             indicators: self.indicators.iter().map(|i| i.spec.clone()).collect(),
             ..self.spec.clone()
         }
+    }
+
+    /// `{year}-{unit}-{letter}`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The definition as first recorded, without its phases and indicators (see
+    /// [`Objective::definition`] for the whole of it).
+    pub fn spec(&self) -> &ObjectiveSpec {
+        &self.spec
+    }
+
+    /// The revision that added the objective, if it was not in the plan.
+    pub fn added_by(&self) -> Option<&RevisionRef> {
+        self.added_by.as_ref()
+    }
+
+    /// The stream version (the ETag).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The seq of the last event folded.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The phases in number order, added and withdrawn ones included.
+    pub fn phases(&self) -> &[Phase] {
+        &self.phases
+    }
+
+    /// *Scadenza finale* over time.
+    pub fn final_deadline(&self) -> &Timeline<NaiveDate> {
+        &self.final_deadline
+    }
+
+    /// The revision that withdrew the objective, if one did.
+    pub fn withdrawn(&self) -> Option<&RevisionRef> {
+        self.withdrawn.as_ref()
+    }
+
+    /// The indicators and their measurements.
+    pub fn indicators(&self) -> &[Indicator] {
+        &self.indicators
+    }
+
+    /// The validations, oldest first.
+    pub fn validations(&self) -> &[Validation] {
+        &self.validations
+    }
+
+    /// The seq of the last revision that changed the objective.
+    pub fn last_revision_seq(&self) -> Option<u64> {
+        self.last_revision_seq
+    }
+
+    /// The latest act date of a revision that changed it.
+    pub fn last_revision_date(&self) -> Option<NaiveDate> {
+        self.last_revision_date
     }
 
     /// The phase numbered `number`.

@@ -129,22 +129,68 @@ pub struct PlanScores {
 }
 
 /// Everything folded from the log: plans, objectives, tokens.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Registry {
     /// Plans by year.
-    pub plans: BTreeMap<i32, Plan>,
+    plans: BTreeMap<i32, Plan>,
     /// Objectives by key.
-    pub objectives: HashMap<String, Objective>,
+    objectives: HashMap<String, Objective>,
     /// Active tokens by the hex SHA-256 of their secret.
-    pub tokens: HashMap<String, TokenInfo>,
+    tokens: HashMap<String, TokenInfo>,
     /// The seq of the last event folded.
-    pub last_seq: u64,
+    last_seq: u64,
 }
 
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The registry of a selection of the log (one plan year's events, say),
+    /// folded in seq order; the gaps between their seqs are events of other
+    /// streams, left out on purpose.
+    ///
+    /// # Errors
+    /// The first event that cannot be folded.
+    pub fn of_selection<'a>(
+        events: impl IntoIterator<Item = &'a RecordedEvent>,
+    ) -> Result<Self, ProjectionError> {
+        let mut registry = Registry::new();
+        for event in events {
+            registry.fold(event, Data::Value)?;
+        }
+        Ok(registry)
+    }
+
+    /// The plan of `year`.
+    pub fn plan(&self, year: i32) -> Option<&Plan> {
+        self.plans.get(&year)
+    }
+
+    /// Every plan, by year.
+    pub fn plans(&self) -> impl Iterator<Item = &Plan> {
+        self.plans.values()
+    }
+
+    /// The objective `key`.
+    pub fn objective(&self, key: &str) -> Option<&Objective> {
+        self.objectives.get(key)
+    }
+
+    /// Every objective, in no particular order.
+    pub fn objectives(&self) -> impl Iterator<Item = &Objective> {
+        self.objectives.values()
+    }
+
+    /// The active token whose secret hashes to `sha256_hex`.
+    pub fn token(&self, sha256_hex: &str) -> Option<&TokenInfo> {
+        self.tokens.get(sha256_hex)
+    }
+
+    /// The seq of the last event folded.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
     }
 
     /// Folds events in seq order.
@@ -179,6 +225,11 @@ impl Registry {
         if event.seq <= self.last_seq {
             return Ok(());
         }
+        self.fold(event, data)
+    }
+
+    /// Folds one event, whatever the last seq folded.
+    fn fold(&mut self, event: &RecordedEvent, data: Data<'_>) -> Result<(), ProjectionError> {
         let impossible = |message: String| ProjectionError::Impossible {
             seq: event.seq,
             message,

@@ -16,16 +16,16 @@ use crate::error::FieldError;
 fn may_record(objective: &Objective, principal: &Principal) -> Result<(), DomainError> {
     if !principal.manages(objective.unit()) {
         return Err(DomainError::NotManagerOf {
-            key: objective.key.clone(),
+            key: objective.key().to_string(),
             unit: objective.unit().to_string(),
             actor: principal.name.clone(),
             role: principal.role,
             units: principal.units.clone(),
         });
     }
-    if objective.withdrawn.is_some() {
+    if objective.withdrawn().is_some() {
         return Err(DomainError::ObjectiveWithdrawn {
-            key: objective.key.clone(),
+            key: objective.key().to_string(),
         });
     }
     Ok(())
@@ -33,7 +33,7 @@ fn may_record(objective: &Objective, principal: &Principal) -> Result<(), Domain
 
 /// The phase numbered `number`, if it exists and was not withdrawn.
 fn active_phase(objective: &Objective, number: u32) -> Result<&Phase, DomainError> {
-    let key = || objective.key.clone();
+    let key = || objective.key().to_string();
     let phase = objective
         .phase(number)
         .ok_or_else(|| DomainError::UnknownPhase {
@@ -80,7 +80,7 @@ pub fn start(
     may_record(objective, principal)?;
     let p = active_phase(objective, phase)?;
     not_future(on, today)?;
-    let key = objective.key.clone();
+    let key = objective.key().to_string();
     if let Some(started) = &p.started {
         return Err(DomainError::PhaseAlreadyStarted {
             key,
@@ -120,7 +120,7 @@ pub fn complete(
     may_record(objective, principal)?;
     let p = active_phase(objective, phase)?;
     not_future(on, today)?;
-    let key = objective.key.clone();
+    let key = objective.key().to_string();
     if let Some(done) = &p.completed {
         return Err(DomainError::PhaseAlreadyCompleted {
             key,
@@ -168,7 +168,7 @@ pub fn retract(
     }
     let Some(done) = &p.completed else {
         return Err(DomainError::NothingToRetract {
-            key: objective.key.clone(),
+            key: objective.key().to_string(),
             phase,
         });
     };
@@ -209,12 +209,12 @@ pub fn measure(
 ) -> Result<ObjectiveEvent, DomainError> {
     may_record(objective, principal)?;
     if !objective
-        .indicators
+        .indicators()
         .iter()
         .any(|i| i.spec.id == m.indicator)
     {
         return Err(DomainError::UnknownIndicator {
-            key: objective.key.clone(),
+            key: objective.key().to_string(),
             indicator: m.indicator,
         });
     }

@@ -56,9 +56,9 @@ impl Touched {
     /// appended.
     fn propose(&mut self, event: ObjectiveEvent, today: NaiveDate) -> Result<(), AppError> {
         let recorded = proposed(
-            &self.objective.key,
-            self.objective.version + 1,
-            self.objective.last_seq + 1,
+            self.objective.key(),
+            self.objective.version() + 1,
+            self.objective.last_seq() + 1,
             today,
         );
         self.objective.apply(&recorded, event.clone())?;
@@ -113,8 +113,7 @@ pub fn decide_revision(
         .into());
     }
     let plan = registry
-        .plans
-        .get(&year)
+        .plan(year)
         .ok_or(DomainError::UnknownPlan { year })?;
     let mut errors = Vec::new();
     if request.act.trim().is_empty() {
@@ -153,9 +152,9 @@ pub fn decide_revision(
     for (i, change) in request.changes.iter().enumerate() {
         let path = format!("changes[{i}]");
         let key = change.objective_key();
-        let index = match touched.iter().position(|t| t.objective.key == key) {
+        let index = match touched.iter().position(|t| t.objective.key() == key) {
             Some(index) => Some(index),
-            None => match (change, registry.objectives.get(&key)) {
+            None => match (change, registry.objective(&key)) {
                 (RevisionChange::AddObjective { .. }, Some(_)) => {
                     errors.push(FieldError::new(
                         &path,
@@ -172,7 +171,9 @@ pub fn decide_revision(
                     None
                 }
                 (_, Some(objective)) => {
-                    if let Some(last) = objective.last_revision_date.filter(|d| *d > in_force_from)
+                    if let Some(last) = objective
+                        .last_revision_date()
+                        .filter(|d| *d > in_force_from)
                     {
                         errors.push(FieldError::new(
                             "act_date",
@@ -185,7 +186,7 @@ pub fn decide_revision(
                     }
                     touched.push(Touched {
                         objective: objective.clone(),
-                        base_version: Some(objective.version),
+                        base_version: Some(objective.version()),
                         events: Vec::new(),
                     });
                     Some(touched.len() - 1)
@@ -222,7 +223,7 @@ pub fn decide_revision(
         }
         let Some(index) = index else { continue };
         let t = &mut touched[index];
-        if t.objective.withdrawn.is_some() {
+        if t.objective.withdrawn().is_some() {
             errors.push(FieldError::new(
                 &path,
                 format!("l'obiettivo {key} è stato stralciato"),
@@ -237,9 +238,9 @@ pub fn decide_revision(
             t.propose(event, today)?;
         }
     }
-    for t in touched.iter().filter(|t| t.objective.withdrawn.is_none()) {
+    for t in touched.iter().filter(|t| t.objective.withdrawn().is_none()) {
         let o = &t.objective;
-        let active: Vec<_> = o.phases.iter().filter(|p| !p.is_withdrawn()).collect();
+        let active: Vec<_> = o.phases().iter().filter(|p| !p.is_withdrawn()).collect();
         let shapes: Vec<PhaseShape> = active
             .iter()
             .map(|p| PhaseShape {
@@ -248,22 +249,25 @@ pub fn decide_revision(
                 deadline: *p.deadline.latest(),
             })
             .collect();
-        for problem in shape::check(&shapes, *o.final_deadline.latest()) {
+        for problem in shape::check(&shapes, *o.final_deadline().latest()) {
             // Weights out of range and numbers are reported at the change that
             // brought them; what only the whole revision shows is reported here.
             let message = match &problem {
                 ShapeProblem::WeightsSum { .. } | ShapeProblem::DeadlineAfterFinal { .. } => {
-                    format!("dopo la rimodulazione, per {}: {problem}", o.key)
+                    format!("dopo la rimodulazione, per {}: {problem}", o.key())
                 }
                 ShapeProblem::WeightOutOfRange { .. } | ShapeProblem::Numbering { .. } => continue,
             };
-            errors.push(FieldError::new(&o.key, message));
+            errors.push(FieldError::new(o.key(), message));
         }
     }
     if !errors.is_empty() {
         return Err(DomainError::Invalid(errors).into());
     }
-    let keys: Vec<String> = touched.iter().map(|t| t.objective.key.clone()).collect();
+    let keys: Vec<String> = touched
+        .iter()
+        .map(|t| t.objective.key().to_string())
+        .collect();
     Ok(RevisionDecision {
         id,
         plan_event: PlanEvent::RevisionRecorded {
@@ -278,7 +282,7 @@ pub fn decide_revision(
         plan_version: plan.version,
         objectives: touched
             .into_iter()
-            .map(|t| (t.objective.key, t.base_version, t.events))
+            .map(|t| (t.objective.key().to_string(), t.base_version, t.events))
             .collect(),
     })
 }
@@ -334,7 +338,7 @@ fn change_event(
     path: &str,
     errors: &mut Vec<FieldError>,
 ) -> Option<ObjectiveEvent> {
-    let key = &objective.key;
+    let key = &objective.key();
     let active_phase = |n: u32, errors: &mut Vec<FieldError>| match objective.phase(n) {
         None => {
             errors.push(FieldError::new(
@@ -370,7 +374,7 @@ fn change_event(
             ..
         } => Some(ObjectiveEvent::DeadlineRevised {
             phase: None,
-            from: *objective.final_deadline.latest(),
+            from: *objective.final_deadline().latest(),
             to: *new_deadline,
             revision,
         }),

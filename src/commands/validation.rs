@@ -24,24 +24,26 @@ pub fn decide_validation(
     mut neutralised_phases: Vec<u32>,
     note: Option<String>,
 ) -> Result<ObjectiveEvent, DomainError> {
-    let key = &objective.key;
+    let key = &objective.key();
     if principal.role != Role::Validator {
         return Err(DomainError::NotValidator {
             actor: principal.name.clone(),
             role: principal.role,
         });
     }
-    if objective.withdrawn.is_some() {
-        return Err(DomainError::ObjectiveWithdrawn { key: key.clone() });
+    if objective.withdrawn().is_some() {
+        return Err(DomainError::ObjectiveWithdrawn {
+            key: key.to_string(),
+        });
     }
-    if let Some(phase) = objective.phases.iter().find(|p| {
+    if let Some(phase) = objective.phases().iter().find(|p| {
         p.completed
             .as_ref()
             .is_some_and(|c| c.recorded.actor == principal.name)
     }) {
         return Err(DomainError::ValidatesOwnCompletion {
             actor: principal.name.clone(),
-            key: key.clone(),
+            key: key.to_string(),
             phase: phase.number,
         });
     }
@@ -59,17 +61,17 @@ pub fn decide_validation(
             ));
         }
         let last_plan = objective
-            .validations
+            .validations()
             .iter()
             .rev()
             .find(|v| v.stage == ValidationStage::Plan);
         if let Some(last) = last_plan {
             if objective
-                .last_revision_seq
+                .last_revision_seq()
                 .is_none_or(|r| r < last.recorded.seq)
             {
                 return Err(DomainError::PlanAlreadyValidated {
-                    key: key.clone(),
+                    key: key.to_string(),
                     on: traguardo_events::clock::local_date(&last.recorded.recorded_at),
                 });
             }
@@ -101,7 +103,7 @@ pub fn decide_validation(
         ));
     }
     let active = objective
-        .phases
+        .phases()
         .iter()
         .filter(|p| !p.is_withdrawn())
         .count();

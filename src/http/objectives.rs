@@ -170,7 +170,7 @@ async fn get_objective(
     let at = support::reference_date(query.at.as_deref(), &app)?;
     let cut = support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?;
     let view = match cut {
-        None => app.read(|r| r.objectives.get(&key).map(|o| o.evaluate(at))),
+        None => app.read(|r| r.objective(&key).map(|o| o.evaluate(at))),
         Some(until) => {
             let key = key.clone();
             support::blocking(move || app.objective_as_of(&key, until))
@@ -403,9 +403,8 @@ async fn answer(state: &AppState, key: &str, written: &Written) -> Result<WriteA
     let at = state.app.today();
     let seq = event.seq;
     let current = state.app.read(|r| {
-        r.objectives
-            .get(key)
-            .filter(|o| o.last_seq == seq)
+        r.objective(key)
+            .filter(|o| o.last_seq() == seq)
             .map(|o| o.evaluate(at))
     });
     let objective = match current {

@@ -103,8 +103,7 @@ pub struct PlanSummary {
     responses((status = 200, body = Vec<PlanSummary>), (status = 401, body = Problem)))]
 async fn list_plans(State(state): State<AppState>, _auth: Auth) -> Json<Vec<PlanSummary>> {
     Json(state.app.read(|r| {
-        r.plans
-            .values()
+        r.plans()
             .map(|p| PlanSummary {
                 year: p.year,
                 organisation: p.organisation.clone(),
@@ -182,7 +181,7 @@ async fn get_plan(
     let year = support::plan_year(&year)?;
     let at = support::reference_date(query.at.as_deref(), &state.app)?;
     let answer = with_registry(&state, year, &query, move |r| {
-        let plan = r.plans.get(&year)?;
+        let plan = r.plan(year)?;
         Some(PlanAnswer {
             year,
             organisation: plan.organisation.clone(),
@@ -245,7 +244,7 @@ async fn list_revisions(
     let year = support::plan_year(&year)?;
     let revisions = state
         .app
-        .read(|r| r.plans.get(&year).map(|p| p.revisions.clone()))
+        .read(|r| r.plan(year).map(|p| p.revisions.clone()))
         .ok_or_else(|| Problem::not_found(format!("no plan for {year}")))?;
     Ok(Json(revisions).into_response())
 }
@@ -297,8 +296,7 @@ async fn create_revision(
     let codes: BTreeSet<String> = state
         .app
         .read(|r| {
-            r.plans
-                .get(&year)
+            r.plan(year)
                 .map(|p| p.units.iter().map(|u| u.code.clone()).collect())
         })
         .ok_or_else(|| Problem::not_found(format!("no plan for {year}")))?;
@@ -331,7 +329,7 @@ async fn create_revision(
         .collect();
     let objectives = state.app.read(|r| {
         keys.iter()
-            .filter_map(|k| r.objectives.get(k))
+            .filter_map(|k| r.objective(k))
             .map(|o| o.evaluate(at))
             .collect()
     });

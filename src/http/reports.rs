@@ -211,7 +211,7 @@ async fn objective_audit(
 }
 
 fn known_plan(state: &AppState, year: i32) -> Result<(), Problem> {
-    if state.app.read(|r| r.plans.contains_key(&year)) {
+    if state.app.read(|r| r.plan(year).is_some()) {
         Ok(())
     } else {
         Err(Problem::not_found(format!("no plan for {year}")))

@@ -319,13 +319,8 @@ pub fn build(
         Some(cut) => (head_at(store, store.seq_at(cut)?)?, Until::RecordedAt(cut)),
     };
     let events = app.year_events(year, until)?;
-    let mut registry = Registry::new();
-    for event in &events {
-        // Gaps between the seqs of one year are other years' events.
-        registry.last_seq = event.seq - 1;
-        registry.apply(event)?;
-    }
-    let plan = registry.plans.get(&year).ok_or_else(|| match as_of {
+    let registry = Registry::of_selection(&events)?;
+    let plan = registry.plan(year).ok_or_else(|| match as_of {
         None => AppError::Domain(DomainError::UnknownPlan { year }),
         Some(cut) => AppError::NotFound(format!(
             "non esisteva un piano per il {year} alle {}",
@@ -383,7 +378,7 @@ pub(crate) fn unit_order(code: &str) -> (bool, u64, String) {
 /// Whether the objective exists at `at` (it may be withdrawn).
 fn exists_at(objective: &Objective, at: NaiveDate) -> bool {
     objective
-        .added_by
+        .added_by()
         .as_ref()
         .is_none_or(|r| r.in_force_from <= at)
 }
@@ -405,7 +400,8 @@ fn unit_reports(plan: &Plan, registry: &Registry, at: NaiveDate) -> Vec<UnitRepo
         .into_values()
         .map(|(code, mut objectives)| {
             objectives.sort_by(|a, b| {
-                (a.spec.letter.len(), &a.spec.letter).cmp(&(b.spec.letter.len(), &b.spec.letter))
+                (a.spec().letter.len(), &a.spec().letter)
+                    .cmp(&(b.spec().letter.len(), &b.spec().letter))
             });
             let unit = plan.unit(&code);
             let scores = scores_of(plan.year, at, objectives.clone());
@@ -413,7 +409,7 @@ fn unit_reports(plan: &Plan, registry: &Registry, at: NaiveDate) -> Vec<UnitRepo
                 name: unit.map_or_else(|| code.clone(), |u| u.name.clone()),
                 manager: unit
                     .and_then(|u| u.manager.clone())
-                    .or_else(|| objectives.first().map(|o| o.spec.manager.clone())),
+                    .or_else(|| objectives.first().map(|o| o.spec().manager.clone())),
                 manager_title: unit.and_then(|u| u.manager_title.clone()),
                 score: scores.units.first().map(|u| u.score),
                 objectives: objectives.iter().map(|o| objective_report(o, at)).collect(),
@@ -451,7 +447,7 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
             status: if p.withdrawn {
                 PhaseStatus::Withdrawn
             } else {
-                p.status.into()
+                p.status
             },
             validation: phase_validation(p.number),
         })
@@ -467,7 +463,7 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
         completed_pct: view.score.completed_pct,
         on_time_pct: view.score.on_time_pct,
         outcome: if objective.active_at(at) {
-            view.score.outcome.into()
+            view.score.outcome
         } else {
             Outcome::Withdrawn
         },

@@ -138,18 +138,18 @@ fn the_plan_document_type_refuses_unknown_fields() {
 fn the_seed_loads_seven_objectives_in_document_order_with_their_phase_counts() {
     let world = World::with_seed();
     world.app.read(|r| {
-        let plan = r.plans.get(&2022).expect("plan 2022 is loaded");
+        let plan = r.plan(2022).expect("plan 2022 is loaded");
         let keys: Vec<&str> = SOURCE_OBJECTIVES.iter().map(|(k, _)| *k).collect();
         assert_eq!(plan.objectives, keys);
         let counts: Vec<usize> = r
             .plan_objectives(2022)
             .iter()
-            .map(|o| o.phases.len())
+            .map(|o| o.phases().len())
             .collect();
         assert_eq!(counts, vec![4, 3, 4, 4, 4, 4, 5]);
         for objective in r.plan_objectives(2022) {
-            let total: Hundredths = objective.phases.iter().map(|p| p.weight.original).sum();
-            assert_eq!(total, Hundredths::HUNDRED, "weights of {}", objective.key);
+            let total: Hundredths = objective.phases().iter().map(|p| p.weight.original).sum();
+            assert_eq!(total, Hundredths::HUNDRED, "weights of {}", objective.key());
         }
     });
 }
@@ -767,9 +767,9 @@ fn loading_the_same_year_twice_is_a_conflict_and_appends_nothing() {
     );
     assert_eq!(world.app.store().head().unwrap(), head);
     world.app.read(|r| {
-        assert_eq!(r.plans.len(), 1);
-        assert_eq!(r.plans[&2022].objectives.len(), 7);
-        assert_eq!(r.objectives.len(), 7);
+        assert_eq!(r.plans().count(), 1);
+        assert_eq!(r.plan(2022).unwrap().objectives.len(), 7);
+        assert_eq!(r.objectives().count(), 7);
     });
     assert_eq!(
         world

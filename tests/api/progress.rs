@@ -28,17 +28,23 @@ fn pct(value: f64) -> Hundredths {
 }
 
 fn score(world: &World, key: &str, at: &str) -> Score {
-    world.app.read(|r| r.objectives[key].score(d(at)))
+    world.app.read(|r| r.objective(key).unwrap().score(d(at)))
 }
 
 fn view(world: &World, key: &str, at: &str) -> ObjectiveView {
-    world.app.read(|r| r.objectives[key].evaluate(d(at)))
+    world
+        .app
+        .read(|r| r.objective(key).unwrap().evaluate(d(at)))
 }
 
 fn status(world: &World, key: &str, phase: u32, at: &str) -> PhaseStatus {
-    world
-        .app
-        .read(|r| r.objectives[key].phase(phase).unwrap().status_at(d(at)))
+    world.app.read(|r| {
+        r.objective(key)
+            .unwrap()
+            .phase(phase)
+            .unwrap()
+            .status_at(d(at))
+    })
 }
 
 #[track_caller]
@@ -560,18 +566,18 @@ fn the_state_as_of_a_seq_is_what_the_system_said_then() {
         .objective_as_of(RF_A, Until::Seq(0))
         .unwrap()
         .is_none());
-    assert!(as_of(loaded).phases[0].completed.is_none());
+    assert!(as_of(loaded).phases()[0].completed.is_none());
     let then = as_of(completed);
     assert_eq!(
-        then.phases[0].completed.as_ref().unwrap().on,
+        then.phases()[0].completed.as_ref().unwrap().on,
         d("2022-05-20")
     );
     assert_score(then.score(d("2022-05-21")), 20.0, 20.0, Outcome::InProgress);
     let now = as_of(retracted);
-    assert!(now.phases[0].completed.is_none());
+    assert!(now.phases()[0].completed.is_none());
     assert_score(now.score(d("2022-05-21")), 0.0, 0.0, Outcome::InProgress);
     // The latest seq is the live state.
-    assert_eq!(now, w.app.read(|r| r.objectives[RF_A].clone()));
+    assert_eq!(now, w.app.read(|r| r.objective(RF_A).unwrap().clone()));
 }
 
 #[test]
@@ -601,7 +607,7 @@ fn an_auditor_asks_what_the_system_said_on_a_past_day_and_what_score_it_computed
         .objective_as_of(RF_A, Until::RecordedAt(evening))
         .unwrap()
         .unwrap();
-    assert_eq!(then.phases[1].deadline.latest(), &d("2022-06-30"));
+    assert_eq!(then.phases()[1].deadline.latest(), &d("2022-06-30"));
     assert_score(
         then.score(d("2022-10-01")),
         60.0,
@@ -910,9 +916,12 @@ fn a_revision_with_violations_reports_every_one_and_applies_nothing() {
     let w = World::with_seed();
     w.on("2022-07-29");
     let before = head(&w);
-    let state = w
-        .app
-        .read(|r| (r.objectives[RF_A].clone(), r.objectives[PEDIBUS].clone()));
+    let state = w.app.read(|r| {
+        (
+            r.objective(RF_A).unwrap().clone(),
+            r.objective(PEDIBUS).unwrap().clone(),
+        )
+    });
     let result = w.revise(
         2022,
         revision(
@@ -941,13 +950,17 @@ fn a_revision_with_violations_reports_every_one_and_applies_nothing() {
         .contains("la fase 5 scade il 15/07/2022, dopo la scadenza finale del 30/06/2022"));
     assert_eq!(head(&w), before, "nothing appended");
     assert_eq!(
-        w.app
-            .read(|r| (r.objectives[RF_A].clone(), r.objectives[PEDIBUS].clone())),
+        w.app.read(|r| (
+            r.objective(RF_A).unwrap().clone(),
+            r.objective(PEDIBUS).unwrap().clone()
+        )),
         state
     );
     assert_eq!(
-        w.app
-            .read(|r| r.objectives[RF_B].phases[2].deadline.latest().to_owned()),
+        w.app.read(|r| r.objective(RF_B).unwrap().phases()[2]
+            .deadline
+            .latest()
+            .to_owned()),
         d("2022-12-31"),
         "not even the valid change"
     );
@@ -999,15 +1012,14 @@ fn a_revision_touching_several_objectives_is_one_atomic_append_that_survives_a_r
     assert!(written.events.iter().all(|e| &e.correlation == correlation));
     let live = w.app.read(|r| {
         let mut all: Vec<(String, Objective)> = r
-            .objectives
-            .iter()
-            .map(|(k, o)| (k.clone(), o.clone()))
+            .objectives()
+            .map(|o| (o.key().to_string(), o.clone()))
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     });
     assert_eq!(
-        live.iter().find(|(k, _)| k == RF_A).unwrap().1.phases[3]
+        live.iter().find(|(k, _)| k == RF_A).unwrap().1.phases()[3]
             .weight
             .latest(),
         &Hundredths(5000)
@@ -1016,16 +1028,15 @@ fn a_revision_touching_several_objectives_is_one_atomic_append_that_survives_a_r
     let reopened = traguardo::App::open(w.db(), w.clock.clone()).expect("the log folds again");
     let rebuilt = reopened.read(|r| {
         let mut all: Vec<(String, Objective)> = r
-            .objectives
-            .iter()
-            .map(|(k, o)| (k.clone(), o.clone()))
+            .objectives()
+            .map(|o| (o.key().to_string(), o.clone()))
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     });
     assert_eq!(rebuilt, live);
     assert_eq!(
-        reopened.read(|r| r.plans[&2022].revisions.len()),
+        reopened.read(|r| r.plan(2022).unwrap().revisions.len()),
         1,
         "the revision record folds too"
     );
@@ -1035,7 +1046,7 @@ fn a_revision_touching_several_objectives_is_one_atomic_append_that_survives_a_r
 fn an_added_objective_joins_the_plan_from_its_act_date() {
     let w = World::with_seed();
     w.on("2022-07-29");
-    let mut spec = w.app.read(|r| r.objectives[PEDIBUS].definition());
+    let mut spec = w.app.read(|r| r.objective(PEDIBUS).unwrap().definition());
     spec.letter = "E".into();
     spec.final_deadline = d("2022-12-31");
     w.revise(

@@ -20,7 +20,7 @@ use traguardo::{App, AppError};
 use traguardo_events::domain::RevisionChange;
 use traguardo_events::model::{Hundredths, PhaseSpec, Role, ValidationOutcome, ValidationStage};
 use traguardo_events::store::Until;
-use traguardo_projections::{Objective, Registry};
+use traguardo_projections::{Objective, Plan, Registry};
 
 use crate::support::{admin, block_on, d, manager, manager_of, validator, World};
 
@@ -195,22 +195,23 @@ struct Snapshot {
 
 fn objectives_of(registry: &Registry) -> BTreeMap<String, Objective> {
     registry
-        .objectives
-        .iter()
-        .map(|(k, o)| (k.clone(), o.clone()))
+        .objectives()
+        .map(|o| (o.key().to_string(), o.clone()))
         .collect()
 }
 
 /// Plans and objectives, serialized in a fixed order.
 fn bytes_of(registry: &Registry) -> Vec<u8> {
-    let objectives: BTreeMap<&String, &Objective> = registry.objectives.iter().collect();
-    serde_json::to_vec(&(&registry.plans, objectives, registry.last_seq)).expect("serializes")
+    let plans: Vec<&Plan> = registry.plans().collect();
+    let objectives: BTreeMap<&str, &Objective> =
+        registry.objectives().map(|o| (o.key(), o)).collect();
+    serde_json::to_vec(&(plans, objectives, registry.last_seq())).expect("serializes")
 }
 
 fn keys(world: &World) -> Vec<String> {
     world
         .app
-        .read(|r| r.plans.get(&2022).map(|p| p.objectives.clone()))
+        .read(|r| r.plan(2022).map(|p| p.objectives.clone()))
         .unwrap_or_default()
 }
 
@@ -219,7 +220,7 @@ fn pick(keys: &[String], index: usize) -> String {
 }
 
 fn objective(world: &World, key: &str) -> Option<Objective> {
-    world.app.read(|r| r.objectives.get(key).cloned())
+    world.app.read(|r| r.objective(key).cloned())
 }
 
 fn today(world: &World) -> NaiveDate {
@@ -242,7 +243,7 @@ fn revision_change(world: &World, keys: &[String], change: &Change) -> RevisionC
             let o = objective(world, &key(*i)).expect("listed objectives exist");
             let current = match phase.and_then(|n| o.phase(n)) {
                 Some(p) => *p.deadline.latest(),
-                None => *o.final_deadline.latest(),
+                None => *o.final_deadline().latest(),
             };
             RevisionChange::Deadline {
                 objective: key(*i),
@@ -291,7 +292,7 @@ fn revision_change(world: &World, keys: &[String], change: &Change) -> RevisionC
             ..
         } => {
             let o = objective(world, &key(*i)).unwrap();
-            let number = o.phases.iter().map(|p| p.number).max().unwrap_or(0) + 1;
+            let number = o.phases().iter().map(|p| p.number).max().unwrap_or(0) + 1;
             RevisionChange::AddPhase {
                 objective: key(*i),
                 phase: PhaseSpec {
@@ -307,7 +308,7 @@ fn revision_change(world: &World, keys: &[String], change: &Change) -> RevisionC
             RevisionChange::WithdrawObjective { objective: key(*i) }
         }
         Change::AddObjective { template, letter } => {
-            let mut spec = objective(world, &key(*template)).unwrap().spec;
+            let mut spec = objective(world, &key(*template)).unwrap().spec().clone();
             spec.letter = letter.to_string();
             RevisionChange::AddObjective {
                 objective: Box::new(spec),
@@ -428,7 +429,7 @@ fn command(
             let key = pick(keys, *objective);
             let o = objective_state(world, &key);
             let id = o
-                .indicators
+                .indicators()
                 .get(*indicator)
                 .map_or("sconosciuto".to_string(), |i| i.spec.id.clone());
             let who = manager_of(&key);
@@ -512,7 +513,9 @@ fn objective_state(world: &World, key: &str) -> Objective {
 /// that most steps can succeed.
 fn resolve(world: &World, keys: &[String], step: &Step) -> Step {
     let number = |objective: usize, raw: u32| -> u32 {
-        let n = objective_state(world, &pick(keys, objective)).phases.len() as u32;
+        let n = objective_state(world, &pick(keys, objective))
+            .phases()
+            .len() as u32;
         1 + raw % (n + 1)
     };
     let mut step = step.clone();
@@ -529,7 +532,7 @@ fn resolve(world: &World, keys: &[String], step: &Step) -> Step {
         } => {
             let o = objective_state(world, &pick(keys, *objective));
             let done: Vec<u32> = o
-                .phases
+                .phases()
                 .iter()
                 .filter(|p| p.completed.is_some())
                 .map(|p| p.number)
@@ -647,7 +650,7 @@ fn check_scores(objectives: &BTreeMap<String, Objective>) -> Result<(), TestCase
                 continue;
             }
             let active: i64 = o
-                .phases
+                .phases()
                 .iter()
                 .filter(|p| p.active_at(at))
                 .map(|p| p.weight.at(at).0)
@@ -718,9 +721,7 @@ fn history(steps: Vec<Step>) -> Result<(), TestCaseError> {
     // (a) the whole log, folded by a second application, is the live state.
     let live = world.app.read(Registry::clone);
     let first = rebuilt(&world);
-    prop_assert_eq!(&first.plans, &live.plans);
-    prop_assert_eq!(&first.objectives, &live.objectives);
-    prop_assert_eq!(first.last_seq, live.last_seq);
+    prop_assert_eq!(&first, &live);
     // (b) twice, byte for byte.
     let second = rebuilt(&world);
     prop_assert_eq!(bytes_of(&first), bytes_of(&second));
@@ -730,7 +731,7 @@ fn history(steps: Vec<Step>) -> Result<(), TestCaseError> {
     // stream reads and from the first N events of the log.
     let all = store.read_all(0, usize::MAX >> 1).unwrap();
     for snapshot in &snapshots {
-        for key in live.objectives.keys() {
+        for key in live.objectives().map(Objective::key) {
             let as_of = world
                 .app
                 .objective_as_of(key, Until::Seq(snapshot.seq))
