@@ -18,12 +18,13 @@ pub mod shape;
 pub mod validation;
 
 pub use error::{DomainError, RefusalKind};
+pub use progress::Measurement;
 pub use revision::{decide_revision, RevisionDecision, RevisionRequest};
 pub use validation::decide_validation;
 
 use chrono::NaiveDate;
 use traguardo_events::domain::ObjectiveEvent;
-use traguardo_events::model::{Hundredths, Role, ValidationOutcome, ValidationStage};
+use traguardo_events::model::{Role, ValidationOutcome, ValidationStage};
 use traguardo_projections::Objective;
 
 /// Who is asking: the holder of a token.
@@ -80,20 +81,7 @@ pub enum ObjectiveCommand {
         reason: String,
     },
     /// Record an indicator measurement.
-    RecordMeasurement {
-        /// Indicator id.
-        indicator: String,
-        /// Valid date.
-        on: NaiveDate,
-        /// Value, when given directly.
-        value: Option<Hundredths>,
-        /// n° a.
-        numerator: Option<u64>,
-        /// n° b.
-        denominator: Option<u64>,
-        /// Note.
-        note: Option<String>,
-    },
+    RecordMeasurement(progress::Measurement),
     /// Record a validation by the *Nucleo di Valutazione*.
     RecordValidation {
         /// Stage.
@@ -132,26 +120,9 @@ pub fn decide(
         ObjectiveCommand::RetractCompletion { phase, reason } => {
             progress::retract(objective, principal, phase, reason)?
         }
-        ObjectiveCommand::RecordMeasurement {
-            indicator,
-            on,
-            value,
-            numerator,
-            denominator,
-            note,
-        } => progress::measure(
-            objective,
-            principal,
-            today,
-            progress::Measurement {
-                indicator,
-                on,
-                value,
-                numerator,
-                denominator,
-                note,
-            },
-        )?,
+        ObjectiveCommand::RecordMeasurement(measurement) => {
+            progress::measure(objective, principal, today, measurement)?
+        }
         ObjectiveCommand::RecordValidation {
             stage,
             outcome,

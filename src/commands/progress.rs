@@ -49,6 +49,21 @@ fn active_phase(objective: &Objective, number: u32) -> Result<&Phase, DomainErro
     Ok(phase)
 }
 
+/// What a start or a completion of phase `number` on `on` needs first: a
+/// principal who may record, an active phase, a date not after today.
+fn phase_fact<'o>(
+    objective: &'o Objective,
+    principal: &Principal,
+    today: NaiveDate,
+    number: u32,
+    on: NaiveDate,
+) -> Result<&'o Phase, DomainError> {
+    may_record(objective, principal)?;
+    let phase = active_phase(objective, number)?;
+    not_future(on, today)?;
+    Ok(phase)
+}
+
 /// A fact is recorded once it has happened: its date is not after today.
 fn not_future(on: NaiveDate, today: NaiveDate) -> Result<(), DomainError> {
     if on > today {
@@ -77,9 +92,7 @@ pub fn start(
     on: NaiveDate,
     note: Option<String>,
 ) -> Result<ObjectiveEvent, DomainError> {
-    may_record(objective, principal)?;
-    let p = active_phase(objective, phase)?;
-    not_future(on, today)?;
+    let p = phase_fact(objective, principal, today, phase, on)?;
     let key = objective.key().to_string();
     if let Some(started) = &p.started {
         return Err(DomainError::PhaseAlreadyStarted {
@@ -117,9 +130,7 @@ pub fn complete(
     note: Option<String>,
     evidence: Vec<String>,
 ) -> Result<ObjectiveEvent, DomainError> {
-    may_record(objective, principal)?;
-    let p = active_phase(objective, phase)?;
-    not_future(on, today)?;
+    let p = phase_fact(objective, principal, today, phase, on)?;
     let key = objective.key().to_string();
     if let Some(done) = &p.completed {
         return Err(DomainError::PhaseAlreadyCompleted {

@@ -226,14 +226,14 @@ fn measure(
     ratio: Option<(Option<u64>, Option<u64>)>,
 ) -> ObjectiveCommand {
     let (numerator, denominator) = ratio.unwrap_or((None, None));
-    ObjectiveCommand::RecordMeasurement {
+    ObjectiveCommand::RecordMeasurement(Measurement {
         indicator: indicator.into(),
         on: d(on),
         value: value.map(Hundredths),
         numerator,
         denominator,
         note: None,
-    }
+    })
 }
 
 fn validation(

@@ -280,14 +280,14 @@ async fn record_measurement(
                 .map_err(|message| Problem::invalid(vec![FieldError::new("value", message)]))?,
         ),
     };
-    let command = ObjectiveCommand::RecordMeasurement {
+    let command = ObjectiveCommand::RecordMeasurement(crate::commands::Measurement {
         indicator,
         on,
         value,
         numerator: body.value.numerator,
         denominator: body.value.denominator,
         note: body.value.note.clone(),
-    };
+    });
     write(&state, &request, &key, command, &body.raw).await
 }
 

@@ -145,14 +145,14 @@ fn a_busy_year() -> World {
     world
         .run(
             b,
-            ObjectiveCommand::RecordMeasurement {
+            ObjectiveCommand::RecordMeasurement(traguardo::commands::Measurement {
                 indicator: "rimborsi-90gg".into(),
                 on: d("2022-06-30"),
                 value: None,
                 numerator: Some(187),
                 denominator: Some(200),
                 note: None,
-            },
+            }),
             &manager_of(b),
         )
         .unwrap();

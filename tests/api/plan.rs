@@ -937,14 +937,16 @@ fn no_stored_event_holds_a_floating_point_number() {
         world
             .run(
                 "2023-2250-A",
-                traguardo::commands::ObjectiveCommand::RecordMeasurement {
-                    indicator: "r".into(),
-                    on: d("2023-01-31"),
-                    value,
-                    numerator,
-                    denominator,
-                    note: None,
-                },
+                traguardo::commands::ObjectiveCommand::RecordMeasurement(
+                    traguardo::commands::Measurement {
+                        indicator: "r".into(),
+                        on: d("2023-01-31"),
+                        value,
+                        numerator,
+                        denominator,
+                        note: None,
+                    },
+                ),
                 &crate::support::manager("2250"),
             )
             .unwrap();

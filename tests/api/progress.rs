@@ -809,14 +809,14 @@ fn progress_rules_refuse_through_the_application() {
     );
     let zero = w.run(
         RF_B,
-        ObjectiveCommand::RecordMeasurement {
+        ObjectiveCommand::RecordMeasurement(traguardo::commands::Measurement {
             indicator: "rimborsi-90gg".into(),
             on: d("2022-03-01"),
             value: None,
             numerator: Some(5),
             denominator: Some(0),
             note: None,
-        },
+        }),
         &manager("2250"),
     );
     assert!(

@@ -435,14 +435,14 @@ fn command(
             let who = manager_of(&key);
             (
                 key,
-                ObjectiveCommand::RecordMeasurement {
+                ObjectiveCommand::RecordMeasurement(traguardo::commands::Measurement {
                     indicator: id,
                     on: today,
                     value: value.map(Hundredths),
                     numerator: ratio.map(|r| r.0),
                     denominator: ratio.map(|r| r.1),
                     note: None,
-                },
+                }),
                 who,
             )
         }
