@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use traguardo_events::{Clock, Head, Store};
+use traguardo_events::{Clock, Head, SqliteStore};
 
 use crate::commands::Principal;
 use crate::App;
@@ -205,7 +205,7 @@ fn import(db: &std::path::Path, file: &std::path::Path, actor: &str) -> anyhow::
 }
 
 fn verify(db: &std::path::Path, expect: &[Head]) -> anyhow::Result<ExitCode> {
-    let store = Store::open_existing(db)?;
+    let store = SqliteStore::open_existing(db)?;
     let v = store.verify(expect)?;
     if v.ok() {
         println!(
@@ -227,7 +227,7 @@ fn verify(db: &std::path::Path, expect: &[Head]) -> anyhow::Result<ExitCode> {
 }
 
 fn export(db: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let store = Store::open_existing(db)?;
+    let store = SqliteStore::open_existing(db)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = store
@@ -257,7 +257,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn append_loop(db: &std::path::Path, count: u64) -> anyhow::Result<ExitCode> {
     use traguardo_events::{AppendBatch, NewEvent};
-    let store = Store::open(db, Clock::system())?;
+    let store = SqliteStore::open(db, Clock::system())?;
     let stdout = std::io::stdout();
     for i in 0..count {
         let event = NewEvent {

@@ -7,9 +7,14 @@
 //! - [`model`]: the plain domain values the events carry (weights in exact
 //!   hundredths, phases, indicators, roles).
 //! - [`chain`]: the hash chain of DESIGN.md §3: canonical JSON and SHA-256.
-//! - [`store`]: the SQLite event store: one group-commit writer, atomic multi-stream
-//!   appends with optimistic concurrency, reads by stream, seq and record time, and
-//!   verification of the whole chain.
+//! - [`store`]: the [`Store`] trait, the interface the application holds whatever
+//!   the engine: atomic multi-stream appends with optimistic concurrency and
+//!   idempotency keys, reads by stream, seq and record time, verification of the
+//!   whole chain, following other processes' appends; [`store::open`] picks the
+//!   engine from a path or URL. Also the group-commit writer loop both engines run.
+//! - [`sqlite`]: [`SqliteStore`], the embedded engine (one file, WAL).
+//! - [`pg`]: [`PgStore`], the PostgreSQL engine (several processes on one
+//!   database, ordered by a table lock, followed by LISTEN/NOTIFY).
 //! - [`clock`]: where record time comes from (the system clock, or a test's own).
 
 pub mod chain;
@@ -18,6 +23,8 @@ pub mod domain;
 pub mod envelope;
 pub mod error;
 pub mod model;
+pub mod pg;
+pub mod sqlite;
 pub mod store;
 #[cfg(test)]
 mod store_tests;
@@ -25,4 +32,6 @@ mod store_tests;
 pub use clock::Clock;
 pub use envelope::{AppendBatch, ExpectedVersion, Head, NewEvent, RecordedEvent, StreamAppend};
 pub use error::{Error, Result};
-pub use store::{Store, Verification};
+pub use pg::PgStore;
+pub use sqlite::SqliteStore;
+pub use store::{PendingAppend, Store, StoreExt, Verification};
