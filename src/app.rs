@@ -14,7 +14,7 @@ use traguardo_events::domain::{ObjectiveEvent, OrgEvent, PlanEvent};
 use traguardo_events::envelope::Actor;
 use traguardo_events::model::{objective_stream, plan_stream, Role, ORG_STREAM};
 use traguardo_events::store::{IdempotencyKey, Until};
-use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, RecordedEvent, Store};
+use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, RecordedEvent, SqliteStore};
 use traguardo_projections::{Objective, Registry, TokenInfo};
 use uuid::Uuid;
 
@@ -29,7 +29,7 @@ pub struct App {
 }
 
 struct Inner {
-    store: Store,
+    store: SqliteStore,
     // A std lock: held only to read or fold in memory, never across an await.
     registry: Arc<RwLock<Registry>>,
     // The first committed event that could not be folded: the read model has
@@ -54,7 +54,7 @@ impl App {
     /// # Errors
     /// When the database cannot be opened or an event cannot be folded.
     pub fn open(path: impl AsRef<Path>, clock: Clock) -> Result<Self, AppError> {
-        let store = Store::open(path, clock)?;
+        let store = SqliteStore::open(path, clock)?;
         Self::with_store(store)
     }
 
@@ -62,7 +62,7 @@ impl App {
     ///
     /// # Errors
     /// When an event of the log cannot be folded.
-    pub fn with_store(store: Store) -> Result<Self, AppError> {
+    pub fn with_store(store: SqliteStore) -> Result<Self, AppError> {
         let registry = replay(&store)?;
         let registry = Arc::new(RwLock::new(registry));
         let drift: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
@@ -117,7 +117,7 @@ impl App {
     }
 
     /// The event store.
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &SqliteStore {
         &self.inner.store
     }
 
@@ -524,7 +524,7 @@ pub fn plan_batch(
 ///
 /// # Errors
 /// When the log cannot be read or an event cannot be folded.
-pub fn replay(store: &Store) -> Result<Registry, AppError> {
+pub fn replay(store: &SqliteStore) -> Result<Registry, AppError> {
     let mut registry = Registry::new();
     store.for_each_raw(0, |event, data| {
         registry.apply_text(&event, data).map_err(AppError::from)

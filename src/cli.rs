@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use traguardo_events::{Clock, Head, Store};
+use traguardo_events::{Clock, Head, SqliteStore};
 
 use crate::commands::Principal;
 use crate::App;
@@ -189,7 +189,7 @@ fn import(db: &std::path::Path, file: &std::path::Path, actor: &str) -> anyhow::
 }
 
 fn verify(db: &std::path::Path, expect: &[Head]) -> anyhow::Result<ExitCode> {
-    let store = Store::open_existing(db)?;
+    let store = SqliteStore::open_existing(db)?;
     let v = store.verify(expect)?;
     if v.ok() {
         println!(
@@ -211,7 +211,7 @@ fn verify(db: &std::path::Path, expect: &[Head]) -> anyhow::Result<ExitCode> {
 }
 
 fn export(db: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let store = Store::open_existing(db)?;
+    let store = SqliteStore::open_existing(db)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = store

@@ -26,7 +26,7 @@ use traguardo_events::model::{
     objective_key, objective_stream, plan_stream, Hundredths, IndicatorKind, IndicatorSpec,
     ObjectiveSpec, PhaseSpec, Unit,
 };
-use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, Store};
+use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, SqliteStore};
 use traguardo_projections::Registry;
 
 /// `traguardo-bench store` options.
@@ -98,7 +98,7 @@ fn run_in(args: &StoreArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         "batched append: {} events in batches of {}, hash chain, synchronous=FULL",
         args.events, args.batch
     ));
-    let store = Store::open(&db, Clock::system())?;
+    let store = SqliteStore::open(&db, Clock::system())?;
     let written = batched_append(&store, args.events, args.batch)?;
     println!(
         "  payload: {:.0} bytes of JSON data on average ({} objectives, {} plans)",
@@ -149,7 +149,7 @@ fn run_in(args: &StoreArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         bail!("the replay process failed: {status}");
     }
 
-    let store = Store::open(&db, Clock::system())?;
+    let store = SqliteStore::open(&db, Clock::system())?;
     section(&format!(
         "durable single-event appends through the group-commit writer ({} per level, on the {}-event log)",
         args.durable, args.events
@@ -405,7 +405,7 @@ struct Written {
     plans: u64,
 }
 
-fn batched_append(store: &Store, events: u64, batch_size: usize) -> anyhow::Result<Written> {
+fn batched_append(store: &SqliteStore, events: u64, batch_size: usize) -> anyhow::Result<Written> {
     let mut workload = Workload::new();
     let mut in_append = Duration::ZERO;
     let mut payload_bytes = 0u64;
@@ -438,7 +438,7 @@ fn batched_append(store: &Store, events: u64, batch_size: usize) -> anyhow::Resu
 
 /// The same rows written with nothing but rusqlite: a prepared INSERT in
 /// transactions of `batch_size`, WAL and `synchronous=FULL`, into the store's own
-/// schema (made by opening a [`Store`] on the file), with or without its
+/// schema (made by opening a [`SqliteStore`] on the file), with or without its
 /// append-only triggers. Ids and hashes are placeholders of the same length, each
 /// row linked to the one before, so that the triggers accept them.
 fn bare_rusqlite(
@@ -447,7 +447,7 @@ fn bare_rusqlite(
     batch_size: usize,
     triggers: bool,
 ) -> anyhow::Result<Duration> {
-    Store::open(db, Clock::system())?.shutdown();
+    SqliteStore::open(db, Clock::system())?.shutdown();
     let mut conn = rusqlite::Connection::open(db)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -514,7 +514,7 @@ fn bare_rusqlite(
 /// Runs in its own process: opens the log, reads and decodes every event and
 /// folds it into a [`Registry`], and prints the rate and the registry's memory.
 fn replay(db: &Path) -> anyhow::Result<()> {
-    let store = Store::open_existing(db)?;
+    let store = SqliteStore::open_existing(db)?;
     // Reading and decoding alone (rows → envelopes with their JSON data).
     let start = Instant::now();
     let mut read = 0u64;
@@ -577,7 +577,7 @@ impl Durable {
 /// appending one event at a time to its own objective, with the expected
 /// version, and waiting until it is durable.
 fn durable_appends(
-    store: &Store,
+    store: &SqliteStore,
     appenders: usize,
     total: u64,
     objectives: u64,

@@ -50,6 +50,22 @@ pub enum Error {
     /// The schema migration failed.
     #[error("schema migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    /// The PostgreSQL database named by a URL could not be used: a malformed URL,
+    /// a refused connection, a database that is not a Traguardo log. The URL is
+    /// shown without its password.
+    #[error("cannot open database {url}: {message}")]
+    OpenUrl {
+        /// The URL that was asked for, password hidden.
+        url: String,
+        /// Why it could not be used.
+        message: String,
+    },
+    /// PostgreSQL failed; the message carries the server's SQLSTATE code.
+    #[error("database: {}", crate::pg::describe(.0))]
+    Postgres(#[from] postgres::Error),
+    /// A helper thread (writer, follower) could not be started.
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, #[source] std::io::Error),
 }
 
 /// The result type of the events crate.

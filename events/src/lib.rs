@@ -8,9 +8,14 @@
 //!   hundredths, phases, indicators, roles).
 //! - [`ids`]: objective keys and stream names, parsed once.
 //! - [`chain`]: the hash chain of DESIGN.md §3: canonical JSON and SHA-256.
-//! - [`store`]: the SQLite event store: one group-commit writer, atomic multi-stream
-//!   appends with optimistic concurrency, reads by stream, seq and record time, and
-//!   verification of the whole chain.
+//! - [`store`]: the [`Store`] trait, the interface the application holds whatever
+//!   the engine: atomic multi-stream appends with optimistic concurrency and
+//!   idempotency keys, reads by stream, seq and record time, verification of the
+//!   whole chain, following other processes' appends; [`store::open`] picks the
+//!   engine from a path or URL. Also the group-commit writer loop both engines run.
+//! - [`sqlite`]: [`SqliteStore`], the embedded engine (one file, WAL).
+//! - [`pg`]: [`PgStore`], the PostgreSQL engine (several processes on one
+//!   database, ordered by a table lock, followed by LISTEN/NOTIFY).
 //! - [`clock`]: where record time comes from (the system clock, or a test's own).
 
 pub mod chain;
@@ -20,6 +25,8 @@ pub mod envelope;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod pg;
+pub mod sqlite;
 pub mod store;
 #[cfg(test)]
 mod store_tests;
@@ -28,4 +35,6 @@ pub use clock::Clock;
 pub use envelope::{AppendBatch, ExpectedVersion, Head, NewEvent, RecordedEvent, StreamAppend};
 pub use error::{Error, Result};
 pub use ids::{IdError, ObjectiveKey, StreamId, StreamRef};
-pub use store::{Store, Verification};
+pub use pg::PgStore;
+pub use sqlite::SqliteStore;
+pub use store::{PendingAppend, Store, StoreExt, Verification};

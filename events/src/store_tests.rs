@@ -1,10 +1,16 @@
-//! Contract tests of the SQLite store, each against a real database file in its
-//! own temporary folder: optimistic concurrency under racing threads, atomic
-//! batches, the append-only triggers, every read, idempotency keys, and `verify`.
+//! Contract tests of the stores. Each test of the contract runs twice, against
+//! SQLite (a fresh file in its own temporary folder) and against PostgreSQL (a
+//! fresh database of its own, dropped afterwards even when the test fails):
+//! optimistic concurrency under racing threads, atomic batches, the append-only
+//! triggers, every read, idempotency keys, `verify`, several processes on one
+//! log, and following another process's appends. Tests never skip: with no
+//! PostgreSQL to reach, the PostgreSQL half fails and says why.
+//!
+//! PostgreSQL is found at `TRAGUARDO_TEST_PG` (a server URL without a database,
+//! default `postgres://postgres@127.0.0.1:5432`).
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::task::{Context, Poll, Wake};
 
@@ -12,31 +18,77 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use crate::chain;
-use crate::store::{IdempotencyKey, IdempotentResult, Store, Until};
+use crate::pg::PgStore;
+use crate::sqlite::SqliteStore;
+use crate::store::{IdempotencyKey, IdempotentResult, Store, StoreExt, Until};
 use crate::{AppendBatch, Clock, Error, ExpectedVersion, Head, NewEvent, RecordedEvent};
 
-/// A store over a fresh file, with a manual clock.
+/// The engine a contract test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a fixture's log lives; dropped after the stores.
+enum Db {
+    Sqlite(tempfile::TempDir),
+    Postgres(PgDb),
+}
+
+/// A store over a fresh database, with a manual clock.
 struct Fixture {
-    dir: tempfile::TempDir,
-    store: Store,
+    store: Arc<dyn Store>,
     clock: Clock,
+    db: Db,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().expect("a temporary folder");
+    fn new(engine: Engine) -> Fixture {
         let clock = Clock::manual(t0());
-        let store = Store::open(dir.path().join("log.db"), clock.clone()).expect("the store opens");
-        Fixture { dir, store, clock }
+        let db = match engine {
+            Engine::Sqlite => Db::Sqlite(tempfile::tempdir().expect("a temporary folder")),
+            Engine::Postgres => Db::Postgres(PgDb::create()),
+        };
+        let store = open_on(&db, clock.clone());
+        Fixture { store, clock, db }
     }
 
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("log.db")
+    fn engine(&self) -> Engine {
+        match self.db {
+            Db::Sqlite(_) => Engine::Sqlite,
+            Db::Postgres(_) => Engine::Postgres,
+        }
     }
 
-    /// A second connection that does not go through the store at all.
-    fn raw(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.path()).expect("a raw connection")
+    /// Another store on the same database: another process.
+    fn open_another(&self, clock: Clock) -> Arc<dyn Store> {
+        open_on(&self.db, clock)
+    }
+
+    /// Runs `sql` through a connection that does not go through the store.
+    fn raw_execute(&self, sql: &str) -> Result<(), String> {
+        match &self.db {
+            Db::Sqlite(dir) => rusqlite::Connection::open(dir.path().join("log.db"))
+                .expect("a raw connection")
+                .execute_batch(sql)
+                .map_err(|e| e.to_string()),
+            Db::Postgres(db) => db
+                .raw()
+                .batch_execute(sql)
+                .map_err(|e| crate::pg::describe(&e)),
+        }
+    }
+
+    /// Drops append-only triggers behind the store's back.
+    fn drop_triggers(&self, names: &[&str]) {
+        for name in names {
+            let sql = match self.engine() {
+                Engine::Sqlite => format!("DROP TRIGGER {name}"),
+                Engine::Postgres => format!("DROP TRIGGER {name} ON events"),
+            };
+            self.raw_execute(&sql).expect("the trigger drops");
+        }
     }
 
     /// Appends one event to `stream` with no expectation.
@@ -52,6 +104,112 @@ impl Fixture {
         self.store.read_all(0, 1_000_000).expect("the log reads")
     }
 }
+
+fn open_on(db: &Db, clock: Clock) -> Arc<dyn Store> {
+    match db {
+        Db::Sqlite(dir) => {
+            Arc::new(SqliteStore::open(dir.path().join("log.db"), clock).expect("the store opens"))
+        }
+        Db::Postgres(db) => Arc::new(PgStore::open(&db.url, clock).expect("the store opens")),
+    }
+}
+
+/// A PostgreSQL database of one test's own, dropped when the test ends, however
+/// it ends.
+struct PgDb {
+    name: String,
+    url: String,
+}
+
+impl PgDb {
+    fn server() -> String {
+        std::env::var("TRAGUARDO_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    fn admin() -> ::postgres::Client {
+        let url = format!("{}/postgres", Self::server());
+        ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not answering at {url} ({}). Start it with \
+                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+                 or set TRAGUARDO_TEST_PG to a server URL",
+                crate::pg::describe(&e)
+            )
+        })
+    }
+
+    fn create() -> PgDb {
+        let name = format!("traguardo_test_{}", uuid::Uuid::now_v7().simple());
+        Self::admin()
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
+            ))
+            .expect("a fresh database");
+        let url = format!("{}/{name}", Self::server());
+        PgDb { name, url }
+    }
+
+    /// A connection that does not go through the store at all.
+    fn raw(&self) -> ::postgres::Client {
+        ::postgres::Client::connect(&self.url, ::postgres::NoTls).expect("a raw connection")
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // FORCE ends the connections a failed test may have left open.
+        let dropped = Self::admin().batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+        if let Err(e) = dropped {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// Runs each named contract test against both engines: `sqlite::name` and
+/// `postgres::name`.
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Engine::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Engine::Postgres) } )*
+        }
+    };
+}
+
+contract_tests!(
+    sixteen_threads_racing_on_one_stream_win_each_version_exactly_once,
+    sixteen_threads_on_different_streams_all_succeed,
+    a_batch_whose_second_stream_conflicts_appends_nothing,
+    a_batch_failing_after_its_inserts_is_rolled_back_alone_within_its_group_commit,
+    update_and_delete_through_another_connection_are_refused,
+    read_stream_stops_at_each_kind_of_until,
+    read_all_pages_through_the_log_after_a_seq,
+    seq_at_is_the_last_seq_recorded_by_a_time,
+    record_time_never_goes_backwards_along_the_log_even_when_the_clock_does,
+    an_event_with_a_float_in_its_data_is_refused,
+    an_idempotency_key_is_committed_with_its_batch_and_cannot_be_used_twice,
+    an_idempotency_key_survives_a_restart,
+    a_conflict_names_the_stream_the_expected_and_the_actual_version,
+    verify_holds_published_heads_and_names_those_the_log_no_longer_holds,
+    verify_finds_the_first_row_changed_behind_the_stores_back,
+    a_second_store_on_the_same_database_extends_the_same_chain,
+    two_processes_appending_from_many_threads_never_fork_gap_or_lose_an_event,
+    a_foreign_append_moves_the_followed_head,
+    commit_hooks_and_the_head_watch_see_every_commit_in_seq_order,
+    after_shutdown_queued_appends_are_done_and_later_ones_refused,
+    an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_without_it,
+    for_each_visits_every_event_in_order_and_stops_at_the_first_error,
+    a_panicking_commit_hook_does_not_stop_the_writer,
+    the_store_works_from_inside_an_async_runtime,
+);
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2022, 6, 10, 9, 12, 3).unwrap()
@@ -101,11 +259,10 @@ fn assert_gapless_chain(events: &[RecordedEvent]) {
     }
 }
 
-#[test]
-fn sixteen_threads_racing_on_one_stream_win_each_version_exactly_once() {
+fn sixteen_threads_racing_on_one_stream_win_each_version_exactly_once(engine: Engine) {
     const THREADS: usize = 16;
     const TARGET: u64 = 240;
-    let f = Fixture::new();
+    let f = Fixture::new(engine);
     let stream = "objective/2022-2250-A";
     let start = Arc::new(Barrier::new(THREADS));
     let workers: Vec<_> = (0..THREADS)
@@ -179,11 +336,10 @@ fn sixteen_threads_racing_on_one_stream_win_each_version_exactly_once() {
     assert!(f.store.verify(&[]).unwrap().ok());
 }
 
-#[test]
-fn sixteen_threads_on_different_streams_all_succeed() {
+fn sixteen_threads_on_different_streams_all_succeed(engine: Engine) {
     const THREADS: usize = 16;
     const PER_THREAD: u64 = 20;
-    let f = Fixture::new();
+    let f = Fixture::new(engine);
     let start = Arc::new(Barrier::new(THREADS));
     let workers: Vec<_> = (0..THREADS)
         .map(|thread| {
@@ -219,9 +375,8 @@ fn sixteen_threads_on_different_streams_all_succeed() {
     assert_eq!(f.store.head().unwrap().seq, THREADS as u64 * PER_THREAD);
 }
 
-#[test]
-fn a_batch_whose_second_stream_conflicts_appends_nothing() {
-    let f = Fixture::new();
+fn a_batch_whose_second_stream_conflicts_appends_nothing(engine: Engine) {
+    let f = Fixture::new(engine);
     f.append_one("objective/2022-2250-A", json!({"phase": 1}));
     f.append_one("objective/2022-2250-B", json!({"phase": 1}));
     f.append_one("objective/2022-2250-B", json!({"phase": 2}));
@@ -273,9 +428,8 @@ fn a_batch_whose_second_stream_conflicts_appends_nothing() {
     assert_gapless_chain(&f.all());
 }
 
-#[test]
-fn a_batch_failing_after_its_inserts_is_rolled_back_alone_within_its_group_commit() {
-    let f = Fixture::new();
+fn a_batch_failing_after_its_inserts_is_rolled_back_alone_within_its_group_commit(engine: Engine) {
+    let f = Fixture::new(engine);
     // Hold the writer inside its first commit so that the next appends queue up
     // and are committed as one group.
     let (release, held) = mpsc::channel::<()>();
@@ -350,44 +504,68 @@ fn a_batch_failing_after_its_inserts_is_rolled_back_alone_within_its_group_commi
     assert!(f.store.verify(&[]).unwrap().ok());
 }
 
-#[test]
-fn update_delete_and_replace_through_another_connection_are_refused() {
-    let f = Fixture::new();
+fn update_and_delete_through_another_connection_are_refused(engine: Engine) {
+    let f = Fixture::new(engine);
     let first = f.append_one("objective/2022-2250-A", json!({"phase": 1}));
     f.append_one("objective/2022-2250-A", json!({"phase": 2}));
-    let raw = f.raw();
     let refused = |sql: &str| {
-        let e = raw
-            .execute(sql, [])
+        let e = f
+            .raw_execute(sql)
             .expect_err("the database refuses it by itself");
-        assert!(
-            e.to_string().contains("append-only"),
-            "refused by a trigger: {e}"
-        );
+        assert!(e.contains("append-only"), "refused by a trigger: {e}");
     };
     refused("UPDATE events SET data = '{\"phase\":9}' WHERE seq = 1");
     refused("UPDATE events SET actor = 'someone else'");
     refused("DELETE FROM events WHERE seq = 2");
     refused("DELETE FROM events");
-    // REPLACE deletes the row it collides with without firing DELETE triggers.
     let head = f.store.head().unwrap().hash;
-    let replace = |seq: u64, version: u64, id: &str, prev: &str| {
+    let fresh = uuid::Uuid::now_v7().to_string();
+    let hash = "ab".repeat(32);
+    let insert = |verb: &str, seq: u64, version: u64, id: &str, prev: &str, tail: &str| {
         format!(
-            "INSERT OR REPLACE INTO events (seq, id, stream, version, type, schema, data, \
+            "{verb} INTO events (seq, id, stream, version, type, schema, data, \
              actor, role, recorded_at, correlation, prev_hash, hash) VALUES ({seq}, '{id}', \
              'objective/2022-2250-A', {version}, 'phase_started', 1, '{{}}', 'x', 'admin', \
-             '2022-06-10T09:12:03.000000Z', NULL, '{prev}', '{hash}')",
-            hash = "ab".repeat(32),
+             '2022-06-10T09:12:03.000000Z', NULL, '{prev}', '{hash}') {tail}"
         )
     };
-    let fresh = uuid::Uuid::now_v7().to_string();
-    refused(&replace(1, 1, &fresh, chain::GENESIS)); // the same seq
-    refused(&replace(3, 1, &fresh, &head)); // the same (stream, version)
-    refused(&replace(3, 3, &first.id.to_string(), &head)); // the same id
-    refused(&format!(
-        "INSERT INTO events SELECT 3, '{fresh}', stream, 3, type, schema, data, actor, role, \
-         recorded_at, correlation, prev_hash, hash FROM events WHERE seq = 1"
-    )); // a copy that does not link to the head
+    // An insert that does not extend the chain: a copy that does not link to the
+    // head, a stream version skipped.
+    refused(&insert("INSERT", 3, 3, &fresh, chain::GENESIS, ""));
+    refused(&insert("INSERT", 3, 4, &fresh, &head, ""));
+    match engine {
+        Engine::Sqlite => {
+            // REPLACE deletes the row it collides with without firing DELETE triggers.
+            refused(&insert(
+                "INSERT OR REPLACE",
+                1,
+                1,
+                &fresh,
+                chain::GENESIS,
+                "",
+            )); // the same seq
+            refused(&insert("INSERT OR REPLACE", 3, 1, &fresh, &head, "")); // the same (stream, version)
+            refused(&insert(
+                "INSERT OR REPLACE",
+                3,
+                3,
+                &first.id.to_string(),
+                &head,
+                "",
+            )); // the same id
+        }
+        Engine::Postgres => {
+            refused("TRUNCATE events");
+            refused(&insert(
+                "INSERT",
+                1,
+                1,
+                &fresh,
+                chain::GENESIS,
+                "ON CONFLICT (seq) DO UPDATE SET data = EXCLUDED.data",
+            ));
+        }
+    }
     let events = f.all();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0], first);
@@ -396,9 +574,8 @@ fn update_delete_and_replace_through_another_connection_are_refused() {
     assert_eq!(f.append_one("org", json!({})).seq, 3);
 }
 
-#[test]
-fn read_stream_stops_at_each_kind_of_until() {
-    let f = Fixture::new();
+fn read_stream_stops_at_each_kind_of_until(engine: Engine) {
+    let f = Fixture::new(engine);
     let a = "objective/2022-2250-A";
     let b = "objective/2022-2250-B";
     // seq: stream, version, recorded at
@@ -468,9 +645,8 @@ fn read_stream_stops_at_each_kind_of_until() {
         .is_empty());
 }
 
-#[test]
-fn read_all_pages_through_the_log_after_a_seq() {
-    let f = Fixture::new();
+fn read_all_pages_through_the_log_after_a_seq(engine: Engine) {
+    let f = Fixture::new(engine);
     for i in 0..10 {
         f.append_one(&format!("objective/2022-2250-{i}"), json!({"i": i}));
     }
@@ -498,9 +674,8 @@ fn read_all_pages_through_the_log_after_a_seq() {
     assert_eq!(visited, [8, 9, 10]);
 }
 
-#[test]
-fn seq_at_is_the_last_seq_recorded_by_a_time() {
-    let f = Fixture::new();
+fn seq_at_is_the_last_seq_recorded_by_a_time(engine: Engine) {
+    let f = Fixture::new(engine);
     assert_eq!(f.store.seq_at(t0()).unwrap(), 0, "an empty log");
     f.append_one("org", json!({}));
     f.append_one("org", json!({}));
@@ -513,9 +688,8 @@ fn seq_at_is_the_last_seq_recorded_by_a_time() {
     assert_eq!(f.store.seq_at(t0() + Duration::days(400)).unwrap(), 3);
 }
 
-#[test]
-fn record_time_never_goes_backwards_along_the_log_even_when_the_clock_does() {
-    let f = Fixture::new();
+fn record_time_never_goes_backwards_along_the_log_even_when_the_clock_does(engine: Engine) {
+    let f = Fixture::new(engine);
     f.clock.advance(Duration::minutes(10));
     let first = f.append_one("org", json!({}));
     f.clock.set(t0()); // the clock steps back ten minutes
@@ -532,9 +706,8 @@ fn record_time_never_goes_backwards_along_the_log_even_when_the_clock_does() {
     assert!(f.store.verify(&[]).unwrap().ok());
 }
 
-#[test]
-fn an_event_with_a_float_in_its_data_is_refused() {
-    let f = Fixture::new();
+fn an_event_with_a_float_in_its_data_is_refused(engine: Engine) {
+    let f = Fixture::new(engine);
     for data in [
         json!({"weight": 33.33}),
         json!({"weight": 100.0}),
@@ -566,9 +739,8 @@ fn an_event_with_a_float_in_its_data_is_refused() {
     assert_eq!(e.data["big"], json!(u64::MAX));
 }
 
-#[test]
-fn an_idempotency_key_is_committed_with_its_batch_and_cannot_be_used_twice() {
-    let f = Fixture::new();
+fn an_idempotency_key_is_committed_with_its_batch_and_cannot_be_used_twice(engine: Engine) {
+    let f = Fixture::new(engine);
     let key = IdempotencyKey {
         key: "manager-2250:retry-1".into(),
         request_sha256: "12".repeat(32),
@@ -635,9 +807,8 @@ fn an_idempotency_key_is_committed_with_its_batch_and_cannot_be_used_twice() {
     );
 }
 
-#[test]
-fn a_conflict_names_the_stream_the_expected_and_the_actual_version() {
-    let f = Fixture::new();
+fn a_conflict_names_the_stream_the_expected_and_the_actual_version(engine: Engine) {
+    let f = Fixture::new(engine);
     let stream = "objective/2022-2250-A";
     f.append_one(stream, json!({"n": 1}));
     f.append_one(stream, json!({"n": 2}));
@@ -688,9 +859,8 @@ fn a_conflict_names_the_stream_the_expected_and_the_actual_version() {
         .unwrap();
 }
 
-#[test]
-fn verify_holds_published_heads_and_names_those_the_log_no_longer_holds() {
-    let f = Fixture::new();
+fn verify_holds_published_heads_and_names_those_the_log_no_longer_holds(engine: Engine) {
+    let f = Fixture::new(engine);
     let mut heads = vec![Head::genesis()];
     for i in 0..5 {
         let e = f.append_one("org", json!({"i": i}));
@@ -737,35 +907,31 @@ fn verify_holds_published_heads_and_names_those_the_log_no_longer_holds() {
     assert_eq!(v.missing_heads[0].0, forged);
 }
 
-#[test]
-fn verify_finds_the_first_row_changed_behind_the_stores_back() {
-    let f = Fixture::new();
+fn verify_finds_the_first_row_changed_behind_the_stores_back(engine: Engine) {
+    let f = Fixture::new(engine);
     for i in 0..6 {
         f.append_one("org", json!({"i": i}));
     }
-    let raw = f.raw();
-    raw.execute_batch("DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete;")
-        .unwrap();
+    f.drop_triggers(&["events_no_update", "events_no_delete"]);
     let v = f.store.verify(&[]).unwrap();
     assert!(!v.ok() && !v.triggers_present && v.first_bad_seq.is_none());
-    raw.execute("UPDATE events SET data = '{\"i\":40}' WHERE seq = 4", [])
+    f.raw_execute("UPDATE events SET data = '{\"i\":40}' WHERE seq = 4")
         .unwrap();
-    raw.execute("UPDATE events SET actor = 'x' WHERE seq = 5", [])
+    f.raw_execute("UPDATE events SET actor = 'x' WHERE seq = 5")
         .unwrap();
     let v = f.store.verify(&[]).unwrap();
     assert_eq!(v.first_bad_seq, Some(4), "{v:?}");
     assert_eq!(v.events, 3, "the events before it hold");
-    raw.execute("DELETE FROM events WHERE seq = 2", []).unwrap();
+    f.raw_execute("DELETE FROM events WHERE seq = 2").unwrap();
     let v = f.store.verify(&[]).unwrap();
     assert_eq!(v.first_bad_seq, Some(2), "{v:?}");
 }
 
-#[test]
-fn a_second_store_on_the_same_file_extends_the_same_chain() {
-    // Two processes (here two stores) writing the same file take turns under
-    // SQLite's write lock; each reads the head inside it.
-    let f = Fixture::new();
-    let other = Store::open(f.path(), Clock::system()).unwrap();
+fn a_second_store_on_the_same_database_extends_the_same_chain(engine: Engine) {
+    // Two processes (here two stores) writing the same database take turns under
+    // the database's write lock; each reads the head inside it.
+    let f = Fixture::new(engine);
+    let other = f.open_another(Clock::system());
     let workers: Vec<_> = [f.store.clone(), other.clone()]
         .into_iter()
         .enumerate()
@@ -801,9 +967,8 @@ fn a_second_store_on_the_same_file_extends_the_same_chain() {
     assert_eq!(other.head().unwrap(), f.store.head().unwrap());
 }
 
-#[test]
-fn commit_hooks_and_the_head_watch_see_every_commit_in_seq_order() {
-    let f = Fixture::new();
+fn commit_hooks_and_the_head_watch_see_every_commit_in_seq_order(engine: Engine) {
+    let f = Fixture::new(engine);
     let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
     let hook_seen = seen.clone();
     f.store.on_commit(Arc::new(move |events: &[RecordedEvent]| {
@@ -837,9 +1002,8 @@ fn commit_hooks_and_the_head_watch_see_every_commit_in_seq_order() {
     assert_eq!(*watch.borrow(), f.store.head().unwrap());
 }
 
-#[test]
-fn after_shutdown_queued_appends_are_done_and_later_ones_refused() {
-    let f = Fixture::new();
+fn after_shutdown_queued_appends_are_done_and_later_ones_refused(engine: Engine) {
+    let f = Fixture::new(engine);
     f.append_one("org", json!({}));
     f.store.shutdown();
     assert!(matches!(
@@ -849,7 +1013,7 @@ fn after_shutdown_queued_appends_are_done_and_later_ones_refused() {
     ));
     // Reads still work, and a reopened store carries on the chain.
     assert_eq!(f.store.head().unwrap().seq, 1);
-    let reopened = Store::open(f.path(), Clock::system()).unwrap();
+    let reopened = f.open_another(Clock::system());
     reopened
         .append(AppendBatch::new().push(event("org", json!({}))))
         .unwrap();
@@ -857,24 +1021,24 @@ fn after_shutdown_queued_appends_are_done_and_later_ones_refused() {
 }
 
 #[test]
-fn open_existing_refuses_what_is_not_a_traguardo_log_and_leaves_it_untouched() {
+fn sqlite_open_existing_refuses_what_is_not_a_traguardo_log_and_leaves_it_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.db");
-    let e = Store::open_existing(&missing).unwrap_err();
+    let e = SqliteStore::open_existing(&missing).unwrap_err();
     assert!(e.to_string().contains("no such database file"), "{e}");
     assert!(!missing.exists(), "nothing was created");
 
     let text = dir.path().join("notes.txt");
     let content = "Piano degli obiettivi provvisorio 2022\n".repeat(200);
     std::fs::write(&text, &content).unwrap();
-    let e = Store::open_existing(&text).unwrap_err();
+    let e = SqliteStore::open_existing(&text).unwrap_err();
     assert!(matches!(e, Error::Open { .. }));
     assert!(e.to_string().contains("not a SQLite database"), "{e}");
     assert_eq!(std::fs::read_to_string(&text).unwrap(), content);
 
     let empty = dir.path().join("empty.db");
     std::fs::write(&empty, b"").unwrap();
-    let e = Store::open_existing(&empty).unwrap_err();
+    let e = SqliteStore::open_existing(&empty).unwrap_err();
     assert!(e.to_string().contains("not a Traguardo database"), "{e}");
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
 
@@ -883,7 +1047,7 @@ fn open_existing_refuses_what_is_not_a_traguardo_log_and_leaves_it_untouched() {
         .unwrap()
         .execute_batch("CREATE TABLE protocollo (n INTEGER PRIMARY KEY, oggetto TEXT);")
         .unwrap();
-    let e = Store::open_existing(&foreign).unwrap_err();
+    let e = SqliteStore::open_existing(&foreign).unwrap_err();
     assert!(e.to_string().contains("not a Traguardo database"), "{e}");
     let tables: i64 = rusqlite::Connection::open(&foreign)
         .unwrap()
@@ -895,10 +1059,17 @@ fn open_existing_refuses_what_is_not_a_traguardo_log_and_leaves_it_untouched() {
     );
 
     // A log made by the store opens.
-    let f = Fixture::new();
+    let f = Fixture::new(Engine::Sqlite);
     f.append_one("org", json!({}));
+    let Db::Sqlite(dir) = &f.db else {
+        unreachable!("a SQLite fixture")
+    };
     assert_eq!(
-        Store::open_existing(f.path()).unwrap().head().unwrap().seq,
+        SqliteStore::open_existing(dir.path().join("log.db"))
+            .unwrap()
+            .head()
+            .unwrap()
+            .seq,
         1
     );
 }
@@ -906,7 +1077,7 @@ fn open_existing_refuses_what_is_not_a_traguardo_log_and_leaves_it_untouched() {
 #[test]
 fn record_times_read_back_exactly_in_the_stored_form_or_any_rfc_3339() {
     use crate::envelope::format_timestamp;
-    use crate::store::parse_timestamp;
+    use crate::sqlite::parse_timestamp;
     for at in [
         t0(),
         t0() + Duration::microseconds(123_456),
@@ -936,17 +1107,28 @@ fn record_times_read_back_exactly_in_the_stored_form_or_any_rfc_3339() {
     }
 }
 
-#[test]
-fn an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_without_it() {
-    let f = Fixture::new();
+fn an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_without_it(
+    engine: Engine,
+) {
+    let f = Fixture::new(engine);
     // Something outside the store makes inserts to one stream fail (as a full
     // disk or a broken page might fail one append and not the others).
-    f.raw()
-        .execute_batch(
+    f.raw_execute(match engine {
+        Engine::Sqlite => {
             "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.stream = 'objective/poison'
-             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
-        )
-        .unwrap();
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
+        }
+        Engine::Postgres => {
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.stream = 'objective/poison' THEN RAISE EXCEPTION 'poisoned'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER poison BEFORE INSERT ON events
+                 FOR EACH ROW EXECUTE FUNCTION poison();"
+        }
+    })
+    .unwrap();
     // Hold the writer in the hook of a first commit so the next appends queue up.
     let (release, held) = mpsc::channel::<()>();
     let held = Mutex::new(Some(held));
@@ -982,7 +1164,9 @@ fn an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_withou
     assert_eq!(before.join().unwrap().unwrap().len(), 2);
     assert_eq!(after.join().unwrap().unwrap().len(), 2);
     match poisoned.join().unwrap() {
-        Err(Error::Sqlite(e)) => assert!(e.to_string().contains("poisoned"), "{e}"),
+        Err(e @ (Error::Sqlite(_) | Error::Postgres(_))) => {
+            assert!(e.to_string().contains("poisoned"), "{e}")
+        }
         other => panic!("expected the poisoned append to fail, got {other:?}"),
     }
     let all = f.all();
@@ -992,9 +1176,8 @@ fn an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_withou
     assert_eq!(f.store.head().unwrap().seq, 6);
 }
 
-#[test]
-fn for_each_visits_every_event_in_order_and_stops_at_the_first_error() {
-    let f = Fixture::new();
+fn for_each_visits_every_event_in_order_and_stops_at_the_first_error(engine: Engine) {
+    let f = Fixture::new(engine);
     let mut batch = AppendBatch::new();
     for i in 0..1_000 {
         batch = batch.push(event(
@@ -1025,9 +1208,8 @@ fn for_each_visits_every_event_in_order_and_stops_at_the_first_error() {
     assert_eq!(visited, 600, "nothing after the error");
 
     // A row that no longer decodes stops the walk with its seq.
-    let raw = f.raw();
-    raw.execute_batch("DROP TRIGGER events_no_update").unwrap();
-    raw.execute("UPDATE events SET data = '{not json' WHERE seq = 900", [])
+    f.drop_triggers(&["events_no_update"]);
+    f.raw_execute("UPDATE events SET data = '{not json' WHERE seq = 900")
         .unwrap();
     let mut last = 0;
     let broken = f.store.for_each(0, |e| -> Result<(), Error> {
@@ -1041,9 +1223,8 @@ fn for_each_visits_every_event_in_order_and_stops_at_the_first_error() {
     assert_eq!(last, 899);
 }
 
-#[test]
-fn a_panicking_commit_hook_does_not_stop_the_writer() {
-    let f = Fixture::new();
+fn a_panicking_commit_hook_does_not_stop_the_writer(engine: Engine) {
+    let f = Fixture::new(engine);
     f.store.on_commit(Arc::new(|events: &[RecordedEvent]| {
         if events.iter().any(|e| e.seq == 1) {
             panic!("a hook with a bug");
@@ -1053,4 +1234,344 @@ fn a_panicking_commit_hook_does_not_stop_the_writer() {
     let second = f.append_one("org", json!({"n": 2}));
     assert_eq!((first.seq, second.seq), (1, 2));
     assert_eq!(f.all().len(), 2);
+}
+
+fn an_idempotency_key_survives_a_restart(engine: Engine) {
+    let f = Fixture::new(engine);
+    let key = IdempotencyKey {
+        key: "manager-2250:retry-9".into(),
+        request_sha256: "56".repeat(32),
+    };
+    let stream = "objective/2022-2250-A";
+    let events = block_on(f.store.append_idempotent(
+        AppendBatch::new().push(event(stream, json!({"n": 1}))),
+        Some(key.clone()),
+    ))
+    .unwrap();
+    f.store.shutdown();
+    let restarted = f.open_another(Clock::system());
+    assert_eq!(
+        restarted.idempotent_result(&key.key).unwrap(),
+        Some(IdempotentResult {
+            request_sha256: key.request_sha256.clone(),
+            first_seq: events[0].seq,
+            last_seq: events[0].seq,
+        })
+    );
+    match block_on(restarted.append_idempotent(
+        AppendBatch::new().push(event(stream, json!({"n": 2}))),
+        Some(key.clone()),
+    )) {
+        Err(Error::KeyUsed(k)) => assert_eq!(k, key.key),
+        other => panic!("expected KeyUsed after a restart, got {other:?}"),
+    }
+    assert_eq!(restarted.head().unwrap().seq, 1);
+}
+
+fn two_processes_appending_from_many_threads_never_fork_gap_or_lose_an_event(engine: Engine) {
+    // Two stores on one database are two processes: each has its own writer and
+    // its own group commits, and they must take turns on the one chain.
+    const THREADS_PER_STORE: usize = 4;
+    const APPENDS: usize = 15;
+    let f = Fixture::new(engine);
+    let stores = [f.store.clone(), f.open_another(Clock::system())];
+    let start = Arc::new(Barrier::new(2 * THREADS_PER_STORE));
+    let workers: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .flat_map(|(n, store)| {
+            let start = start.clone();
+            (0..THREADS_PER_STORE).map(move |t| {
+                let store = store.clone();
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    let mut acknowledged = Vec::new();
+                    for i in 0..APPENDS {
+                        // Odd appends race on one shared stream with an expected
+                        // version, retrying on conflict; the others go to a
+                        // stream of their own, two events at a time.
+                        if i % 2 == 1 {
+                            let shared = "objective/2022-shared";
+                            loop {
+                                let read = store.stream_version(shared).unwrap();
+                                let batch = AppendBatch::new()
+                                    .expect(shared, ExpectedVersion::Exact(read))
+                                    .push(event(shared, json!({"store": n, "t": t, "i": i})));
+                                match store.append(batch) {
+                                    Ok(events) => {
+                                        acknowledged.extend(events);
+                                        break;
+                                    }
+                                    Err(Error::Conflict { .. }) => continue,
+                                    Err(e) => panic!("unexpected error: {e}"),
+                                }
+                            }
+                        } else {
+                            let own = format!("objective/2022-{n}-{t}");
+                            let batch = AppendBatch::new()
+                                .push(event(&own, json!({"i": i})))
+                                .push(event("org", json!({"store": n, "t": t, "i": i})));
+                            acknowledged.extend(store.append(batch).unwrap());
+                        }
+                    }
+                    acknowledged
+                })
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    for worker in workers {
+        acknowledged.extend(worker.join().expect("no thread panicked"));
+    }
+    let all = f.all();
+    let expected_events = 2 * THREADS_PER_STORE * (APPENDS / 2 + 2 * APPENDS.div_ceil(2));
+    assert_eq!(acknowledged.len(), expected_events);
+    assert_eq!(all.len(), expected_events, "nothing more, nothing less");
+    assert_gapless_chain(&all);
+    // Every acknowledged event is in the log as it was acknowledged.
+    for event in &acknowledged {
+        assert_eq!(&all[event.seq as usize - 1], event, "seq {}", event.seq);
+    }
+    // Every stream's versions run from 1 without a gap.
+    let mut streams: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    for e in &all {
+        streams.entry(&e.stream).or_default().push(e.version);
+    }
+    for (stream, versions) in streams {
+        assert_eq!(
+            versions,
+            (1..=versions.len() as u64).collect::<Vec<_>>(),
+            "{stream}"
+        );
+    }
+    let v = f.store.verify(&[]).unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(stores[1].head().unwrap(), v.head);
+}
+
+fn a_foreign_append_moves_the_followed_head(engine: Engine) {
+    let f = Fixture::new(engine);
+    f.append_one("org", json!({"n": 1}));
+    let followed = f.store.follow().unwrap();
+    assert_eq!(followed.borrow().seq, 1);
+    // Following twice starts nothing new.
+    let _again = f.store.follow().unwrap();
+    let other = f.open_another(Clock::system());
+    let foreign = other
+        .append(AppendBatch::new().push(event("org", json!({"n": 2}))))
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while followed.borrow().seq < 2 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(5),
+            "the follower never saw seq 2"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        *followed.borrow(),
+        Head {
+            seq: foreign[0].seq,
+            hash: foreign[0].hash.clone()
+        }
+    );
+    // What a follower folds: the events after the last it saw.
+    assert_eq!(f.store.read_all(1, 100).unwrap(), foreign);
+    // Its own appends still move the head, which never goes back.
+    let own = f.append_one("org", json!({"n": 3}));
+    assert_eq!(followed.borrow().seq, own.seq);
+    f.store.shutdown();
+}
+
+fn the_store_works_from_inside_an_async_runtime(engine: Engine) {
+    let f = Fixture::new(engine);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = f.store.clone();
+    runtime.block_on(async move {
+        let appended = store
+            .append_async(AppendBatch::new().push(event("org", json!({"n": 1}))))
+            .await
+            .unwrap();
+        // Blocking reads on an async thread are to be avoided, but must not fail.
+        assert_eq!(store.head().unwrap().seq, appended[0].seq);
+        assert_eq!(store.read_all(0, 10).unwrap(), appended);
+        let mut seen = Vec::new();
+        store
+            .for_each_raw(0, |e, data| -> Result<(), Error> {
+                seen.push((e.seq, data.to_string()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, [(1, "{\"n\":1}".to_string())]);
+        assert!(store.verify(&[]).unwrap().ok());
+        // The last handle may go away here too.
+        drop(store);
+    });
+}
+
+#[test]
+fn open_picks_the_engine_from_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let sqlite = crate::store::open(path.to_str().unwrap(), Clock::system()).unwrap();
+    assert!(format!("{sqlite:?}").starts_with("SqliteStore"));
+    assert_eq!(sqlite.location(), path.display().to_string());
+    let db = PgDb::create();
+    for url in [
+        db.url.clone(),
+        db.url.replacen("postgres://", "postgresql://", 1),
+    ] {
+        let pg = crate::store::open(&url, Clock::system()).unwrap();
+        assert!(format!("{pg:?}").starts_with("PgStore"), "{pg:?}");
+        pg.shutdown();
+    }
+}
+
+#[test]
+fn postgres_a_wrong_url_or_a_refused_connection_is_a_clear_error_at_open() {
+    let refused = PgStore::open(
+        "postgres://traguardo:s3cret@127.0.0.1:1/traguardo",
+        Clock::system(),
+    )
+    .unwrap_err();
+    let message = refused.to_string();
+    assert!(matches!(refused, Error::OpenUrl { .. }), "{refused:?}");
+    assert!(message.contains("cannot connect"), "{message}");
+    assert!(
+        !message.contains("s3cret"),
+        "the password is not shown: {message}"
+    );
+    let malformed = PgStore::open("postgres://127.0.0.1:notaport/x", Clock::system()).unwrap_err();
+    assert!(
+        malformed.to_string().contains("not a valid PostgreSQL URL"),
+        "{malformed}"
+    );
+    let db = PgDb::create();
+    let missing = db.url.replace(&db.name, "traguardo_no_such_database");
+    let e = PgStore::open(&missing, Clock::system()).unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+}
+
+#[test]
+fn postgres_open_existing_refuses_a_database_without_a_log_and_leaves_it_untouched() {
+    let db = PgDb::create();
+    let e = PgStore::open_existing(&db.url).unwrap_err();
+    assert!(e.to_string().contains("not a Traguardo database"), "{e}");
+    let tables: i64 = db
+        .raw()
+        .query_one(
+            "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "nothing was created");
+    PgStore::open(&db.url, Clock::system()).unwrap().shutdown();
+    assert_eq!(
+        PgStore::open_existing(&db.url).unwrap().head().unwrap().seq,
+        0
+    );
+}
+
+#[test]
+fn postgres_migrations_are_numbered_recorded_and_applied_once() {
+    let db = PgDb::create();
+    let versions = || -> Vec<i32> {
+        db.raw()
+            .query(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let all: Vec<i32> = (1..=crate::pg::MIGRATION_COUNT as i32).collect();
+    // Two processes starting together migrate once.
+    let opening: Vec<_> = (0..2)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || PgStore::open(&url, Clock::system()).map(|s| s.shutdown()))
+        })
+        .collect();
+    for o in opening {
+        o.join().unwrap().unwrap();
+    }
+    assert_eq!(versions(), all);
+    PgStore::open(&db.url, Clock::system()).unwrap().shutdown();
+    assert_eq!(versions(), all, "nothing applied twice");
+    // A database migrated by a newer program is not touched by this one.
+    db.raw()
+        .execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&(all.len() as i32 + 1)],
+        )
+        .unwrap();
+    let e = PgStore::open(&db.url, Clock::system()).unwrap_err();
+    assert!(e.to_string().contains("newer than this program"), "{e}");
+}
+
+#[test]
+fn a_log_copied_between_engines_verifies_hash_for_hash() {
+    // Appends on SQLite, copied row for row into PostgreSQL behind the store's
+    // back: PostgreSQL reads back the same events and verifies the same chain.
+    let sqlite = Fixture::new(Engine::Sqlite);
+    sqlite.append_one("plan/2022", json!({"title": "Piano 2022 — è", "n": -3}));
+    sqlite
+        .store
+        .append(
+            AppendBatch::new()
+                .push(event(
+                    "objective/2022-2250-A",
+                    json!({"nested": {"b": 1, "a": [1, 2]}}),
+                ))
+                .push(event(
+                    "objective/2022-2250-B",
+                    json!({"text": "riga\ncon \"virgolette\""}),
+                )),
+        )
+        .unwrap();
+    let events = sqlite.all();
+    let pg = Fixture::new(Engine::Postgres);
+    let Db::Postgres(db) = &pg.db else {
+        unreachable!("a PostgreSQL fixture")
+    };
+    let mut raw = db.raw();
+    for e in &events {
+        let mut data = String::new();
+        chain::write_canonical_value(&mut data, &e.data);
+        raw.execute(
+            "INSERT INTO events (seq, id, stream, version, type, schema, data, actor, role, \
+             recorded_at, correlation, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &[
+                &(e.seq as i64) as &(dyn ::postgres::types::ToSql + Sync),
+                &e.id,
+                &e.stream,
+                &(e.version as i64),
+                &e.event_type,
+                &i64::from(e.schema),
+                &data,
+                &e.actor,
+                &e.role,
+                &e.recorded_at,
+                &e.correlation,
+                &e.prev_hash,
+                &e.hash,
+            ],
+        )
+        .unwrap();
+    }
+    assert_eq!(pg.all(), events);
+    let v = pg.store.verify(&[pg.store.head().unwrap()]).unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(v.head, sqlite.store.head().unwrap());
+    // And the PostgreSQL store carries the chain on.
+    let next = pg.append_one("org", json!({}));
+    assert_eq!(next.prev_hash, events.last().unwrap().hash);
+    assert!(pg.store.verify(&[]).unwrap().ok());
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use traguardo_events::{AppendBatch, Clock, NewEvent, RecordedEvent, Store};
+use traguardo_events::{AppendBatch, Clock, NewEvent, RecordedEvent, SqliteStore};
 
 use crate::support::seed_path;
 
@@ -336,7 +336,7 @@ fn export_writes_every_event_as_one_json_line() {
     let (db, events) = build_log(dir.path());
     let exported = export(&db);
     assert_eq!(exported.len() as u64, events);
-    let store = Store::open_existing(&db).unwrap();
+    let store = SqliteStore::open_existing(&db).unwrap();
     let stored = store.read_all(0, 1_000_000).unwrap();
     for (line, event) in exported.iter().zip(&stored) {
         let parsed: RecordedEvent = serde_json::from_value(line.clone()).unwrap();
@@ -488,7 +488,7 @@ fn an_export_re_verifies_with_the_readme_algorithm_alone() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = build_log(dir.path());
     // Events whose text needs every kind of escape, written through the library.
-    let store = Store::open(&db, Clock::system()).unwrap();
+    let store = SqliteStore::open(&db, Clock::system()).unwrap();
     let awkward = [
         json!({"note": "Fase \"2\"\tcompletata\r\ncon l'AMAG\\Ambiente — è ✓ 😀", "phase": 2}),
         json!({"controls": "\u{1}\u{8}\u{c}\u{1f}\u{7f}", "z": {"b": [3, -1, null], "a": true}}),
@@ -680,7 +680,7 @@ fn every_acknowledged_append_survives_sigkill_at_random_moments() {
         if acknowledged.is_empty() && !db.exists() {
             continue;
         }
-        let store = match Store::open_existing(&db) {
+        let store = match SqliteStore::open_existing(&db) {
             Ok(store) => store,
             Err(e) if acknowledged.is_empty() => {
                 // Killed while the very first run was creating the file.

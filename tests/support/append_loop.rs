@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::json;
-use traguardo_events::{AppendBatch, Clock, NewEvent, Store};
+use traguardo_events::{AppendBatch, Clock, NewEvent, SqliteStore};
 
 /// The `i`-th event appended, to one of seven streams of its own.
 fn probe(i: u64) -> NewEvent {
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = match Store::open(std::path::Path::new(&db), Clock::system()) {
+    let store = match SqliteStore::open(std::path::Path::new(&db), Clock::system()) {
         Ok(store) => store,
         Err(e) => {
             eprintln!("traguardo-append-loop: {e}");

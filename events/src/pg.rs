@@ -1,0 +1,1120 @@
+//! The PostgreSQL event store, [`PgStore`]: the engine for several processes
+//! sharing one log (`--db postgres://…`).
+//!
+//! The same log as the SQLite engine, column for column and hash for hash: one
+//! table, one global gapless `seq`, `UNIQUE(stream, version)`, the chain of
+//! [`crate::chain`] (a log copied between engines verifies unchanged), triggers
+//! refusing UPDATE, DELETE and TRUNCATE and any insert that does not extend the
+//! chain, idempotency keys committed with their
+//! events, numbered migrations embedded here and recorded in `schema_migrations`.
+//!
+//! **Order across processes.** Each store has one writer thread that commits
+//! every queued append in one transaction (group commit). That transaction
+//! first takes `LOCK TABLE events IN EXCLUSIVE MODE`: writers of every process
+//! queue on it (readers do not), and whatever else tries to insert waits too.
+//! Only then does it read the head and the stream versions, which in READ
+//! COMMITTED are those of the last commit of any process. So seqs never fork
+//! or gap, each append links to the true head, and record time is stamped
+//! `max(now, the head's recorded_at)`: it never goes backwards along the log.
+//! An append is answered only after its COMMIT returned, so with PostgreSQL's
+//! default `synchronous_commit` it is durable when acknowledged.
+//!
+//! **Following other processes.** Each commit sends `NOTIFY traguardo_head`
+//! with the new head seq; [`PgStore::follow`] LISTENs on its own connection and
+//! re-reads the head on every notification and every [`store::FOLLOW_POLL`],
+//! so a lost notification (a dropped connection) only delays it.
+//!
+//! **Driver.** The synchronous `postgres` crate (the blocking face of
+//! `tokio-postgres`, same maintainers, the long-standing choice for PostgreSQL
+//! in Rust). The store's interface is synchronous and its writer is a dedicated
+//! thread, exactly as with rusqlite: a blocking client fits that shape with no
+//! pool crate and no async plumbing, and the `Statement`s it prepares stay with
+//! the writer's connection. Its one trap, that a blocking client may not run on
+//! an async worker thread (it drives its own small runtime), is handled here
+//! once: such a call is moved to a scoped helper thread ([`off_runtime`]).
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, Config, IsolationLevel, NoTls, Row, Statement, Transaction};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::chain;
+use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
+use crate::store::{
+    self, ChainCheck, CommitHook, Follower, GroupCommit, GroupDone, GroupFailure, IdempotencyKey,
+    IdempotentResult, PendingAppend, Queue, RawVisitor, Request, Staged, Store, Until,
+    Verification, Writer,
+};
+use crate::{Clock, Error, Result};
+
+/// Numbered migrations, applied at open in one transaction, never edited once
+/// released. Migration `n` is recorded as version `n` in `schema_migrations`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the log, append-only by trigger. `stream` compares byte by byte
+    // (COLLATE "C"), so a prefix is a range of the (stream, version) index.
+    r#"CREATE TABLE events (
+        seq          BIGINT      PRIMARY KEY CHECK (seq > 0),
+        id           UUID        NOT NULL UNIQUE,
+        stream       TEXT        COLLATE "C" NOT NULL,
+        version      BIGINT      NOT NULL CHECK (version > 0),
+        type         TEXT        NOT NULL,
+        schema       BIGINT      NOT NULL,
+        data         TEXT        NOT NULL,
+        actor        TEXT        NOT NULL,
+        role         TEXT        NOT NULL,
+        recorded_at  TIMESTAMPTZ NOT NULL,
+        correlation  TEXT,
+        prev_hash    TEXT        NOT NULL,
+        hash         TEXT        NOT NULL,
+        CONSTRAINT events_stream_version UNIQUE (stream, version)
+    );
+    CREATE INDEX events_recorded_at ON events (recorded_at);
+    CREATE FUNCTION traguardo_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'the event log is append-only: % refused', TG_OP
+            USING ERRCODE = 'integrity_constraint_violation';
+    END $$;
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        FOR EACH ROW EXECUTE FUNCTION traguardo_refuse_change();
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        FOR EACH ROW EXECUTE FUNCTION traguardo_refuse_change();
+    CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION traguardo_refuse_change();
+    -- As on SQLite: an insert must extend the chain, whoever makes it.
+    CREATE FUNCTION traguardo_check_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.seq IS DISTINCT FROM (SELECT COALESCE(MAX(seq), 0) + 1 FROM events)
+           OR NEW.version IS DISTINCT FROM (SELECT COALESCE(MAX(version), 0) + 1
+                                            FROM events WHERE stream = NEW.stream)
+           OR NEW.prev_hash IS DISTINCT FROM COALESCE(
+                  (SELECT hash FROM events ORDER BY seq DESC LIMIT 1), repeat('0', 64))
+        THEN
+            RAISE EXCEPTION 'the event log is append-only: an insert must take the next '
+                'seq, the next version of its stream and link to the head'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER events_append_only BEFORE INSERT ON events
+        FOR EACH ROW EXECUTE FUNCTION traguardo_check_insert();"#,
+    // 2: idempotency keys of write requests, committed with the events they made.
+    "CREATE TABLE idempotency (
+        key            TEXT   PRIMARY KEY,
+        request_sha256 TEXT   NOT NULL,
+        first_seq      BIGINT NOT NULL,
+        last_seq       BIGINT NOT NULL
+    );",
+];
+
+/// The triggers that keep the log append-only; `verify` reports any that is
+/// gone or disabled.
+const TRIGGERS: &[&str] = &[
+    "events_no_update",
+    "events_no_delete",
+    "events_no_truncate",
+    "events_append_only",
+];
+
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER     PRIMARY KEY,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)";
+/// Serialises processes migrating the same database at the same time.
+const MIGRATION_LOCK: i64 = 0x7472_6167_7561_7264; // "traguard"
+/// Serialises the appends of every process (readers are not blocked).
+const LOCK_LOG: &str = "LOCK TABLE events IN EXCLUSIVE MODE";
+/// The channel each append notifies with its new head seq.
+const CHANNEL: &str = "traguardo_head";
+
+const SELECT_EVENT: &str = "SELECT seq, id, stream, version, type, schema, data, actor, role, \
+     recorded_at, correlation, prev_hash, hash FROM events";
+const INSERT_EVENT: &str = "INSERT INTO events (seq, id, stream, version, type, schema, data, \
+     actor, role, recorded_at, correlation, prev_hash, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1";
+const HEAD: &str = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1";
+const INSERT_IDEMPOTENCY: &str =
+    "INSERT INTO idempotency (key, request_sha256, first_seq, last_seq) VALUES ($1, $2, $3, $4)";
+const KEY_USED: &str = "SELECT 1 FROM idempotency WHERE key = $1";
+const SELECT_IDEMPOTENCY: &str =
+    "SELECT request_sha256, first_seq, last_seq FROM idempotency WHERE key = $1";
+const SEQ_AT: &str = "SELECT COALESCE((SELECT seq FROM events WHERE recorded_at <= $1 \
+     ORDER BY recorded_at DESC, seq DESC LIMIT 1), 0)";
+
+/// Idle read connections kept per store.
+const MAX_IDLE_READERS: usize = 16;
+/// Rows fetched per round trip when walking the whole log.
+const PAGE: i32 = 1_000;
+
+struct Inner {
+    /// The URL, password hidden.
+    url: String,
+    config: Config,
+    clock: Clock,
+    sender: Queue,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    follower: Mutex<Option<Follower>>,
+    // Idle read connections: a std mutex, held only to push or pop, never across I/O.
+    readers: Mutex<Vec<Client>>,
+    hooks: Arc<Mutex<Vec<CommitHook>>>,
+    head: tokio::sync::watch::Sender<Head>,
+}
+
+/// The PostgreSQL event store: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("url", &self.inner.url)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host/db`), creates or
+    /// migrates the schema and starts the writer.
+    ///
+    /// # Errors
+    /// [`Error::OpenUrl`] for a malformed URL, a refused connection, a database
+    /// that is not UTF-8, or a schema newer than this program.
+    pub fn open(url: &str, clock: Clock) -> Result<Self> {
+        Self::open_with(url, clock, true)
+    }
+
+    /// Opens a database that holds a Traguardo log already; an empty database or
+    /// another program's is an error and is left untouched.
+    ///
+    /// # Errors
+    /// As [`PgStore::open`], and when there is no event log there.
+    pub fn open_existing(url: &str) -> Result<Self> {
+        Self::open_with(url, Clock::system(), false)
+    }
+
+    fn open_with(url: &str, clock: Clock, create: bool) -> Result<Self> {
+        let shown = redact(url);
+        let open_error = |message: String| Error::OpenUrl {
+            url: shown.clone(),
+            message,
+        };
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| open_error(format!("not a valid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("traguardo");
+        }
+        let (client, head) =
+            off_runtime(|| prepare_database(&config, create)).map_err(open_error)?;
+        let (head_tx, _) = tokio::sync::watch::channel(head);
+        let (sender, receiver) = mpsc::channel();
+        let hooks: Arc<Mutex<Vec<CommitHook>>> = Arc::default();
+        let inner = Arc::new(Inner {
+            url: shown.clone(),
+            config: config.clone(),
+            clock: clock.clone(),
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(None),
+            follower: Mutex::new(None),
+            readers: Mutex::new(Vec::new()),
+            hooks: hooks.clone(),
+            head: head_tx,
+        });
+        let head_publisher = inner.head.clone();
+        let writer = std::thread::Builder::new()
+            .name("traguardo-pg-writer".into())
+            .spawn(move || {
+                Writer {
+                    engine: PgWriter {
+                        config,
+                        connection: Some(client),
+                        statements: None,
+                        clock,
+                        canonical: String::with_capacity(1024),
+                    },
+                    hooks,
+                    head: head_publisher,
+                }
+                .run(receiver)
+            })
+            .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
+        *inner.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(writer);
+        Ok(PgStore { inner })
+    }
+
+    /// The URL of the database, password hidden.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    fn connect(&self) -> Result<Client> {
+        Ok(self.inner.config.connect(NoTls)?)
+    }
+
+    /// Runs `f` on an idle read connection (or a new one), off any async runtime.
+    fn with_reader<T: Send>(&self, f: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
+        off_runtime(|| {
+            let pooled = self
+                .inner
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop();
+            let mut client = match pooled {
+                Some(client) if !client.is_closed() => client,
+                _ => self.connect()?,
+            };
+            let result = f(&mut client);
+            if !client.is_closed() {
+                let mut readers = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner());
+                if readers.len() < MAX_IDLE_READERS {
+                    readers.push(client);
+                }
+            }
+            result
+        })
+    }
+
+    /// Reads the events of `sql` (`$1`, and `$2` bound to `bound` if any).
+    fn read_events(
+        &self,
+        sql: &str,
+        first: &(dyn postgres::types::ToSql + Sync),
+        bound: Bound,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.with_reader(|client| {
+            let rows = match bound {
+                Bound::None => client.query(sql, &[first])?,
+                Bound::Int(n) => client.query(sql, &[first, &n])?,
+                Bound::Time(t) => client.query(sql, &[first, &t])?,
+            };
+            rows.iter().map(event_from_row).collect()
+        })
+    }
+
+    /// Calls `sink` with the rows after `after`, a page at a time, from one
+    /// snapshot of the log, until it returns false.
+    fn read_pages(&self, after: u64, mut sink: impl FnMut(Vec<Row>) -> bool) -> Result<()> {
+        let mut client = self.connect()?;
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let sql = format!("{SELECT_EVENT} WHERE seq > $1 ORDER BY seq");
+        let portal = tx.bind(sql.as_str(), &[&to_i64(after)])?;
+        loop {
+            let page = tx.query_portal(&portal, PAGE)?;
+            if page.is_empty() || !sink(page) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Registers a hook called after every commit with the committed events.
+    pub fn on_commit(&self, hook: CommitHook) {
+        self.inner
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook);
+    }
+
+    /// Starts the follower: a connection that LISTENs for other processes'
+    /// appends and moves the head watch; see [`Store::follow`].
+    ///
+    /// # Errors
+    /// When the follower thread cannot be started.
+    pub fn follow(&self) -> Result<tokio::sync::watch::Receiver<Head>> {
+        let mut follower = self
+            .inner
+            .follower
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if follower.is_none() {
+            let config = self.inner.config.clone();
+            let head = self.inner.head.clone();
+            *follower = Some(Follower::start("traguardo-pg-follow", move |stopped| {
+                follow(&config, &head, &stopped)
+            })?);
+        }
+        Ok(self.inner.head.subscribe())
+    }
+
+    /// Stops accepting appends, lets the writer finish what is queued, and waits
+    /// for it; stops following. Later appends fail with [`Error::WriterGone`].
+    pub fn shutdown(&self) {
+        self.inner
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+        let follower = self
+            .inner
+            .follower
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(follower) = follower {
+            follower.stop();
+        }
+    }
+}
+
+/// The follower's loop: re-read the head at every notification and every poll,
+/// reconnecting when the connection drops.
+fn follow(config: &Config, head: &tokio::sync::watch::Sender<Head>, stopped: &mpsc::Receiver<()>) {
+    let mut client: Option<Client> = None;
+    while !store::told_to_stop(stopped, Duration::ZERO) {
+        if client.as_ref().is_none_or(Client::is_closed) {
+            client = config
+                .connect(NoTls)
+                .and_then(|mut c| c.batch_execute(&format!("LISTEN {CHANNEL}")).map(|()| c))
+                .inspect_err(|e| tracing::warn!(error = %describe(e), "cannot follow the log"))
+                .ok();
+        }
+        let Some(c) = client.as_mut() else {
+            if store::told_to_stop(stopped, store::FOLLOW_POLL) {
+                return;
+            }
+            continue;
+        };
+        match read_head(c) {
+            Ok(now) => store::publish_head(head, now),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the head");
+                client = None;
+                continue;
+            }
+        }
+        // Wait for a notification, or the poll: then read the head again.
+        let woke = {
+            let mut notifications = c.notifications();
+            let woke = notifications
+                .timeout_iter(store::FOLLOW_POLL)
+                .next()
+                .map_err(|e| describe(&e));
+            // Those that came meanwhile say nothing the next read of the head won't.
+            while let Ok(Some(_)) = notifications.iter().next() {}
+            woke
+        };
+        if let Err(e) = woke {
+            tracing::warn!(error = %e, "lost the notification connection");
+            client = None;
+        }
+    }
+}
+
+impl Store for PgStore {
+    fn location(&self) -> String {
+        self.inner.url.clone()
+    }
+
+    fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    fn on_commit(&self, hook: CommitHook) {
+        PgStore::on_commit(self, hook)
+    }
+
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<Head> {
+        self.inner.head.subscribe()
+    }
+
+    fn follow(&self) -> Result<tokio::sync::watch::Receiver<Head>> {
+        PgStore::follow(self)
+    }
+
+    fn append_idempotent(&self, batch: AppendBatch, key: Option<IdempotencyKey>) -> PendingAppend {
+        store::submit(&self.inner.sender, batch, key)
+    }
+
+    fn head(&self) -> Result<Head> {
+        self.with_reader(read_head)
+    }
+
+    fn stream_version(&self, stream: &str) -> Result<u64> {
+        self.with_reader(|client| {
+            let version: i64 = client.query_one(STREAM_VERSION, &[&stream])?.try_get(0)?;
+            Ok(version as u64)
+        })
+    }
+
+    fn read_stream(&self, stream: &str, until: Until) -> Result<Vec<RecordedEvent>> {
+        let (clause, bound) = until_clause(until);
+        let sql = format!("{SELECT_EVENT} WHERE stream = $1 {clause} ORDER BY version");
+        self.read_events(&sql, &stream, bound)
+    }
+
+    fn read_streams_with_prefix(&self, prefix: &str, until: Until) -> Result<Vec<RecordedEvent>> {
+        let until = match until {
+            Until::Version(_) => Until::End,
+            other => other,
+        };
+        let (clause, bound) = until_clause(until);
+        // `stream` is COLLATE "C": byte order, which is code point order in UTF-8,
+        // so every name with the prefix sorts below the prefix and U+10FFFF.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let sql = match bound {
+            Bound::None => {
+                format!("{SELECT_EVENT} WHERE stream >= $1 AND stream < $2 ORDER BY seq")
+            }
+            _ => format!("{SELECT_EVENT} WHERE stream >= $1 AND stream < $3 {clause} ORDER BY seq"),
+        };
+        self.with_reader(|client| {
+            let rows = match bound {
+                Bound::None => client.query(&sql, &[&prefix, &upper])?,
+                Bound::Int(n) => client.query(&sql, &[&prefix, &n, &upper])?,
+                Bound::Time(t) => client.query(&sql, &[&prefix, &t, &upper])?,
+            };
+            rows.iter().map(event_from_row).collect()
+        })
+    }
+
+    fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!("{SELECT_EVENT} WHERE seq > $1 ORDER BY seq LIMIT $2");
+        self.read_events(&sql, &to_i64(after), Bound::Int(limit))
+    }
+
+    fn visit_raw(&self, after: u64, visit: &mut RawVisitor<'_>) -> Result<()> {
+        // Each row is decoded and handed over here; whether `visit` broke off.
+        let mut feed = |page: Vec<Row>| -> Result<bool> {
+            for row in &page {
+                let event = envelope_from_row(row, Value::Null)?;
+                let data: &str = row.try_get(6)?;
+                if visit(event, data).is_break() {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
+        if !in_runtime() {
+            let mut failed = None;
+            self.read_pages(after, |page| match feed(page) {
+                Ok(go_on) => go_on,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            })?;
+            return failed.map_or(Ok(()), Err);
+        }
+        // On an async worker the client must run on another thread: it reads the
+        // pages there and hands them over, one in flight.
+        std::thread::scope(|scope| {
+            let (pages, received) = mpsc::sync_channel::<Result<Vec<Row>>>(1);
+            scope.spawn(move || {
+                if let Err(e) = self.read_pages(after, |page| pages.send(Ok(page)).is_ok()) {
+                    let _ = pages.send(Err(e));
+                }
+            });
+            for page in received {
+                if !feed(page?)? {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn seq_at(&self, at: DateTime<Utc>) -> Result<u64> {
+        // Record times never decrease along the log (the writer sees to it), so
+        // the last event at or before `at` is one index seek.
+        self.with_reader(|client| {
+            let seq: i64 = client.query_one(SEQ_AT, &[&at])?.try_get(0)?;
+            Ok(seq as u64)
+        })
+    }
+
+    fn idempotent_result(&self, key: &str) -> Result<Option<IdempotentResult>> {
+        self.with_reader(|client| {
+            let Some(row) = client.query_opt(SELECT_IDEMPOTENCY, &[&key])? else {
+                return Ok(None);
+            };
+            Ok(Some(IdempotentResult {
+                request_sha256: row.try_get(0)?,
+                first_seq: row.try_get::<_, i64>(1)? as u64,
+                last_seq: row.try_get::<_, i64>(2)? as u64,
+            }))
+        })
+    }
+
+    fn verify(&self, expect: &[Head]) -> Result<Verification> {
+        let triggers: i64 = self.with_reader(|client| {
+            let names: Vec<&str> = TRIGGERS.to_vec();
+            Ok(client
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = 'events'::regclass \
+                     AND tgname = ANY($1) AND tgenabled <> 'D'",
+                    &[&names],
+                )?
+                .try_get(0)?)
+        })?;
+        let mut check = ChainCheck::new(expect, triggers == TRIGGERS.len() as i64);
+        let mut failed = None;
+        let walk = || {
+            self.read_pages(0, |page| {
+                for row in &page {
+                    let seq = match row.try_get::<_, i64>(0) {
+                        Ok(seq) => seq as u64,
+                        Err(e) => {
+                            failed = Some(Error::from(e));
+                            return false;
+                        }
+                    };
+                    if check.next(seq, event_from_row(row)).is_break() {
+                        return false;
+                    }
+                }
+                true
+            })
+        };
+        off_runtime(walk)?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(check.finish()),
+        }
+    }
+
+    fn shutdown(&self) {
+        PgStore::shutdown(self)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = writer.join();
+        }
+        if let Some(follower) = self
+            .follower
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            follower.stop();
+        }
+        // A client owns a small runtime, which may not be dropped on an async worker.
+        let readers = std::mem::take(&mut *self.readers.lock().unwrap_or_else(|e| e.into_inner()));
+        off_runtime(move || drop(readers));
+    }
+}
+
+/// Up to where a read goes, as the parameter its clause binds.
+#[derive(Clone, Copy)]
+enum Bound {
+    None,
+    Int(i64),
+    Time(DateTime<Utc>),
+}
+
+fn until_clause(until: Until) -> (&'static str, Bound) {
+    match until {
+        Until::End => ("", Bound::None),
+        Until::Version(v) => ("AND version <= $2", Bound::Int(to_i64(v))),
+        Until::Seq(s) => ("AND seq <= $2", Bound::Int(to_i64(s))),
+        Until::RecordedAt(t) => ("AND recorded_at <= $2", Bound::Time(t)),
+    }
+}
+
+/// Seqs and versions are BIGINT: beyond `i64::MAX` a bound means "everything".
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Connects, checks the database, migrates it (or, for `create == false`, checks
+/// that it holds a log already) and reads the head.
+fn prepare_database(config: &Config, create: bool) -> std::result::Result<(Client, Head), String> {
+    let mut client = config.connect(NoTls).map_err(|e| {
+        format!(
+            "cannot connect: {} (is PostgreSQL running there?)",
+            describe(&e)
+        )
+    })?;
+    let pg = |e: postgres::Error| describe(&e);
+    let encoding: String = client
+        .query_one("SHOW server_encoding", &[])
+        .and_then(|r| r.try_get(0))
+        .map_err(pg)?;
+    if encoding != "UTF8" {
+        return Err(format!(
+            "the database's encoding is {encoding}; the event log needs UTF8"
+        ));
+    }
+    if !create {
+        let exists: bool = client
+            .query_one(
+                "SELECT to_regclass('events') IS NOT NULL \
+                 AND to_regclass('schema_migrations') IS NOT NULL",
+                &[],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(pg)?;
+        if !exists {
+            return Err("not a Traguardo database (it holds no event log)".into());
+        }
+    }
+    migrate(&mut client)?;
+    let head = read_head(&mut client).map_err(|e| e.to_string())?;
+    Ok((client, head))
+}
+
+/// Applies the migrations the database has not seen, in one transaction, under
+/// an advisory lock so that two processes starting together do not both try.
+fn migrate(client: &mut Client) -> std::result::Result<(), String> {
+    let failed = |e: postgres::Error| format!("schema migration failed: {}", describe(&e));
+    let mut tx = client.transaction().map_err(failed)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(failed)?;
+    tx.batch_execute(MIGRATIONS_TABLE).map_err(failed)?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(failed)?;
+    let current = usize::try_from(current).unwrap_or(0);
+    if current > MIGRATIONS.len() {
+        return Err(format!(
+            "the schema is at version {current}, newer than this program's {}",
+            MIGRATIONS.len()
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.batch_execute(sql).map_err(failed)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&version],
+        )
+        .map_err(failed)?;
+    }
+    tx.commit().map_err(failed)
+}
+
+/// The versions `schema_migrations` records, for tests.
+#[cfg(test)]
+pub(crate) const MIGRATION_COUNT: usize = MIGRATIONS.len();
+
+fn read_head(client: &mut impl postgres::GenericClient) -> Result<Head> {
+    Ok(match client.query_opt(HEAD, &[])? {
+        Some(row) => Head {
+            seq: row.try_get::<_, i64>(0)? as u64,
+            hash: row.try_get(1)?,
+        },
+        None => Head::genesis(),
+    })
+}
+
+fn event_from_row(row: &Row) -> Result<RecordedEvent> {
+    let data: &str = row.try_get(6)?;
+    let data = serde_json::from_str(data).map_err(|e| Error::Corrupt {
+        seq: row.try_get::<_, i64>(0).unwrap_or_default() as u64,
+        message: format!("data: {e}"),
+    })?;
+    envelope_from_row(row, data)
+}
+
+/// The envelope of a row, with `data` given by the caller.
+fn envelope_from_row(row: &Row, data: Value) -> Result<RecordedEvent> {
+    let seq = row.try_get::<_, i64>(0)? as u64;
+    let schema = u32::try_from(row.try_get::<_, i64>(5)?).map_err(|e| Error::Corrupt {
+        seq,
+        message: format!("schema: {e}"),
+    })?;
+    Ok(RecordedEvent {
+        seq,
+        id: row.try_get(1)?,
+        stream: row.try_get(2)?,
+        version: row.try_get::<_, i64>(3)? as u64,
+        event_type: row.try_get(4)?,
+        schema,
+        data,
+        actor: row.try_get(7)?,
+        role: row.try_get(8)?,
+        recorded_at: row.try_get(9)?,
+        correlation: row.try_get(10)?,
+        prev_hash: row.try_get(11)?,
+        hash: row.try_get(12)?,
+    })
+}
+
+/// The writer's prepared statements, valid on the connection that prepared them.
+struct Statements {
+    insert: Statement,
+    stream_version: Statement,
+    key_used: Statement,
+    insert_key: Statement,
+}
+
+/// The PostgreSQL side of group commit: the writer's connection, opened again
+/// when it drops.
+struct PgWriter {
+    config: Config,
+    connection: Option<Client>,
+    statements: Option<Statements>,
+    clock: Clock,
+    /// Reused for each event's canonical form.
+    canonical: String,
+}
+
+impl PgWriter {
+    /// The writer's connection and statements, reconnecting if it was lost.
+    fn connection(&mut self) -> Result<(&mut Client, &Statements)> {
+        if self.connection.as_ref().is_none_or(Client::is_closed) {
+            self.statements = None;
+            self.connection = Some(self.config.connect(NoTls)?);
+        }
+        let Some(client) = self.connection.as_mut() else {
+            return Err(Error::WriterGone);
+        };
+        if self.statements.is_none() {
+            self.statements = Some(Statements {
+                insert: client.prepare(INSERT_EVENT)?,
+                stream_version: client.prepare(STREAM_VERSION)?,
+                key_used: client.prepare(KEY_USED)?,
+                insert_key: client.prepare(INSERT_IDEMPOTENCY)?,
+            });
+        }
+        match &self.statements {
+            Some(statements) => Ok((client, statements)),
+            None => Err(Error::WriterGone),
+        }
+    }
+}
+
+impl GroupCommit for PgWriter {
+    fn try_commit_group(
+        &mut self,
+        group: &[Request],
+    ) -> std::result::Result<GroupDone, GroupFailure> {
+        let whole = |e: postgres::Error| (Error::from(e), None);
+        let clock = self.clock.clone();
+        let mut canonical = std::mem::take(&mut self.canonical);
+        let (client, statements) = self.connection().map_err(|e| (e, None))?;
+        let mut tx = client.transaction().map_err(whole)?;
+        // Every process's writer queues here; then the head is the last commit's.
+        tx.batch_execute(LOCK_LOG).map_err(whole)?;
+        let (mut head, last_at) = match tx.query_opt(HEAD, &[]).map_err(whole)? {
+            Some(row) => (
+                Head {
+                    seq: row.try_get::<_, i64>(0).map_err(whole)? as u64,
+                    hash: row.try_get(1).map_err(whole)?,
+                },
+                Some(row.try_get::<_, DateTime<Utc>>(2).map_err(whole)?),
+            ),
+            None => (Head::genesis(), None),
+        };
+        // Record time never goes backwards along the log, even if the clock does
+        // (an NTP step, another process with a skewed clock).
+        let now = match last_at {
+            Some(last) => clock.now().max(last),
+            None => clock.now(),
+        };
+        let now_text = format_timestamp(&now);
+        let mut staged = Vec::with_capacity(group.len());
+        let mut all = Vec::new();
+        for (i, request) in group.iter().enumerate() {
+            let at = |e: Error| (e, Some(i));
+            if let Err(refused) = check(&mut tx, statements, request).map_err(|e| at(e.into()))? {
+                staged.push(Staged::Refused(refused));
+                continue;
+            }
+            let start = all.len();
+            let mut appending = Appending {
+                tx: &mut tx,
+                statements,
+                head: &mut head,
+                now,
+                now_text: &now_text,
+                canonical: &mut canonical,
+            };
+            appending.append(request, &mut all).map_err(at)?;
+            staged.push(Staged::Appended(start..all.len()));
+        }
+        if !all.is_empty() {
+            // Delivered to listeners when the transaction commits, not before.
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&CHANNEL, &head.seq.to_string()],
+            )
+            .map_err(whole)?;
+        }
+        tx.commit().map_err(whole)?;
+        self.canonical = canonical;
+        Ok((staged, all))
+    }
+}
+
+/// The checks that may refuse an append, all made before it writes anything (in
+/// the write transaction, so they see the appends before it in the group).
+/// The outer error is the database failing; the inner one, the append refused.
+fn check(
+    tx: &mut Transaction<'_>,
+    statements: &Statements,
+    request: &Request,
+) -> std::result::Result<Result<()>, postgres::Error> {
+    for expectation in &request.batch.expectations {
+        let actual: i64 = tx
+            .query_one(&statements.stream_version, &[&expectation.stream])?
+            .try_get(0)?;
+        let actual = actual as u64;
+        if !expectation.expected.matches(actual) {
+            return Ok(Err(Error::Conflict {
+                stream: expectation.stream.clone(),
+                expected: expectation.expected.to_string(),
+                actual,
+            }));
+        }
+    }
+    if let Some(key) = &request.idempotency {
+        if tx.query_opt(&statements.key_used, &[&key.key])?.is_some() {
+            return Ok(Err(Error::KeyUsed(key.key.clone())));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// One append being written inside a group's transaction.
+struct Appending<'a, 'c> {
+    tx: &'a mut Transaction<'c>,
+    statements: &'a Statements,
+    head: &'a mut Head,
+    now: DateTime<Utc>,
+    now_text: &'a str,
+    canonical: &'a mut String,
+}
+
+impl Appending<'_, '_> {
+    /// Inserts the events of `request` after the head, moving the head, and its
+    /// idempotency key. The events pushed to `out` have empty strings and data:
+    /// they move from the request once the transaction has committed.
+    fn append(&mut self, request: &Request, out: &mut Vec<RecordedEvent>) -> Result<()> {
+        let mut versions: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        let mut data = String::with_capacity(512);
+        let mut id_text = Uuid::encode_buffer();
+        let first = out.len();
+        for new in &request.batch.events {
+            let version = match versions.get_mut(new.stream.as_str()) {
+                Some(v) => {
+                    *v += 1;
+                    *v
+                }
+                None => {
+                    let current: i64 = self
+                        .tx
+                        .query_one(&self.statements.stream_version, &[&new.stream])?
+                        .try_get(0)?;
+                    let v = current as u64 + 1;
+                    versions.insert(new.stream.as_str(), v);
+                    v
+                }
+            };
+            let seq = self.head.seq + 1;
+            let id = Uuid::now_v7();
+            let id_text: &str = id.hyphenated().encode_lower(&mut id_text);
+            // The data is kept in its canonical form, rendered once for both.
+            data.clear();
+            chain::write_canonical_value(&mut data, &new.data);
+            self.canonical.clear();
+            chain::write_canonical_event(
+                self.canonical,
+                &chain::Fields {
+                    actor: &new.actor,
+                    correlation: new.correlation.as_deref(),
+                    data: &data,
+                    id: id_text,
+                    recorded_at: self.now_text,
+                    role: &new.role,
+                    schema: new.schema,
+                    seq,
+                    stream: &new.stream,
+                    event_type: &new.event_type,
+                    version,
+                },
+            )?;
+            let hash = chain::hash_canonical(&self.head.hash, self.canonical);
+            self.tx
+                .execute(
+                    &self.statements.insert,
+                    &[
+                        &to_i64(seq),
+                        &id,
+                        &new.stream,
+                        &to_i64(version),
+                        &new.event_type,
+                        &i64::from(new.schema),
+                        &data,
+                        &new.actor,
+                        &new.role,
+                        &self.now,
+                        &new.correlation,
+                        &self.head.hash,
+                        &hash,
+                    ],
+                )
+                .map_err(|e| unique_violation_as_conflict(e, &new.stream, version))?;
+            let prev_hash = std::mem::replace(&mut self.head.hash, hash.clone());
+            self.head.seq = seq;
+            out.push(RecordedEvent {
+                seq,
+                id,
+                stream: String::new(),
+                version,
+                event_type: String::new(),
+                schema: new.schema,
+                data: Value::Null,
+                actor: String::new(),
+                role: String::new(),
+                recorded_at: self.now,
+                correlation: None,
+                prev_hash,
+                hash,
+            });
+        }
+        if let (Some(key), Some(first), Some(last)) =
+            (&request.idempotency, out.get(first), out.last())
+        {
+            self.tx
+                .execute(
+                    &self.statements.insert_key,
+                    &[
+                        &key.key,
+                        &key.request_sha256,
+                        &to_i64(first.seq),
+                        &to_i64(last.seq),
+                    ],
+                )
+                .map_err(|e| match unique_constraint(&e) {
+                    Some("idempotency_pkey") => Error::KeyUsed(key.key.clone()),
+                    _ => Error::Postgres(e),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// The constraint a unique violation broke, told by SQLSTATE 23505 alone.
+fn unique_constraint(e: &postgres::Error) -> Option<&str> {
+    if e.code() != Some(&SqlState::UNIQUE_VIOLATION) {
+        return None;
+    }
+    e.as_db_error().and_then(|db| db.constraint())
+}
+
+/// A `UNIQUE(stream, version)` violation means someone else took the version: a
+/// conflict, told apart from other failures by its SQLSTATE and constraint.
+fn unique_violation_as_conflict(e: postgres::Error, stream: &str, version: u64) -> Error {
+    match unique_constraint(&e) {
+        Some("events_stream_version") => Error::Conflict {
+            stream: stream.to_string(),
+            expected: (version - 1).to_string(),
+            actual: version,
+        },
+        _ => Error::Postgres(e),
+    }
+}
+
+/// A PostgreSQL error made plain: the server's message and SQLSTATE, or the
+/// client's error and its cause (a refused connection, a timeout).
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// The URL with its password, if any, replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    // A password may also come as a query parameter.
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some(("password", _)) => "password=***".to_string(),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// Whether this thread runs inside an async runtime, where the blocking client
+/// may not start its own.
+fn in_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
+/// Runs `f` here, or, inside an async runtime, on a scoped helper thread: the
+/// blocking client drives a runtime of its own, which tokio refuses to start
+/// (or drop) on a thread that is already in one. The caller still waits.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if !in_runtime() {
+        return f();
+    }
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_password_is_hidden_wherever_the_url_puts_it() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db.comune.it:5432/traguardo"),
+            "postgres://app:***@db.comune.it:5432/traguardo"
+        );
+        assert_eq!(
+            redact("postgresql://app@db/traguardo?sslmode=disable&password=s3cret"),
+            "postgresql://app@db/traguardo?sslmode=disable&password=***"
+        );
+        assert_eq!(redact("postgres://localhost/x"), "postgres://localhost/x");
+    }
+}
