@@ -8,13 +8,15 @@
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use traguardo_events::domain::{ObjectiveEvent, OrgEvent, PlanEvent};
 use traguardo_events::envelope::Actor;
 use traguardo_events::model::{objective_stream, plan_stream, Role, ORG_STREAM};
 use traguardo_events::store::{IdempotencyKey, Until};
-use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, RecordedEvent, SqliteStore};
+use traguardo_events::{
+    AppendBatch, Clock, ExpectedVersion, Head, NewEvent, RecordedEvent, SqliteStore,
+};
 use traguardo_projections::{Objective, Registry, TokenInfo};
 use uuid::Uuid;
 
@@ -284,6 +286,46 @@ impl App {
         self.append(batch, idempotency).await
     }
 
+    /// Records the Nucleo's acknowledgement of red flag `flag` of plan `year`.
+    ///
+    /// # Errors
+    /// As [`commands::flags::decide_acknowledgement`], [`DomainError::UnknownPlan`]
+    /// for an unknown plan, and [`AppError::Conflict`] when the plan moved meanwhile.
+    pub async fn acknowledge_flag(
+        &self,
+        year: i32,
+        flag: &str,
+        note: &str,
+        principal: &Principal,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Written, AppError> {
+        if let Some(done) = self.replay_off_runtime(idempotency.as_ref()).await? {
+            return Ok(done);
+        }
+        let version = self
+            .read(|r| r.plan(year).map(|p| p.version))
+            .ok_or(DomainError::UnknownPlan { year })?;
+        let app = self.clone();
+        let events = tokio::task::spawn_blocking(move || app.year_events(year, Until::End))
+            .await
+            .map_err(|e| AppError::Internal(format!("flags: {e}")))??;
+        let flags = traguardo_projections::flags::red_flags(
+            &events,
+            &traguardo_projections::flags::FlagSettings::default(),
+        )?;
+        let event = commands::flags::decide_acknowledgement(&flags, year, flag, note, principal)?;
+        let stream = plan_stream(year);
+        let batch = AppendBatch::new().expect(&stream, ExpectedVersion::Exact(version));
+        let batch = push_events(
+            batch,
+            &stream,
+            &[event],
+            &principal.actor(),
+            &Some(Uuid::now_v7().to_string()),
+        )?;
+        self.append(batch, idempotency).await
+    }
+
     /// Issues a bearer token; returns the secret (shown once) and what it allows.
     ///
     /// # Errors
@@ -412,6 +454,45 @@ impl App {
     /// A record-time cut as the seq it amounts to: record times never decrease
     /// along the log, so this is one index seek, and the reads after it filter on
     /// the `(stream, version)` index instead of every row's time.
+    /// The record time of the event with seq `seq`, if there is one.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub fn recorded_at(&self, seq: u64) -> Result<Option<DateTime<Utc>>, AppError> {
+        Ok(self.event_at(seq)?.map(|e| e.recorded_at))
+    }
+
+    /// The head of the log at a cut: the last event up to `until` (the genesis
+    /// head before any). A report or a list of flags names the head it was
+    /// computed from.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub fn head_at(&self, until: Until) -> Result<Head, AppError> {
+        let head = self.inner.store.head()?;
+        let seq = match self.as_seq(until)? {
+            Until::Seq(seq) => seq.min(head.seq),
+            Until::End | Until::Version(_) | Until::RecordedAt(_) => return Ok(head),
+        };
+        Ok(self.event_at(seq)?.map_or_else(Head::genesis, |e| Head {
+            seq: e.seq,
+            hash: e.hash,
+        }))
+    }
+
+    fn event_at(&self, seq: u64) -> Result<Option<RecordedEvent>, AppError> {
+        if seq == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .inner
+            .store
+            .read_all(seq - 1, 1)?
+            .into_iter()
+            .next()
+            .filter(|e| e.seq == seq))
+    }
+
     fn as_seq(&self, until: Until) -> Result<Until, AppError> {
         Ok(match until {
             Until::RecordedAt(at) => Until::Seq(self.inner.store.seq_at(at)?),

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use traguardo_events::store::Until;
 use traguardo_events::{Clock, Head};
@@ -20,10 +20,14 @@ pub struct FlagsArgs {
     /// Plan year.
     #[arg(long)]
     pub year: i32,
-    /// Only what the log held at the end of this day (record time, UTC), to see
-    /// the flags as an auditor would have seen them then. Default: everything.
-    #[arg(long)]
-    pub at: Option<NaiveDate>,
+    /// Only what the log held at this record time (RFC 3339, or a date for the
+    /// end of that day in Italy), to see the flags as an auditor would have seen
+    /// them then. Default: everything.
+    #[arg(long = "as-of", value_parser = traguardo_events::clock::parse_record_time)]
+    pub as_of: Option<DateTime<Utc>>,
+    /// Only what the log held up to this seq.
+    #[arg(long, conflicts_with = "as_of")]
+    pub seq: Option<u64>,
     /// A completion recorded more than this many days after its date is flagged.
     #[arg(long, default_value_t = FlagSettings::default().late_registration_days)]
     pub late_days: i64,
@@ -46,7 +50,7 @@ pub enum Format {
 struct Answer<'a> {
     year: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    at: Option<NaiveDate>,
+    as_of: Option<DateTime<Utc>>,
     head: &'a Head,
     flags: &'a [Flag],
 }
@@ -65,26 +69,22 @@ pub fn run(db: &Path, args: FlagsArgs) -> anyhow::Result<ExitCode> {
     }
     let app = App::open(db, Clock::system())?;
     // One cut of the log, named by its head: every event read is at or before it.
-    let mut head = app.store().head()?;
-    if let Some(at) = args.at {
-        let seq = app.store().seq_at(end_of(at))?.min(head.seq);
-        head = app
-            .store()
-            .read_all(seq.saturating_sub(1), 1)?
-            .into_iter()
-            .next()
-            .filter(|e| e.seq == seq)
-            .map_or_else(Head::genesis, |e| Head {
-                seq: e.seq,
-                hash: e.hash,
-            });
-    }
+    let cut = match (args.as_of, args.seq) {
+        (Some(t), _) => Until::RecordedAt(t),
+        (None, Some(seq)) => Until::Seq(seq),
+        (None, None) => Until::End,
+    };
+    let head = app.head_at(cut)?;
     let events = app.year_events(args.year, Until::Seq(head.seq))?;
     if !events.iter().any(|e| e.event_type == "plan_defined") {
         bail!(
-            "no plan for {}{}",
+            "non esiste un piano per il {}{}",
             args.year,
-            args.at.map(|at| format!(" as of {at}")).unwrap_or_default()
+            if head.seq > 0 && cut != Until::End {
+                format!(" fino alla seq {}", head.seq)
+            } else {
+                String::new()
+            }
         );
     }
     let flags = red_flags(
@@ -102,7 +102,7 @@ pub fn run(db: &Path, args: FlagsArgs) -> anyhow::Result<ExitCode> {
                 &mut out,
                 &Answer {
                     year: args.year,
-                    at: args.at,
+                    as_of: args.as_of,
                     head: &head,
                     flags: &flags,
                 },
@@ -140,10 +140,4 @@ fn line(flag: &Flag) -> String {
         seqs.join(", "),
         flag.message
     )
-}
-
-/// The last instant of a day, UTC.
-fn end_of(day: NaiveDate) -> chrono::DateTime<chrono::Utc> {
-    let next = day.succ_opt().unwrap_or(day);
-    next.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - chrono::Duration::microseconds(1)
 }

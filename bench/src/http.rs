@@ -584,6 +584,7 @@ fn history_event(plan: &SyntheticPlan, i: u64, round: u64) -> ObjectiveEvent {
                     "Avviata la fase {phase}: costituito il gruppo di lavoro con i referenti \
                      dei servizi coinvolti, definito il cronoprogramma."
                 )),
+                backfill: None,
             }
         } else {
             // One objective in seven finishes a phase late.
@@ -604,6 +605,7 @@ fn history_event(plan: &SyntheticPlan, i: u64, round: u64) -> ObjectiveEvent {
                     1000 + (i * 7 + round) % 9000,
                     plan.year
                 )],
+                backfill: None,
             }
         }
     } else {
@@ -619,6 +621,8 @@ fn history_event(plan: &SyntheticPlan, i: u64, round: u64) -> ObjectiveEvent {
                 "Rilevazione n. {}: pratiche presentate online sul totale del periodo",
                 k + 1
             )),
+            backfill: None,
+            text: None,
         }
     }
 }

@@ -372,6 +372,7 @@ impl Workload {
                     "Avviata la fase {p} dell'obiettivo {key}: costituito il gruppo di lavoro \
                      con i referenti dei servizi coinvolti, definito il cronoprogramma."
                 )),
+                backfill: None,
             };
             // One objective in seven finishes a phase late.
             let late = (i + u64::from(p)) % 7 == 0;
@@ -385,6 +386,7 @@ impl Workload {
                      atti pubblicati in Amministrazione Trasparente."
                 )),
                 evidence: vec![format!("prot. n. {}/{year}", 1000 + i % 9000)],
+                backfill: None,
             };
             for event in [started, completed] {
                 self.pending.push_back((
@@ -615,6 +617,7 @@ fn durable_appends(
                                 "Ripresa delle attività della fase, aggiornamento n. {n}: \
                                  verbale della riunione del gruppo di lavoro allegato."
                             )),
+                            backfill: None,
                         };
                         let batch = AppendBatch::new()
                             .expect(&stream, ExpectedVersion::Exact(version))

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::model::{
-    Hundredths, ObjectiveSpec, PhaseSpec, Role, Unit, ValidationOutcome, ValidationStage,
+    Backfill, Hundredths, IndicatorSpec, ObjectiveSpec, PhaseSpec, Role, Unit, ValidationOutcome,
+    ValidationStage,
 };
 
 /// The schema number of an event's data, stored beside it so that old events can be
@@ -59,6 +60,13 @@ pub enum PlanEvent {
         changes: Vec<RevisionChange>,
         /// Keys of the objectives it touched.
         objectives: Vec<String>,
+    },
+    /// The *Nucleo di Valutazione* examined a red flag and said what it found.
+    FlagAcknowledged {
+        /// The flag's stable id.
+        flag: String,
+        /// What the Nucleo found.
+        note: String,
     },
 }
 
@@ -110,6 +118,53 @@ pub enum RevisionChange {
         /// Objective key.
         objective: String,
     },
+    /// A new responsible manager.
+    Manager {
+        /// Objective key.
+        objective: String,
+        /// The manager from the act on.
+        manager: String,
+    },
+    /// A new title.
+    Title {
+        /// Objective key.
+        objective: String,
+        /// The title from the act on.
+        title: String,
+    },
+    /// What a phase says.
+    PhaseDescription {
+        /// Objective key.
+        objective: String,
+        /// Phase number.
+        phase: u32,
+        /// The description from the act on.
+        description: String,
+    },
+    /// What an indicator aims at.
+    IndicatorTarget {
+        /// Objective key.
+        objective: String,
+        /// Indicator id.
+        indicator: String,
+        /// The target in hundredths; none for an indicator without a number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target_hundredths: Option<Hundredths>,
+    },
+    /// A new indicator.
+    AddIndicator {
+        /// Objective key.
+        objective: String,
+        /// The indicator.
+        indicator: IndicatorSpec,
+    },
+    /// An indicator withdrawn: it is no longer measured.
+    WithdrawIndicator {
+        /// Objective key.
+        objective: String,
+        /// Indicator id.
+        indicator: String,
+    },
 }
 
 impl RevisionChange {
@@ -120,7 +175,13 @@ impl RevisionChange {
             | RevisionChange::Weights { objective, .. }
             | RevisionChange::AddPhase { objective, .. }
             | RevisionChange::WithdrawPhase { objective, .. }
-            | RevisionChange::WithdrawObjective { objective } => objective.clone(),
+            | RevisionChange::WithdrawObjective { objective }
+            | RevisionChange::Manager { objective, .. }
+            | RevisionChange::Title { objective, .. }
+            | RevisionChange::PhaseDescription { objective, .. }
+            | RevisionChange::IndicatorTarget { objective, .. }
+            | RevisionChange::AddIndicator { objective, .. }
+            | RevisionChange::WithdrawIndicator { objective, .. } => objective.clone(),
             RevisionChange::AddObjective { objective } => objective.key(),
         }
     }
@@ -165,6 +226,9 @@ pub enum ObjectiveEvent {
         /// Optional note.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// Loaded after the fact by the control office (*caricamento storico*).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backfill: Option<Backfill>,
     },
     /// A phase was completed on a date (declared by the manager).
     PhaseCompleted {
@@ -178,6 +242,9 @@ pub enum ObjectiveEvent {
         /// Links or references to evidence.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         evidence: Vec<String>,
+        /// Loaded after the fact by the control office (*caricamento storico*).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backfill: Option<Backfill>,
     },
     /// A completion recorded in error was withdrawn; the phase is in progress again.
     PhaseCompletionRetracted {
@@ -187,6 +254,9 @@ pub enum ObjectiveEvent {
         completed_on: NaiveDate,
         /// Why.
         reason: String,
+        /// Loaded after the fact by the control office (*caricamento storico*).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backfill: Option<Backfill>,
     },
     /// A phase deadline (or, with no phase, the final deadline) was moved.
     DeadlineRevised {
@@ -245,9 +315,15 @@ pub enum ObjectiveEvent {
         /// n° b (> 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         denominator: Option<u64>,
+        /// The finding, for a qualitative indicator.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
         /// Optional note.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// Loaded after the fact by the control office (*caricamento storico*).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backfill: Option<Backfill>,
     },
     /// The *Nucleo di Valutazione* validated the objective (ex ante or ex post).
     ValidationRecorded {
@@ -265,6 +341,65 @@ pub enum ObjectiveEvent {
         /// Mandatory when anything is unverified, neutralised or rejected.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// The minutes it was decided in, e.g. "Verbale n. 3 del 15/03/2023".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+    /// The responsible manager was changed.
+    ManagerChanged {
+        /// Before.
+        from: String,
+        /// After.
+        to: String,
+        /// On what authority.
+        revision: RevisionRef,
+    },
+    /// The title was changed.
+    TitleChanged {
+        /// Before.
+        from: String,
+        /// After.
+        to: String,
+        /// On what authority.
+        revision: RevisionRef,
+    },
+    /// What a phase says was changed.
+    PhaseDescriptionChanged {
+        /// Phase number.
+        phase: u32,
+        /// Before.
+        from: String,
+        /// After.
+        to: String,
+        /// On what authority.
+        revision: RevisionRef,
+    },
+    /// An indicator's target was changed.
+    IndicatorTargetChanged {
+        /// Indicator id.
+        indicator: String,
+        /// Before, in hundredths.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Hundredths>,
+        /// After, in hundredths.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<Hundredths>,
+        /// On what authority.
+        revision: RevisionRef,
+    },
+    /// An indicator was added.
+    IndicatorAdded {
+        /// The indicator.
+        indicator: IndicatorSpec,
+        /// On what authority.
+        revision: RevisionRef,
+    },
+    /// An indicator was withdrawn.
+    IndicatorWithdrawn {
+        /// Indicator id.
+        indicator: String,
+        /// On what authority.
+        revision: RevisionRef,
     },
 }
 

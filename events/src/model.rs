@@ -83,6 +83,18 @@ impl Hundredths {
         self.0 as f64 / 100.0
     }
 
+    /// `numerator / denominator` as a percentage, exact in 128-bit arithmetic and
+    /// rounded half up to hundredths; none for a zero denominator or a result
+    /// too large to hold.
+    pub fn percent_of(numerator: u64, denominator: u64) -> Option<Hundredths> {
+        if denominator == 0 {
+            return None;
+        }
+        let (n, d) = (u128::from(numerator) * 10_000, u128::from(denominator));
+        let q = (2 * n + d) / (2 * d);
+        i64::try_from(q).ok().map(Hundredths)
+    }
+
     /// `self * numerator / denominator`, rounded half away from zero to hundredths.
     pub fn scale(self, numerator: i64, denominator: i64) -> Hundredths {
         if denominator == 0 {
@@ -177,6 +189,22 @@ pub struct IndicatorSpec {
     /// The target, in hundredths (100% = 10000), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_hundredths: Option<Hundredths>,
+}
+
+/// A progress entry loaded after the fact by the control office (*caricamento
+/// storico*): a Comune adopting Traguardo in the middle of a year, or loading a
+/// past one, declares on what authority and for whom. Such entries raise no
+/// late-registration flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backfill {
+    /// The act that orders the loading, e.g. "Determinazione n. 12 del 10/01/2023".
+    pub act: String,
+    /// Why the entry is loaded now.
+    pub reason: String,
+    /// The manager the entry is loaded for, when it is not the one of the unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
 }
 
 /// An objective (*Obiettivo*) as defined in the plan or added by a revision.
@@ -311,6 +339,19 @@ pub enum ValidationOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ratio_is_exact_however_large_its_terms() {
+        assert_eq!(Hundredths::percent_of(187, 200), Some(Hundredths(9350)));
+        assert_eq!(Hundredths::percent_of(1, 3), Some(Hundredths(3333)));
+        assert_eq!(Hundredths::percent_of(2, 3), Some(Hundredths(6667)));
+        assert_eq!(
+            Hundredths::percent_of(u64::MAX, u64::MAX),
+            Some(Hundredths::HUNDRED)
+        );
+        assert_eq!(Hundredths::percent_of(u64::MAX, 1), None);
+        assert_eq!(Hundredths::percent_of(5, 0), None);
+    }
 
     #[test]
     fn hundredths_parse_two_decimals_exactly() {

@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 use traguardo_events::domain::{ObjectiveEvent, OrgEvent, PlanEvent, RevisionRef};
-use traguardo_events::model::{Hundredths, PhaseSpec, Role, ValidationOutcome, ValidationStage};
+use traguardo_events::model::{
+    Backfill, Hundredths, PhaseSpec, Role, ValidationOutcome, ValidationStage,
+};
 use traguardo_events::{ObjectiveKey, RecordedEvent, StreamId};
 use uuid::Uuid;
 
@@ -129,12 +131,36 @@ pub fn trail(
     events: &[RecordedEvent],
     filter: &AuditFilter,
 ) -> Result<Vec<AuditEntry>, ProjectionError> {
+    walk(events, filter, false)
+}
+
+/// The audit trail of a whole plan year: as [`trail`], and each objective event's
+/// summary names its objective (`2022-2250-A · Fase 1 completata il …`).
+///
+/// # Errors
+/// As [`trail`].
+pub fn plan_trail(
+    events: &[RecordedEvent],
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEntry>, ProjectionError> {
+    walk(events, filter, true)
+}
+
+fn walk(
+    events: &[RecordedEvent],
+    filter: &AuditFilter,
+    name_objectives: bool,
+) -> Result<Vec<AuditEntry>, ProjectionError> {
     let mut ordered: Vec<&RecordedEvent> = events.iter().collect();
     ordered.sort_by_key(|e| e.seq);
     let mut memory = Memory::default();
     let mut described = Vec::with_capacity(ordered.len());
     for event in ordered {
-        described.push(memory.describe(event)?);
+        let mut d = memory.describe(event)?;
+        if let (true, Some(key)) = (name_objectives, &d.entry.objective) {
+            d.entry.summary = format!("{key} · {}", d.entry.summary);
+        }
+        described.push(d);
     }
     // A revision's own entry lists what it changed on every objective it touched.
     let mut by_revision: HashMap<Uuid, Vec<FieldChange>> = HashMap::new();
@@ -291,6 +317,13 @@ impl Memory {
                     revision = Some(id);
                     is_revision = true;
                 }
+                PlanEvent::FlagAcknowledged { flag, note } => {
+                    entry.summary = format!(
+                        "Segnalazione {flag} esaminata dal Nucleo di Valutazione: {}",
+                        italian::one_line(&note)
+                    );
+                    entry.reason = Some(note);
+                }
             }
         } else if let Some(StreamId::Org) = &stream {
             let decoded: OrgEvent = crate::error::decode(event)?;
@@ -413,20 +446,34 @@ fn describe_objective_event(
             }));
             (summary, changes)
         }
-        ObjectiveEvent::PhaseStarted { phase, on, .. } => (
-            format!("Fase {phase} avviata il {}, {by}", italian::date(*on)),
-            vec![FieldChange::new(
-                format!("phases[{phase}].started_on"),
-                Value::Null,
-                json!(on),
-            )],
-        ),
+        ObjectiveEvent::PhaseStarted {
+            phase,
+            on,
+            note,
+            backfill,
+        } => {
+            reason = note.clone();
+            (
+                format!(
+                    "Fase {phase} avviata il {}, {by}{}",
+                    italian::date(*on),
+                    backfill_clause(backfill.as_ref())
+                ),
+                vec![FieldChange::new(
+                    format!("phases[{phase}].started_on"),
+                    Value::Null,
+                    json!(on),
+                )],
+            )
+        }
         ObjectiveEvent::PhaseCompleted {
             phase,
             on,
             evidence,
-            ..
+            note,
+            backfill,
         } => {
+            reason = note.clone();
             let mut changes = vec![FieldChange::new(
                 format!("phases[{phase}].completed_on"),
                 Value::Null,
@@ -439,8 +486,17 @@ fn describe_objective_event(
                     json!(evidence),
                 ));
             }
+            let evidence = if evidence.is_empty() {
+                String::new()
+            } else {
+                format!(" (evidenze: {})", evidence.join("; "))
+            };
             (
-                format!("Fase {phase} completata il {}, {by}", italian::date(*on)),
+                format!(
+                    "Fase {phase} completata il {}{evidence}, {by}{}",
+                    italian::date(*on),
+                    backfill_clause(backfill.as_ref())
+                ),
                 changes,
             )
         }
@@ -448,13 +504,15 @@ fn describe_objective_event(
             phase,
             completed_on,
             reason: why,
+            backfill,
         } => {
             reason = Some(why.clone());
             (
                 format!(
-                    "Fase {phase}: ritirato il completamento del {}; ritiro {}",
+                    "Fase {phase}: ritirato il completamento del {}; ritiro {}{}",
                     italian::date(*completed_on),
-                    by.replace("registrata", "registrato")
+                    by.replace("registrata", "registrato"),
+                    backfill_clause(backfill.as_ref())
                 ),
                 vec![FieldChange::new(
                     format!("phases[{phase}].completed_on"),
@@ -550,34 +608,40 @@ fn describe_objective_event(
             value_hundredths,
             numerator,
             denominator,
+            text,
             note,
+            backfill,
         } => {
+            reason = note.clone();
             let value = value_hundredths.or(match (numerator, denominator) {
-                (Some(n), Some(d)) if *d > 0 => {
-                    Some(Hundredths::HUNDRED.scale(*n as i64, *d as i64))
-                }
+                (Some(n), Some(d)) => Hundredths::percent_of(*n, *d),
                 _ => None,
             });
-            let reading = match (numerator, denominator, value) {
-                (Some(n), Some(d), Some(v)) => format!("{n} su {d} ({})", italian::pct(v)),
-                (_, _, Some(v)) => italian::pct(v),
+            let reading = match (numerator, denominator, value, text) {
+                (Some(n), Some(d), Some(v), _) => format!("{n} su {d} ({})", italian::pct(v)),
+                (_, _, Some(v), _) => italian::pct(v),
+                (_, _, None, Some(text)) => format!("«{text}»"),
                 _ => "valore non indicato".to_string(),
             };
-            let measurement = json!({
+            let mut measurement = json!({
                 "on": on,
                 "value": value.map(Pct),
                 "numerator": numerator,
                 "denominator": denominator,
                 "note": note,
             });
+            if let (Some(text), Some(map)) = (text, measurement.as_object_mut()) {
+                map.insert("text".into(), json!(text));
+            }
             let previous = known
                 .measurements
                 .insert(indicator.clone(), measurement.clone())
                 .unwrap_or(Value::Null);
             (
                 format!(
-                    "Rilevazione dell'indicatore «{indicator}» al {}: {reading}, {by}",
-                    italian::date(*on)
+                    "Rilevazione dell'indicatore «{indicator}» al {}: {reading}, {by}{}",
+                    italian::date(*on),
+                    backfill_clause(backfill.as_ref())
                 ),
                 vec![FieldChange::new(
                     format!("indicators[{indicator}].latest"),
@@ -592,6 +656,7 @@ fn describe_objective_event(
             unverified_phases,
             neutralised_phases,
             note,
+            reference,
         } => {
             reason = note.clone();
             let what = match stage {
@@ -622,8 +687,12 @@ fn describe_objective_event(
             };
             let index = known.validations;
             known.validations += 1;
+            let minutes = reference
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
             (
-                format!("{what}: {verdict}{details}, {by}"),
+                format!("{what}: {verdict}{details}{minutes}, {by}"),
                 vec![FieldChange::new(
                     format!("validations[{index}]"),
                     Value::Null,
@@ -633,10 +702,92 @@ fn describe_objective_event(
                         "unverified_phases": unverified_phases,
                         "neutralised_phases": neutralised_phases,
                         "note": note,
+                        "reference": reference,
                     }),
                 )],
             )
         }
+        ObjectiveEvent::ManagerChanged { from, to, revision } => (
+            format!("Responsabile cambiato da {from} a {to} — {}", revision.act),
+            vec![FieldChange::new("manager", json!(from), json!(to))],
+        ),
+        ObjectiveEvent::TitleChanged { from, to, revision } => (
+            format!("Titolo cambiato da «{from}» a «{to}» — {}", revision.act),
+            vec![FieldChange::new("title", json!(from), json!(to))],
+        ),
+        ObjectiveEvent::PhaseDescriptionChanged {
+            phase,
+            from,
+            to,
+            revision,
+        } => (
+            format!(
+                "Fase {phase}: descrizione cambiata da «{from}» a «{to}» — {}",
+                revision.act
+            ),
+            vec![FieldChange::new(
+                format!("phases[{phase}].description"),
+                json!(from),
+                json!(to),
+            )],
+        ),
+        ObjectiveEvent::IndicatorTargetChanged {
+            indicator,
+            from,
+            to,
+            revision,
+        } => {
+            let pct = |v: &Option<Hundredths>| v.map_or("nessuno".to_string(), italian::pct);
+            (
+                format!(
+                    "Indicatore «{indicator}»: valore atteso cambiato da {} a {} — {}",
+                    pct(from),
+                    pct(to),
+                    revision.act
+                ),
+                vec![FieldChange::new(
+                    format!("indicators[{indicator}].target"),
+                    json!(from.map(Pct)),
+                    json!(to.map(Pct)),
+                )],
+            )
+        }
+        ObjectiveEvent::IndicatorAdded {
+            indicator,
+            revision,
+        } => (
+            format!(
+                "Aggiunto l'indicatore «{}» ({}{}) — {}",
+                indicator.id,
+                indicator.description,
+                indicator
+                    .target_hundredths
+                    .map(|t| format!(", valore atteso {}", italian::pct(t)))
+                    .unwrap_or_default(),
+                revision.act
+            ),
+            vec![FieldChange::new(
+                format!("indicators[{}]", indicator.id),
+                Value::Null,
+                json!({
+                    "id": indicator.id,
+                    "description": indicator.description,
+                    "kind": indicator.kind,
+                    "target": indicator.target_hundredths.map(Pct),
+                }),
+            )],
+        ),
+        ObjectiveEvent::IndicatorWithdrawn {
+            indicator,
+            revision,
+        } => (
+            format!("Indicatore «{indicator}» stralciato — {}", revision.act),
+            vec![FieldChange::new(
+                format!("indicators[{indicator}].withdrawn"),
+                json!(false),
+                json!(true),
+            )],
+        ),
     };
     if let Some(r) = revision_ref(decoded) {
         act = Some(r.act.clone());
@@ -665,13 +816,31 @@ pub fn revision_ref(event: &ObjectiveEvent) -> Option<&RevisionRef> {
         | ObjectiveEvent::WeightsRevised { revision, .. }
         | ObjectiveEvent::PhaseAdded { revision, .. }
         | ObjectiveEvent::PhaseWithdrawn { revision, .. }
-        | ObjectiveEvent::ObjectiveWithdrawn { revision } => Some(revision),
+        | ObjectiveEvent::ObjectiveWithdrawn { revision }
+        | ObjectiveEvent::ManagerChanged { revision, .. }
+        | ObjectiveEvent::TitleChanged { revision, .. }
+        | ObjectiveEvent::PhaseDescriptionChanged { revision, .. }
+        | ObjectiveEvent::IndicatorTargetChanged { revision, .. }
+        | ObjectiveEvent::IndicatorAdded { revision, .. }
+        | ObjectiveEvent::IndicatorWithdrawn { revision, .. } => Some(revision),
         ObjectiveEvent::PhaseStarted { .. }
         | ObjectiveEvent::PhaseCompleted { .. }
         | ObjectiveEvent::PhaseCompletionRetracted { .. }
         | ObjectiveEvent::IndicatorMeasured { .. }
         | ObjectiveEvent::ValidationRecorded { .. } => None,
     }
+}
+
+/// «— caricamento storico (act): reason», for an entry loaded after the fact.
+fn backfill_clause(backfill: Option<&Backfill>) -> String {
+    backfill.map_or(String::new(), |b| {
+        let behalf = b
+            .on_behalf_of
+            .as_ref()
+            .map(|who| format!(" per conto di {who}"))
+            .unwrap_or_default();
+        format!(" — caricamento storico{behalf} ({}): {}", b.act, b.reason)
+    })
 }
 
 fn phase_json(p: &PhaseSpec) -> Value {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use traguardo_events::domain::RevisionRef;
 use traguardo_events::domain::{ObjectiveEvent, PlanEvent};
@@ -43,6 +43,18 @@ pub enum FlagKind {
 }
 
 impl FlagKind {
+    /// The kind's name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagKind::RetroactiveRevision => "retroactive_revision",
+            FlagKind::LateRegistration => "late_registration",
+            FlagKind::RescuedByRevision => "rescued_by_revision",
+            FlagKind::ChangedAfterValidation => "changed_after_validation",
+            FlagKind::RetractedAfterValidation => "retracted_after_validation",
+            FlagKind::WeightsRevisedAfterCompletion => "weights_revised_after_completion",
+        }
+    }
+
     /// Every kind, in the order flags raised by one event are listed.
     pub const ALL: [FlagKind; 6] = [
         FlagKind::RetroactiveRevision,
@@ -54,9 +66,45 @@ impl FlagKind {
     ];
 }
 
+/// Where a flag stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagStatus {
+    /// Nobody has settled or examined it yet.
+    Open,
+    /// A later event settled it: a final validation of the objective recorded
+    /// after the flag was raised (the Nucleo judged the result knowing the fact).
+    Resolved,
+    /// The *Nucleo di Valutazione* examined it and said what it found.
+    Acknowledged,
+}
+
+/// One step in a flag's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlagStep {
+    /// The status from this step on.
+    pub status: FlagStatus,
+    /// The event of the step: the one raising the flag, the validation settling
+    /// it, or the acknowledgement.
+    pub seq: u64,
+    /// Who recorded that event.
+    pub actor: String,
+    /// When.
+    #[serde(with = "traguardo_events::envelope::timestamp")]
+    pub recorded_at: DateTime<Utc>,
+    /// The Nucleo's note, for an acknowledgement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// One red flag.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Flag {
+    /// A stable id: the kind and the seq of the event raising it
+    /// (`late_registration-57`).
+    pub id: String,
+    /// Open, resolved or acknowledged: the status of its latest step.
+    pub status: FlagStatus,
     /// What kind.
     pub kind: FlagKind,
     /// The objective's key.
@@ -68,6 +116,18 @@ pub struct Flag {
     pub seqs: Vec<u64>,
     /// One Italian sentence: what happened and why it matters.
     pub message: String,
+    /// How it came to its status, oldest first; the first step raised it.
+    pub history: Vec<FlagStep>,
+}
+
+impl Flag {
+    /// The latest acknowledgement by the Nucleo, if any.
+    pub fn acknowledgement(&self) -> Option<&FlagStep> {
+        self.history
+            .iter()
+            .rev()
+            .find(|s| s.status == FlagStatus::Acknowledged)
+    }
 }
 
 /// How strict the flags are.
@@ -145,11 +205,20 @@ impl Context<'_> {
         message: String,
     ) -> Flag {
         Flag {
+            id: format!("{}-{}", kind.as_str(), self.event.seq),
+            status: FlagStatus::Open,
             kind,
             objective: self.key.to_string(),
             phase,
             seqs: sorted(seqs.into_iter().chain([Some(self.event.seq)])),
             message,
+            history: vec![FlagStep {
+                status: FlagStatus::Open,
+                seq: self.event.seq,
+                actor: self.event.actor.clone(),
+                recorded_at: self.event.recorded_at,
+                note: None,
+            }],
         }
     }
 
@@ -181,8 +250,14 @@ fn rule(kind: FlagKind, cx: &Context<'_>) -> Option<Raised> {
 /// A revision, or a completion, after the final validation.
 fn changed_after_validation(cx: &Context<'_>) -> Option<Raised> {
     let (validation_seq, validation) = cx.validated.as_ref()?;
-    let changes =
-        cx.revision.is_some() || matches!(cx.decoded, ObjectiveEvent::PhaseCompleted { .. });
+    // A retraction has a kind of its own.
+    let changes = cx.revision.is_some()
+        || matches!(
+            cx.decoded,
+            ObjectiveEvent::PhaseStarted { .. }
+                | ObjectiveEvent::PhaseCompleted { .. }
+                | ObjectiveEvent::IndicatorMeasured { .. }
+        );
     changes.then(|| {
         Raised::Now(cx.flag(
             FlagKind::ChangedAfterValidation,
@@ -200,7 +275,14 @@ fn changed_after_validation(cx: &Context<'_>) -> Option<Raised> {
 
 /// A completion recorded more than the allowed days after its date.
 fn late_registration(cx: &Context<'_>) -> Option<Raised> {
-    let ObjectiveEvent::PhaseCompleted { phase, on, .. } = cx.decoded else {
+    // A declared loading of past records (*caricamento storico*) is late on purpose.
+    let ObjectiveEvent::PhaseCompleted {
+        phase,
+        on,
+        backfill: None,
+        ..
+    } = cx.decoded
+    else {
         return None;
     };
     let days = (cx.recorded_on - *on).num_days();
@@ -408,7 +490,13 @@ fn track_late(
         | ObjectiveEvent::PhaseWithdrawn { .. }
         | ObjectiveEvent::ObjectiveWithdrawn { .. }
         | ObjectiveEvent::IndicatorMeasured { .. }
-        | ObjectiveEvent::ValidationRecorded { .. } => {}
+        | ObjectiveEvent::ValidationRecorded { .. }
+        | ObjectiveEvent::ManagerChanged { .. }
+        | ObjectiveEvent::TitleChanged { .. }
+        | ObjectiveEvent::PhaseDescriptionChanged { .. }
+        | ObjectiveEvent::IndicatorTargetChanged { .. }
+        | ObjectiveEvent::IndicatorAdded { .. }
+        | ObjectiveEvent::IndicatorWithdrawn { .. } => {}
     }
 }
 
@@ -441,12 +529,30 @@ pub fn red_flags(
     let mut late: HashMap<(String, u32), LateCompletion> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut flags: Vec<(u64, Flag)> = Vec::new();
+    // What later events say of the flags: final validations by objective, and
+    // the Nucleo's acknowledgements by flag id.
+    let mut finals: HashMap<String, Vec<FlagStep>> = HashMap::new();
+    let mut acknowledgements: HashMap<String, Vec<FlagStep>> = HashMap::new();
+    let step = |status, event: &RecordedEvent, note| FlagStep {
+        status,
+        seq: event.seq,
+        actor: event.actor.clone(),
+        recorded_at: event.recorded_at,
+        note,
+    };
     for (event, stream) in ordered {
         let key = match stream {
             Some(StreamId::Plan(_)) => {
                 let decoded: PlanEvent = crate::error::decode(event)?;
-                if let PlanEvent::RevisionRecorded { revision, .. } = decoded {
-                    revisions.insert(revision, event.seq);
+                match decoded {
+                    PlanEvent::RevisionRecorded { revision, .. } => {
+                        revisions.insert(revision, event.seq);
+                    }
+                    PlanEvent::FlagAcknowledged { flag, note } => acknowledgements
+                        .entry(flag)
+                        .or_default()
+                        .push(step(FlagStatus::Acknowledged, event, Some(note))),
+                    PlanEvent::PlanDefined { .. } => {}
                 }
                 continue;
             }
@@ -454,6 +560,16 @@ pub fn red_flags(
             Some(StreamId::Org) | None => continue,
         };
         let decoded = objective::decode(event)?;
+        if let ObjectiveEvent::ValidationRecorded {
+            stage: ValidationStage::Final,
+            ..
+        } = decoded
+        {
+            finals
+                .entry(key.clone())
+                .or_default()
+                .push(step(FlagStatus::Resolved, event, None));
+        }
         let Some(state) = objectives.get_mut(&key) else {
             objectives.insert(key, Objective::define(event, decoded)?);
             continue;
@@ -511,7 +627,27 @@ pub fn red_flags(
     }
     // Flags raised by the same event come in the order of their kinds.
     flags.sort_by_key(|(raised, flag)| (*raised, flag.kind as u8));
-    Ok(flags.into_iter().map(|(_, flag)| flag).collect())
+    Ok(flags
+        .into_iter()
+        .map(|(raised, mut flag)| {
+            // The first final validation after the flag settles it; every
+            // acknowledgement is a step of its own.
+            let settled = finals
+                .get(&flag.objective)
+                .and_then(|steps| steps.iter().find(|s| s.seq > raised));
+            flag.history.extend(settled.cloned());
+            flag.history.extend(
+                acknowledgements
+                    .get(&flag.id)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+            flag.history.sort_by_key(|s| s.seq);
+            flag.status = flag.history.last().map_or(FlagStatus::Open, |s| s.status);
+            flag
+        })
+        .collect())
 }
 
 /// Completes the pending flags of revision `id` on objective `key`.
@@ -578,7 +714,13 @@ fn phase_of(event: &ObjectiveEvent) -> Option<u32> {
         | ObjectiveEvent::PhaseWithdrawn { phase, .. } => Some(*phase),
         ObjectiveEvent::DeadlineRevised { phase, .. } => *phase,
         ObjectiveEvent::PhaseAdded { phase, .. } => Some(phase.number),
-        ObjectiveEvent::ObjectiveDefined { .. }
+        ObjectiveEvent::PhaseDescriptionChanged { phase, .. } => Some(*phase),
+        ObjectiveEvent::ManagerChanged { .. }
+        | ObjectiveEvent::TitleChanged { .. }
+        | ObjectiveEvent::IndicatorTargetChanged { .. }
+        | ObjectiveEvent::IndicatorAdded { .. }
+        | ObjectiveEvent::IndicatorWithdrawn { .. }
+        | ObjectiveEvent::ObjectiveDefined { .. }
         | ObjectiveEvent::WeightsRevised { .. }
         | ObjectiveEvent::ObjectiveWithdrawn { .. }
         | ObjectiveEvent::IndicatorMeasured { .. }

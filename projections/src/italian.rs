@@ -80,6 +80,11 @@ pub fn numbers(list: &[u32]) -> String {
         .join(", ")
 }
 
+/// A text on one line: line breaks and runs of blanks become one space.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The role's name in Italian.
 pub fn role(role: Role) -> &'static str {
     match role {

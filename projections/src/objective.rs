@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use traguardo_events::domain::{ObjectiveEvent, RevisionRef};
 use traguardo_events::model::{
-    Hundredths, IndicatorKind, IndicatorSpec, ObjectiveSpec, PhaseSpec, ValidationOutcome,
-    ValidationStage,
+    Backfill, Hundredths, IndicatorKind, IndicatorSpec, ObjectiveSpec, PhaseSpec,
+    ValidationOutcome, ValidationStage,
 };
 use traguardo_events::RecordedEvent;
 
@@ -45,6 +45,39 @@ pub struct Mark {
     pub note: Option<String>,
     /// Evidence links (completions).
     pub evidence: Vec<String>,
+    /// Loaded after the fact by the control office (*caricamento storico*).
+    pub backfill: Option<Backfill>,
+    /// Who and when.
+    pub recorded: Recorded,
+}
+
+/// What a note of a phase records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteKind {
+    /// A start, with the manager's note.
+    Start,
+    /// A completion, with its note and evidence.
+    Completion,
+    /// A completion withdrawn, with its reason.
+    Retraction,
+}
+
+/// A justification the manager gave on a phase, with who and when: the Nucleo
+/// decides a *sterilizzazione* on these, and the Relazione explains every
+/// *scostamento* with them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhaseNote {
+    /// What it records.
+    pub kind: NoteKind,
+    /// The valid date of the fact (none for a retraction).
+    pub on: Option<NaiveDate>,
+    /// The note, or the reason of a retraction.
+    pub text: Option<String>,
+    /// Evidence references (completions).
+    pub evidence: Vec<String>,
+    /// Loaded after the fact (*caricamento storico*).
+    pub backfill: Option<Backfill>,
     /// Who and when.
     pub recorded: Recorded,
 }
@@ -54,8 +87,8 @@ pub struct Mark {
 pub struct Phase {
     /// 1..n.
     pub number: u32,
-    /// What it is.
-    pub description: String,
+    /// What it is, over time.
+    pub description: Timeline<String>,
     /// Involved units or bodies.
     pub involved: Vec<String>,
     /// *Incidenza %* over time.
@@ -75,13 +108,15 @@ pub struct Phase {
     /// with no start recorded. Not a start: a corrected, earlier completion date
     /// stays possible.
     pub reopened_from: Option<NaiveDate>,
+    /// Every start, completion and retraction, with its note: the phase's history.
+    pub notes: Vec<PhaseNote>,
 }
 
 impl Phase {
     fn new(spec: PhaseSpec, added_from: Option<NaiveDate>) -> Self {
         Phase {
             number: spec.number,
-            description: spec.description,
+            description: Timeline::new(spec.description),
             involved: spec.involved,
             weight: Timeline::new(spec.weight_hundredths),
             deadline: Timeline::new(spec.deadline),
@@ -90,6 +125,7 @@ impl Phase {
             started: None,
             completed: None,
             reopened_from: None,
+            notes: Vec::new(),
         }
     }
 
@@ -199,8 +235,12 @@ pub struct Measurement {
     pub numerator: Option<u64>,
     /// n° b.
     pub denominator: Option<u64>,
+    /// The finding, for a qualitative indicator.
+    pub text: Option<String>,
     /// Note.
     pub note: Option<String>,
+    /// Loaded after the fact (*caricamento storico*).
+    pub backfill: Option<Backfill>,
     /// Who and when.
     pub recorded: Recorded,
 }
@@ -210,8 +250,53 @@ pub struct Measurement {
 pub struct Indicator {
     /// As defined.
     pub spec: IndicatorSpec,
+    /// The target over time (revisions may change it).
+    pub target: Timeline<Option<Hundredths>>,
+    /// For an indicator added by a revision, the date it counts from.
+    pub added_from: Option<NaiveDate>,
+    /// For a withdrawn indicator, the date it no longer counts from.
+    pub withdrawn_from: Option<NaiveDate>,
     /// Measurements in record order.
     pub measurements: Vec<Measurement>,
+}
+
+impl Indicator {
+    fn new(spec: IndicatorSpec, added_from: Option<NaiveDate>) -> Self {
+        Indicator {
+            target: Timeline::new(spec.target_hundredths),
+            spec,
+            added_from,
+            withdrawn_from: None,
+            measurements: Vec::new(),
+        }
+    }
+
+    /// Whether it exists at `at` (added by then).
+    pub fn exists_at(&self, at: NaiveDate) -> bool {
+        self.added_from.is_none_or(|from| from <= at)
+    }
+
+    /// The latest measurement with a valid date on or before `at`.
+    pub fn latest_at(&self, at: NaiveDate) -> Option<&Measurement> {
+        self.measurements
+            .iter()
+            .filter(|m| m.on <= at)
+            .max_by_key(|m| (m.on, m.recorded.seq))
+    }
+
+    /// Whether the target in force at `at` is met by the latest measurement: none
+    /// for a qualitative indicator or one without a numeric target.
+    pub fn met_at(&self, at: NaiveDate) -> Option<bool> {
+        if self.spec.kind == IndicatorKind::Qualitative {
+            return None;
+        }
+        let target = (*self.target.at(at))?;
+        Some(
+            self.latest_at(at)
+                .and_then(|m| m.value)
+                .is_some_and(|value| value >= target),
+        )
+    }
 }
 
 /// A validation by the *Nucleo di Valutazione*.
@@ -227,6 +312,11 @@ pub struct Validation {
     pub neutralised_phases: Vec<u32>,
     /// Note.
     pub note: Option<String>,
+    /// The minutes it was decided in.
+    pub reference: Option<String>,
+    /// The record date of the first change to the objective after it: from then
+    /// on the validation is stale (*validazione da ripetere*).
+    pub stale_from: Option<NaiveDate>,
     /// Who and when.
     pub recorded: Recorded,
 }
@@ -249,6 +339,10 @@ pub struct Objective {
     pub(crate) phases: Vec<Phase>,
     /// *Scadenza finale* over time.
     pub(crate) final_deadline: Timeline<NaiveDate>,
+    /// The responsible manager over time.
+    pub(crate) manager: Timeline<String>,
+    /// The title over time.
+    pub(crate) title: Timeline<String>,
     /// The revision that withdrew the objective.
     pub(crate) withdrawn: Option<RevisionRef>,
     /// Indicators.
@@ -305,12 +399,11 @@ impl Objective {
             key: spec.key(),
             phases: phases.into_iter().map(|p| Phase::new(p, None)).collect(),
             final_deadline: Timeline::new(spec.final_deadline),
+            manager: Timeline::new(spec.manager.clone()),
+            title: Timeline::new(spec.title.clone()),
             indicators: indicators
                 .into_iter()
-                .map(|spec| Indicator {
-                    spec,
-                    measurements: Vec::new(),
-                })
+                .map(|spec| Indicator::new(spec, None))
                 .collect(),
             spec,
             added_by: revision,
@@ -334,15 +427,42 @@ impl Objective {
         decoded: ObjectiveEvent,
     ) -> Result<(), ProjectionError> {
         let seq = event.seq;
+        // Anything recorded about the objective but a validation makes the
+        // validations before it stale.
+        if !matches!(decoded, ObjectiveEvent::ValidationRecorded { .. }) {
+            let on = event.recorded_on();
+            for v in self
+                .validations
+                .iter_mut()
+                .filter(|v| v.stale_from.is_none())
+            {
+                v.stale_from = Some(on);
+            }
+        }
         match decoded {
             ObjectiveEvent::ObjectiveDefined { .. } => {
                 return Err(impossible(event, "objective defined twice"));
             }
-            ObjectiveEvent::PhaseStarted { phase, on, note } => {
-                self.phase_mut(event, phase)?.started = Some(Mark {
+            ObjectiveEvent::PhaseStarted {
+                phase,
+                on,
+                note,
+                backfill,
+            } => {
+                let phase = self.phase_mut(event, phase)?;
+                phase.notes.push(PhaseNote {
+                    kind: NoteKind::Start,
+                    on: Some(on),
+                    text: note.clone(),
+                    evidence: Vec::new(),
+                    backfill: backfill.clone(),
+                    recorded: Recorded::of(event),
+                });
+                phase.started = Some(Mark {
                     on,
                     note,
                     evidence: Vec::new(),
+                    backfill,
                     recorded: Recorded::of(event),
                 });
             }
@@ -351,20 +471,40 @@ impl Objective {
                 on,
                 note,
                 evidence,
+                backfill,
             } => {
-                self.phase_mut(event, phase)?.completed = Some(Mark {
+                let phase = self.phase_mut(event, phase)?;
+                phase.notes.push(PhaseNote {
+                    kind: NoteKind::Completion,
+                    on: Some(on),
+                    text: note.clone(),
+                    evidence: evidence.clone(),
+                    backfill: backfill.clone(),
+                    recorded: Recorded::of(event),
+                });
+                phase.completed = Some(Mark {
                     on,
                     note,
                     evidence,
+                    backfill,
                     recorded: Recorded::of(event),
                 });
             }
             ObjectiveEvent::PhaseCompletionRetracted {
                 phase,
                 completed_on,
-                ..
+                reason,
+                backfill,
             } => {
                 let phase = self.phase_mut(event, phase)?;
+                phase.notes.push(PhaseNote {
+                    kind: NoteKind::Retraction,
+                    on: None,
+                    text: Some(reason),
+                    evidence: Vec::new(),
+                    backfill,
+                    recorded: Recorded::of(event),
+                });
                 phase.completed = None;
                 phase.reopened_from = Some(
                     phase
@@ -419,24 +559,23 @@ impl Objective {
                 value_hundredths,
                 numerator,
                 denominator,
+                text,
                 note,
+                backfill,
             } => {
                 let value = value_hundredths.or(match (numerator, denominator) {
-                    (Some(n), Some(d)) if d > 0 => {
-                        Some(Hundredths::HUNDRED.scale(n as i64, d as i64))
-                    }
+                    (Some(n), Some(d)) => Hundredths::percent_of(n, d),
                     _ => None,
                 });
-                let Some(target) = self.indicators.iter_mut().find(|i| i.spec.id == indicator)
-                else {
-                    return Err(impossible(event, &format!("unknown indicator {indicator}")));
-                };
+                let target = self.indicator_mut(event, &indicator)?;
                 target.measurements.push(Measurement {
                     on,
                     value,
                     numerator,
                     denominator,
+                    text,
                     note,
+                    backfill,
                     recorded: Recorded::of(event),
                 });
             }
@@ -446,14 +585,71 @@ impl Objective {
                 unverified_phases,
                 neutralised_phases,
                 note,
+                reference,
             } => self.validations.push(Validation {
                 stage,
                 outcome,
                 unverified_phases,
                 neutralised_phases,
                 note,
+                reference,
+                stale_from: None,
                 recorded: Recorded::of(event),
             }),
+            ObjectiveEvent::ManagerChanged { to, revision, .. } => {
+                self.manager.change(revision.in_force_from, to, seq);
+                self.revised(&revision, seq);
+            }
+            ObjectiveEvent::TitleChanged { to, revision, .. } => {
+                self.title.change(revision.in_force_from, to, seq);
+                self.revised(&revision, seq);
+            }
+            ObjectiveEvent::PhaseDescriptionChanged {
+                phase,
+                to,
+                revision,
+                ..
+            } => {
+                self.phase_mut(event, phase)?
+                    .description
+                    .change(revision.in_force_from, to, seq);
+                self.revised(&revision, seq);
+            }
+            ObjectiveEvent::IndicatorTargetChanged {
+                indicator,
+                to,
+                revision,
+                ..
+            } => {
+                self.indicator_mut(event, &indicator)?.target.change(
+                    revision.in_force_from,
+                    to,
+                    seq,
+                );
+                self.revised(&revision, seq);
+            }
+            ObjectiveEvent::IndicatorAdded {
+                indicator,
+                revision,
+            } => {
+                if self.indicators.iter().any(|i| i.spec.id == indicator.id) {
+                    return Err(impossible(
+                        event,
+                        &format!("indicator {} added twice", indicator.id),
+                    ));
+                }
+                self.indicators
+                    .push(Indicator::new(indicator, Some(revision.in_force_from)));
+                self.revised(&revision, seq);
+            }
+            ObjectiveEvent::IndicatorWithdrawn {
+                indicator,
+                revision,
+            } => {
+                self.indicator_mut(event, &indicator)?.withdrawn_from =
+                    Some(revision.in_force_from);
+                self.revised(&revision, seq);
+            }
         }
         self.version = event.version;
         self.last_seq = seq;
@@ -466,6 +662,17 @@ impl Objective {
             self.last_revision_date
                 .map_or(revision.in_force_from, |d| d.max(revision.in_force_from)),
         );
+    }
+
+    fn indicator_mut(
+        &mut self,
+        event: &RecordedEvent,
+        id: &str,
+    ) -> Result<&mut Indicator, ProjectionError> {
+        self.indicators
+            .iter_mut()
+            .find(|i| i.spec.id == id)
+            .ok_or_else(|| impossible(event, &format!("unknown indicator {id}")))
     }
 
     fn phase_mut(
@@ -489,13 +696,18 @@ impl Objective {
                 .filter(|p| p.added_from.is_none())
                 .map(|p| PhaseSpec {
                     number: p.number,
-                    description: p.description.clone(),
+                    description: p.description.original.clone(),
                     weight_hundredths: p.weight.original,
                     involved: p.involved.clone(),
                     deadline: p.deadline.original,
                 })
                 .collect(),
-            indicators: self.indicators.iter().map(|i| i.spec.clone()).collect(),
+            indicators: self
+                .indicators
+                .iter()
+                .filter(|i| i.added_from.is_none())
+                .map(|i| i.spec.clone())
+                .collect(),
             ..self.spec.clone()
         }
     }
@@ -524,6 +736,16 @@ impl Objective {
     /// The seq of the last event folded.
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// The responsible manager as the latest revision left it, whatever its date.
+    pub fn manager_at_latest(&self) -> &str {
+        self.manager.latest()
+    }
+
+    /// The title as the latest revision left it, whatever its date.
+    pub fn title_at_latest(&self) -> &str {
+        self.title.latest()
     }
 
     /// The phases in number order, added and withdrawn ones included.
@@ -591,6 +813,20 @@ impl Objective {
         })
     }
 
+    /// Whether the final validation in force at `at` went stale by then: something
+    /// about the objective was recorded after it (DESIGN.md §4).
+    pub fn validation_stale_at(&self, at: NaiveDate) -> bool {
+        self.final_validation_at(at)
+            .and_then(|v| v.stale_from)
+            .is_some_and(|from| from <= at)
+    }
+
+    /// Whether the objective has a current final validation at `at`: one exists,
+    /// and it is not stale.
+    pub fn validated_at(&self, at: NaiveDate) -> bool {
+        self.final_validation_at(at).is_some() && !self.validation_stale_at(at)
+    }
+
     /// The score at `at` (DESIGN.md §4).
     pub fn score(&self, at: NaiveDate) -> Score {
         let final_deadline = *self.final_deadline.at(at);
@@ -649,6 +885,14 @@ impl Objective {
             on_time_pct: on_time,
             outcome,
             validated_pct: validated,
+            validated_outcome: validated.map(|pct| {
+                if pct == Hundredths::HUNDRED {
+                    Outcome::Achieved
+                } else {
+                    Outcome::NotAchieved
+                }
+            }),
+            validation_stale: self.validation_stale_at(at),
         }
     }
 
@@ -659,8 +903,8 @@ impl Objective {
             year: self.spec.year,
             unit: self.spec.unit.clone(),
             letter: self.spec.letter.clone(),
-            title: self.spec.title.clone(),
-            manager: self.spec.manager.clone(),
+            title: self.title.at(at).clone(),
+            manager: self.manager.at(at).clone(),
             version: self.version,
             last_seq: self.last_seq,
             withdrawn: !self.active_at(at) && self.withdrawn.is_some(),
@@ -672,7 +916,7 @@ impl Objective {
                 .filter(|p| p.exists_at(at))
                 .map(|p| PhaseView {
                     number: p.number,
-                    description: p.description.clone(),
+                    description: p.description.at(at).clone(),
                     weight: Pct(*p.weight.at(at)),
                     original_weight: Pct(p.weight.original),
                     involved: p.involved.clone(),
@@ -693,28 +937,37 @@ impl Objective {
                         .map(|m| m.evidence.clone())
                         .unwrap_or_default(),
                     withdrawn: !p.active_at(at),
+                    notes: p
+                        .notes
+                        .iter()
+                        .filter(|n| match n.on {
+                            Some(on) => on <= at,
+                            None => {
+                                traguardo_events::clock::local_date(&n.recorded.recorded_at) <= at
+                            }
+                        })
+                        .map(NoteView::from)
+                        .collect(),
                 })
                 .collect(),
             indicators: self
                 .indicators
                 .iter()
+                .filter(|i| i.exists_at(at))
                 .map(|i| IndicatorView {
                     id: i.spec.id.clone(),
                     description: i.spec.description.clone(),
                     kind: i.spec.kind,
-                    target: i.spec.target_hundredths.map(Pct),
-                    latest: i
+                    target: i.target.at(at).map(Pct),
+                    latest: i.latest_at(at).map(MeasurementView::from),
+                    met: i.met_at(at),
+                    history: i
                         .measurements
                         .iter()
                         .filter(|m| m.on <= at)
-                        .max_by_key(|m| (m.on, m.recorded.seq))
-                        .map(|m| MeasurementView {
-                            on: m.on,
-                            value: m.value.map(Pct),
-                            numerator: m.numerator,
-                            denominator: m.denominator,
-                            note: m.note.clone(),
-                        }),
+                        .map(MeasurementView::from)
+                        .collect(),
+                    withdrawn: i.withdrawn_from.is_some_and(|from| from <= at),
                 })
                 .collect(),
             validations: self
@@ -728,8 +981,10 @@ impl Objective {
                     unverified_phases: v.unverified_phases.clone(),
                     neutralised_phases: v.neutralised_phases.clone(),
                     note: v.note.clone(),
+                    reference: v.reference.clone(),
                 })
                 .collect(),
+            validation_stale: self.validation_stale_at(at),
             score: self.score(at).into(),
         }
     }
@@ -748,6 +1003,11 @@ pub struct Score {
     pub outcome: Outcome,
     /// `on_time_pct` as verified by the final validation, if there is one.
     pub validated_pct: Option<Hundredths>,
+    /// Achieved when `validated_pct` is 100, else not achieved; none before a
+    /// final validation.
+    pub validated_outcome: Option<Outcome>,
+    /// Whether that final validation went stale (*validazione da ripetere*).
+    pub validation_stale: bool,
 }
 
 /// A percentage in an answer: a JSON number rounded to two decimals.
@@ -788,6 +1048,9 @@ pub struct ScoreView {
     pub outcome: Outcome,
     /// Verified by the final validation; null before it.
     pub validated_pct: Option<Pct>,
+    /// `achieved` when the validated result is 100, else `not_achieved`; null
+    /// before a final validation.
+    pub validated_outcome: Option<Outcome>,
 }
 
 impl From<Score> for ScoreView {
@@ -798,6 +1061,7 @@ impl From<Score> for ScoreView {
             on_time_pct: Pct(s.on_time_pct),
             outcome: s.outcome,
             validated_pct: s.validated_pct.map(Pct),
+            validated_outcome: s.validated_outcome,
         }
     }
 }
@@ -833,6 +1097,9 @@ pub struct ObjectiveView {
     pub indicators: Vec<IndicatorView>,
     /// Validations.
     pub validations: Vec<ValidationView>,
+    /// Whether the latest final validation went stale: something was recorded
+    /// after it, and it must be repeated (*validazione da ripetere*).
+    pub validation_stale: bool,
     /// Score.
     pub score: ScoreView,
 }
@@ -867,6 +1134,44 @@ pub struct PhaseView {
     pub evidence: Vec<String>,
     /// Withdrawn (does not count).
     pub withdrawn: bool,
+    /// Every start, completion and retraction with its note, evidence, who and
+    /// when, oldest first.
+    pub notes: Vec<NoteView>,
+}
+
+/// A note of a phase as answered.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct NoteView {
+    /// `start`, `completion` or `retraction`.
+    pub kind: NoteKind,
+    /// The valid date of the fact (none for a retraction).
+    pub on: Option<NaiveDate>,
+    /// The note, or the reason of a retraction.
+    pub text: Option<String>,
+    /// Evidence references.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// Who recorded it.
+    pub actor: String,
+    /// When.
+    #[serde(with = "traguardo_events::envelope::timestamp")]
+    pub recorded_at: DateTime<Utc>,
+    /// Loaded after the fact (*caricamento storico*), with its act and reason.
+    pub backfill: Option<Backfill>,
+}
+
+impl From<&PhaseNote> for NoteView {
+    fn from(n: &PhaseNote) -> Self {
+        NoteView {
+            kind: n.kind,
+            on: n.on,
+            text: n.text.clone(),
+            evidence: n.evidence.clone(),
+            actor: n.recorded.actor.clone(),
+            recorded_at: n.recorded.recorded_at,
+            backfill: n.backfill.clone(),
+        }
+    }
 }
 
 /// An indicator as answered.
@@ -878,10 +1183,18 @@ pub struct IndicatorView {
     pub description: String,
     /// Kind.
     pub kind: IndicatorKind,
-    /// Target.
+    /// Target in force at the reference date.
     pub target: Option<Pct>,
     /// Latest measurement on or before the reference date.
     pub latest: Option<MeasurementView>,
+    /// Whether the latest measurement meets the target; null for a qualitative
+    /// indicator or one without a numeric target.
+    pub met: Option<bool>,
+    /// Every measurement with a date on or before the reference date, in record
+    /// order.
+    pub history: Vec<MeasurementView>,
+    /// Withdrawn by a revision: no longer measured.
+    pub withdrawn: bool,
 }
 
 /// A measurement as answered.
@@ -895,9 +1208,36 @@ pub struct MeasurementView {
     pub numerator: Option<u64>,
     /// n° b.
     pub denominator: Option<u64>,
+    /// The finding, for a qualitative indicator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     /// Note.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Who recorded it.
+    pub actor: String,
+    /// When.
+    #[serde(with = "traguardo_events::envelope::timestamp")]
+    pub recorded_at: DateTime<Utc>,
+    /// Loaded after the fact (*caricamento storico*).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<Backfill>,
+}
+
+impl From<&Measurement> for MeasurementView {
+    fn from(m: &Measurement) -> Self {
+        MeasurementView {
+            on: m.on,
+            value: m.value.map(Pct),
+            numerator: m.numerator,
+            denominator: m.denominator,
+            text: m.text.clone(),
+            note: m.note.clone(),
+            actor: m.recorded.actor.clone(),
+            recorded_at: m.recorded.recorded_at,
+            backfill: m.backfill.clone(),
+        }
+    }
 }
 
 /// A validation as answered.
@@ -921,6 +1261,9 @@ pub struct ValidationView {
     /// Note.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The minutes, e.g. "Verbale n. 3 del 15/03/2023".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// Decodes an objective stream event.

@@ -10,7 +10,7 @@ use traguardo_events::RecordedEvent;
 use traguardo_events::StreamRef;
 use uuid::Uuid;
 
-use crate::objective::{Objective, Outcome, Pct};
+use crate::objective::{Objective, Outcome, Pct, Score};
 use crate::ProjectionError;
 
 /// A revision as recorded on the plan stream.
@@ -95,6 +95,12 @@ pub struct ObjectiveScoreLine {
     /// Validated result, absent before a final validation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validated_pct: Option<Pct>,
+    /// `achieved` when the validated result is 100, else `not_achieved`; absent
+    /// before a final validation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validated_outcome: Option<Outcome>,
+    /// Whether the final validation went stale (*validazione da ripetere*).
+    pub validation_stale: bool,
 }
 
 /// A unit's score: the mean `on_time_pct` of its objectives.
@@ -102,15 +108,29 @@ pub struct ObjectiveScoreLine {
 pub struct UnitScore {
     /// Unit code.
     pub unit: String,
-    /// Mean on-time percentage.
+    /// Mean on-time percentage (declared).
     pub score: Pct,
+    /// Mean validated percentage, when every active objective of the unit has a
+    /// current (not stale) final validation; else null.
+    pub validated_score: Option<Pct>,
+    /// How many of its objectives have a current final validation.
+    pub validated: usize,
+    /// How many active objectives it has.
+    pub objectives: usize,
 }
 
 /// The plan's score: the mean over all its objectives.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PlanScore {
-    /// Mean on-time percentage.
+    /// Mean on-time percentage (declared).
     pub score: Pct,
+    /// Mean validated percentage, when every active objective has a current
+    /// final validation; else null.
+    pub validated_score: Option<Pct>,
+    /// How many objectives have a current final validation.
+    pub validated: usize,
+    /// How many active objectives there are.
+    pub objectives: usize,
 }
 
 /// `GET /plans/{year}/scores`.
@@ -309,6 +329,13 @@ impl Registry {
                     });
                     plan.version = event.version;
                 }
+                PlanEvent::FlagAcknowledged { .. } => {
+                    let plan = self
+                        .plans
+                        .get_mut(&year)
+                        .ok_or_else(|| impossible(format!("flag of unknown plan {year}")))?;
+                    plan.version = event.version;
+                }
             }
         } else if event.stream == traguardo_events::model::ORG_STREAM {
             let decoded: OrgEvent = data.decode(event)?;
@@ -387,20 +414,47 @@ impl Data<'_> {
     }
 }
 
+/// The declared and validated results of a set of objectives (a unit's, or the
+/// plan's), gathered one objective at a time.
+#[derive(Default)]
+struct Tally {
+    on_time: Vec<Hundredths>,
+    /// `validated_pct` of the objectives with a current final validation.
+    validated: Vec<Hundredths>,
+}
+
+impl Tally {
+    fn add(&mut self, score: &Score, validated: bool) {
+        self.on_time.push(score.on_time_pct);
+        if let (true, Some(pct)) = (validated, score.validated_pct) {
+            self.validated.push(pct);
+        }
+    }
+
+    /// The mean `validated_pct`, when every objective has a current final
+    /// validation.
+    fn validated_score(&self) -> Option<Pct> {
+        (!self.on_time.is_empty() && self.validated.len() == self.on_time.len())
+            .then(|| Pct(mean(&self.validated)))
+    }
+}
+
 /// Scores of a set of objectives (DESIGN.md §4): a unit's score is the mean
-/// `on_time_pct` of its objectives, the plan's the mean over all of them. Withdrawn
-/// objectives do not count.
+/// `on_time_pct` of its objectives, the plan's the mean over all of them; beside
+/// each, the mean validated result when every one of them has a current final
+/// validation. Withdrawn objectives do not count.
 pub fn scores_of(year: i32, at: NaiveDate, objectives: Vec<&Objective>) -> PlanScores {
     let mut lines = Vec::new();
-    let mut by_unit: BTreeMap<String, Vec<Hundredths>> = BTreeMap::new();
-    let mut all = Vec::new();
+    let mut by_unit: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut all = Tally::default();
     for objective in objectives.into_iter().filter(|o| o.active_at(at)) {
         let score = objective.score(at);
+        let validated = objective.validated_at(at);
         by_unit
             .entry(objective.unit().to_string())
             .or_default()
-            .push(score.on_time_pct);
-        all.push(score.on_time_pct);
+            .add(&score, validated);
+        all.add(&score, validated);
         lines.push(ObjectiveScoreLine {
             key: objective.key.clone(),
             unit: objective.unit().to_string(),
@@ -408,6 +462,8 @@ pub fn scores_of(year: i32, at: NaiveDate, objectives: Vec<&Objective>) -> PlanS
             on_time_pct: Pct(score.on_time_pct),
             outcome: score.outcome,
             validated_pct: score.validated_pct.map(Pct),
+            validated_outcome: score.validated_outcome,
+            validation_stale: score.validation_stale,
         });
     }
     PlanScores {
@@ -416,13 +472,19 @@ pub fn scores_of(year: i32, at: NaiveDate, objectives: Vec<&Objective>) -> PlanS
         objectives: lines,
         units: by_unit
             .into_iter()
-            .map(|(unit, scores)| UnitScore {
+            .map(|(unit, tally)| UnitScore {
                 unit,
-                score: Pct(mean(&scores)),
+                score: Pct(mean(&tally.on_time)),
+                validated_score: tally.validated_score(),
+                validated: tally.validated.len(),
+                objectives: tally.on_time.len(),
             })
             .collect(),
         plan: PlanScore {
-            score: Pct(mean(&all)),
+            score: Pct(mean(&all.on_time)),
+            validated_score: all.validated_score(),
+            validated: all.validated.len(),
+            objectives: all.on_time.len(),
         },
     }
 }

@@ -106,6 +106,14 @@ pub enum DomainError {
         /// The indicator asked for.
         indicator: String,
     },
+    /// No such red flag in the plan.
+    #[error("il piano {year} non ha la segnalazione {flag}")]
+    UnknownFlag {
+        /// The plan year.
+        year: i32,
+        /// The flag id asked for.
+        flag: String,
+    },
     /// The objective was withdrawn by a revision.
     #[error("l'obiettivo {key} è stato stralciato da una rimodulazione")]
     ObjectiveWithdrawn {
@@ -191,7 +199,8 @@ impl DomainError {
             DomainError::UnknownPlan { .. }
             | DomainError::UnknownObjective { .. }
             | DomainError::UnknownPhase { .. }
-            | DomainError::UnknownIndicator { .. } => RefusalKind::NotFound,
+            | DomainError::UnknownIndicator { .. }
+            | DomainError::UnknownFlag { .. } => RefusalKind::NotFound,
             DomainError::ObjectiveWithdrawn { .. }
             | DomainError::PhaseWithdrawn { .. }
             | DomainError::PhaseAlreadyStarted { .. }

@@ -5,26 +5,31 @@
 //! - [`progress`]: one function per progress command (start, completion,
 //!   retraction, measurement);
 //! - [`validation`]: the *Nucleo di Valutazione*'s validations;
+//! - [`flags`]: the Nucleo's acknowledgement of a red flag;
 //! - [`revision`]: revisions (*rimodulazioni*), decided by applying their events
 //!   to a copy of the folded objective;
 //! - [`shape`]: the shape of an objective (weights, numbering, deadlines), checked
 //!   by plan import and by revisions alike;
+//! - [`limits`]: the bounds of what a write may carry (lengths, characters, list
+//!   sizes, numbers, dates);
 //! - [`error`]: [`DomainError`], what a decide function refuses.
 
 pub mod error;
+pub mod flags;
+pub mod limits;
 pub mod progress;
 pub mod revision;
 pub mod shape;
 pub mod validation;
 
 pub use error::{DomainError, RefusalKind};
-pub use progress::Measurement;
+pub use progress::{Entry, Measurement};
 pub use revision::{decide_revision, RevisionDecision, RevisionRequest};
-pub use validation::decide_validation;
+pub use validation::{decide_validation, ValidationRequest};
 
 use chrono::NaiveDate;
 use traguardo_events::domain::ObjectiveEvent;
-use traguardo_events::model::{Role, ValidationOutcome, ValidationStage};
+use traguardo_events::model::{Backfill, Role};
 use traguardo_projections::Objective;
 
 /// Who is asking: the holder of a token.
@@ -61,6 +66,8 @@ pub enum ObjectiveCommand {
         on: NaiveDate,
         /// Note.
         note: Option<String>,
+        /// A declared loading of past records (admin only).
+        backfill: Option<Backfill>,
     },
     /// Complete a phase on a date.
     CompletePhase {
@@ -72,6 +79,8 @@ pub enum ObjectiveCommand {
         note: Option<String>,
         /// Evidence links.
         evidence: Vec<String>,
+        /// A declared loading of past records (admin only).
+        backfill: Option<Backfill>,
     },
     /// Withdraw a completion recorded in error.
     RetractCompletion {
@@ -79,22 +88,13 @@ pub enum ObjectiveCommand {
         phase: u32,
         /// Why (required).
         reason: String,
+        /// A declared loading of past records (admin only).
+        backfill: Option<Backfill>,
     },
     /// Record an indicator measurement.
     RecordMeasurement(progress::Measurement),
     /// Record a validation by the *Nucleo di Valutazione*.
-    RecordValidation {
-        /// Stage.
-        stage: ValidationStage,
-        /// Outcome.
-        outcome: ValidationOutcome,
-        /// Declared complete, not accepted.
-        unverified_phases: Vec<u32>,
-        /// Neutralised (*sterilizzazione*).
-        neutralised_phases: Vec<u32>,
-        /// Note (mandatory when anything is unverified, neutralised or rejected).
-        note: Option<String>,
-    },
+    RecordValidation(ValidationRequest),
 }
 
 /// Decides a command on an objective: who may act, then the rule of the command.
@@ -108,36 +108,54 @@ pub fn decide(
     today: NaiveDate,
 ) -> Result<Vec<ObjectiveEvent>, DomainError> {
     let event = match command.clone() {
-        ObjectiveCommand::StartPhase { phase, on, note } => {
-            progress::start(objective, principal, today, phase, on, note)?
-        }
+        ObjectiveCommand::StartPhase {
+            phase,
+            on,
+            note,
+            backfill,
+        } => progress::start(
+            objective,
+            principal,
+            today,
+            phase,
+            on,
+            Entry { note, backfill },
+        )?,
         ObjectiveCommand::CompletePhase {
             phase,
             on,
             note,
             evidence,
-        } => progress::complete(objective, principal, today, phase, on, note, evidence)?,
-        ObjectiveCommand::RetractCompletion { phase, reason } => {
-            progress::retract(objective, principal, phase, reason)?
-        }
+            backfill,
+        } => progress::complete(
+            objective,
+            principal,
+            today,
+            phase,
+            on,
+            evidence,
+            Entry { note, backfill },
+        )?,
+        ObjectiveCommand::RetractCompletion {
+            phase,
+            reason,
+            backfill,
+        } => progress::retract(
+            objective,
+            principal,
+            today,
+            phase,
+            Entry {
+                note: Some(reason),
+                backfill,
+            },
+        )?,
         ObjectiveCommand::RecordMeasurement(measurement) => {
             progress::measure(objective, principal, today, measurement)?
         }
-        ObjectiveCommand::RecordValidation {
-            stage,
-            outcome,
-            unverified_phases,
-            neutralised_phases,
-            note,
-        } => decide_validation(
-            objective,
-            principal,
-            stage,
-            outcome,
-            unverified_phases,
-            neutralised_phases,
-            note,
-        )?,
+        ObjectiveCommand::RecordValidation(request) => {
+            decide_validation(objective, principal, request)?
+        }
     };
     Ok(vec![event])
 }

@@ -3,18 +3,24 @@
 
 use chrono::NaiveDate;
 use traguardo_events::domain::ObjectiveEvent;
-use traguardo_events::model::Hundredths;
+use traguardo_events::model::{Backfill, Hundredths, IndicatorKind, Role};
 use traguardo_projections::italian;
 use traguardo_projections::objective::Phase;
 use traguardo_projections::Objective;
 
-use super::{clean, DomainError, Principal};
+use super::{clean, limits, DomainError, Principal};
 use crate::error::FieldError;
 
-/// Only a manager of the objective's unit records its progress, and nothing is
-/// recorded on a withdrawn objective.
-fn may_record(objective: &Objective, principal: &Principal) -> Result<(), DomainError> {
-    if !principal.manages(objective.unit()) {
+/// Only a manager of the objective's unit records its progress, or the control
+/// office when it declares a loading of past records (*caricamento storico*);
+/// and nothing is recorded on a withdrawn objective.
+fn may_record(
+    objective: &Objective,
+    principal: &Principal,
+    backfill: Option<&Backfill>,
+) -> Result<(), DomainError> {
+    let declared_backfill = backfill.is_some() && principal.role == Role::Admin;
+    if !declared_backfill && !principal.manages(objective.unit()) {
         return Err(DomainError::NotManagerOf {
             key: objective.key().to_string(),
             unit: objective.unit().to_string(),
@@ -49,50 +55,89 @@ fn active_phase(objective: &Objective, number: u32) -> Result<&Phase, DomainErro
     Ok(phase)
 }
 
-/// What a start or a completion of phase `number` on `on` needs first: a
-/// principal who may record, an active phase, a date not after today.
-fn phase_fact<'o>(
-    objective: &'o Objective,
-    principal: &Principal,
-    today: NaiveDate,
-    number: u32,
-    on: NaiveDate,
-) -> Result<&'o Phase, DomainError> {
-    may_record(objective, principal)?;
-    let phase = active_phase(objective, number)?;
-    not_future(on, today)?;
-    Ok(phase)
+/// What every progress entry carries besides its own facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entry {
+    /// The manager's note (or a retraction's reason).
+    pub note: Option<String>,
+    /// A declared loading of past records, by the control office.
+    pub backfill: Option<Backfill>,
 }
 
-/// A fact is recorded once it has happened: its date is not after today.
-fn not_future(on: NaiveDate, today: NaiveDate) -> Result<(), DomainError> {
-    if on > today {
-        return Err(DomainError::invalid(
-            "on",
-            format!(
-                "il {} è dopo oggi ({}): un fatto si registra dopo che è avvenuto",
-                italian::date(on),
-                italian::date(today)
-            ),
-        ));
+/// The problems with what an entry carries: its valid date (not after today,
+/// within the plan's years), its note, its back-fill declaration.
+fn entry_problems(
+    objective: &Objective,
+    principal: &Principal,
+    today: NaiveDate,
+    on: Option<NaiveDate>,
+    note_field: &str,
+    entry: &Entry,
+) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    if let Some(on) = on {
+        if on > today {
+            problems.push(FieldError::new(
+                "on",
+                format!(
+                    "il {} è dopo oggi ({}): un fatto si registra dopo che è avvenuto",
+                    italian::date(on),
+                    italian::date(today)
+                ),
+            ));
+        }
+        problems.extend(limits::date("on", on, objective.year()));
     }
-    Ok(())
+    problems.extend(limits::optional_text(
+        note_field,
+        entry.note.as_deref(),
+        limits::NOTE_CHARS,
+    ));
+    if let Some(backfill) = &entry.backfill {
+        if principal.role == Role::Admin {
+            problems.extend(limits::backfill("backfill", backfill));
+        } else {
+            problems.push(FieldError::new(
+                "backfill",
+                "solo Programmazione e Controllo (ruolo admin) dichiara un caricamento storico",
+            ));
+        }
+    }
+    problems
+}
+
+fn refuse(problems: Vec<FieldError>) -> Result<(), DomainError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(problems))
+    }
 }
 
 /// Decides the start of a phase.
 ///
 /// # Errors
 /// A [`DomainError`] when the principal may not act, the phase does not exist or
-/// was withdrawn, it was started or completed already, or `on` is after today.
+/// was withdrawn, `on` or the note is out of bounds, or the phase was started or
+/// completed already.
 pub fn start(
     objective: &Objective,
     principal: &Principal,
     today: NaiveDate,
     phase: u32,
     on: NaiveDate,
-    note: Option<String>,
+    entry: Entry,
 ) -> Result<ObjectiveEvent, DomainError> {
-    let p = phase_fact(objective, principal, today, phase, on)?;
+    may_record(objective, principal, entry.backfill.as_ref())?;
+    let p = active_phase(objective, phase)?;
+    refuse(entry_problems(
+        objective,
+        principal,
+        today,
+        Some(on),
+        "note",
+        &entry,
+    ))?;
     let key = objective.key().to_string();
     if let Some(started) = &p.started {
         return Err(DomainError::PhaseAlreadyStarted {
@@ -111,7 +156,8 @@ pub fn start(
     Ok(ObjectiveEvent::PhaseStarted {
         phase,
         on,
-        note: clean(note),
+        note: clean(entry.note),
+        backfill: entry.backfill,
     })
 }
 
@@ -119,18 +165,29 @@ pub fn start(
 ///
 /// # Errors
 /// A [`DomainError`] when the principal may not act, the phase does not exist or
-/// was withdrawn, it was completed already, `on` precedes its start or is after
-/// today.
+/// was withdrawn, `on`, the note or the evidence is out of bounds, it was
+/// completed already, or `on` precedes its start.
 pub fn complete(
     objective: &Objective,
     principal: &Principal,
     today: NaiveDate,
     phase: u32,
     on: NaiveDate,
-    note: Option<String>,
     evidence: Vec<String>,
+    entry: Entry,
 ) -> Result<ObjectiveEvent, DomainError> {
-    let p = phase_fact(objective, principal, today, phase, on)?;
+    may_record(objective, principal, entry.backfill.as_ref())?;
+    let p = active_phase(objective, phase)?;
+    let mut problems = entry_problems(objective, principal, today, Some(on), "note", &entry);
+    problems.extend(limits::list("evidence", &evidence));
+    for (i, e) in evidence.iter().enumerate() {
+        problems.extend(limits::text(
+            &format!("evidence[{i}]"),
+            e,
+            limits::NAME_CHARS,
+        ));
+    }
+    refuse(problems)?;
     let key = objective.key().to_string();
     if let Some(done) = &p.completed {
         return Err(DomainError::PhaseAlreadyCompleted {
@@ -150,33 +207,39 @@ pub fn complete(
     Ok(ObjectiveEvent::PhaseCompleted {
         phase,
         on,
-        note: clean(note),
+        note: clean(entry.note),
         evidence: evidence
             .into_iter()
             .filter(|e| !e.trim().is_empty())
             .collect(),
+        backfill: entry.backfill,
     })
 }
 
-/// Decides the withdrawal of a completion recorded in error.
+/// Decides the withdrawal of a completion recorded in error; `entry.note` is its
+/// reason, which is required.
 ///
 /// # Errors
 /// A [`DomainError`] when the principal may not act, the phase does not exist or
-/// was withdrawn, the reason is empty, or there is no completion to withdraw.
+/// was withdrawn, the reason is empty or too long, or there is no completion to
+/// withdraw.
 pub fn retract(
     objective: &Objective,
     principal: &Principal,
+    today: NaiveDate,
     phase: u32,
-    reason: String,
+    entry: Entry,
 ) -> Result<ObjectiveEvent, DomainError> {
-    may_record(objective, principal)?;
+    may_record(objective, principal, entry.backfill.as_ref())?;
     let p = active_phase(objective, phase)?;
-    if reason.trim().is_empty() {
-        return Err(DomainError::invalid(
+    let mut problems = entry_problems(objective, principal, today, None, "reason", &entry);
+    if entry.note.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        problems.push(FieldError::new(
             "reason",
             "l'annullamento di un completamento richiede una motivazione",
         ));
     }
+    refuse(problems)?;
     let Some(done) = &p.completed else {
         return Err(DomainError::NothingToRetract {
             key: objective.key().to_string(),
@@ -186,7 +249,8 @@ pub fn retract(
     Ok(ObjectiveEvent::PhaseCompletionRetracted {
         phase,
         completed_on: done.on,
-        reason: reason.trim().to_string(),
+        reason: entry.note.unwrap_or_default().trim().to_string(),
+        backfill: entry.backfill,
     })
 }
 
@@ -203,54 +267,127 @@ pub struct Measurement {
     pub numerator: Option<u64>,
     /// n° b.
     pub denominator: Option<u64>,
-    /// Note.
-    pub note: Option<String>,
+    /// The finding, for a qualitative indicator.
+    pub text: Option<String>,
+    /// Note and back-fill.
+    pub entry: Entry,
 }
 
-/// Decides the measurement of an indicator.
+/// Decides the measurement of an indicator: a number (a value, or a ratio whose
+/// value it gives exactly) for a ratio or threshold, a finding in words for a
+/// qualitative one.
 ///
 /// # Errors
 /// A [`DomainError`] when the principal may not act, the indicator does not
-/// exist, `on` is after today, or the value is neither given nor a ratio.
+/// exist or was withdrawn, or the measurement is not one its kind takes: every
+/// problem with the input at once.
 pub fn measure(
     objective: &Objective,
     principal: &Principal,
     today: NaiveDate,
     m: Measurement,
 ) -> Result<ObjectiveEvent, DomainError> {
-    may_record(objective, principal)?;
-    if !objective
+    may_record(objective, principal, m.entry.backfill.as_ref())?;
+    let Some(indicator) = objective
         .indicators()
         .iter()
-        .any(|i| i.spec.id == m.indicator)
-    {
+        .find(|i| i.spec.id == m.indicator && i.withdrawn_from.is_none())
+    else {
         return Err(DomainError::UnknownIndicator {
             key: objective.key().to_string(),
             indicator: m.indicator,
         });
-    }
-    not_future(m.on, today)?;
-    let problem = match (m.value, m.numerator, m.denominator) {
-        (None, None, None) => Some(FieldError::new(
-            "value",
-            "indicare un valore, oppure numeratore e denominatore",
-        )),
-        (_, Some(_), None) | (_, None, Some(_)) => Some(FieldError::new(
-            "denominator",
-            "un rapporto richiede sia il numeratore sia il denominatore",
-        )),
-        (_, _, Some(0)) => Some(FieldError::new("denominator", "deve essere maggiore di 0")),
-        _ => None,
     };
-    if let Some(problem) = problem {
-        return Err(DomainError::Invalid(vec![problem]));
+    let mut problems = entry_problems(objective, principal, today, Some(m.on), "note", &m.entry);
+    problems.extend(limits::optional_text(
+        "text",
+        m.text.as_deref(),
+        limits::NOTE_CHARS,
+    ));
+    let text = clean(m.text.clone());
+    if indicator.spec.kind == IndicatorKind::Qualitative {
+        if text.is_none() {
+            problems.push(FieldError::new(
+                "text",
+                "un indicatore qualitativo si rileva con un testo",
+            ));
+        }
+        for (field, given) in [
+            ("value", m.value.is_some()),
+            ("numerator", m.numerator.is_some()),
+            ("denominator", m.denominator.is_some()),
+        ] {
+            if given {
+                problems.push(FieldError::new(
+                    field,
+                    "un indicatore qualitativo non ha valori numerici: indicare text",
+                ));
+            }
+        }
+    } else {
+        problems.extend(number_problems(&m, text.is_some()));
     }
+    refuse(problems)?;
     Ok(ObjectiveEvent::IndicatorMeasured {
         indicator: m.indicator,
         on: m.on,
         value_hundredths: m.value,
         numerator: m.numerator,
         denominator: m.denominator,
-        note: clean(m.note),
+        text,
+        note: clean(m.entry.note),
+        backfill: m.entry.backfill,
     })
+}
+
+/// What is wrong with the numbers of a measurement of a ratio or a threshold.
+fn number_problems(m: &Measurement, has_text: bool) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    if has_text {
+        problems.push(FieldError::new(
+            "text",
+            "un indicatore numerico si rileva con un valore; il commento va in note",
+        ));
+    }
+    for (field, term) in [("numerator", m.numerator), ("denominator", m.denominator)] {
+        if term.is_some_and(|t| t > limits::RATIO_TERM_MAX) {
+            problems.push(FieldError::new(
+                field,
+                format!("è più di {}", limits::RATIO_TERM_MAX),
+            ));
+        }
+    }
+    if m.value.is_some_and(|v| v.0.abs() > limits::VALUE_MAX.0) {
+        problems.push(FieldError::new(
+            "value",
+            format!("è fuori dall'intervallo ±{}", limits::VALUE_MAX),
+        ));
+    }
+    match (m.value, m.numerator, m.denominator) {
+        (None, None, None) => problems.push(FieldError::new(
+            "value",
+            "indicare un valore, oppure numeratore e denominatore",
+        )),
+        (_, Some(_), None) | (_, None, Some(_)) => problems.push(FieldError::new(
+            "denominator",
+            "un rapporto richiede sia il numeratore sia il denominatore",
+        )),
+        (_, _, Some(0)) => {
+            problems.push(FieldError::new("denominator", "deve essere maggiore di 0"))
+        }
+        (Some(value), Some(n), Some(d)) => {
+            if let Some(exact) = Hundredths::percent_of(n, d).filter(|exact| *exact != value) {
+                problems.push(FieldError::new(
+                    "value",
+                    format!(
+                        "{} non è {n} su {d}, che fa {}",
+                        italian::pct(value),
+                        italian::pct(exact)
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+    problems
 }

@@ -8,12 +8,17 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use traguardo_events::domain::{ObjectiveEvent, PlanEvent, RevisionChange, RevisionRef};
 use traguardo_events::model::{objective_stream, ObjectiveSpec, PhaseSpec, Role};
 use traguardo_events::RecordedEvent;
+use traguardo_projections::objective::Indicator;
 use traguardo_projections::{italian, Objective, Registry};
 use uuid::Uuid;
 
 use super::shape::{self, PhaseShape, ShapeProblem};
-use super::{DomainError, Principal};
+use super::{limits, DomainError, Principal};
 use crate::error::{AppError, FieldError};
+
+/// The most changes one revision may hold: a Giunta's act revises a plan of a
+/// few hundred objectives, not tens of thousands of changes at once.
+pub const MAX_CHANGES: usize = 500;
 
 /// A revision as requested.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,8 +127,20 @@ pub fn decide_revision(
             "l'atto della rimodulazione è obbligatorio",
         ));
     }
+    errors.extend(limits::text("act", &request.act, limits::NAME_CHARS));
     if request.reason.trim().is_empty() {
         errors.push(FieldError::new("reason", "la motivazione è obbligatoria"));
+    }
+    errors.extend(limits::text("reason", &request.reason, limits::NOTE_CHARS));
+    if request.changes.len() > MAX_CHANGES {
+        errors.push(FieldError::new(
+            "changes",
+            format!(
+                "una rimodulazione ha al massimo {MAX_CHANGES} modifiche, non {}",
+                request.changes.len()
+            ),
+        ));
+        return Err(DomainError::Invalid(errors).into());
     }
     if request.changes.is_empty() {
         errors.push(FieldError::new(
@@ -329,6 +346,42 @@ fn phase_shape(p: &PhaseSpec) -> PhaseShape {
     }
 }
 
+/// A text a change requires: not blank, within its limits.
+fn required_text(field: &str, value: &str, max: usize) -> Vec<FieldError> {
+    if value.trim().is_empty() {
+        vec![FieldError::new(field, "non può essere vuoto")]
+    } else {
+        limits::text(field, value, max).into_iter().collect()
+    }
+}
+
+/// The indicator `id` of `objective`, if it exists and was not withdrawn.
+fn active_indicator<'o>(
+    objective: &'o Objective,
+    id: &str,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'o Indicator> {
+    let key = objective.key();
+    match objective.indicators().iter().find(|i| i.spec.id == id) {
+        None => {
+            errors.push(FieldError::new(
+                format!("{path}.indicator"),
+                format!("l'obiettivo {key} non ha l'indicatore {id}"),
+            ));
+            None
+        }
+        Some(i) if i.withdrawn_from.is_some() => {
+            errors.push(FieldError::new(
+                format!("{path}.indicator"),
+                format!("l'indicatore {id} di {key} è stato stralciato"),
+            ));
+            None
+        }
+        Some(i) => Some(i),
+    }
+}
+
 /// The event one change appends to `objective` (as revised so far), or the
 /// problems that stop it.
 fn change_event(
@@ -443,5 +496,100 @@ fn change_event(
             Some(ObjectiveEvent::ObjectiveWithdrawn { revision })
         }
         RevisionChange::AddObjective { .. } => None,
+        RevisionChange::Manager { manager, .. } => {
+            let problems = required_text(&format!("{path}.manager"), manager, limits::NAME_CHARS);
+            let ok = problems.is_empty();
+            errors.extend(problems);
+            ok.then(|| ObjectiveEvent::ManagerChanged {
+                from: objective.manager_at_latest().to_string(),
+                to: manager.trim().to_string(),
+                revision,
+            })
+        }
+        RevisionChange::Title { title, .. } => {
+            let problems = required_text(&format!("{path}.title"), title, limits::NAME_CHARS * 5);
+            let ok = problems.is_empty();
+            errors.extend(problems);
+            ok.then(|| ObjectiveEvent::TitleChanged {
+                from: objective.title_at_latest().to_string(),
+                to: title.trim().to_string(),
+                revision,
+            })
+        }
+        RevisionChange::PhaseDescription {
+            phase: n,
+            description,
+            ..
+        } => {
+            let p = active_phase(*n, errors)?;
+            let problems = required_text(
+                &format!("{path}.description"),
+                description,
+                limits::DESCRIPTION_CHARS,
+            );
+            let ok = problems.is_empty();
+            errors.extend(problems);
+            ok.then(|| ObjectiveEvent::PhaseDescriptionChanged {
+                phase: *n,
+                from: p.description.latest().clone(),
+                to: description.trim().to_string(),
+                revision,
+            })
+        }
+        RevisionChange::IndicatorTarget {
+            indicator,
+            target_hundredths,
+            ..
+        } => {
+            let i = active_indicator(objective, indicator, path, errors)?;
+            if let Some(problem) = target_hundredths.and_then(|t| shape::weight_problem(0, t)) {
+                errors.push(FieldError::new(
+                    format!("{path}.target"),
+                    problem.to_string(),
+                ));
+                return None;
+            }
+            Some(ObjectiveEvent::IndicatorTargetChanged {
+                indicator: indicator.clone(),
+                from: *i.target.latest(),
+                to: *target_hundredths,
+                revision,
+            })
+        }
+        RevisionChange::AddIndicator { indicator, .. } => {
+            let before = errors.len();
+            if objective
+                .indicators()
+                .iter()
+                .any(|i| i.spec.id == indicator.id)
+            {
+                errors.push(FieldError::new(
+                    format!("{path}.indicator.id"),
+                    format!("l'obiettivo {key} ha già un indicatore {}", indicator.id),
+                ));
+            }
+            errors.extend(required_text(
+                &format!("{path}.indicator.id"),
+                &indicator.id,
+                limits::NAME_CHARS,
+            ));
+            errors.extend(required_text(
+                &format!("{path}.indicator.description"),
+                &indicator.description,
+                limits::DESCRIPTION_CHARS,
+            ));
+            (errors.len() == before).then(|| ObjectiveEvent::IndicatorAdded {
+                indicator: indicator.clone(),
+                revision,
+            })
+        }
+        RevisionChange::WithdrawIndicator { indicator, .. } => {
+            active_indicator(objective, indicator, path, errors).map(|_| {
+                ObjectiveEvent::IndicatorWithdrawn {
+                    indicator: indicator.clone(),
+                    revision,
+                }
+            })
+        }
     }
 }

@@ -200,6 +200,7 @@ fn start(phase: u32, on: &str) -> ObjectiveCommand {
         phase,
         on: d(on),
         note: None,
+        backfill: None,
     }
 }
 
@@ -209,6 +210,7 @@ fn complete(phase: u32, on: &str) -> ObjectiveCommand {
         on: d(on),
         note: None,
         evidence: vec![],
+        backfill: None,
     }
 }
 
@@ -216,6 +218,7 @@ fn retract(phase: u32, reason: &str) -> ObjectiveCommand {
     ObjectiveCommand::RetractCompletion {
         phase,
         reason: reason.into(),
+        backfill: None,
     }
 }
 
@@ -232,7 +235,11 @@ fn measure(
         value: value.map(Hundredths),
         numerator,
         denominator,
-        note: None,
+        text: None,
+        entry: Entry {
+            note: None,
+            backfill: None,
+        },
     })
 }
 
@@ -243,13 +250,14 @@ fn validation(
     neutralised: &[u32],
     note: Option<&str>,
 ) -> ObjectiveCommand {
-    ObjectiveCommand::RecordValidation {
+    ObjectiveCommand::RecordValidation(ValidationRequest {
         stage,
         outcome,
         unverified_phases: unverified.to_vec(),
         neutralised_phases: neutralised.to_vec(),
         note: note.map(str::to_string),
-    }
+        reference: None,
+    })
 }
 
 fn final_approved(unverified: &[u32], neutralised: &[u32], note: Option<&str>) -> ObjectiveCommand {
@@ -374,6 +382,7 @@ fn a_manager_starts_a_phase_of_their_unit() {
             phase: 1,
             on: d("2022-03-01"),
             note: Some("  incontro con la software house  ".into()),
+            backfill: None,
         },
         &manager("2250"),
     );
@@ -383,6 +392,7 @@ fn a_manager_starts_a_phase_of_their_unit() {
             phase: 1,
             on: d("2022-03-01"),
             note: Some("incontro con la software house".into()),
+            backfill: None,
         }]
     );
 }
@@ -418,6 +428,7 @@ fn a_manager_completes_a_phase_with_its_evidence() {
             on: d("2022-05-28"),
             note: None,
             evidence: vec!["prot. 1234/2022".into(), "  ".into()],
+            backfill: None,
         },
         &manager("2250"),
     );
@@ -428,6 +439,7 @@ fn a_manager_completes_a_phase_with_its_evidence() {
             on: d("2022-05-28"),
             note: None,
             evidence: vec!["prot. 1234/2022".into()],
+            backfill: None,
         }]
     );
 }
@@ -556,6 +568,7 @@ fn a_retracted_completion_returns_the_phase_to_in_progress() {
             phase: 1,
             completed_on: d("2022-05-28"),
             reason: "registrata sulla fase sbagliata".into(),
+            backfill: None,
         }]
     );
     let after = given.with(A, &manager("2250"), then[0].clone());
@@ -832,6 +845,7 @@ fn a_validation_that_leaves_phases_out_or_rejects_needs_a_note() {
             unverified_phases: vec![1],
             neutralised_phases: vec![2],
             note: Some("fase 2 dipendente da altri settori".into()),
+            reference: None,
         }]
     );
 }

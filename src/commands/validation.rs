@@ -5,8 +5,25 @@ use traguardo_events::domain::ObjectiveEvent;
 use traguardo_events::model::{Role, ValidationOutcome, ValidationStage};
 use traguardo_projections::Objective;
 
-use super::{clean, DomainError, Principal};
+use super::{clean, limits, DomainError, Principal};
 use crate::error::FieldError;
+
+/// A validation as asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationRequest {
+    /// Stage.
+    pub stage: ValidationStage,
+    /// Outcome.
+    pub outcome: ValidationOutcome,
+    /// Declared complete, not accepted.
+    pub unverified_phases: Vec<u32>,
+    /// Neutralised (*sterilizzazione*).
+    pub neutralised_phases: Vec<u32>,
+    /// Note (mandatory when anything is unverified, neutralised or rejected).
+    pub note: Option<String>,
+    /// The minutes, e.g. "Verbale n. 3 del 15/03/2023".
+    pub reference: Option<String>,
+}
 
 /// Decides a validation of `objective`.
 ///
@@ -18,12 +35,16 @@ use crate::error::FieldError;
 pub fn decide_validation(
     objective: &Objective,
     principal: &Principal,
-    stage: ValidationStage,
-    outcome: ValidationOutcome,
-    mut unverified_phases: Vec<u32>,
-    mut neutralised_phases: Vec<u32>,
-    note: Option<String>,
+    request: ValidationRequest,
 ) -> Result<ObjectiveEvent, DomainError> {
+    let ValidationRequest {
+        stage,
+        outcome,
+        mut unverified_phases,
+        mut neutralised_phases,
+        note,
+        reference,
+    } = request;
     let key = &objective.key();
     if principal.role != Role::Validator {
         return Err(DomainError::NotValidator {
@@ -47,12 +68,32 @@ pub fn decide_validation(
             phase: phase.number,
         });
     }
+    let mut errors = Vec::new();
+    for (field, list) in [
+        ("unverified_phases", &unverified_phases),
+        ("neutralised_phases", &neutralised_phases),
+    ] {
+        errors.extend(limits::list(field, list));
+    }
+    errors.extend(limits::optional_text(
+        "note",
+        note.as_deref(),
+        limits::NOTE_CHARS,
+    ));
+    errors.extend(limits::optional_text(
+        "reference",
+        reference.as_deref(),
+        limits::NAME_CHARS,
+    ));
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
+    }
     let note = clean(note);
+    let reference = clean(reference);
     unverified_phases.sort_unstable();
     unverified_phases.dedup();
     neutralised_phases.sort_unstable();
     neutralised_phases.dedup();
-    let mut errors = Vec::new();
     if stage == ValidationStage::Plan {
         if !unverified_phases.is_empty() || !neutralised_phases.is_empty() {
             errors.push(FieldError::new(
@@ -131,5 +172,6 @@ pub fn decide_validation(
         unverified_phases,
         neutralised_phases,
         note,
+        reference,
     })
 }

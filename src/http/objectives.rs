@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use traguardo_events::model::{Hundredths, ValidationOutcome, ValidationStage};
+use traguardo_events::model::{Backfill, Hundredths, ValidationOutcome, ValidationStage};
 use traguardo_events::store::Until;
 use traguardo_events::RecordedEvent;
 use traguardo_projections::objective::ObjectiveView;
@@ -89,10 +89,13 @@ pub struct WriteAnswer {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
-    /// Valid date, YYYY-MM-DD, not after today.
+    /// Valid date, YYYY-MM-DD, not after today, within the plan year and the
+    /// years either side of it.
     pub on: String,
-    /// Optional note.
+    /// Optional note (at most 4,000 characters).
     pub note: Option<String>,
+    /// A declared loading of past records (*caricamento storico*); admin only.
+    pub backfill: Option<Backfill>,
 }
 
 /// `POST …/complete`.
@@ -101,19 +104,24 @@ pub struct StartBody {
 pub struct CompleteBody {
     /// Valid date, YYYY-MM-DD, not after today.
     pub on: String,
-    /// Optional note.
+    /// Optional note (at most 4,000 characters).
     pub note: Option<String>,
-    /// Links or references to evidence.
+    /// References to evidence, e.g. "Prot. n. 12345 del 01/03/2022" (at most 50,
+    /// each at most 200 characters).
     #[serde(default)]
     pub evidence: Vec<String>,
+    /// A declared loading of past records (*caricamento storico*); admin only.
+    pub backfill: Option<Backfill>,
 }
 
 /// `POST …/retract`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetractBody {
-    /// Why the completion was recorded in error.
+    /// Why the completion was recorded in error (at most 4,000 characters).
     pub reason: String,
+    /// A declared loading of past records (*caricamento storico*); admin only.
+    pub backfill: Option<Backfill>,
 }
 
 /// `POST …/measurements`.
@@ -129,8 +137,12 @@ pub struct MeasurementBody {
     pub numerator: Option<u64>,
     /// n° b (> 0).
     pub denominator: Option<u64>,
+    /// The finding, for a qualitative indicator (and only for one).
+    pub text: Option<String>,
     /// Optional note.
     pub note: Option<String>,
+    /// A declared loading of past records (*caricamento storico*); admin only.
+    pub backfill: Option<Backfill>,
 }
 
 /// `POST …/validations`.
@@ -149,6 +161,8 @@ pub struct ValidationBody {
     pub neutralised_phases: Vec<u32>,
     /// Mandatory when anything is unverified or neutralised, or rejected.
     pub note: Option<String>,
+    /// The minutes, e.g. "Verbale n. 3 del 15/03/2023".
+    pub reference: Option<String>,
 }
 
 /// The state of an objective.
@@ -167,8 +181,8 @@ async fn get_objective(
     Query(query): Query<StateQuery>,
 ) -> Result<Response, Problem> {
     let app = state.app.clone();
-    let at = support::reference_date(query.at.as_deref(), &app)?;
     let cut = support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?;
+    let at = support::evaluation_date(query.at.as_deref(), cut, &app).await?;
     let view = match cut {
         None => app.read(|r| r.objective(&key).map(|o| o.evaluate(at))),
         Some(until) => {
@@ -207,6 +221,7 @@ async fn start_phase(
         phase,
         on,
         note: body.value.note.clone(),
+        backfill: body.value.backfill.clone(),
     };
     write(&state, &request, &key, command, &body.raw).await
 }
@@ -232,6 +247,7 @@ async fn complete_phase(
         on,
         note: body.value.note.clone(),
         evidence: body.value.evidence.clone(),
+        backfill: body.value.backfill.clone(),
     };
     write(&state, &request, &key, command, &body.raw).await
 }
@@ -254,6 +270,7 @@ async fn retract_completion(
     let command = ObjectiveCommand::RetractCompletion {
         phase,
         reason: body.value.reason.clone(),
+        backfill: body.value.backfill.clone(),
     };
     write(&state, &request, &key, command, &body.raw).await
 }
@@ -286,7 +303,11 @@ async fn record_measurement(
         value,
         numerator: body.value.numerator,
         denominator: body.value.denominator,
-        note: body.value.note.clone(),
+        text: body.value.text.clone(),
+        entry: crate::commands::Entry {
+            note: body.value.note.clone(),
+            backfill: body.value.backfill.clone(),
+        },
     });
     write(&state, &request, &key, command, &body.raw).await
 }
@@ -306,13 +327,14 @@ async fn record_validation(
     body: JsonBody<ValidationBody>,
 ) -> Result<Response, Problem> {
     let v = &body.value;
-    let command = ObjectiveCommand::RecordValidation {
+    let command = ObjectiveCommand::RecordValidation(crate::commands::ValidationRequest {
         stage: v.stage,
         outcome: v.outcome,
         unverified_phases: v.unverified_phases.clone(),
         neutralised_phases: v.neutralised_phases.clone(),
         note: v.note.clone(),
-    };
+        reference: v.reference.clone(),
+    });
     write(&state, &request, &key, command, &body.raw).await
 }
 

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use traguardo_events::domain::RevisionChange;
-use traguardo_events::model::{Hundredths, Role, Unit};
+use traguardo_events::model::{Hundredths, IndicatorKind, IndicatorSpec, Role, Unit};
 use traguardo_events::{ObjectiveKey, StreamRef};
 use traguardo_projections::objective::ObjectiveView;
 use traguardo_projections::plan::Revision;
@@ -179,7 +179,8 @@ async fn get_plan(
     Query(query): Query<StateQuery>,
 ) -> Result<Response, Problem> {
     let year = support::plan_year(&year)?;
-    let at = support::reference_date(query.at.as_deref(), &state.app)?;
+    let cut = support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?;
+    let at = support::evaluation_date(query.at.as_deref(), cut, &state.app).await?;
     let answer = with_registry(&state, year, &query, move |r| {
         let plan = r.plan(year)?;
         Some(PlanAnswer {
@@ -210,7 +211,8 @@ async fn plan_scores(
     Query(query): Query<StateQuery>,
 ) -> Result<Response, Problem> {
     let year = support::plan_year(&year)?;
-    let at = support::reference_date(query.at.as_deref(), &state.app)?;
+    let cut = support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?;
+    let at = support::evaluation_date(query.at.as_deref(), cut, &state.app).await?;
     let scores = with_registry(&state, year, &query, move |r| r.scores(year, at)).await?;
     Ok(Json(scores).into_response())
 }
@@ -411,6 +413,54 @@ enum ChangeRequest {
     WithdrawObjective {
         objective: ObjectiveKey,
     },
+    Manager {
+        objective: ObjectiveKey,
+        manager: String,
+    },
+    Title {
+        objective: ObjectiveKey,
+        title: String,
+    },
+    PhaseDescription {
+        objective: ObjectiveKey,
+        phase: u32,
+        description: String,
+    },
+    IndicatorTarget {
+        objective: ObjectiveKey,
+        indicator: String,
+        target: Option<serde_json::Number>,
+    },
+    AddIndicator {
+        objective: ObjectiveKey,
+        indicator: IndicatorRequest,
+    },
+    WithdrawIndicator {
+        objective: ObjectiveKey,
+        indicator: String,
+    },
+}
+
+/// An indicator a revision adds, as in a plan document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorRequest {
+    id: String,
+    description: String,
+    kind: IndicatorKind,
+    #[serde(default)]
+    target: Option<serde_json::Number>,
+}
+
+/// A percentage of a request, in exact hundredths.
+fn percentage(
+    field: &str,
+    number: Option<&serde_json::Number>,
+) -> Result<Option<Hundredths>, Vec<FieldError>> {
+    number
+        .map(Hundredths::from_json)
+        .transpose()
+        .map_err(|message| vec![FieldError::new(field, message)])
 }
 
 /// A phase number written as a JSON object's key (`"4"`).
@@ -492,6 +542,54 @@ fn parse_change(
         },
         ChangeRequest::WithdrawObjective { objective } => RevisionChange::WithdrawObjective {
             objective: objective.to_string(),
+        },
+        ChangeRequest::Manager { objective, manager } => RevisionChange::Manager {
+            objective: objective.to_string(),
+            manager,
+        },
+        ChangeRequest::Title { objective, title } => RevisionChange::Title {
+            objective: objective.to_string(),
+            title,
+        },
+        ChangeRequest::PhaseDescription {
+            objective,
+            phase,
+            description,
+        } => RevisionChange::PhaseDescription {
+            objective: objective.to_string(),
+            phase,
+            description,
+        },
+        ChangeRequest::IndicatorTarget {
+            objective,
+            indicator,
+            target,
+        } => RevisionChange::IndicatorTarget {
+            objective: objective.to_string(),
+            indicator,
+            target_hundredths: percentage(&field("target"), target.as_ref())?,
+        },
+        ChangeRequest::AddIndicator {
+            objective,
+            indicator,
+        } => RevisionChange::AddIndicator {
+            objective: objective.to_string(),
+            indicator: IndicatorSpec {
+                target_hundredths: percentage(
+                    &field("indicator.target"),
+                    indicator.target.as_ref(),
+                )?,
+                id: indicator.id,
+                description: indicator.description,
+                kind: indicator.kind,
+            },
+        },
+        ChangeRequest::WithdrawIndicator {
+            objective,
+            indicator,
+        } => RevisionChange::WithdrawIndicator {
+            objective: objective.to_string(),
+            indicator,
         },
     })
 }

@@ -12,7 +12,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::auth::Auth;
-use super::problem::Problem;
+use super::objectives::{EventRef, WriteRequest};
+use super::problem::{JsonBody, Problem};
 use super::support::{self, AuditQuery};
 use super::AppState;
 use crate::error::FieldError;
@@ -22,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(plan_report))
         .routes(routes!(plan_flags))
+        .routes(routes!(acknowledge_flag))
         .routes(routes!(get_revision))
         .routes(routes!(plan_audit))
         .routes(routes!(objective_audit))
@@ -63,7 +65,10 @@ async fn plan_report(
         Some(text) => text.parse()?,
         None => Default::default(),
     };
-    let at = support::reference_date(query.at.as_deref(), &state.app)?;
+    let at = match query.at.as_deref().filter(|a| !a.is_empty()) {
+        Some(_) => Some(support::reference_date(query.at.as_deref(), &state.app)?),
+        None => None,
+    };
     let as_of = match query.as_of.as_deref().filter(|t| !t.is_empty()) {
         Some(text) => Some(support::parse_timestamp("as_of", text)?),
         None => None,
@@ -98,6 +103,11 @@ pub struct FlagsQuery {
     /// A completion recorded more than this many days after its date is flagged
     /// (default 30).
     pub late_days: Option<String>,
+    /// Only what the log held at this record time (RFC 3339, or a date for the
+    /// end of that day in Italy).
+    pub as_of: Option<String>,
+    /// Only what the log held up to this seq.
+    pub seq: Option<String>,
 }
 
 /// Red flags of a year, each with the events that raise it.
@@ -122,13 +132,73 @@ async fn plan_flags(
                 )])
             })?;
     }
+    let until =
+        support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?.unwrap_or(Until::End);
     let app = state.app.clone();
     let flags = support::blocking(move || {
-        let events = app.year_events(year, Until::End)?;
+        let events = app.year_events(year, until)?;
         Ok(traguardo_projections::flags::red_flags(&events, &settings)?)
     })
     .await?;
     Ok(Json(flags).into_response())
+}
+
+/// `POST /plans/{year}/flags/{id}/acknowledgements`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgementBody {
+    /// What the Nucleo found (at most 4,000 characters).
+    pub note: String,
+}
+
+/// An acknowledgement recorded.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AcknowledgementAnswer {
+    /// The event appended.
+    pub event: EventRef,
+    /// The flag as it stands now.
+    #[schema(value_type = Object)]
+    pub flag: Option<traguardo_projections::flags::Flag>,
+}
+
+/// The Nucleo di Valutazione examined a red flag (validator): it stays listed with
+/// `status: "acknowledged"`, who, when and the note.
+#[utoipa::path(post, path = "/plans/{year}/flags/{id}/acknowledgements", tag = "audit",
+    params(("year" = i32, Path), ("id" = String, Path, description = "the flag's id"),
+           ("Idempotency-Key" = Option<String>, Header)),
+    request_body = AcknowledgementBody,
+    responses((status = 201, body = AcknowledgementAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn acknowledge_flag(
+    State(state): State<AppState>,
+    request: WriteRequest,
+    Path((year, id)): Path<(String, String)>,
+    body: JsonBody<AcknowledgementBody>,
+) -> Result<Response, Problem> {
+    let year = support::plan_year(&year)?;
+    let idempotency = request.idempotency_key(&body.raw)?;
+    let written = state
+        .app
+        .acknowledge_flag(year, &id, &body.value.note, &request.auth.0, idempotency)
+        .await?;
+    let app = state.app.clone();
+    let flag_id = id.clone();
+    let flag = support::blocking(move || {
+        let events = app.year_events(year, Until::End)?;
+        let flags = traguardo_projections::flags::red_flags(&events, &FlagSettings::default())?;
+        Ok(flags.into_iter().find(|f| f.id == flag_id))
+    })
+    .await?;
+    let event = written
+        .events
+        .first()
+        .map(EventRef::from)
+        .ok_or_else(Problem::internal)?;
+    Ok(support::created(
+        AcknowledgementAnswer { event, flag },
+        written.replayed,
+        Some(format!("/api/v1/plans/{year}/flags")),
+    ))
 }
 
 /// `GET /plans/{year}/revisions/{id}` parameters.
@@ -184,7 +254,7 @@ async fn plan_audit(
     let app = state.app.clone();
     let trail = support::blocking(move || {
         let events = app.year_events(year, Until::End)?;
-        Ok(traguardo_projections::audit::trail(&events, &filter)?)
+        Ok(traguardo_projections::audit::plan_trail(&events, &filter)?)
     })
     .await?;
     Ok(Json(trail).into_response())

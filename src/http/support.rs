@@ -96,23 +96,40 @@ pub fn record_cut(as_of: Option<&str>, seq: Option<&str>) -> Result<Option<Until
     }
 }
 
-/// An RFC 3339 timestamp (a bare date means its end, 23:59:59.999999 UTC).
+/// A record time: an RFC 3339 timestamp, or a date meaning the end of that day
+/// in Italy ([`traguardo_events::clock::parse_record_time`]).
 ///
 /// # Errors
 /// 422 naming `field`.
 pub fn parse_timestamp(field: &str, text: &str) -> Result<DateTime<Utc>, Problem> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
+    traguardo_events::clock::parse_record_time(text)
+        .map_err(|message| Problem::invalid(vec![FieldError::new(field, message)]))
+}
+
+/// The reference date of a read (DESIGN.md §4): `at` when given; with a
+/// record-time cut and no `at`, the Italian date of that record time ("what the
+/// system said on that day, about that day"); otherwise today.
+///
+/// # Errors
+/// 422 for a bad date; a store failure reading the record time of a seq.
+pub async fn evaluation_date(
+    at: Option<&str>,
+    cut: Option<Until>,
+    app: &App,
+) -> Result<NaiveDate, Problem> {
+    if at.is_some_and(|a| !a.is_empty()) {
+        return reference_date(at, app);
     }
-    if let Ok(date) = crate::plan_document::parse_date(text) {
-        if let Some(end) = date.and_hms_micro_opt(23, 59, 59, 999_999) {
-            return Ok(end.and_utc());
+    match cut {
+        None | Some(Until::End | Until::Version(_)) => Ok(app.today()),
+        Some(Until::RecordedAt(t)) => Ok(traguardo_events::clock::local_date(&t)),
+        Some(Until::Seq(seq)) => {
+            let today = app.today();
+            let app = app.clone();
+            let recorded = blocking(move || app.recorded_at(seq)).await?;
+            Ok(recorded.map_or(today, |t| traguardo_events::clock::local_date(&t)))
         }
     }
-    Err(Problem::invalid(vec![FieldError::new(
-        field,
-        format!("{text:?} is not an RFC 3339 timestamp (2022-10-01T00:00:00Z) or a date"),
-    )]))
 }
 
 /// A phase number from the path; anything else is a phase that does not exist.

@@ -166,6 +166,10 @@ pub struct ObjectiveDoc {
     pub validation_detail: Option<String>,
     /// The validation's note.
     pub validation_note: Option<String>,
+    /// The minutes of the validation.
+    pub validation_reference: Option<String>,
+    /// The manager's notes on its phases, one line each.
+    pub notes: Vec<String>,
 }
 
 /// A phase.
@@ -272,9 +276,14 @@ fn objective(o: &ObjectiveReport) -> ObjectiveDoc {
             Outcome::InProgress => "in-progress",
             Outcome::Withdrawn => "withdrawn",
         },
-        validated: o
-            .validated_pct
-            .map_or_else(|| "non ancora validato".into(), it::pct),
+        validated: match (
+            o.validated_pct,
+            o.validation.as_ref().is_some_and(|v| v.stale),
+        ) {
+            (None, _) => "non ancora validato".into(),
+            (Some(pct), false) => it::pct(pct),
+            (Some(pct), true) => format!("{} — validazione da ripetere", it::pct(pct)),
+        },
         validation_detail: o.validation.as_ref().map(|v| {
             it::validation_detail(
                 v.outcome,
@@ -290,7 +299,67 @@ fn objective(o: &ObjectiveReport) -> ObjectiveDoc {
             .and_then(|v| v.note.as_deref())
             .map(it::one_line)
             .filter(|n| !n.is_empty()),
+        validation_reference: o.validation.as_ref().and_then(|v| v.reference.clone()),
+        notes: o.phases.iter().flat_map(phase_notes).collect(),
     }
+}
+
+/// What a phase's notes say, one line each: every note with a text, evidence or
+/// a back-fill declaration, and for a late or overdue phase without any
+/// justification, that there is none.
+fn phase_notes(p: &PhaseReport) -> Vec<String> {
+    let told: Vec<String> = p
+        .notes
+        .iter()
+        .filter(|n| n.text.is_some() || !n.evidence.is_empty() || n.backfill.is_some())
+        .map(|n| note_line(p.number, n))
+        .collect();
+    let late = matches!(p.status, PhaseStatus::CompletedLate | PhaseStatus::Overdue);
+    let justified = p.notes.iter().any(|n| n.text.is_some());
+    if late && !justified {
+        let mut lines = told;
+        lines.push(format!(
+            "Fase {} — {}: nessuna motivazione registrata",
+            p.number,
+            it::status(p.status)
+        ));
+        lines
+    } else {
+        told
+    }
+}
+
+/// A phase's note in one line: «Fase 2 — completamento del 28/05/2022 (Dott.
+/// Rossi, registrato il 10/06/2022): testo; evidenze: …; caricamento storico …».
+fn note_line(phase: u32, n: &traguardo_projections::objective::NoteView) -> String {
+    use traguardo_projections::objective::NoteKind;
+    let what = match (n.kind, n.on) {
+        (NoteKind::Start, Some(on)) => format!("avvio del {}", it::date(on)),
+        (NoteKind::Completion, Some(on)) => format!("completamento del {}", it::date(on)),
+        (NoteKind::Retraction, _) => "annullamento del completamento".to_string(),
+        (NoteKind::Start, None) => "avvio".to_string(),
+        (NoteKind::Completion, None) => "completamento".to_string(),
+    };
+    let mut line = format!(
+        "Fase {phase} — {what} ({}, registrato il {})",
+        n.actor,
+        it::recorded_on(n.recorded_at)
+    );
+    match n.text.as_deref().map(it::one_line) {
+        Some(text) if !text.is_empty() => line.push_str(&format!(": {text}")),
+        _ => line.push_str(": nessuna motivazione registrata"),
+    }
+    if !n.evidence.is_empty() {
+        line.push_str(&format!("; evidenze: {}", n.evidence.join("; ")));
+    }
+    if let Some(b) = &n.backfill {
+        line.push_str(&format!(
+            "; caricamento storico ({}): {}",
+            b.act,
+            it::one_line(&b.reason)
+        ));
+    }
+    line
 }
 
 fn phase(p: &PhaseReport) -> PhaseDoc {

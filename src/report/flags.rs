@@ -15,6 +15,9 @@ pub fn flags_of(events: &[RecordedEvent]) -> Result<Vec<FlagReport>, AppError> {
     Ok(red_flags(events, &FlagSettings::default())?
         .into_iter()
         .map(|flag| FlagReport {
+            id: flag.id.clone(),
+            status: flag.status,
+            acknowledgement: flag.acknowledgement().and_then(|s| s.note.clone()),
             // The kind's own serialized name, so the report says what
             // `GET /plans/{year}/flags` says.
             kind: serde_json::to_value(flag.kind)

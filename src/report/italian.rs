@@ -8,7 +8,8 @@ use traguardo_projections::objective::Pct;
 use super::model::{ChangeReport, FlagReport, PhaseValidation, RevisionReport};
 
 pub use traguardo_projections::italian::{
-    date, optional_date, outcome, recorded_on, status, status_symbol, timestamp, validation_outcome,
+    date, one_line, optional_date, outcome, recorded_on, status, status_symbol, timestamp,
+    validation_outcome,
 };
 
 /// A percentage with a decimal comma: `33,33%`.
@@ -112,6 +113,7 @@ pub fn change(change: &ChangeReport) -> String {
         ChangeReport::WithdrawObjective { objective } => {
             format!("ritirato obiettivo {objective}")
         }
+        ChangeReport::Other { objective, summary } => format!("{objective}: {summary}"),
     }
 }
 
@@ -178,11 +180,6 @@ pub fn flag(flag: &FlagReport) -> String {
         flag_kind(&flag.kind),
         flag.message
     ))
-}
-
-/// Text on one line: line breaks become spaces.
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

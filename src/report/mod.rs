@@ -170,29 +170,15 @@ pub struct ReportArgs {
     #[arg(long, default_value = "phase")]
     pub level: Level,
     /// Reference date (valid time, YYYY-MM-DD) the statuses and scores are
-    /// computed at. Default: today (in Italy).
+    /// computed at. Default: today in Italy, or the date of --as-of.
     #[arg(long, value_parser = crate::plan_document::parse_date)]
     pub at: Option<NaiveDate>,
     /// Only what the log held at this record time (RFC 3339, e.g.
-    /// 2022-10-01T00:00:00Z, or a date for the end of that day, UTC). Default:
+    /// 2022-10-01T00:00:00Z, or a date for the end of that day in Italy). Without
+    /// --at, the reference date is then that record time's Italian date. Default:
     /// the whole log.
-    #[arg(long = "as-of", value_parser = parse_timestamp)]
+    #[arg(long = "as-of", value_parser = traguardo_events::clock::parse_record_time)]
     pub as_of: Option<DateTime<Utc>>,
-}
-
-/// An RFC 3339 timestamp, or a date meaning the end of that day (UTC), as the
-/// HTTP API reads `as_of`.
-fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    crate::plan_document::parse_date(text)
-        .ok()
-        .and_then(|day| day.and_hms_micro_opt(23, 59, 59, 999_999))
-        .map(|end| end.and_utc())
-        .ok_or_else(|| {
-            format!("{text:?} is not an RFC 3339 timestamp (2022-10-01T00:00:00Z) or a date")
-        })
 }
 
 /// Prints a report to standard output.
@@ -203,8 +189,7 @@ pub fn run(db: &Path, args: ReportArgs) -> anyhow::Result<ExitCode> {
     let store = traguardo_events::SqliteStore::open_existing(db)?;
     let app = crate::App::with_store(store)?;
     let now = Utc::now().trunc_subsecs(0);
-    let at = args.at.unwrap_or_else(|| app.today());
-    let report = build(&app, args.year, at, args.as_of, now)?;
+    let report = build(&app, args.year, args.at, args.as_of, now)?;
     let rendered = render(&report, args.format, args.level)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -11,7 +11,7 @@ use traguardo_events::domain::ObjectiveEvent;
 use traguardo_events::envelope::timestamp;
 use traguardo_events::model::{Hundredths, ValidationOutcome};
 use traguardo_events::store::Until;
-use traguardo_events::{Head, RecordedEvent, SqliteStore, StreamRef};
+use traguardo_events::{Head, RecordedEvent, StreamRef};
 use traguardo_projections::objective::{Pct, PhaseView};
 use traguardo_projections::plan::{scores_of, Revision};
 use traguardo_projections::{Objective, Outcome, PhaseStatus, Plan, Registry};
@@ -101,6 +101,9 @@ pub struct ObjectiveReport {
     pub validated_pct: Option<Pct>,
     /// The latest final validation recorded on or before `at`.
     pub validation: Option<ValidationReport>,
+    /// `achieved` when the validated result is 100, else `not_achieved`; null
+    /// before a final validation.
+    pub validated_outcome: Option<Outcome>,
 }
 
 /// One phase (*Fase*), evaluated at the report's date.
@@ -126,6 +129,9 @@ pub struct PhaseReport {
     pub status: PhaseStatus,
     /// What the latest final validation said of this phase, if anything.
     pub validation: Option<PhaseValidation>,
+    /// The manager's notes, evidence and retractions, with who and when.
+    #[schema(value_type = Vec<Object>)]
+    pub notes: Vec<traguardo_projections::objective::NoteView>,
 }
 
 /// How the final validation treated a phase.
@@ -149,6 +155,11 @@ pub struct ValidationReport {
     pub neutralised_phases: Vec<u32>,
     /// The note (mandatory when anything was unverified, neutralised or rejected).
     pub note: Option<String>,
+    /// The minutes it was decided in, e.g. "Verbale n. 3 del 15/03/2023".
+    pub reference: Option<String>,
+    /// Whether something was recorded about the objective after it: it must be
+    /// repeated (*validazione da ripetere*) and does not count as validated.
+    pub stale: bool,
     /// Who recorded it.
     pub actor: String,
     /// When.
@@ -170,10 +181,13 @@ pub struct Summary {
     pub in_progress: usize,
     /// Withdrawn by a revision (not counted above).
     pub withdrawn: usize,
-    /// Objectives with a final validation.
+    /// Objectives with a current (not stale) final validation.
     pub validated: usize,
     /// The plan's score: the mean `on_time_pct` over the objectives that count.
     pub score: Pct,
+    /// The mean validated result, when every objective that counts has a current
+    /// final validation; else null.
+    pub validated_score: Option<Pct>,
     /// Each unit's score, in unit-code order (units whose objectives were all
     /// withdrawn are left out).
     pub units: Vec<UnitScoreReport>,
@@ -190,6 +204,11 @@ pub struct UnitScoreReport {
     pub objectives: usize,
     /// Mean `on_time_pct` of those objectives.
     pub score: Pct,
+    /// How many of them have a current final validation.
+    pub validated: usize,
+    /// Their mean validated result, when every one has a current final
+    /// validation; else null.
+    pub validated_score: Option<Pct>,
 }
 
 /// A revision of the plan (*rimodulazione*), with what it changed.
@@ -275,11 +294,25 @@ pub enum ChangeReport {
         /// Objective key.
         objective: String,
     },
+    /// Any other change (manager, title, a phase's description, indicators),
+    /// described as the audit trail describes it.
+    Other {
+        /// Objective key.
+        objective: String,
+        /// The audit trail's Italian summary of it.
+        summary: String,
+    },
 }
 
 /// A red flag: something an auditor should look at.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FlagReport {
+    /// The flag's stable id.
+    pub id: String,
+    /// `open`, `resolved` or `acknowledged`.
+    pub status: traguardo_projections::flags::FlagStatus,
+    /// The Nucleo's note, when it acknowledged the flag.
+    pub acknowledgement: Option<String>,
     /// `retroactive_revision`, `late_registration`, `rescued_by_revision`,
     /// `changed_after_validation`, `retracted_after_validation` or
     /// `weights_revised_after_completion`.
@@ -303,21 +336,18 @@ pub struct FlagReport {
 pub fn build(
     app: &App,
     year: i32,
-    at: NaiveDate,
+    at: Option<NaiveDate>,
     as_of: Option<DateTime<Utc>>,
     generated_at: DateTime<Utc>,
 ) -> Result<Report, AppError> {
-    let store = app.store();
+    // Without `at`, a report as of a record time is about that day (DESIGN.md §4).
+    let at = at.unwrap_or_else(|| {
+        as_of.map_or_else(|| app.today(), |t| traguardo_events::clock::local_date(&t))
+    });
     // The head is read first and the events up to it, so that the head printed is
     // exactly the log the numbers come from, even while others append.
-    let (head, until) = match as_of {
-        None => {
-            let head = store.head()?;
-            let until = Until::Seq(head.seq);
-            (head, until)
-        }
-        Some(cut) => (head_at(store, store.seq_at(cut)?)?, Until::RecordedAt(cut)),
-    };
+    let head = app.head_at(as_of.map_or(Until::End, Until::RecordedAt))?;
+    let until = Until::Seq(head.seq);
     let events = app.year_events(year, until)?;
     let registry = Registry::of_selection(&events)?;
     let plan = registry.plan(year).ok_or_else(|| match as_of {
@@ -350,22 +380,6 @@ pub fn build(
 }
 
 /// The seq and hash of event `seq` (the genesis head for 0).
-fn head_at(store: &SqliteStore, seq: u64) -> Result<Head, AppError> {
-    if seq == 0 {
-        return Ok(Head::genesis());
-    }
-    let event = store.read_all(seq - 1, 1)?.into_iter().next().ok_or({
-        traguardo_events::Error::Corrupt {
-            seq,
-            message: "the log has no event with this seq".into(),
-        }
-    })?;
-    Ok(Head {
-        seq: event.seq,
-        hash: event.hash,
-    })
-}
-
 /// Unit codes in the order people read them: numeric codes by value, then any
 /// other code alphabetically.
 pub(crate) fn unit_order(code: &str) -> (bool, u64, String) {
@@ -450,6 +464,7 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
                 p.status
             },
             validation: phase_validation(p.number),
+            notes: p.notes.clone(),
         })
         .collect();
     ObjectiveReport {
@@ -473,9 +488,12 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
             unverified_phases: v.unverified_phases.clone(),
             neutralised_phases: v.neutralised_phases.clone(),
             note: v.note.clone(),
+            reference: v.reference.clone(),
+            stale: view.validation_stale,
             actor: v.recorded.actor.clone(),
             recorded_at: v.recorded.recorded_at,
         }),
+        validated_outcome: view.score.validated_outcome,
     }
 }
 
@@ -489,14 +507,13 @@ fn summary(plan: &Plan, registry: &Registry, units: &[UnitReport], at: NaiveDate
         not_achieved: count(Outcome::NotAchieved),
         in_progress: count(Outcome::InProgress),
         withdrawn: count(Outcome::Withdrawn),
-        validated: objectives
-            .clone()
-            .filter(|o| o.outcome != Outcome::Withdrawn && o.validation.is_some())
-            .count(),
+        validated: scores.plan.validated,
         score: scores.plan.score,
+        validated_score: scores.plan.validated_score,
         units: units
             .iter()
             .filter_map(|u| {
+                let line = scores.units.iter().find(|s| s.unit == u.code);
                 Some(UnitScoreReport {
                     unit: u.code.clone(),
                     name: u.name.clone(),
@@ -506,6 +523,8 @@ fn summary(plan: &Plan, registry: &Registry, units: &[UnitReport], at: NaiveDate
                         .filter(|o| o.outcome != Outcome::Withdrawn)
                         .count(),
                     score: u.score?,
+                    validated: line.map_or(0, |l| l.validated),
+                    validated_score: line.and_then(|l| l.validated_score),
                 })
             })
             .collect(),
@@ -523,7 +542,9 @@ fn revision_changes(
             continue;
         };
         let objective = objective.to_string();
-        let (revision, change) = match traguardo_projections::objective::decode(event)? {
+        let decoded = traguardo_projections::objective::decode(event)?;
+        let summary = || traguardo_projections::audit::summarize_objective_event(event, &decoded);
+        let (revision, change) = match decoded.clone() {
             ObjectiveEvent::DeadlineRevised {
                 phase,
                 from,
@@ -573,8 +594,25 @@ fn revision_changes(
             ObjectiveEvent::ObjectiveWithdrawn { revision } => {
                 (revision.id, ChangeReport::WithdrawObjective { objective })
             }
+            ObjectiveEvent::ManagerChanged { revision, .. }
+            | ObjectiveEvent::TitleChanged { revision, .. }
+            | ObjectiveEvent::PhaseDescriptionChanged { revision, .. }
+            | ObjectiveEvent::IndicatorTargetChanged { revision, .. }
+            | ObjectiveEvent::IndicatorAdded { revision, .. }
+            | ObjectiveEvent::IndicatorWithdrawn { revision, .. } => (
+                revision.id,
+                ChangeReport::Other {
+                    objective,
+                    summary: summary(),
+                },
+            ),
             // Not written by a revision.
-            _ => continue,
+            ObjectiveEvent::ObjectiveDefined { revision: None, .. }
+            | ObjectiveEvent::PhaseStarted { .. }
+            | ObjectiveEvent::PhaseCompleted { .. }
+            | ObjectiveEvent::PhaseCompletionRetracted { .. }
+            | ObjectiveEvent::IndicatorMeasured { .. }
+            | ObjectiveEvent::ValidationRecorded { .. } => continue,
         };
         changes.entry(revision).or_default().push(change);
     }

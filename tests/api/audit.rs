@@ -76,14 +76,15 @@ fn validate(world: &World, key: &str, stage: ValidationStage, neutralised: Vec<u
     world
         .run(
             key,
-            ObjectiveCommand::RecordValidation {
+            ObjectiveCommand::RecordValidation(traguardo::commands::ValidationRequest {
                 stage,
                 outcome: ValidationOutcome::Approved,
                 unverified_phases: vec![],
                 neutralised_phases: neutralised.clone(),
                 note: (!neutralised.is_empty())
                     .then(|| "Ritardo imputabile al fornitore esterno".to_string()),
-            },
+                reference: None,
+            }),
             &validator(),
         )
         .expect("the validation is recorded");
@@ -137,6 +138,7 @@ fn a_busy_year() -> World {
             ObjectiveCommand::RetractCompletion {
                 phase: 1,
                 reason: "Data di completamento errata".into(),
+                backfill: None,
             },
             &manager_of(b),
         )
@@ -151,7 +153,11 @@ fn a_busy_year() -> World {
                 value: None,
                 numerator: Some(187),
                 denominator: Some(200),
-                note: None,
+                text: None,
+                entry: traguardo::commands::Entry {
+                    note: None,
+                    backfill: None,
+                },
             }),
             &manager_of(b),
         )
@@ -644,12 +650,12 @@ fn a_revision_across_two_objectives_is_replayed_before_and_after_field_by_field(
     assert_eq!(
         score(before_a),
         json!({"at": "2022-07-29", "completed_pct": 40, "on_time_pct": 20,
-               "outcome": "not_achieved", "validated_pct": null})
+               "outcome": "not_achieved", "validated_pct": null, "validated_outcome": null})
     );
     assert_eq!(
         score(&ta.after),
         json!({"at": "2022-07-29", "completed_pct": 40, "on_time_pct": 40,
-               "outcome": "in_progress", "validated_pct": null})
+               "outcome": "in_progress", "validated_pct": null, "validated_outcome": null})
     );
     assert_eq!(
         ta.diff,

@@ -70,13 +70,14 @@ fn validate_final(world: &World, key: &str) -> u64 {
     world
         .run(
             key,
-            ObjectiveCommand::RecordValidation {
+            ObjectiveCommand::RecordValidation(traguardo::commands::ValidationRequest {
                 stage: ValidationStage::Final,
                 outcome: ValidationOutcome::Approved,
                 unverified_phases: vec![],
                 neutralised_phases: vec![],
                 note: None,
-            },
+                reference: None,
+            }),
             &validator(),
         )
         .expect("the validation is recorded")
@@ -91,6 +92,7 @@ fn retract(world: &World, key: &str, phase: u32) -> u64 {
             ObjectiveCommand::RetractCompletion {
                 phase,
                 reason: "Completamento dichiarato per errore".into(),
+                backfill: None,
             },
             &manager_of(key),
         )
@@ -520,7 +522,7 @@ fn the_command_line_prints_one_flag_per_line_and_the_head() {
     assert!(lenient.status.success());
     assert!(lenient.stdout.is_empty());
 
-    let before = run(&["--at", "2022-04-27", "--format", "json"]);
+    let before = run(&["--as-of", "2022-04-27", "--format", "json"]);
     assert!(before.status.success(), "{before:?}");
     let answer: serde_json::Value = serde_json::from_slice(&before.stdout).unwrap();
     assert_eq!(answer["year"], 2022);

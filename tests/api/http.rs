@@ -371,7 +371,7 @@ async fn every_write_endpoint_admits_only_its_roles() {
         ),
         (
             format!("{key}/indicators/completezza-tempistica/measurements"),
-            json!({"on": "2022-06-01", "value": 50}),
+            json!({"on": "2022-06-01", "text": "fasi complete e nei tempi"}),
             "manager",
         ),
         (

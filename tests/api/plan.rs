@@ -944,7 +944,11 @@ fn no_stored_event_holds_a_floating_point_number() {
                         value,
                         numerator,
                         denominator,
-                        note: None,
+                        text: None,
+                        entry: traguardo::commands::Entry {
+                            note: None,
+                            backfill: None,
+                        },
                     },
                 ),
                 &crate::support::manager("2250"),

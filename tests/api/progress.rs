@@ -87,19 +87,21 @@ fn final_validation(
     neutralised: &[u32],
     note: Option<&str>,
 ) -> ObjectiveCommand {
-    ObjectiveCommand::RecordValidation {
+    ObjectiveCommand::RecordValidation(traguardo::commands::ValidationRequest {
         stage: ValidationStage::Final,
         outcome,
         unverified_phases: unverified.to_vec(),
         neutralised_phases: neutralised.to_vec(),
         note: note.map(str::to_string),
-    }
+        reference: None,
+    })
 }
 
 fn retract(phase: u32, reason: &str) -> ObjectiveCommand {
     ObjectiveCommand::RetractCompletion {
         phase,
         reason: reason.into(),
+        backfill: None,
     }
 }
 
@@ -794,6 +796,7 @@ fn progress_rules_refuse_through_the_application() {
                 phase: 2,
                 on: d("2022-03-02"),
                 note: None,
+                backfill: None,
             },
             &who,
         );
@@ -815,7 +818,11 @@ fn progress_rules_refuse_through_the_application() {
             value: None,
             numerator: Some(5),
             denominator: Some(0),
-            note: None,
+            text: None,
+            entry: traguardo::commands::Entry {
+                note: None,
+                backfill: None,
+            },
         }),
         &manager("2250"),
     );
@@ -857,12 +864,15 @@ fn the_recorder_of_a_completion_may_not_validate_and_the_note_is_mandatory() {
 #[test]
 fn the_plan_stage_is_validated_once_unless_a_revision_changed_the_objective_since() {
     let w = World::with_seed();
-    let plan_stage = || ObjectiveCommand::RecordValidation {
-        stage: ValidationStage::Plan,
-        outcome: ValidationOutcome::Approved,
-        unverified_phases: vec![],
-        neutralised_phases: vec![],
-        note: None,
+    let plan_stage = || {
+        ObjectiveCommand::RecordValidation(traguardo::commands::ValidationRequest {
+            stage: ValidationStage::Plan,
+            outcome: ValidationOutcome::Approved,
+            unverified_phases: vec![],
+            neutralised_phases: vec![],
+            note: None,
+            reference: None,
+        })
     };
     w.on("2022-02-01");
     w.run(RF_A, plan_stage(), &validator()).unwrap();

@@ -378,6 +378,7 @@ fn command(
                     phase: *phase,
                     on: today - Duration::days(*days_ago),
                     note: None,
+                    backfill: None,
                 },
                 who,
             )
@@ -396,6 +397,7 @@ fn command(
                     on: today - Duration::days(*days_ago),
                     note: Some("fatto".into()),
                     evidence: vec!["prot. 1/2022".into()],
+                    backfill: None,
                 },
                 who,
             )
@@ -416,6 +418,7 @@ fn command(
                     } else {
                         " ".into()
                     },
+                    backfill: None,
                 },
                 who,
             )
@@ -441,7 +444,11 @@ fn command(
                     value: value.map(Hundredths),
                     numerator: ratio.map(|r| r.0),
                     denominator: ratio.map(|r| r.1),
-                    note: None,
+                    text: None,
+                    entry: traguardo::commands::Entry {
+                        note: None,
+                        backfill: None,
+                    },
                 }),
                 who,
             )
@@ -467,7 +474,7 @@ fn command(
             };
             (
                 key,
-                ObjectiveCommand::RecordValidation {
+                ObjectiveCommand::RecordValidation(traguardo::commands::ValidationRequest {
                     stage: if *final_stage {
                         ValidationStage::Final
                     } else {
@@ -481,7 +488,8 @@ fn command(
                     unverified_phases: unverified.clone(),
                     neutralised_phases: neutralised.clone(),
                     note: with_note.then(|| "valutazione del Nucleo".to_string()),
-                },
+                    reference: None,
+                }),
                 who,
             )
         }
@@ -496,6 +504,7 @@ fn command(
                     on: today,
                     note: None,
                     evidence: vec![],
+                    backfill: None,
                 },
                 manager(other),
             )

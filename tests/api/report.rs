@@ -36,13 +36,14 @@ fn validate(world: &World, key: &str, neutralised: Vec<u32>, note: Option<&str>)
     world
         .run(
             key,
-            ObjectiveCommand::RecordValidation {
+            ObjectiveCommand::RecordValidation(traguardo::commands::ValidationRequest {
                 stage: ValidationStage::Final,
                 outcome: ValidationOutcome::Approved,
                 unverified_phases: vec![],
                 neutralised_phases: neutralised,
                 note: note.map(str::to_string),
-            },
+                reference: None,
+            }),
             &validator(),
         )
         .unwrap_or_else(|e| panic!("{key} is validated: {e}"));
@@ -162,7 +163,7 @@ fn scripted_year() -> World {
 }
 
 fn build(world: &World, as_of: Option<DateTime<Utc>>) -> Report {
-    report::build(&world.app, 2022, d(AT), as_of, generated_at()).expect("the report builds")
+    report::build(&world.app, 2022, Some(d(AT)), as_of, generated_at()).expect("the report builds")
 }
 
 /// The report with what changes from run to run (event ids, hence hashes) fixed.
@@ -369,12 +370,12 @@ fn a_report_as_of_before_a_revision_shows_the_old_deadlines() {
 #[test]
 fn an_unknown_year_or_a_cut_before_the_plan_is_not_found() {
     let world = scripted_year();
-    let unknown = report::build(&world.app, 2031, d(AT), None, generated_at());
+    let unknown = report::build(&world.app, 2031, Some(d(AT)), None, generated_at());
     assert!(unknown
         .as_ref()
         .is_err_and(traguardo::AppError::is_not_found));
     let before = Utc.with_ymd_and_hms(2021, 12, 31, 0, 0, 0).unwrap();
-    let early = report::build(&world.app, 2022, d(AT), Some(before), generated_at());
+    let early = report::build(&world.app, 2022, Some(d(AT)), Some(before), generated_at());
     assert!(early.as_ref().is_err_and(traguardo::AppError::is_not_found));
 }
 

@@ -91,6 +91,7 @@ impl World {
                 phase,
                 on: d(on),
                 note: None,
+                backfill: None,
             },
             &manager_of(key),
         )
@@ -105,6 +106,7 @@ impl World {
                 on: d(on),
                 note: None,
                 evidence: vec![],
+                backfill: None,
             },
             &manager_of(key),
         )
