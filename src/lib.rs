@@ -5,7 +5,8 @@
 //! - [`app`]: the use cases over the store and the in-memory read model.
 //! - [`error`]: the application's error type.
 //! - [`cli`]: the command line; [`http`]: the HTTP API; [`report`]: end-of-year
-//!   reports; [`flags`]: red flags at the terminal; [`bench`]: store benchmarks.
+//!   reports; [`flags`]: red flags at the terminal; [`bench`]: store benchmarks;
+//!   [`web`]: the web application (DESIGN.md §8).
 
 pub mod app;
 pub mod bench;
@@ -17,6 +18,7 @@ pub mod flags;
 pub mod http;
 pub mod plan_document;
 pub mod report;
+pub mod web;
 
 pub use app::App;
 pub use error::{AppError, FieldError};

@@ -65,6 +65,22 @@ impl Plan {
     }
 }
 
+/// A web account, as the `org` stream says (DESIGN.md §8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserAccount {
+    /// Username: the account's `actor_id`.
+    pub username: String,
+    /// Display name.
+    pub actor: String,
+    /// Role.
+    pub role: Role,
+    /// Units a manager may act for.
+    pub units: Vec<String>,
+    /// Argon2id hash of the password (PHC string); never serialized out.
+    #[serde(skip)]
+    pub password_phc: String,
+}
+
 /// A token holder, as the `org` stream says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
@@ -136,6 +152,8 @@ pub struct Registry {
     pub objectives: HashMap<String, Objective>,
     /// Active tokens by the hex SHA-256 of their secret.
     pub tokens: HashMap<String, TokenInfo>,
+    /// Web accounts by username.
+    pub users: BTreeMap<String, UserAccount>,
     /// The seq of the last event folded.
     pub last_seq: u64,
 }
@@ -276,6 +294,27 @@ impl Registry {
                 }
                 OrgEvent::TokenRevoked { token_id } => {
                     self.tokens.retain(|_, t| t.token_id != token_id);
+                }
+                OrgEvent::UserCreated {
+                    username,
+                    actor,
+                    role,
+                    units,
+                    password_phc,
+                } => {
+                    self.users.insert(
+                        username.clone(),
+                        UserAccount {
+                            username,
+                            actor,
+                            role,
+                            units,
+                            password_phc,
+                        },
+                    );
+                }
+                OrgEvent::UserDeleted { username } => {
+                    self.users.remove(&username);
                 }
             }
         } else {

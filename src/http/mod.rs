@@ -97,6 +97,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let _ = state.openapi.set(doc.clone());
     let router = router
+        .merge(crate::web::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -181,7 +182,8 @@ pub async fn start(app: App, addr: &str) -> anyhow::Result<Server> {
     let (router, _) = router(state);
     let mut until_stopped = shutdown;
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 let _ = until_stopped.wait_for(|stopped| *stopped).await;
             })
