@@ -262,26 +262,12 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        if args.demo {
+            crate::web::demo::prepare(db).await?;
+        }
         let app = App::open(db, Clock::system())?;
         let mut token = args.bootstrap_token.clone();
         if args.demo {
-            if app.store().head()?.seq == 0 {
-                let plan = crate::plan_document::parse(DEMO_PLAN).map_err(|errors| {
-                    anyhow::anyhow!(
-                        "the bundled plan is invalid: {}",
-                        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-                    )
-                })?;
-                let loader = crate::commands::Principal {
-                    name: "traguardo-demo".into(),
-                    role: traguardo_events::model::Role::Admin,
-                    units: Vec::new(),
-                };
-                app.import_plan(&plan, &loader).await?;
-                println!("demo: loaded the Alessandria 2022 plan ({} objectives)", plan.objectives.len());
-            } else {
-                println!("demo: the database is not empty; nothing loaded");
-            }
             if token.is_none() {
                 let mut secret = [0u8; 24];
                 getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
