@@ -69,6 +69,14 @@ pub enum Command {
     /// Measure the HTTP API on this machine: a server and a load generator on
     /// loopback, over a scratch database.
     BenchHttp(crate::bench_http::BenchHttpArgs),
+    /// Manage web accounts (DESIGN.md §8).
+    User {
+        /// What to do with accounts.
+        #[command(subcommand)]
+        command: crate::web::cli::UserCommand,
+    },
+    /// Measure the web pages on this machine: 16 logged-in sessions over the demo.
+    BenchWeb(crate::web::bench::BenchWebArgs),
     /// Append events continuously, printing each acknowledged seq (used by the
     /// crash test).
     #[command(hide = true)]
@@ -164,6 +172,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => crate::bench::run(args),
         Command::BenchHttp(args) => crate::bench_http::run(args),
         Command::AppendLoop { count } => append_loop(&cli.db, count),
+        Command::User { command } => crate::web::cli::run(&cli.db, command),
+        Command::BenchWeb(args) => crate::web::bench::run(args),
     }
 }
 

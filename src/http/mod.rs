@@ -90,7 +90,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(plans::router())
         .merge(log::router())
         .merge(reports::router())
-        .merge(ops::api_router());
+        .merge(ops::api_router())
+        .merge(crate::web::api::router());
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .nest("/api/v1", api)

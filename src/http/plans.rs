@@ -267,6 +267,19 @@ pub struct RevisionBody {
     pub changes: Vec<Value>,
 }
 
+/// `?dry_run=true` on `POST /plans/{year}/revisions`.
+#[derive(Debug, Default, Deserialize)]
+pub struct DryRunQuery {
+    /// `true` (or `1`): preview, append nothing.
+    pub dry_run: Option<String>,
+}
+
+impl DryRunQuery {
+    fn is_dry_run(&self) -> bool {
+        matches!(self.dry_run.as_deref(), Some("true" | "1"))
+    }
+}
+
 /// A revision recorded.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RevisionCreated {
@@ -280,14 +293,16 @@ pub struct RevisionCreated {
 
 /// Records a revision approved by an act (admin), all changes at once or none.
 #[utoipa::path(post, path = "/plans/{year}/revisions", tag = "revisions",
-    params(("year" = i32, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("year" = i32, Path), ("Idempotency-Key" = Option<String>, Header),
+           ("dry_run" = Option<bool>, Query, description = "true: answer 200 with the preview (each touched objective before and after, the red flags it would raise) and append nothing")),
     request_body = RevisionBody,
-    responses((status = 201, body = RevisionCreated), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 201, body = RevisionCreated), (status = 200, description = "the preview of a dry run", body = Object), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_revision(
     State(state): State<AppState>,
     request: WriteRequest,
     Path(year): Path<String>,
+    Query(dry): Query<DryRunQuery>,
     body: JsonBody<RevisionBody>,
 ) -> Result<Response, Problem> {
     let auth = &request.auth;
@@ -302,6 +317,13 @@ async fn create_revision(
         })
         .ok_or_else(|| Problem::not_found(format!("no plan for {year}")))?;
     let revision = revision_request(&body.value, year, &codes)?;
+    if dry.is_dry_run() {
+        let app = state.app.clone();
+        let principal = auth.0.clone();
+        let preview =
+            support::blocking(move || app.preview_revision(year, &revision, &principal)).await?;
+        return Ok(Json(preview).into_response());
+    }
     let idempotency = request.idempotency_key(&body.raw)?;
     let started = std::time::Instant::now();
     let written = state
