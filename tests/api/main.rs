@@ -10,3 +10,5 @@ mod progress;
 mod properties;
 mod report;
 mod support;
+mod web;
+mod web_browser;
