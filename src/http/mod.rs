@@ -268,12 +268,10 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let app = App::open(db, Clock::system())?;
         let mut token = args.bootstrap_token.clone();
-        if args.demo {
-            if token.is_none() {
-                let mut secret = [0u8; 24];
-                getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-                token = Some(format!("tg_demo_{}", hex::encode(secret)));
-            }
+        if args.demo && token.is_none() {
+            let mut secret = [0u8; 24];
+            getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            token = Some(format!("tg_demo_{}", hex::encode(secret)));
         }
         match &token {
             Some(token) => app.set_bootstrap_token(token),

@@ -451,7 +451,7 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
             status: if p.withdrawn {
                 PhaseStatus::Withdrawn
             } else {
-                p.status.into()
+                p.status
             },
             validation: phase_validation(p.number),
         })
@@ -467,7 +467,7 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
         completed_pct: view.score.completed_pct,
         on_time_pct: view.score.on_time_pct,
         outcome: if objective.active_at(at) {
-            view.score.outcome.into()
+            view.score.outcome
         } else {
             Outcome::Withdrawn
         },

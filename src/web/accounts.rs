@@ -164,7 +164,9 @@ impl App {
             .into());
         }
         if !self.read(|r| r.users.contains_key(username)) {
-            return Err(AppError::NotFound(format!("non esiste l'account {username}")));
+            return Err(AppError::NotFound(format!(
+                "non esiste l'account {username}"
+            )));
         }
         let event = OrgEvent::UserDeleted {
             username: username.to_string(),
@@ -184,7 +186,11 @@ impl App {
     /// # Errors
     /// [`AppError::Domain`] for a non-admin, [`AppError::NotFound`] for an unknown
     /// or revoked token.
-    pub async fn revoke_token(&self, token_id: Uuid, principal: &Principal) -> Result<(), AppError> {
+    pub async fn revoke_token(
+        &self,
+        token_id: Uuid,
+        principal: &Principal,
+    ) -> Result<(), AppError> {
         if principal.role != Role::Admin {
             return Err(DomainError::NotAdmin {
                 action: "revocare token",
@@ -194,7 +200,9 @@ impl App {
             .into());
         }
         if !self.read(|r| r.tokens.values().any(|t| t.token_id == token_id)) {
-            return Err(AppError::NotFound(format!("non esiste il token {token_id}")));
+            return Err(AppError::NotFound(format!(
+                "non esiste il token {token_id}"
+            )));
         }
         let event = OrgEvent::TokenRevoked { token_id };
         let batch = AppendBatch::new().push(NewEvent::from_domain(
@@ -247,8 +255,8 @@ pub fn principal_of(account: &UserAccount) -> Principal {
 pub fn hash_password(password: &str) -> Result<String, AppError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(AppError::Randomness)?;
-    let salt = SaltString::encode_b64(&salt)
-        .map_err(|e| AppError::Internal(format!("salt: {e}")))?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|e| AppError::Internal(format!("salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())

@@ -72,7 +72,13 @@ fn admin_only(viewer: &Viewer) -> Result<(), PageError> {
     }
 }
 
-fn admin_page(app: &App, viewer: &Viewer, form: FormState, notice: String, new_token: String) -> AdminPage {
+fn admin_page(
+    app: &App,
+    viewer: &Viewer,
+    form: FormState,
+    notice: String,
+    new_token: String,
+) -> AdminPage {
     let (users, tokens) = app.read(|r| {
         let users = r
             .users
@@ -109,14 +115,41 @@ fn admin_page(app: &App, viewer: &Viewer, form: FormState, notice: String, new_t
 }
 
 /// `GET /amministrazione`.
-pub async fn page(State(state): State<AppState>, SignedIn(viewer): SignedIn) -> Result<Response, PageError> {
+pub async fn page(
+    State(state): State<AppState>,
+    SignedIn(viewer): SignedIn,
+) -> Result<Response, PageError> {
     admin_only(&viewer)?;
-    render(StatusCode::OK, &admin_page(&state.app, &viewer, FormState::default(), String::new(), String::new()))
+    render(
+        StatusCode::OK,
+        &admin_page(
+            &state.app,
+            &viewer,
+            FormState::default(),
+            String::new(),
+            String::new(),
+        ),
+    )
 }
 
-fn refused(app: &App, viewer: &Viewer, form: &str, data: &FormData, e: &AppError) -> Result<Response, PageError> {
+fn refused(
+    app: &App,
+    viewer: &Viewer,
+    form: &str,
+    data: &FormData,
+    e: &AppError,
+) -> Result<Response, PageError> {
     let status = PageError::from(e).status;
-    render(status, &admin_page(app, viewer, FormState::refused(form, data, e), String::new(), String::new()))
+    render(
+        status,
+        &admin_page(
+            app,
+            viewer,
+            FormState::refused(form, data, e),
+            String::new(),
+            String::new(),
+        ),
+    )
 }
 
 /// `POST /amministrazione/piani`: `plan` holds a plan document (JSON).
@@ -135,7 +168,11 @@ pub async fn load_plan(
                 .map(|e| crate::error::FieldError::new("plan", e.to_string()))
                 .collect(),
         )),
-        Ok(plan) => state.app.import_plan(&plan, &viewer.principal).await.map(|_| plan.year),
+        Ok(plan) => state
+            .app
+            .import_plan(&plan, &viewer.principal)
+            .await
+            .map(|_| plan.year),
     };
     match result {
         Ok(year) => Ok(Redirect::to(&format!("/piani/{year}")).into_response()),
@@ -201,7 +238,9 @@ pub async fn delete_user(
     viewer.check_csrf(&form)?;
     admin_only(&viewer)?;
     if username == viewer.username {
-        return Err(PageError::bad_request("non puoi eliminare il tuo stesso account"));
+        return Err(PageError::bad_request(
+            "non puoi eliminare il tuo stesso account",
+        ));
     }
     state.app.delete_user(&username, &viewer.principal).await?;
     Ok(Redirect::to("/amministrazione").into_response())
@@ -236,7 +275,10 @@ pub async fn create_token(
                 &state.app,
                 &viewer,
                 FormState::default(),
-                format!("Token creato per {}: copialo ora, non sarà più mostrato.", info.actor),
+                format!(
+                    "Token creato per {}: copialo ora, non sarà più mostrato.",
+                    info.actor
+                ),
                 token,
             ),
         ),
@@ -253,7 +295,9 @@ pub async fn revoke_token(
 ) -> Result<Response, PageError> {
     viewer.check_csrf(&form)?;
     admin_only(&viewer)?;
-    let id: Uuid = id.parse().map_err(|_| PageError::not_found("token inesistente"))?;
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| PageError::not_found("token inesistente"))?;
     state.app.revoke_token(id, &viewer.principal).await?;
     Ok(Redirect::to("/amministrazione").into_response())
 }

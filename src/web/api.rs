@@ -76,10 +76,25 @@ async fn create_user(
     body: JsonBody<UserBody>,
 ) -> Result<Response, Problem> {
     auth.require(&[Role::Admin])?;
-    let UserBody { username, password, actor, role, units } = body.value;
+    let UserBody {
+        username,
+        password,
+        actor,
+        role,
+        units,
+    } = body.value;
     let user = state
         .app
-        .create_user(NewUser { username, password, actor, role, units }, &auth.0)
+        .create_user(
+            NewUser {
+                username,
+                password,
+                actor,
+                role,
+                units,
+            },
+            &auth.0,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(UserAnswer::from(&user))).into_response())
 }
@@ -89,7 +104,9 @@ async fn create_user(
     responses((status = 200, body = Vec<UserAnswer>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_users(State(state): State<AppState>, auth: Auth) -> Result<Response, Problem> {
     auth.require(&[Role::Admin])?;
-    let users: Vec<UserAnswer> = state.app.read(|r| r.users.values().map(UserAnswer::from).collect());
+    let users: Vec<UserAnswer> = state
+        .app
+        .read(|r| r.users.values().map(UserAnswer::from).collect());
     Ok(Json(users).into_response())
 }
 

@@ -56,17 +56,32 @@ pub fn run(db: &Path, command: UserCommand) -> anyhow::Result<ExitCode> {
     };
     let runtime = crate::cli::runtime()?;
     match command {
-        UserCommand::Create { username, role, actor, units, password_stdin: _ } => {
+        UserCommand::Create {
+            username,
+            role,
+            actor,
+            units,
+            password_stdin: _,
+        } => {
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text)?;
             let password = text.lines().next().unwrap_or_default().to_string();
             let created = runtime.block_on(app.create_user(
-                NewUser { username, password, actor, role, units },
+                NewUser {
+                    username,
+                    password,
+                    actor,
+                    role,
+                    units,
+                },
                 &admin,
             ));
             match created {
                 Ok(user) => {
-                    println!("account {} created ({}, {})", user.username, user.actor, user.role);
+                    println!(
+                        "account {} created ({}, {})",
+                        user.username, user.actor, user.role
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(crate::AppError::Invalid(errors)) => {
@@ -81,7 +96,13 @@ pub fn run(db: &Path, command: UserCommand) -> anyhow::Result<ExitCode> {
         UserCommand::List => {
             app.read(|r| {
                 for u in r.users.values() {
-                    println!("{}\t{}\t{}\t{}", u.username, u.role, u.actor, u.units.join(","));
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        u.username,
+                        u.role,
+                        u.actor,
+                        u.units.join(",")
+                    );
                 }
             });
             Ok(ExitCode::SUCCESS)

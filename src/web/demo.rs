@@ -36,13 +36,55 @@ pub struct DemoAccount {
 
 /// One account per role (and a manager per unit that has objectives).
 pub const ACCOUNTS: &[DemoAccount] = &[
-    DemoAccount { username: "controllo", password: "controllo-demo-2022", role: Role::Admin, actor: "Ufficio Programmazione e Controllo", units: &[] },
-    DemoAccount { username: "specchia", password: "specchia-demo-2022", role: Role::Manager, actor: "Dott. Stefano Specchia", units: &["2250"] },
-    DemoAccount { username: "galandra", password: "galandra-demo-2022", role: Role::Manager, actor: "ing. Luca Galandra", units: &["2249"] },
-    DemoAccount { username: "bassani", password: "bassani-demo-2022", role: Role::Manager, actor: "Comandante Vicario Alberto Fabrizio Bassani", units: &["2247"] },
-    DemoAccount { username: "bocchio", password: "bocchio-demo-2022", role: Role::Manager, actor: "Dott.ssa Orietta Bocchio", units: &["2252"] },
-    DemoAccount { username: "nucleo", password: "nucleo-demo-2022", role: Role::Validator, actor: "Nucleo di Valutazione", units: &[] },
-    DemoAccount { username: "revisore", password: "revisore-demo-2022", role: Role::Auditor, actor: "Revisore dei conti", units: &[] },
+    DemoAccount {
+        username: "controllo",
+        password: "controllo-demo-2022",
+        role: Role::Admin,
+        actor: "Ufficio Programmazione e Controllo",
+        units: &[],
+    },
+    DemoAccount {
+        username: "specchia",
+        password: "specchia-demo-2022",
+        role: Role::Manager,
+        actor: "Dott. Stefano Specchia",
+        units: &["2250"],
+    },
+    DemoAccount {
+        username: "galandra",
+        password: "galandra-demo-2022",
+        role: Role::Manager,
+        actor: "ing. Luca Galandra",
+        units: &["2249"],
+    },
+    DemoAccount {
+        username: "bassani",
+        password: "bassani-demo-2022",
+        role: Role::Manager,
+        actor: "Comandante Vicario Alberto Fabrizio Bassani",
+        units: &["2247"],
+    },
+    DemoAccount {
+        username: "bocchio",
+        password: "bocchio-demo-2022",
+        role: Role::Manager,
+        actor: "Dott.ssa Orietta Bocchio",
+        units: &["2252"],
+    },
+    DemoAccount {
+        username: "nucleo",
+        password: "nucleo-demo-2022",
+        role: Role::Validator,
+        actor: "Nucleo di Valutazione",
+        units: &[],
+    },
+    DemoAccount {
+        username: "revisore",
+        password: "revisore-demo-2022",
+        role: Role::Auditor,
+        actor: "Revisore dei conti",
+        units: &[],
+    },
 ];
 
 /// The principal of a demo account.
@@ -77,7 +119,11 @@ fn at(clock: &Clock, on: NaiveDate) {
 /// # Errors
 /// When the database cannot be opened or a step of the year is refused.
 pub async fn prepare(db: &Path) -> anyhow::Result<()> {
-    let clock = Clock::manual(Utc.with_ymd_and_hms(2022, 1, 20, 9, 0, 0).single().unwrap_or_default());
+    let clock = Clock::manual(
+        Utc.with_ymd_and_hms(2022, 1, 20, 9, 0, 0)
+            .single()
+            .unwrap_or_default(),
+    );
     let app = App::open(db, clock.clone())?;
     if app.store().head()?.seq == 0 {
         load_plan(&app).await?;
@@ -97,7 +143,11 @@ pub async fn prepare(db: &Path) -> anyhow::Result<()> {
             a.username,
             a.password,
             traguardo_projections::italian::role(a.role),
-            if a.units.is_empty() { String::new() } else { format!(" {}", a.units.join(", ")) }
+            if a.units.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", a.units.join(", "))
+            }
         );
     }
     Ok(())
@@ -138,9 +188,28 @@ pub async fn create_accounts(app: &App) -> Result<(), AppError> {
 /// One step of the year: the day it was recorded, and what.
 enum Step {
     Start(&'static str, u32, NaiveDate, &'static str),
-    Complete(&'static str, u32, NaiveDate, &'static str, &'static [&'static str]),
-    Measure(&'static str, &'static str, NaiveDate, Option<i64>, Option<(u64, u64)>, &'static str),
-    Validate(&'static str, ValidationStage, &'static [u32], &'static [u32], &'static str),
+    Complete(
+        &'static str,
+        u32,
+        NaiveDate,
+        &'static str,
+        &'static [&'static str],
+    ),
+    Measure(
+        &'static str,
+        &'static str,
+        NaiveDate,
+        Option<i64>,
+        Option<(u64, u64)>,
+        &'static str,
+    ),
+    Validate(
+        &'static str,
+        ValidationStage,
+        &'static [u32],
+        &'static [u32],
+        &'static str,
+    ),
     Revise,
 }
 
@@ -151,10 +220,27 @@ enum Step {
 pub async fn play_year(app: &App, clock: &Clock, until: NaiveDate) -> Result<(), AppError> {
     use Step::*;
     use ValidationStage::{Final, Plan};
-    let keys = ["2022-2250-A", "2022-2250-B", "2022-2250-C", "2022-2249-C", "2022-2247-B", "2022-2252-C", "2022-2252-D"];
+    let keys = [
+        "2022-2250-A",
+        "2022-2250-B",
+        "2022-2250-C",
+        "2022-2249-C",
+        "2022-2247-B",
+        "2022-2252-C",
+        "2022-2252-D",
+    ];
     let mut steps: Vec<(NaiveDate, Step)> = Vec::new();
     for key in keys {
-        steps.push((d(2022, 2, 10), Validate(key, Plan, &[], &[], "Visto di validazione del piano — Verbale n. 1 del 10/02/2022")));
+        steps.push((
+            d(2022, 2, 10),
+            Validate(
+                key,
+                Plan,
+                &[],
+                &[],
+                "Visto di validazione del piano — Verbale n. 1 del 10/02/2022",
+            ),
+        ));
     }
     steps.extend([
         (d(2022, 2, 21), Complete("2022-2249-C", 1, d(2022, 2, 18), "Ricognizione dei procedimenti conclusa", &["Prot. n. 8812 del 18/02/2022"])),
@@ -192,8 +278,24 @@ pub async fn play_year(app: &App, clock: &Clock, until: NaiveDate) -> Result<(),
         // Entered six weeks late: a late registration.
         (d(2023, 2, 15), Complete("2022-2250-C", 4, d(2022, 12, 30), "Registrazione tardiva: la chiusura era stata comunicata solo via PEC", &["PEC del 30/12/2022"])),
     ]);
-    for key in ["2022-2250-A", "2022-2250-B", "2022-2250-C", "2022-2247-B", "2022-2252-C", "2022-2252-D"] {
-        steps.push((d(2023, 3, 15), Validate(key, Final, &[], &[], "Relazione sulla performance 2022 — Verbale n. 3 del 15/03/2023")));
+    for key in [
+        "2022-2250-A",
+        "2022-2250-B",
+        "2022-2250-C",
+        "2022-2247-B",
+        "2022-2252-C",
+        "2022-2252-D",
+    ] {
+        steps.push((
+            d(2023, 3, 15),
+            Validate(
+                key,
+                Final,
+                &[],
+                &[],
+                "Relazione sulla performance 2022 — Verbale n. 3 del 15/03/2023",
+            ),
+        ));
     }
     steps.push((d(2023, 3, 15), Validate("2022-2249-C", Final, &[], &[3],
         "Sterilizzazione della fase 3: il ritardo dipende dal parere della Regione Piemonte, non imputabile all'unità — Verbale n. 3 del 15/03/2023")));
@@ -211,11 +313,22 @@ async fn run(app: &App, day: NaiveDate, step: Step) -> Result<(), AppError> {
     let note = |n: &str| Some(n.to_string()).filter(|n| !n.is_empty());
     let manager_of = |key: &str| -> Principal {
         let unit = key.split('-').nth(1).unwrap_or_default();
-        let a = ACCOUNTS.iter().find(|a| a.units.contains(&unit)).unwrap_or(&ACCOUNTS[0]);
+        let a = ACCOUNTS
+            .iter()
+            .find(|a| a.units.contains(&unit))
+            .unwrap_or(&ACCOUNTS[0]);
         principal(a.username)
     };
     let (key, command, who) = match step {
-        Step::Start(key, phase, on, text) => (key, ObjectiveCommand::StartPhase { phase, on, note: note(text) }, manager_of(key)),
+        Step::Start(key, phase, on, text) => (
+            key,
+            ObjectiveCommand::StartPhase {
+                phase,
+                on,
+                note: note(text),
+            },
+            manager_of(key),
+        ),
         Step::Complete(key, phase, on, text, evidence) => (
             key,
             ObjectiveCommand::CompletePhase {
@@ -250,7 +363,8 @@ async fn run(app: &App, day: NaiveDate, step: Step) -> Result<(), AppError> {
             principal("nucleo"),
         ),
         Step::Revise => {
-            app.revise(2022, &july_revision(), &principal("controllo"), None).await?;
+            app.revise(2022, &july_revision(), &principal("controllo"), None)
+                .await?;
             let _ = day;
             return Ok(());
         }

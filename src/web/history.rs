@@ -43,7 +43,9 @@ pub struct HistoryQuery {
 }
 
 fn some(text: &Option<String>) -> Option<String> {
-    text.as_ref().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+    text.as_ref()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 /// A record time typed by a person.
@@ -152,7 +154,10 @@ struct PastPhase {
 }
 
 #[derive(Template)]
-#[template(path = "objective_history.html", config = "src/web/templates/askama.toml")]
+#[template(
+    path = "objective_history.html",
+    config = "src/web/templates/askama.toml"
+)]
 struct ObjectiveHistoryPage {
     chrome: Chrome,
     key: String,
@@ -196,9 +201,11 @@ pub async fn objective_history(
     let filter = filter_of(&q)?;
     let cut = match (some(&q.as_of), some(&q.seq)) {
         (Some(t), _) => Some(Until::RecordedAt(parse_record_time(&t)?)),
-        (None, Some(s)) => Some(Until::Seq(
-            s.parse().map_err(|_| PageError::bad_request("«seq» non è un numero"))?,
-        )),
+        (None, Some(s)) => {
+            Some(Until::Seq(s.parse().map_err(|_| {
+                PageError::bad_request("«seq» non è un numero")
+            })?))
+        }
         _ => None,
     };
     let at = match some(&q.at) {
@@ -219,8 +226,7 @@ pub async fn objective_history(
     let at = match (some(&q.at), some(&q.seq), cut) {
         (None, Some(_), Some(Until::Seq(n))) => events
             .iter()
-            .filter(|e| e.seq <= n)
-            .next_back()
+            .rfind(|e| e.seq <= n)
             .map(|e| local_date(&e.recorded_at))
             .unwrap_or(at),
         _ => at,
@@ -231,7 +237,9 @@ pub async fn objective_history(
     let entries = traguardo_projections::audit::trail(&events, &filter).map_err(AppError::from)?;
     let cut_text = match (some(&q.as_of), some(&q.seq)) {
         (Some(_), _) => match cut {
-            Some(Until::RecordedAt(t)) => format!("come registrato fino al {}", italian::timestamp(t)),
+            Some(Until::RecordedAt(t)) => {
+                format!("come registrato fino al {}", italian::timestamp(t))
+            }
             _ => String::new(),
         },
         (None, Some(s)) => format!("come registrato fino all'evento {s}"),
@@ -262,7 +270,15 @@ pub async fn objective_history(
                 v.version,
             )
         }
-        None => (false, Vec::new(), String::new(), String::new(), String::new(), String::new(), 0),
+        None => (
+            false,
+            Vec::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            0,
+        ),
     };
     let page = ObjectiveHistoryPage {
         chrome: Chrome::new(&format!("Storia di {key}"), &viewer, &state.app, ""),
@@ -324,7 +340,11 @@ pub async fn plan_history(
         .map_err(|_| PageError::not_found(format!("«{year}» non è un anno")))?;
     let units: Vec<String> = state
         .app
-        .read(|r| r.plans.get(&year).map(|p| p.units.iter().map(|u| u.code.clone()).collect()))
+        .read(|r| {
+            r.plans
+                .get(&year)
+                .map(|p| p.units.iter().map(|u| u.code.clone()).collect())
+        })
         .ok_or_else(|| PageError::not_found(format!("non esiste un piano per il {year}")))?;
     let filter = filter_of(&q)?;
     let app = state.app.clone();
@@ -333,7 +353,10 @@ pub async fn plan_history(
         let mut types: Vec<String> = events.iter().map(|e| e.event_type.clone()).collect();
         types.sort();
         types.dedup();
-        Ok((traguardo_projections::audit::trail(&events, &filter)?, types))
+        Ok((
+            traguardo_projections::audit::trail(&events, &filter)?,
+            types,
+        ))
     })
     .await?;
     let total = entries.len();

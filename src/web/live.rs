@@ -21,38 +21,42 @@ pub async fn stream(
     let head = state.app.store().watch_head();
     let cursor = head.borrow().seq;
     let feed = (state, head, cursor, Vec::<(u64, String)>::new());
-    let stream = futures_util::stream::unfold(feed, |(state, mut head, mut cursor, mut buffer)| async move {
-        loop {
-            if *state.shutdown.borrow() {
-                return None;
-            }
-            if !buffer.is_empty() {
-                let (seq, stream) = buffer.remove(0);
-                cursor = seq;
-                let event = Event::default()
-                    .id(seq.to_string())
-                    .event("avanzamento")
-                    .data(stream);
-                return Some((Ok(event), (state, head, cursor, buffer)));
-            }
-            head.borrow_and_update();
-            let app = state.app.clone();
-            let after = cursor;
-            let page = tokio::task::spawn_blocking(move || app.store().read_all(after, 256)).await;
-            match page {
-                Ok(Ok(events)) if !events.is_empty() => {
-                    buffer.extend(events.into_iter().map(|e| (e.seq, e.stream)));
+    let stream = futures_util::stream::unfold(
+        feed,
+        |(state, mut head, mut cursor, mut buffer)| async move {
+            loop {
+                if *state.shutdown.borrow() {
+                    return None;
                 }
-                Ok(Ok(_)) => {
-                    let mut shutdown = state.shutdown.clone();
-                    tokio::select! {
-                        changed = head.changed() => if changed.is_err() { return None; },
-                        _ = shutdown.changed() => return None,
+                if !buffer.is_empty() {
+                    let (seq, stream) = buffer.remove(0);
+                    cursor = seq;
+                    let event = Event::default()
+                        .id(seq.to_string())
+                        .event("avanzamento")
+                        .data(stream);
+                    return Some((Ok(event), (state, head, cursor, buffer)));
+                }
+                head.borrow_and_update();
+                let app = state.app.clone();
+                let after = cursor;
+                let page =
+                    tokio::task::spawn_blocking(move || app.store().read_all(after, 256)).await;
+                match page {
+                    Ok(Ok(events)) if !events.is_empty() => {
+                        buffer.extend(events.into_iter().map(|e| (e.seq, e.stream)));
                     }
+                    Ok(Ok(_)) => {
+                        let mut shutdown = state.shutdown.clone();
+                        tokio::select! {
+                            changed = head.changed() => if changed.is_err() { return None; },
+                            _ = shutdown.changed() => return None,
+                        }
+                    }
+                    _ => return None,
                 }
-                _ => return None,
             }
-        }
-    });
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -70,7 +70,10 @@ pub fn router() -> Router<AppState> {
         .route("/piani/{year}/rimodulazioni/{id}", get(revisions::replay))
         .route("/obiettivi/{key}", get(pages::objective))
         .route("/obiettivi/{key}/storia", get(history::objective_history))
-        .route("/obiettivi/{key}/fasi/{n}/{action}", post(pages::phase_action))
+        .route(
+            "/obiettivi/{key}/fasi/{n}/{action}",
+            post(pages::phase_action),
+        )
         .route("/obiettivi/{key}/validazioni", post(pages::validate))
         .route(
             "/obiettivi/{key}/indicatori/{id}/misurazioni",
@@ -87,7 +90,10 @@ pub fn router() -> Router<AppState> {
             post(admin::delete_user),
         )
         .route("/amministrazione/token", post(admin::create_token))
-        .route("/amministrazione/token/{id}/revoca", post(admin::revoke_token))
+        .route(
+            "/amministrazione/token/{id}/revoca",
+            post(admin::revoke_token),
+        )
         .route("/eventi", get(live::stream))
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .route("/static/{path}", get(assets::serve));

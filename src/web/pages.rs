@@ -35,8 +35,12 @@ pub fn parse_date(field: &str, text: &str) -> Result<NaiveDate, FieldError> {
     if text.trim().is_empty() {
         return Err(FieldError::new(field, "la data è obbligatoria"));
     }
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| FieldError::new(field, format!("«{text}» non è una data valida (gg/mm/aaaa)")))
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        FieldError::new(
+            field,
+            format!("«{text}» non è una data valida (gg/mm/aaaa)"),
+        )
+    })
 }
 
 /// The reference date of a page: `?at=` or today.
@@ -187,7 +191,10 @@ fn phase_line(o: &ObjectiveView, ph: &PhaseView, today: NaiveDate) -> PhaseLine 
     let days = if ph.status.is_completed() {
         String::new()
     } else if days < 0 {
-        format!("scaduta da {}", italian::count((-days) as usize, "giorno", "giorni"))
+        format!(
+            "scaduta da {}",
+            italian::count((-days) as usize, "giorno", "giorni")
+        )
     } else if days == 0 {
         "scade oggi".to_string()
     } else {
@@ -304,7 +311,12 @@ pub async fn plan(
             })
             .collect();
         Some(PlanPage {
-            chrome: Chrome::new(&format!("Piano {year}"), &viewer, app, &format!("/piani/{year}")),
+            chrome: Chrome::new(
+                &format!("Piano {year}"),
+                &viewer,
+                app,
+                &format!("/piani/{year}"),
+            ),
             year,
             title: plan.title.clone(),
             organisation: plan.organisation.clone(),
@@ -312,13 +324,17 @@ pub async fn plan(
             at_iso: at.to_string(),
             score: view::pct(scores.plan.score),
             units_chart: view::bar_chart("Grado di raggiungimento per unità", &unit_bars),
-            objectives_chart: view::bar_chart("Grado di raggiungimento per obiettivo", &objective_bars),
+            objectives_chart: view::bar_chart(
+                "Grado di raggiungimento per obiettivo",
+                &objective_bars,
+            ),
             units,
             objectives,
             revisions: plan.revisions.len(),
         })
     });
-    let page = page.ok_or_else(|| PageError::not_found(format!("non esiste un piano per il {year}")))?;
+    let page =
+        page.ok_or_else(|| PageError::not_found(format!("non esiste un piano per il {year}")))?;
     render(StatusCode::OK, &page)
 }
 
@@ -418,7 +434,8 @@ impl ObjectivePage {
     }
 
     fn date_value(&self, n: &u32, action: &str) -> String {
-        self.form.value_or(&self.form_id(n, action), "on", &self.today)
+        self.form
+            .value_or(&self.form_id(n, action), "on", &self.today)
     }
 
     fn error(&self, n: &u32, action: &str, field: &str) -> String {
@@ -426,8 +443,10 @@ impl ObjectivePage {
     }
 
     fn general(&self, n: &u32, action: &str) -> String {
-        self.form
-            .general(&self.form_id(n, action), &["on", "note", "evidence", "reason"])
+        self.form.general(
+            &self.form_id(n, action),
+            &["on", "note", "evidence", "reason"],
+        )
     }
 
     fn open(&self, n: &u32, action: &str) -> bool {
@@ -443,8 +462,16 @@ impl ObjectivePage {
     }
 
     fn vgeneral(&self) -> String {
-        self.form
-            .general("validazione", &["stage", "outcome", "note", "unverified_phases", "neutralised_phases"])
+        self.form.general(
+            "validazione",
+            &[
+                "stage",
+                "outcome",
+                "note",
+                "unverified_phases",
+                "neutralised_phases",
+            ],
+        )
     }
 
     fn checked(&self, field: &str, n: &u32) -> bool {
@@ -461,7 +488,8 @@ impl ObjectivePage {
     }
 
     fn mdate(&self, id: &str) -> String {
-        self.form.value_or(&format!("misura/{id}"), "on", &self.today)
+        self.form
+            .value_or(&format!("misura/{id}"), "on", &self.today)
     }
 
     fn merr(&self, id: &str, field: &str) -> String {
@@ -492,7 +520,10 @@ fn objective_page(
         .map(|ph| {
             let mut notes = Vec::new();
             if let Some(phase) = o.phase(ph.number) {
-                for (kind, mark) in [("Avvio", &phase.started), ("Completamento", &phase.completed)] {
+                for (kind, mark) in [
+                    ("Avvio", &phase.started),
+                    ("Completamento", &phase.completed),
+                ] {
                     if let Some(m) = mark {
                         notes.push(NoteLine {
                             kind: kind.to_string(),
@@ -532,13 +563,21 @@ fn objective_page(
         .map(|i| IndicatorRow {
             id: i.spec.id.clone(),
             description: i.spec.description.clone(),
-            kind: match serde_json::to_value(i.spec.kind).ok().and_then(|k| k.as_str().map(str::to_string)).as_deref() {
+            kind: match serde_json::to_value(i.spec.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_string))
+                .as_deref()
+            {
                 Some("ratio") => "rapporto (n° a / n° b)".to_string(),
                 Some("threshold") => "soglia".to_string(),
                 Some("qualitative") => "qualitativo".to_string(),
                 other => other.unwrap_or_default().to_string(),
             },
-            target: i.spec.target_hundredths.map(italian::pct).unwrap_or_else(|| "—".into()),
+            target: i
+                .spec
+                .target_hundredths
+                .map(italian::pct)
+                .unwrap_or_else(|| "—".into()),
             latest: v
                 .indicators
                 .iter()
@@ -564,7 +603,10 @@ fn objective_page(
                         "{}: {}{ratio}{} — {}",
                         view::date(m.on),
                         m.value.map(italian::pct).unwrap_or_else(|| "—".into()),
-                        m.note.as_ref().map(|n| format!(" — {n}")).unwrap_or_default(),
+                        m.note
+                            .as_ref()
+                            .map(|n| format!(" — {n}"))
+                            .unwrap_or_default(),
                         m.recorded.actor
                     )
                 })
@@ -611,7 +653,12 @@ fn objective_page(
         today: app.today().to_string(),
         form,
         csrf: viewer.csrf.clone(),
-        phase_numbers: v.phases.iter().filter(|p| !p.withdrawn).map(|p| p.number).collect(),
+        phase_numbers: v
+            .phases
+            .iter()
+            .filter(|p| !p.withdrawn)
+            .map(|p| p.number)
+            .collect(),
     }
 }
 
@@ -625,7 +672,11 @@ pub async fn objective(
     let app = &state.app;
     let at = at_or_today(app, q.at.as_deref())?;
     let page = app
-        .read(|r| r.objectives.get(&key).map(|o| objective_page(app, &viewer, o, at, FormState::default())))
+        .read(|r| {
+            r.objectives
+                .get(&key)
+                .map(|o| objective_page(app, &viewer, o, at, FormState::default()))
+        })
         .ok_or_else(|| PageError::not_found(format!("non esiste l'obiettivo {key}")))?;
     render(StatusCode::OK, &page)
 }
@@ -654,13 +705,20 @@ async fn run_form(
         Ok(()) => Ok(Redirect::to(&format!("/obiettivi/{key}#{anchor}")).into_response()),
         Err(e) => {
             let refusal = PageError::from(&e);
-            if matches!(refusal.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
+            if matches!(
+                refusal.status,
+                StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+            ) {
                 return Err(refusal);
             }
             let at = app.today();
             let state_of_form = FormState::refused(form_id, data, &e);
             let page = app
-                .read(|r| r.objectives.get(key).map(|o| objective_page(app, viewer, o, at, state_of_form)))
+                .read(|r| {
+                    r.objectives
+                        .get(key)
+                        .map(|o| objective_page(app, viewer, o, at, state_of_form))
+                })
                 .ok_or_else(|| PageError::not_found(format!("non esiste l'obiettivo {key}")))?;
             render(refusal.status, &page)
         }
@@ -688,18 +746,20 @@ pub async fn phase_action(
             on,
             note: optional(form.raw("note")),
         }),
-        "completamento" => parse_date("on", &form.get("on")).map(|on| ObjectiveCommand::CompletePhase {
-            phase,
-            on,
-            note: optional(form.raw("note")),
-            evidence: form
-                .raw("evidence")
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect(),
-        }),
+        "completamento" => {
+            parse_date("on", &form.get("on")).map(|on| ObjectiveCommand::CompletePhase {
+                phase,
+                on,
+                note: optional(form.raw("note")),
+                evidence: form
+                    .raw("evidence")
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        }
         "annullamento" => Ok(ObjectiveCommand::RetractCompletion {
             phase,
             reason: form.raw("reason"),
@@ -708,7 +768,16 @@ pub async fn phase_action(
     }
     .map_err(|e| vec![e]);
     let form_id = format!("{phase}/{action}");
-    run_form(&state, &viewer, &key, form_id, &form, command, &format!("fase-{phase}")).await
+    run_form(
+        &state,
+        &viewer,
+        &key,
+        form_id,
+        &form,
+        command,
+        &format!("fase-{phase}"),
+    )
+    .await
 }
 
 /// `POST /obiettivi/{key}/validazioni`: fields `stage`, `outcome`,
@@ -744,16 +813,27 @@ pub async fn validate(
             .collect()
     };
     let command = match (stage, outcome) {
-        (Some(stage), Some(outcome)) if errors.is_empty() => Ok(ObjectiveCommand::RecordValidation {
-            stage,
-            outcome,
-            unverified_phases: numbers("unverified-"),
-            neutralised_phases: numbers("neutralised-"),
-            note: optional(form.raw("note")),
-        }),
+        (Some(stage), Some(outcome)) if errors.is_empty() => {
+            Ok(ObjectiveCommand::RecordValidation {
+                stage,
+                outcome,
+                unverified_phases: numbers("unverified-"),
+                neutralised_phases: numbers("neutralised-"),
+                note: optional(form.raw("note")),
+            })
+        }
         _ => Err(errors),
     };
-    run_form(&state, &viewer, &key, "validazione".into(), &form, command, "validazioni").await
+    run_form(
+        &state,
+        &viewer,
+        &key,
+        "validazione".into(),
+        &form,
+        command,
+        "validazioni",
+    )
+    .await
 }
 
 /// `POST /obiettivi/{key}/indicatori/{id}/misurazioni`: `on`, `value`,
@@ -766,7 +846,9 @@ pub async fn measure(
 ) -> Result<Response, PageError> {
     viewer.check_csrf(&form)?;
     let mut errors = Vec::new();
-    let on = parse_date("on", &form.get("on")).map_err(|e| errors.push(e)).ok();
+    let on = parse_date("on", &form.get("on"))
+        .map_err(|e| errors.push(e))
+        .ok();
     let value = match form.get("value").replace(',', ".") {
         t if t.is_empty() => None,
         t => match serde_json::from_str::<serde_json::Number>(&t)
@@ -802,7 +884,16 @@ pub async fn measure(
         }),
         _ => Err(errors),
     };
-    run_form(&state, &viewer, &key, format!("misura/{id}"), &form, command, "indicatori").await
+    run_form(
+        &state,
+        &viewer,
+        &key,
+        format!("misura/{id}"),
+        &form,
+        command,
+        "indicatori",
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- the Nucleo's queue
@@ -825,7 +916,9 @@ fn queue_of(r: &traguardo_projections::Registry, today: NaiveDate) -> Vec<QueueL
         .filter_map(|o| {
             let reason = match o.final_validation_at(today) {
                 None => "nessuna validazione finale",
-                Some(v) if o.last_seq > v.recorded.seq => "validazione da ripetere (registrazioni successive)",
+                Some(v) if o.last_seq > v.recorded.seq => {
+                    "validazione da ripetere (registrazioni successive)"
+                }
                 Some(_) => return None,
             };
             let s = o.score(today);
@@ -895,12 +988,18 @@ pub fn flag_kind(kind: traguardo_projections::flags::FlagKind) -> &'static str {
 }
 
 /// A flag as a line of a table.
-pub fn flag_line(f: &traguardo_projections::flags::Flag) -> (String, String, String, String, String) {
+pub fn flag_line(
+    f: &traguardo_projections::flags::Flag,
+) -> (String, String, String, String, String) {
     (
         flag_kind(f.kind).to_string(),
         f.objective.clone(),
         f.phase.map(|p| p.to_string()).unwrap_or_else(|| "—".into()),
-        f.seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+        f.seqs
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         f.message.clone(),
     )
 }
@@ -914,11 +1013,16 @@ pub async fn flags(
     let year = plan_year(&year)?;
     let app = state.app.clone();
     if !app.read(|r| r.plans.contains_key(&year)) {
-        return Err(PageError::not_found(format!("non esiste un piano per il {year}")));
+        return Err(PageError::not_found(format!(
+            "non esiste un piano per il {year}"
+        )));
     }
     let flags = blocking(move || {
         let events = app.year_events(year, Until::End)?;
-        Ok(traguardo_projections::flags::red_flags(&events, &FlagSettings::default())?)
+        Ok(traguardo_projections::flags::red_flags(
+            &events,
+            &FlagSettings::default(),
+        )?)
     })
     .await?;
     let page = FlagsPage {
@@ -972,16 +1076,30 @@ pub async fn report(
     let year = plan_year(&year)?;
     let app = &state.app;
     if !app.read(|r| r.plans.contains_key(&year)) {
-        return Err(PageError::not_found(format!("non esiste un piano per il {year}")));
+        return Err(PageError::not_found(format!(
+            "non esiste un piano per il {year}"
+        )));
     }
     let at = at_or_today(app, q.at.as_deref())?;
     let suffix = format!("?at={at}");
     let downloads = [
-        (format!("relazione-{year}.html"), "Relazione (HTML, stampabile)"),
-        (format!("relazione-{year}.csv"), "Fasi (CSV per fogli di calcolo)"),
-        (format!("obiettivi-{year}.csv"), "Obiettivi (CSV per fogli di calcolo)"),
+        (
+            format!("relazione-{year}.html"),
+            "Relazione (HTML, stampabile)",
+        ),
+        (
+            format!("relazione-{year}.csv"),
+            "Fasi (CSV per fogli di calcolo)",
+        ),
+        (
+            format!("obiettivi-{year}.csv"),
+            "Obiettivi (CSV per fogli di calcolo)",
+        ),
         (format!("relazione-{year}.md"), "Relazione (Markdown)"),
-        (format!("relazione-{year}.json"), "Relazione completa (JSON)"),
+        (
+            format!("relazione-{year}.json"),
+            "Relazione completa (JSON)",
+        ),
     ]
     .into_iter()
     .map(|(file, label)| Download {
@@ -990,7 +1108,12 @@ pub async fn report(
     })
     .collect();
     let page = ReportPage {
-        chrome: Chrome::new(&format!("Relazione {year}"), &viewer, app, &format!("/piani/{year}/relazione")),
+        chrome: Chrome::new(
+            &format!("Relazione {year}"),
+            &viewer,
+            app,
+            &format!("/piani/{year}/relazione"),
+        ),
         year,
         at_iso: at.to_string(),
         downloads,
@@ -1016,7 +1139,9 @@ pub async fn report_file(
     } else {
         return Err(PageError::not_found("file sconosciuto"));
     };
-    let format: crate::report::Format = ext.parse().map_err(|_| PageError::not_found("formato sconosciuto"))?;
+    let format: crate::report::Format = ext
+        .parse()
+        .map_err(|_| PageError::not_found("formato sconosciuto"))?;
     let at = at_or_today(&state.app, q.at.as_deref())?;
     let app = state.app.clone();
     let rendered = blocking(move || {
@@ -1096,7 +1221,9 @@ pub async fn verify(
     let v = blocking(move || Ok(app.store().verify(&[])?)).await?;
     let message = match (&v.problem, v.triggers_present) {
         (Some(p), _) => p.clone(),
-        (None, false) => "i trigger che impediscono modifiche e cancellazioni sono stati rimossi".into(),
+        (None, false) => {
+            "i trigger che impediscono modifiche e cancellazioni sono stati rimossi".into()
+        }
         (None, true) => String::new(),
     };
     let ok = v.ok();
@@ -1113,8 +1240,10 @@ pub async fn export(
     let body = blocking(move || {
         let mut out = Vec::new();
         app.store().for_each(0, |event| -> Result<(), AppError> {
-            serde_json::to_writer(&mut out, &event).map_err(|e| AppError::Internal(e.to_string()))?;
-            out.write_all(b"\n").map_err(|e| AppError::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut out, &event)
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            out.write_all(b"\n")
+                .map_err(|e| AppError::Internal(e.to_string()))?;
             Ok(())
         })?;
         Ok(out)
@@ -1122,7 +1251,10 @@ pub async fn export(
     .await?;
     let mut response = body.into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
     h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"registro.ndjson\""),

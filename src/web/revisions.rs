@@ -11,13 +11,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 use traguardo_events::domain::RevisionChange;
-use traguardo_events::model::{plan_stream, objective_stream, Hundredths, Role};
+use traguardo_events::model::{objective_stream, plan_stream, Hundredths, Role};
 use traguardo_events::store::Until;
 use traguardo_events::{NewEvent, RecordedEvent};
 use traguardo_projections::flags::{Flag, FlagSettings};
+use traguardo_projections::italian;
 use traguardo_projections::objective::ObjectiveView;
 use traguardo_projections::revision::TouchedObjective;
-use traguardo_projections::italian;
 use uuid::Uuid;
 
 use super::pages::{blocking, flag_line, parse_date, AtQuery};
@@ -90,7 +90,11 @@ impl App {
             let stream = objective_stream(key);
             for (i, e) in objective_events.iter().enumerate() {
                 let new = NewEvent::from_domain(&stream, e, &actor, correlation.clone())?;
-                events.push(fake(stream.clone(), version.unwrap_or(0) + 1 + i as u64, new));
+                events.push(fake(
+                    stream.clone(),
+                    version.unwrap_or(0) + 1 + i as u64,
+                    new,
+                ));
             }
         }
         let replay = traguardo_projections::revision::replay(&events, id, today)?
@@ -150,8 +154,12 @@ fn compare(t: &TouchedObjective) -> Compared {
         .map(|a| {
             let b = before.and_then(|b| b.phases.iter().find(|p| p.number == a.number));
             let bw = b.map(|b| view::pct(b.weight)).unwrap_or_else(|| "—".into());
-            let bd = b.map(|b| view::date(b.deadline)).unwrap_or_else(|| "—".into());
-            let bs = b.map(|b| view::status(b.status)).unwrap_or_else(|| "—".into());
+            let bd = b
+                .map(|b| view::date(b.deadline))
+                .unwrap_or_else(|| "—".into());
+            let bs = b
+                .map(|b| view::status(b.status))
+                .unwrap_or_else(|| "—".into());
             let aw = view::pct(a.weight);
             let ad = view::date(a.deadline);
             let st = view::status(a.status);
@@ -171,9 +179,13 @@ fn compare(t: &TouchedObjective) -> Compared {
             }
         })
         .collect();
-    let bscore = before.map(|b| view::pct(b.score.on_time_pct)).unwrap_or_else(|| "—".into());
+    let bscore = before
+        .map(|b| view::pct(b.score.on_time_pct))
+        .unwrap_or_else(|| "—".into());
     let ascore = view::pct(after.score.on_time_pct);
-    let bfinal = before.map(|b| view::date(b.final_deadline)).unwrap_or_else(|| "—".into());
+    let bfinal = before
+        .map(|b| view::date(b.final_deadline))
+        .unwrap_or_else(|| "—".into());
     let afinal = view::date(after.final_deadline);
     Compared {
         key: t.key.clone(),
@@ -279,7 +291,12 @@ fn revision_lines(app: &App, year: i32) -> Option<Vec<RevisionLine>> {
 fn page(app: &App, viewer: &Viewer, year: i32) -> Result<RevisionsPage, PageError> {
     let revisions = revision_lines(app, year)
         .ok_or_else(|| PageError::not_found(format!("non esiste un piano per il {year}")))?;
-    let mut keys: Vec<String> = app.read(|r| r.plans.get(&year).map(|p| p.objectives.clone()).unwrap_or_default());
+    let mut keys: Vec<String> = app.read(|r| {
+        r.plans
+            .get(&year)
+            .map(|p| p.objectives.clone())
+            .unwrap_or_default()
+    });
     keys.sort();
     Ok(RevisionsPage {
         chrome: Chrome::new(
@@ -332,16 +349,33 @@ fn year_of(text: &str) -> Result<i32, PageError> {
 /// Weights typed as `1=20; 2=30,5; 3=49,5`.
 fn parse_weights(text: &str, field: &str) -> Result<BTreeMap<u32, Hundredths>, FieldError> {
     let mut weights = BTreeMap::new();
-    for part in text.split([';', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || FieldError::new(field, format!("«{part}» non è nella forma fase=peso (per esempio 2=35)"));
+    for part in text
+        .split([';', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let bad = || {
+            FieldError::new(
+                field,
+                format!("«{part}» non è nella forma fase=peso (per esempio 2=35)"),
+            )
+        };
         let (n, w) = part.split_once('=').ok_or_else(bad)?;
-        let n: u32 = n.trim().trim_start_matches("fase").trim().parse().map_err(|_| bad())?;
+        let n: u32 = n
+            .trim()
+            .trim_start_matches("fase")
+            .trim()
+            .parse()
+            .map_err(|_| bad())?;
         let w = Hundredths::parse(&w.trim().replace(',', "."))
             .map_err(|m| FieldError::new(field, format!("peso della fase {n}: {m}")))?;
         weights.insert(n, w);
     }
     if weights.is_empty() {
-        return Err(FieldError::new(field, "indica almeno un peso (per esempio 2=35; 3=35)"));
+        return Err(FieldError::new(
+            field,
+            "indica almeno un peso (per esempio 2=35; 3=35)",
+        ));
     }
     Ok(weights)
 }
@@ -362,7 +396,10 @@ fn request_of(form: &FormData, rows: usize) -> Result<RevisionRequest, Vec<Field
         }
         let objective = form.get(&format!("objective_{i}"));
         if objective.is_empty() {
-            errors.push(FieldError::new(format!("objective_{i}"), "scegli l'obiettivo"));
+            errors.push(FieldError::new(
+                format!("objective_{i}"),
+                "scegli l'obiettivo",
+            ));
             continue;
         }
         let phase_text = form.get(&format!("phase_{i}"));
@@ -371,21 +408,39 @@ fn request_of(form: &FormData, rows: usize) -> Result<RevisionRequest, Vec<Field
             t => match t.parse::<u32>() {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    errors.push(FieldError::new(format!("phase_{i}"), "il numero della fase è un intero"));
+                    errors.push(FieldError::new(
+                        format!("phase_{i}"),
+                        "il numero della fase è un intero",
+                    ));
                     continue;
                 }
             },
         };
         let change = match kind.as_str() {
-            "deadline" => parse_date(&format!("new_deadline_{i}"), &form.get(&format!("new_deadline_{i}")))
-                .map(|new_deadline| RevisionChange::Deadline { objective, phase, new_deadline }),
+            "deadline" => parse_date(
+                &format!("new_deadline_{i}"),
+                &form.get(&format!("new_deadline_{i}")),
+            )
+            .map(|new_deadline| RevisionChange::Deadline {
+                objective,
+                phase,
+                new_deadline,
+            }),
             "weights" => parse_weights(&form.get(&format!("weights_{i}")), &format!("weights_{i}"))
-                .map(|weights_hundredths| RevisionChange::Weights { objective, weights_hundredths }),
+                .map(|weights_hundredths| RevisionChange::Weights {
+                    objective,
+                    weights_hundredths,
+                }),
             "withdraw_phase" => phase
                 .map(|phase| RevisionChange::WithdrawPhase { objective, phase })
-                .ok_or_else(|| FieldError::new(format!("phase_{i}"), "indica la fase da stralciare")),
+                .ok_or_else(|| {
+                    FieldError::new(format!("phase_{i}"), "indica la fase da stralciare")
+                }),
             "withdraw_objective" => Ok(RevisionChange::WithdrawObjective { objective }),
-            _ => Err(FieldError::new(format!("kind_{i}"), "tipo di modifica sconosciuto")),
+            _ => Err(FieldError::new(
+                format!("kind_{i}"),
+                "tipo di modifica sconosciuto",
+            )),
         };
         match change {
             Ok(c) => changes.push(c),
@@ -410,7 +465,11 @@ fn form_field(field: &str, filled: &[usize]) -> String {
         if let Some((n, tail)) = rest.split_once(']') {
             if let Ok(n) = n.parse::<usize>() {
                 let row = filled.get(n).copied().unwrap_or(n);
-                let name = tail.trim_start_matches('.').split(['.', '[']).next().unwrap_or("");
+                let name = tail
+                    .trim_start_matches('.')
+                    .split(['.', '['])
+                    .next()
+                    .unwrap_or("");
                 let name = match name {
                     "" | "objective" => "objective",
                     "phase" => "phase",
@@ -441,7 +500,11 @@ pub async fn submit(
         ));
     }
     let app = state.app.clone();
-    let mut rows: usize = form.get("rows").parse().unwrap_or(EMPTY_ROWS).clamp(1, MAX_ROWS);
+    let mut rows: usize = form
+        .get("rows")
+        .parse()
+        .unwrap_or(EMPTY_ROWS)
+        .clamp(1, MAX_ROWS);
     let action = form.get("azione");
     if action == "riga" {
         rows = (rows + 1).min(MAX_ROWS);
@@ -463,7 +526,9 @@ pub async fn submit(
     if action == "riga" {
         return render(StatusCode::OK, &p);
     }
-    let filled: Vec<usize> = (0..rows).filter(|i| !form.get(&format!("kind_{i}")).is_empty()).collect();
+    let filled: Vec<usize> = (0..rows)
+        .filter(|i| !form.get(&format!("kind_{i}")).is_empty())
+        .collect();
     let outcome: Result<Option<String>, AppError> = match request_of(&form, rows) {
         Err(errors) => Err(AppError::Invalid(errors)),
         Ok(request) if action == "registra" => app
@@ -473,7 +538,11 @@ pub async fn submit(
         Ok(request) => {
             let principal = viewer.principal.clone();
             let a = app.clone();
-            match tokio::task::spawn_blocking(move || a.preview_revision(year, &request, &principal)).await {
+            match tokio::task::spawn_blocking(move || {
+                a.preview_revision(year, &request, &principal)
+            })
+            .await
+            {
                 Ok(Ok(preview)) => {
                     p.preview = Some(preview.touched.iter().map(compare).collect());
                     p.preview_flags = preview
@@ -481,7 +550,12 @@ pub async fn submit(
                         .iter()
                         .map(|f| {
                             let (kind, objective, phase, _, message) = flag_line(f);
-                            FlagRow { kind, objective, phase, message }
+                            FlagRow {
+                                kind,
+                                objective,
+                                phase,
+                                message,
+                            }
                         })
                         .collect();
                     Ok(None)
@@ -492,7 +566,9 @@ pub async fn submit(
         }
     };
     match outcome {
-        Ok(Some(id)) => Ok(Redirect::to(&format!("/piani/{year}/rimodulazioni/{id}")).into_response()),
+        Ok(Some(id)) => {
+            Ok(Redirect::to(&format!("/piani/{year}/rimodulazioni/{id}")).into_response())
+        }
         Ok(None) => render(StatusCode::OK, &p),
         Err(e) => {
             let refusal = PageError::from(&e);
@@ -504,7 +580,10 @@ pub async fn submit(
                     for err in errors {
                         let field = form_field(&err.field, &filled);
                         let known = ["act", "act_date", "reason"].contains(&field.as_str())
-                            || field.contains('_') && field.rsplit_once('_').is_some_and(|(_, n)| n.parse::<usize>().is_ok());
+                            || field.contains('_')
+                                && field
+                                    .rsplit_once('_')
+                                    .is_some_and(|(_, n)| n.parse::<usize>().is_ok());
                         if known {
                             p.errors
                                 .entry(field)
@@ -544,13 +623,30 @@ struct ReplayPage {
 
 fn describe(change: &RevisionChange) -> String {
     match change {
-        RevisionChange::Deadline { objective, phase: Some(p), new_deadline } => {
-            format!("{objective}, fase {p}: nuova scadenza {}", view::date(*new_deadline))
+        RevisionChange::Deadline {
+            objective,
+            phase: Some(p),
+            new_deadline,
+        } => {
+            format!(
+                "{objective}, fase {p}: nuova scadenza {}",
+                view::date(*new_deadline)
+            )
         }
-        RevisionChange::Deadline { objective, phase: None, new_deadline } => {
-            format!("{objective}: nuova scadenza finale {}", view::date(*new_deadline))
+        RevisionChange::Deadline {
+            objective,
+            phase: None,
+            new_deadline,
+        } => {
+            format!(
+                "{objective}: nuova scadenza finale {}",
+                view::date(*new_deadline)
+            )
         }
-        RevisionChange::Weights { objective, weights_hundredths } => format!(
+        RevisionChange::Weights {
+            objective,
+            weights_hundredths,
+        } => format!(
             "{objective}: nuovi pesi {}",
             weights_hundredths
                 .iter()
@@ -558,10 +654,18 @@ fn describe(change: &RevisionChange) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        RevisionChange::AddPhase { objective, phase } => format!("{objective}: aggiunta la fase {}", phase.number),
-        RevisionChange::WithdrawPhase { objective, phase } => format!("{objective}: stralciata la fase {phase}"),
-        RevisionChange::AddObjective { objective } => format!("aggiunto l'obiettivo {}", objective.key()),
-        RevisionChange::WithdrawObjective { objective } => format!("stralciato l'obiettivo {objective}"),
+        RevisionChange::AddPhase { objective, phase } => {
+            format!("{objective}: aggiunta la fase {}", phase.number)
+        }
+        RevisionChange::WithdrawPhase { objective, phase } => {
+            format!("{objective}: stralciata la fase {phase}")
+        }
+        RevisionChange::AddObjective { objective } => {
+            format!("aggiunto l'obiettivo {}", objective.key())
+        }
+        RevisionChange::WithdrawObjective { objective } => {
+            format!("stralciato l'obiettivo {objective}")
+        }
     }
 }
 
@@ -587,7 +691,9 @@ pub async fn replay(
         Ok(traguardo_projections::revision::replay(&events, id, at)?)
     })
     .await?
-    .ok_or_else(|| PageError::not_found(format!("non esiste la rimodulazione {id} nel piano {year}")))?;
+    .ok_or_else(|| {
+        PageError::not_found(format!("non esiste la rimodulazione {id} nel piano {year}"))
+    })?;
     let r = &replay.revision;
     let page = ReplayPage {
         chrome: Chrome::new(&format!("Rimodulazione {}", r.act), &viewer, &state.app, ""),

@@ -97,7 +97,10 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && !a.is_empty()
-        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The person logged in: their account and what it may do.
@@ -136,7 +139,10 @@ pub struct MaybeViewer(pub Option<Viewer>);
 impl FromRequestParts<AppState> for MaybeViewer {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(web) = parts.extensions.get::<Arc<Web>>().cloned() else {
             return Ok(MaybeViewer(None));
         };
@@ -160,14 +166,21 @@ impl FromRequestParts<AppState> for MaybeViewer {
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let MaybeViewer(viewer) = MaybeViewer::from_request_parts(parts, state)
             .await
             .unwrap_or(MaybeViewer(None));
         match viewer {
             Some(v) => Ok(SignedIn(v)),
             None => {
-                let back = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let back = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
                 let target = if back == "/" || parts.method != axum::http::Method::GET {
                     "/accesso".to_string()
                 } else {
@@ -226,7 +239,10 @@ pub async fn login_page(
         error: String::new(),
     };
     let mut response = render(StatusCode::OK, &page)?;
-    set_cookie(&mut response, &format!("{PRE_COOKIE}={csrf}; Path=/accesso; HttpOnly; SameSite=Strict"));
+    set_cookie(
+        &mut response,
+        &format!("{PRE_COOKIE}={csrf}; Path=/accesso; HttpOnly; SameSite=Strict"),
+    );
     Ok(response)
 }
 
@@ -273,7 +289,10 @@ pub async fn login(
             error: error.to_string(),
         };
         let mut response = render(status, &page)?;
-        set_cookie(&mut response, &format!("{PRE_COOKIE}={fresh}; Path=/accesso; HttpOnly; SameSite=Strict"));
+        set_cookie(
+            &mut response,
+            &format!("{PRE_COOKIE}={fresh}; Path=/accesso; HttpOnly; SameSite=Strict"),
+        );
         Ok(response)
     };
     if !same_secret(&form.raw("csrf"), &csrf) {
@@ -295,16 +314,29 @@ pub async fn login(
             ),
         );
     }
-    let Some(_) = state.app.check_password(&username, &form.raw("password")).await else {
+    let Some(_) = state
+        .app
+        .check_password(&username, &form.raw("password"))
+        .await
+    else {
         web.throttle.failed(&keys);
         tracing::warn!(username = %username, "failed login");
-        return again(StatusCode::UNAUTHORIZED, "Nome utente o password non corretti.");
+        return again(
+            StatusCode::UNAUTHORIZED,
+            "Nome utente o password non corretti.",
+        );
     };
     web.throttle.succeeded(&keys[0]);
     let id = web.sessions.open(&username)?;
     let mut response = Redirect::to(&after).into_response();
-    set_cookie(&mut response, &format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict"));
-    set_cookie(&mut response, &format!("{PRE_COOKIE}=; Path=/accesso; Max-Age=0"));
+    set_cookie(
+        &mut response,
+        &format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict"),
+    );
+    set_cookie(
+        &mut response,
+        &format!("{PRE_COOKIE}=; Path=/accesso; Max-Age=0"),
+    );
     Ok(response)
 }
 
@@ -320,6 +352,9 @@ pub async fn logout(
         web.sessions.close(&id);
     }
     let mut response = Redirect::to("/accesso").into_response();
-    set_cookie(&mut response, &format!("{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"));
+    set_cookie(
+        &mut response,
+        &format!("{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"),
+    );
     Ok(response)
 }

@@ -143,7 +143,11 @@ pub fn status_class(status: PhaseStatus) -> &'static str {
 
 /// A status with its symbol: `✔ completata nei tempi`.
 pub fn status(status: PhaseStatus) -> String {
-    format!("{} {}", italian::status_symbol(status), italian::status(status))
+    format!(
+        "{} {}",
+        italian::status_symbol(status),
+        italian::status(status)
+    )
 }
 
 /// One bar of a chart.

@@ -45,8 +45,12 @@ impl Site {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let clock = Clock::manual(Utc.with_ymd_and_hms(2022, 1, 20, 9, 0, 0).unwrap());
         let app = App::open(dir.path().join("web.db"), clock.clone()).expect("the database opens");
-        traguardo::web::demo::load_plan(&app).await.expect("the seed loads");
-        traguardo::web::demo::create_accounts(&app).await.expect("the accounts are created");
+        traguardo::web::demo::load_plan(&app)
+            .await
+            .expect("the seed loads");
+        traguardo::web::demo::create_accounts(&app)
+            .await
+            .expect("the accounts are created");
         if let Some(until) = played_until {
             traguardo::web::demo::play_year(&app, &clock, date(until))
                 .await
@@ -57,7 +61,13 @@ impl Site {
             .await
             .expect("the server starts");
         let base = format!("http://{}", server.addr);
-        Site { dir, app, clock, base, server: Some(server) }
+        Site {
+            dir,
+            app,
+            clock,
+            base,
+            server: Some(server),
+        }
     }
 
     /// Stops the server.
@@ -99,10 +109,17 @@ impl Driver {
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start listening");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start listening"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Driver { child, url, profiles: tempfile::tempdir().expect("a profile folder") }
+        Driver {
+            child,
+            url,
+            profiles: tempfile::tempdir().expect("a profile folder"),
+        }
     }
 
     /// A new headless Chromium, with its own fresh profile.
@@ -178,7 +195,8 @@ impl Browser {
             .collect();
         let file = screenshots().join(format!("{}-{:02}{}.png", self.name, self.shots, slug));
         std::fs::write(&file, png).expect("the screenshot is written");
-        let axe = std::fs::read_to_string(traguardo::web::assets::AXE_JS).expect("axe-core from npm");
+        let axe =
+            std::fs::read_to_string(traguardo::web::assets::AXE_JS).expect("axe-core from npm");
         self.client
             .execute(&format!("{axe}\n;return true;"), vec![])
             .await
@@ -211,7 +229,8 @@ impl Browser {
         self.visit("/accesso").await;
         self.fill("#username", username).await;
         self.fill("#password", password).await;
-        self.click("form[action='/accesso'] button[type=submit]").await;
+        self.click("form[action='/accesso'] button[type=submit]")
+            .await;
         self.check("dopo-accesso").await;
     }
 
@@ -225,7 +244,12 @@ impl Browser {
     }
 
     pub async fn exists(&self, css: &str) -> bool {
-        !self.client.find_all(Locator::Css(css)).await.expect("a query").is_empty()
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("a query")
+            .is_empty()
     }
 
     pub async fn text(&self, css: &str) -> String {
@@ -261,12 +285,17 @@ impl Browser {
             )
             .await
             .expect("scrolled");
-        e.click().await.unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+        e.click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
     }
 
     /// Runs a script and answers its result.
     pub async fn js(&self, script: &str) -> Value {
-        self.client.execute(script, vec![]).await.expect("the script runs")
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("the script runs")
     }
 
     /// Sends a POST from the page (same origin, the session's cookie), answering
@@ -297,7 +326,12 @@ impl Browser {
     }
 
     pub async fn path(&self) -> String {
-        self.client.current_url().await.expect("a URL").path().to_string()
+        self.client
+            .current_url()
+            .await
+            .expect("a URL")
+            .path()
+            .to_string()
     }
 
     pub async fn close(self) {
