@@ -247,7 +247,7 @@ struct PlanPage {
     objectives_chart: String,
     units: Vec<UnitLine>,
     objectives: Vec<ObjectiveLine>,
-    revisions: usize,
+    revisions: String,
 }
 
 /// `GET /piani/{year}`: scores, charts, units and objectives.
@@ -330,7 +330,7 @@ pub async fn plan(
             ),
             units,
             objectives,
-            revisions: plan.revisions.len(),
+            revisions: italian::count(plan.revisions.len(), "rimodulazione", "rimodulazioni"),
         })
     });
     let page =
