@@ -486,3 +486,79 @@ async fn a_second_browser_on_the_plan_sees_a_completion_appear_without_reloading
     watcher.close().await;
     site.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_revision_previews_over_the_api() {
+    let site = Site::start("2022-07-29", Some("2022-07-21")).await;
+    let token = "tg_web_test_bootstrap_token_0123456789abcdef";
+    site.app.set_bootstrap_token(token);
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}/api/v1{p}", site.base);
+    let created = http
+        .post(url("/users"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"username": "rossi", "password": "una-password-lunga", "actor": "Dott.ssa Rossi", "role": "auditor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let body: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(body["actor_id"], "rossi");
+    assert!(body.get("password").is_none() && body.get("password_phc").is_none());
+    let short = http
+        .post(url("/users"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"username": "bianchi", "password": "corta", "actor": "B", "role": "auditor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 422);
+    let list: Vec<serde_json::Value> = http
+        .get(url("/users"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list.iter().any(|u| u["username"] == "rossi"));
+    let org = site.app.store().read_stream("org", Until::End).unwrap();
+    let stored = serde_json::to_string(&org).unwrap();
+    assert!(!stored.contains("una-password-lunga") && stored.contains("$argon2id$"));
+    assert_eq!(
+        http.delete(url("/users/rossi"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert!(site.app.account_principal("rossi").is_none());
+
+    let head = site.app.store().head().unwrap().seq;
+    let preview = http
+        .post(url("/plans/2022/revisions?dry_run=true"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"act": "D.G.C. n. 182 del 28/07/2022", "act_date": "2022-07-28", "reason": "Rimodulazione",
+            "changes": [{"kind": "deadline", "objective": "2022-2250-A", "phase": 2, "new_deadline": "2022-07-31"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), 200);
+    let preview: serde_json::Value = preview.json().await.unwrap();
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(preview["touched"][0]["key"], "2022-2250-A");
+    assert!(preview["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "retroactive_revision"));
+    assert_eq!(
+        site.app.store().head().unwrap().seq,
+        head,
+        "a dry run appends nothing"
+    );
+    site.stop().await;
+}
