@@ -64,6 +64,14 @@ pub enum Command {
     },
     /// Print the JSON Schema of the plan document.
     PlanSchema,
+    /// Manage web accounts (DESIGN.md §8).
+    User {
+        /// What to do with accounts.
+        #[command(subcommand)]
+        command: crate::web::cli::UserCommand,
+    },
+    /// Measure the web pages on this machine: 16 logged-in sessions over the demo.
+    BenchWeb(crate::web::bench::BenchWebArgs),
 }
 
 /// Token commands.
@@ -148,6 +156,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::plan_document::json_schema());
             Ok(ExitCode::SUCCESS)
         }
+        Command::User { command } => crate::web::cli::run(&cli.db, command),
+        Command::BenchWeb(args) => crate::web::bench::run(args),
     }
 }
 

@@ -5,7 +5,8 @@
 //! - [`app`]: the use cases over the store and the in-memory read model.
 //! - [`error`]: the application's error type.
 //! - [`cli`]: the command line; [`http`]: the HTTP API; [`report`]: end-of-year
-//!   reports; [`flags`]: red flags at the terminal.
+//!   reports; [`flags`]: red flags at the terminal; [`web`]: the web application
+//!   (DESIGN.md §8).
 //!
 //! The benchmarks live beside the product, in the `traguardo-bench` package
 //! (`bench/`).
@@ -18,6 +19,7 @@ pub mod flags;
 pub mod http;
 pub mod plan_document;
 pub mod report;
+pub mod web;
 
 pub use app::App;
 pub use error::{AppError, FieldError};

@@ -459,6 +459,26 @@ pub enum OrgEvent {
         /// The token's id.
         token_id: Uuid,
     },
+    /// A web account was created (DESIGN.md §8). Only the password's Argon2id
+    /// hash is kept, as its PHC string; never the password.
+    UserCreated {
+        /// The username: the account's stable `actor_id`.
+        username: String,
+        /// The display name written on the events the account causes.
+        actor: String,
+        /// Its role.
+        role: Role,
+        /// For managers, the units they may act for.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        units: Vec<String>,
+        /// The Argon2id hash of the password, as a PHC string.
+        password_phc: String,
+    },
+    /// A web account was deleted: it no longer logs in, and its sessions end.
+    UserDeleted {
+        /// The username.
+        username: String,
+    },
 }
 
 impl Schema for OrgEvent {}

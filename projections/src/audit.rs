@@ -370,6 +370,32 @@ impl Memory {
                         Value::Null,
                     )];
                 }
+                OrgEvent::UserCreated {
+                    username,
+                    actor,
+                    role,
+                    units: scope,
+                    ..
+                } => {
+                    entry.summary = format!(
+                        "Creato l'account {username} per {actor} con ruolo di {}",
+                        italian::role(role)
+                    );
+                    entry.changes = vec![FieldChange::new(
+                        format!("users[{username}]"),
+                        Value::Null,
+                        json!({"actor": actor, "role": role, "units": scope}),
+                    )];
+                    units = scope;
+                }
+                OrgEvent::UserDeleted { username } => {
+                    entry.summary = format!("Eliminato l'account {username}");
+                    entry.changes = vec![FieldChange::new(
+                        format!("users[{username}]"),
+                        json!({"username": username}),
+                        Value::Null,
+                    )];
+                }
             }
         } else {
             entry.summary = format!("Evento {} sul flusso {}", event.event_type, event.stream);

@@ -66,6 +66,22 @@ impl Plan {
     }
 }
 
+/// A web account, as the `org` stream says (DESIGN.md §8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserAccount {
+    /// Username: the account's `actor_id`.
+    pub username: String,
+    /// Display name.
+    pub actor: String,
+    /// Role.
+    pub role: Role,
+    /// Units a manager may act for.
+    pub units: Vec<String>,
+    /// Argon2id hash of the password (PHC string); never serialized out.
+    #[serde(skip)]
+    pub password_phc: String,
+}
+
 /// A token holder, as the `org` stream says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
@@ -157,6 +173,8 @@ pub struct Registry {
     objectives: HashMap<String, Objective>,
     /// Active tokens by the hex SHA-256 of their secret.
     tokens: HashMap<String, TokenInfo>,
+    /// Web accounts by username.
+    users: BTreeMap<String, UserAccount>,
     /// The seq of the last event folded.
     last_seq: u64,
 }
@@ -189,7 +207,7 @@ impl Registry {
     }
 
     /// Every plan, by year.
-    pub fn plans(&self) -> impl Iterator<Item = &Plan> {
+    pub fn plans(&self) -> impl DoubleEndedIterator<Item = &Plan> {
         self.plans.values()
     }
 
@@ -206,6 +224,21 @@ impl Registry {
     /// The active token whose secret hashes to `sha256_hex`.
     pub fn token(&self, sha256_hex: &str) -> Option<&TokenInfo> {
         self.tokens.get(sha256_hex)
+    }
+
+    /// Every active token.
+    pub fn tokens(&self) -> impl Iterator<Item = &TokenInfo> {
+        self.tokens.values()
+    }
+
+    /// The web account `username`.
+    pub fn user(&self, username: &str) -> Option<&UserAccount> {
+        self.users.get(username)
+    }
+
+    /// Every web account, by username.
+    pub fn users(&self) -> impl Iterator<Item = &UserAccount> {
+        self.users.values()
     }
 
     /// The seq of the last event folded.
@@ -359,6 +392,27 @@ impl Registry {
                 }
                 OrgEvent::TokenRevoked { token_id } => {
                     self.tokens.retain(|_, t| t.token_id != token_id);
+                }
+                OrgEvent::UserCreated {
+                    username,
+                    actor,
+                    role,
+                    units,
+                    password_phc,
+                } => {
+                    self.users.insert(
+                        username.clone(),
+                        UserAccount {
+                            username,
+                            actor,
+                            role,
+                            units,
+                            password_phc,
+                        },
+                    );
+                }
+                OrgEvent::UserDeleted { username } => {
+                    self.users.remove(&username);
                 }
             }
         } else {

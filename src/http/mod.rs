@@ -90,13 +90,15 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(plans::router())
         .merge(log::router())
         .merge(reports::router())
-        .merge(ops::api_router());
+        .merge(ops::api_router())
+        .merge(crate::web::api::router());
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .nest("/api/v1", api)
         .split_for_parts();
     let _ = state.openapi.set(doc.clone());
     let router = router
+        .merge(crate::web::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -181,7 +183,8 @@ pub async fn start(app: App, addr: &str) -> anyhow::Result<Server> {
     let (router, _) = router(state);
     let mut until_stopped = shutdown;
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 let _ = until_stopped.wait_for(|stopped| *stopped).await;
             })
@@ -260,31 +263,15 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        if args.demo {
+            crate::web::demo::prepare(db).await?;
+        }
         let app = App::open(db, Clock::system())?;
         let mut token = args.bootstrap_token.clone();
-        if args.demo {
-            if app.store().head()?.seq == 0 {
-                let plan = crate::plan_document::parse(DEMO_PLAN).map_err(|errors| {
-                    anyhow::anyhow!(
-                        "the bundled plan is invalid: {}",
-                        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-                    )
-                })?;
-                let loader = crate::commands::Principal {
-                    name: "traguardo-demo".into(),
-                    role: traguardo_events::model::Role::Admin,
-                    units: Vec::new(),
-                };
-                app.import_plan(&plan, &loader).await?;
-                println!("demo: loaded the Alessandria 2022 plan ({} objectives)", plan.objectives.len());
-            } else {
-                println!("demo: the database is not empty; nothing loaded");
-            }
-            if token.is_none() {
-                let mut secret = [0u8; 24];
-                getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-                token = Some(format!("tg_demo_{}", hex::encode(secret)));
-            }
+        if args.demo && token.is_none() {
+            let mut secret = [0u8; 24];
+            getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            token = Some(format!("tg_demo_{}", hex::encode(secret)));
         }
         match &token {
             Some(token) => app.set_bootstrap_token(token),

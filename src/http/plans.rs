@@ -269,6 +269,19 @@ pub struct RevisionBody {
     pub changes: Vec<Value>,
 }
 
+/// `?dry_run=true` on `POST /plans/{year}/revisions`.
+#[derive(Debug, Default, Deserialize)]
+pub struct DryRunQuery {
+    /// `true` (or `1`): preview, append nothing.
+    pub dry_run: Option<String>,
+}
+
+impl DryRunQuery {
+    fn is_dry_run(&self) -> bool {
+        matches!(self.dry_run.as_deref(), Some("true" | "1"))
+    }
+}
+
 /// A revision recorded.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RevisionCreated {
@@ -282,14 +295,16 @@ pub struct RevisionCreated {
 
 /// Records a revision approved by an act (admin), all changes at once or none.
 #[utoipa::path(post, path = "/plans/{year}/revisions", tag = "revisions",
-    params(("year" = i32, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("year" = i32, Path), ("Idempotency-Key" = Option<String>, Header),
+           ("dry_run" = Option<bool>, Query, description = "true: answer 200 with the preview (each touched objective before and after, the red flags it would raise) and append nothing")),
     request_body = RevisionBody,
-    responses((status = 201, body = RevisionCreated), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 201, body = RevisionCreated), (status = 200, description = "the preview of a dry run", body = Object), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_revision(
     State(state): State<AppState>,
     request: WriteRequest,
     Path(year): Path<String>,
+    Query(dry): Query<DryRunQuery>,
     body: JsonBody<RevisionBody>,
 ) -> Result<Response, Problem> {
     let auth = &request.auth;
@@ -302,7 +317,43 @@ async fn create_revision(
                 .map(|p| p.units.iter().map(|u| u.code.clone()).collect())
         })
         .ok_or_else(|| Problem::not_found(format!("no plan for {year}")))?;
-    let revision = revision_request(&body.value, year, &codes)?;
+    let revision = match revision_request(&body.value, year, &codes) {
+        Ok(revision) => revision,
+        Err(parsed) => {
+            // The changes that could be read are still checked, so that one bad
+            // change does not hide the problems of the others.
+            let ParsedRevision {
+                request,
+                positions,
+                mut errors,
+            } = *parsed;
+            let today = state.app.today();
+            let checked = state.app.read(|r| {
+                crate::commands::decide_revision(
+                    r,
+                    year,
+                    &request,
+                    &auth.0,
+                    today,
+                    uuid::Uuid::nil(),
+                )
+            });
+            if let Err(crate::AppError::Invalid(more)) = checked {
+                errors.extend(more.into_iter().map(|e| FieldError {
+                    field: renumber(&e.field, &positions),
+                    ..e
+                }));
+            }
+            return Err(Problem::invalid(errors));
+        }
+    };
+    if dry.is_dry_run() {
+        let app = state.app.clone();
+        let principal = auth.0.clone();
+        let preview =
+            support::blocking(move || app.preview_revision(year, &revision, &principal)).await?;
+        return Ok(Json(preview).into_response());
+    }
     let idempotency = request.idempotency_key(&body.raw)?;
     let started = std::time::Instant::now();
     let written = state
@@ -348,11 +399,33 @@ async fn create_revision(
 }
 
 /// Reads a revision body into typed changes, reporting every problem at once.
+/// A revision body read in part: the changes that could be read, where each
+/// stood in the body, and the problems of the others.
+struct ParsedRevision {
+    request: RevisionRequest,
+    positions: Vec<usize>,
+    errors: Vec<FieldError>,
+}
+
+/// `changes[j]…` of the readable changes as `changes[i]…` of the body.
+fn renumber(field: &str, positions: &[usize]) -> String {
+    let Some(rest) = field.strip_prefix("changes[") else {
+        return field.to_string();
+    };
+    match rest.split_once(']') {
+        Some((j, tail)) => match j.parse::<usize>().ok().and_then(|j| positions.get(j)) {
+            Some(i) => format!("changes[{i}]{tail}"),
+            None => field.to_string(),
+        },
+        None => field.to_string(),
+    }
+}
+
 fn revision_request(
     body: &RevisionBody,
     year: i32,
     codes: &BTreeSet<String>,
-) -> Result<RevisionRequest, Problem> {
+) -> Result<RevisionRequest, Box<ParsedRevision>> {
     let mut errors = Vec::new();
     let act_date = match body.act_date.as_deref().filter(|d| !d.is_empty()) {
         None => None,
@@ -365,34 +438,45 @@ fn revision_request(
         },
     };
     let mut changes = Vec::new();
+    let mut positions = Vec::new();
     for (i, change) in body.changes.iter().enumerate() {
         let path = format!("changes[{i}]");
         match parse_change(change, &path, year, codes) {
-            Ok(change) => changes.push(change),
+            Ok(change) => {
+                changes.push(change);
+                positions.push(i);
+            }
             Err(mut problems) => errors.append(&mut problems),
         }
     }
-    if !errors.is_empty() {
-        return Err(Problem::invalid(errors));
-    }
-    Ok(RevisionRequest {
+    let request = RevisionRequest {
         act: body.act.clone(),
         act_date,
         reason: body.reason.clone(),
         changes,
-    })
+    };
+    if errors.is_empty() {
+        Ok(request)
+    } else {
+        Err(Box::new(ParsedRevision {
+            request,
+            positions,
+            errors,
+        }))
+    }
 }
 
 /// One change of a revision as a client writes it (DESIGN.md §5). Serde reads
 /// the kind and the fields; the phase and objective a change adds are plan-document
 /// fragments, read by the plan document's own rules.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum ChangeRequest {
     Deadline {
         objective: ObjectiveKey,
         #[serde(default)]
         phase: Option<u32>,
+        #[serde(deserialize_with = "date")]
         new_deadline: NaiveDate,
     },
     Weights {
@@ -463,6 +547,12 @@ fn percentage(
         .map_err(|message| vec![FieldError::new(field, message)])
 }
 
+/// A date written `YYYY-MM-DD`, with the plan document's Italian messages.
+fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::plan_document::parse_date(&text).map_err(serde::de::Error::custom)
+}
+
 /// A phase number written as a JSON object's key (`"4"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct PhaseNumber(u32);
@@ -483,14 +573,35 @@ fn parse_change(
     year: i32,
     codes: &BTreeSet<String>,
 ) -> Result<RevisionChange, Vec<FieldError>> {
-    let change: ChangeRequest = serde_path_to_error::deserialize(value).map_err(|e| {
+    // `{kind: "deadline", …}` is read as `{"deadline": {…}}`: serde then walks
+    // the variant's fields itself, and names the one at fault.
+    let Some(map) = value.as_object() else {
+        return Err(vec![FieldError::new(path, "deve essere un oggetto")]);
+    };
+    let Some(kind) = map.get("kind").and_then(Value::as_str) else {
+        return Err(vec![FieldError::new(
+            format!("{path}.kind"),
+            "è obbligatorio: il tipo di modifica (deadline, weights, add_phase, …)",
+        )]);
+    };
+    let mut fields = map.clone();
+    fields.remove("kind");
+    let tagged = Value::Object(serde_json::Map::from_iter([(
+        kind.to_string(),
+        Value::Object(fields),
+    )]));
+    let change: ChangeRequest = serde_path_to_error::deserialize(&tagged).map_err(|e| {
         let inner = e.path().to_string();
-        let field = if inner == "." {
-            path.to_string()
-        } else {
-            format!("{path}.{inner}")
+        // The first segment is the kind itself.
+        let field = match inner.split_once('.') {
+            Some((_, rest)) => format!("{path}.{rest}"),
+            // An unknown kind fails at the top.
+            None if inner == "." => format!("{path}.kind"),
+            None => path.to_string(),
         };
-        vec![FieldError::new(field, e.into_inner().to_string())]
+        let message = e.into_inner().to_string();
+        let message = message.split(" at line ").next().unwrap_or_default();
+        vec![FieldError::new(field, message.to_string())]
     })?;
     let field = |name: &str| format!("{path}.{name}");
     Ok(match change {

@@ -1142,3 +1142,175 @@ async fn a_report_over_http_is_byte_identical_to_the_command_line_but_for_its_ge
         }
     }
 }
+
+#[tokio::test]
+async fn the_nucleo_features_over_http_state_flags_and_revisions() {
+    let server = TestServer::with_seed().await;
+    let manager = server.token("Dirigente 2250", "manager", &["2250"]).await;
+    let nucleo = server.token("Nucleo", "validator", &[]).await;
+    let key = "/api/v1/objectives/2022-2250-A";
+    // A qualitative measurement, with its text in the state.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("{key}/indicators/completezza-fasi-tempistica/measurements"),
+            Some(&manager),
+            Some(json!({"on": "2022-06-01", "text": "fasi rispettate"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let indicator = &body["objective"]["indicators"][0];
+    assert_eq!(indicator["latest"]["text"], "fasi rispettate");
+    assert_eq!(indicator["met"], Value::Null);
+    // Out of range: a 422 naming the field, nothing appended.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v1/objectives/2022-2250-B/indicators/rimborsi-90gg/measurements",
+            Some(&manager),
+            Some(
+                json!({"on": "2022-06-01", "numerator": 18446744073709551615u64, "denominator": 1}),
+            ),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["field"], "numerator");
+    // A completion with its note and evidence, long after its date: flagged.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("{key}/phases/1/complete"),
+            Some(&manager),
+            Some(json!({"on": "2021-01-02", "note": "in anticipo", "evidence": ["Prot. n. 1"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let note = &body["objective"]["phases"][0]["notes"][0];
+    assert_eq!(note["kind"], "completion");
+    assert_eq!(note["text"], "in anticipo");
+    assert_eq!(note["evidence"], json!(["Prot. n. 1"]));
+    let seq = body["event"]["seq"].as_u64().unwrap();
+    let (status, flags) = server
+        .call(
+            Method::GET,
+            "/api/v1/plans/2022/flags",
+            Some(&manager),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{flags}");
+    let late = flags
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "late_registration")
+        .expect("a late registration");
+    assert_eq!(late["status"], "open");
+    let id = late["id"].as_str().unwrap();
+    // Acknowledged by the Nucleo; nobody else may.
+    let path = format!("/api/v1/plans/2022/flags/{id}/acknowledgements");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &path,
+            Some(&manager),
+            Some(json!({"note": "visto"})),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &path,
+            Some(&nucleo),
+            Some(json!({"note": "verificato sul protocollo"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["flag"]["status"], "acknowledged");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v1/plans/2022/flags/nope-1/acknowledgements",
+            Some(&nucleo),
+            Some(json!({"note": "x"})),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    // The flags as of the seq before the completion: none of them yet.
+    let (status, earlier) = server
+        .call(
+            Method::GET,
+            &format!("/api/v1/plans/2022/flags?seq={}", seq - 1),
+            Some(&manager),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(earlier, json!([]));
+    // A record-time cut alone is read at its own date, not today.
+    let (status, cut) = server
+        .call(
+            Method::GET,
+            &format!("{key}?seq={seq}"),
+            Some(&manager),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cut}");
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert!(
+        cut["score"]["at"] == today
+            || cut["score"]["at"] == chrono::Local::now().date_naive().to_string(),
+        "the seq was recorded today: {}",
+        cut["score"]["at"]
+    );
+    let (_, past) = server
+        .call(
+            Method::GET,
+            &format!("{key}?as_of=2021-06-30T10:00:00Z"),
+            Some(&manager),
+            None,
+        )
+        .await;
+    assert_problem(StatusCode::NOT_FOUND, &past, StatusCode::NOT_FOUND);
+    // The new revision kinds over HTTP; a bad date in one change does not hide
+    // the problems of the others.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v1/plans/2022/revisions",
+            Some(ADMIN),
+            Some(json!({"act": "D.G.C. n. 1", "reason": "prova", "changes": [
+                {"kind": "deadline", "objective": "2022-2250-A", "phase": 2, "new_deadline": "2022-02-30"},
+                {"kind": "indicator_target", "objective": "2022-2250-B", "indicator": "rimborsi-90gg", "target": 120},
+                {"kind": "title", "objective": "2022-2250-Z", "title": "x"}
+            ]})),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"changes[0].new_deadline"), "{body}");
+    assert!(fields.contains(&"changes[1].target"), "{body}");
+    assert!(fields.contains(&"changes[2].objective"), "{body}");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v1/plans/2022/revisions",
+            Some(ADMIN),
+            Some(json!({"act": "D.G.C. n. 2", "reason": "responsabile", "changes": [
+                {"kind": "manager", "objective": "2022-2250-A", "manager": "Dott.ssa Maria Rossi"},
+                {"kind": "add_indicator", "objective": "2022-2250-A",
+                 "indicator": {"id": "atti", "description": "Atti adottati", "kind": "threshold", "target": 80}}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["objectives"][0]["manager"], "Dott.ssa Maria Rossi");
+    assert_eq!(body["objectives"][0]["indicators"][1]["target"], 80);
+}

@@ -1,0 +1,564 @@
+//! The web application in a real browser (DESIGN.md §8): each test drives
+//! headless Chromium against the real server, runs axe-core on every page it
+//! visits and keeps a screenshot of each under `target/screenshots/`.
+
+use std::time::{Duration, Instant};
+
+use traguardo_events::store::Until;
+
+use crate::web_browser::{Driver, Site, ONE_AT_A_TIME};
+
+async fn events_of(site: &Site, key: &str) -> Vec<traguardo_events::RecordedEvent> {
+    site.app
+        .objective_events(key)
+        .expect("the objective has events")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_sees_their_phases_completes_one_and_the_score_and_the_event_say_so() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let site = Site::start("2022-06-10", None).await;
+    let driver = Driver::start().await;
+    let mut b = driver.browser("manager", "specchia", &site.base).await;
+
+    // No session: the home page sends to the login form.
+    b.visit("/").await;
+    assert_eq!(b.path().await, "/accesso");
+    // A wrong password stays on the form, says so in Italian, keeps the username.
+    b.fill("#username", "specchia").await;
+    b.fill("#password", "sbagliata").await;
+    b.click("form[action='/accesso'] button[type=submit]").await;
+    b.check("accesso-errato").await;
+    assert!(b.text("#errore-accesso").await.contains("non corretti"));
+    assert_eq!(
+        b.find("#username")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default(),
+        "specchia"
+    );
+
+    b.login("specchia", "specchia-demo-2022").await;
+    assert_eq!(b.path().await, "/");
+    let due = b.text("#in-scadenza + *").await;
+    assert!(
+        due.contains("2022-2250-A") && due.contains("30/06/2022"),
+        "due within 30 days: {due}"
+    );
+    let overdue = b.text("#scadute + *").await;
+    assert!(overdue.contains("2022-2250-C"), "overdue phases: {overdue}");
+    assert!(b.text("#fasi").await.contains("2022-2250-B"));
+
+    b.visit("/obiettivi/2022-2250-A").await;
+    assert_eq!(b.text("#nei-tempi").await, "0%");
+
+    // A date after today is refused next to the field, and what was typed stays.
+    b.click("#fase-1 details:nth-of-type(2) summary").await;
+    b.set_value("#on-1-completamento", "2022-07-01").await;
+    b.fill("#note-1-completamento", "Modalità di caricamento acquisite")
+        .await;
+    b.click("form[action$='/fasi/1/completamento'] button[type=submit]")
+        .await;
+    b.check("completamento-rifiutato").await;
+    assert!(b
+        .text("#on-1-completamento-errore")
+        .await
+        .contains("dopo oggi"));
+    assert_eq!(
+        b.find("#note-1-completamento")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default(),
+        "Modalità di caricamento acquisite"
+    );
+
+    b.set_value("#on-1-completamento", "2022-05-27").await;
+    b.fill(
+        "#evidence-1-completamento",
+        "Verbale incontro del 27/05/2022",
+    )
+    .await;
+    b.click("form[action$='/fasi/1/completamento'] button[type=submit]")
+        .await;
+    b.check("completamento-registrato").await;
+    assert_eq!(b.path().await, "/obiettivi/2022-2250-A");
+    assert_eq!(b.text("#nei-tempi").await, "20%");
+    let phase = b.text("#fase-1").await;
+    assert!(
+        phase.contains("completata nei tempi") && phase.contains("Verbale incontro del 27/05/2022"),
+        "{phase}"
+    );
+    assert!(phase.contains("Dott. Stefano Specchia"));
+
+    let last = events_of(&site, "2022-2250-A")
+        .await
+        .pop()
+        .expect("an event");
+    assert_eq!(last.event_type, "phase_completed");
+    assert_eq!(last.actor, "Dott. Stefano Specchia");
+    assert_eq!(last.role, "manager");
+
+    // Logging out ends the session.
+    b.click("form[action='/esci'] button[type=submit]").await;
+    b.check("uscita").await;
+    assert_eq!(b.path().await, "/accesso");
+    b.visit("/obiettivi/2022-2250-A").await;
+    assert_eq!(b.path().await, "/accesso");
+    b.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wrong_manager_gets_no_form_and_forged_posts_or_posts_without_csrf_are_refused() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let site = Site::start("2022-06-10", None).await;
+    let driver = Driver::start().await;
+    let mut b = driver.browser("csrf", "bocchio", &site.base).await;
+    b.login("bocchio", "bocchio-demo-2022").await;
+    b.visit("/obiettivi/2022-2250-A").await;
+    assert!(
+        !b.exists("form[action*='/fasi/']").await,
+        "another unit's manager sees no form"
+    );
+    let before = events_of(&site, "2022-2250-A").await.len();
+    let csrf = b.csrf().await;
+    let forged = b
+        .post(
+            "/obiettivi/2022-2250-A/fasi/1/completamento",
+            &format!("csrf={csrf}&on=2022-05-27&note=x"),
+        )
+        .await;
+    assert_eq!(forged, 403, "a forged completion by another unit's manager");
+
+    // Their own objective: without the CSRF token nothing happens.
+    b.visit("/obiettivi/2022-2252-D").await;
+    assert!(b.exists("form[action$='/fasi/1/completamento']").await);
+    let own_before = events_of(&site, "2022-2252-D").await.len();
+    let missing = b
+        .post(
+            "/obiettivi/2022-2252-D/fasi/1/completamento",
+            "on=2022-05-23",
+        )
+        .await;
+    assert_eq!(missing, 403, "a form without its CSRF token");
+    let wrong = b
+        .post(
+            "/obiettivi/2022-2252-D/fasi/1/completamento",
+            "csrf=0000&on=2022-05-23",
+        )
+        .await;
+    assert_eq!(wrong, 403, "a form with a wrong CSRF token");
+    assert_eq!(events_of(&site, "2022-2250-A").await.len(), before);
+    assert_eq!(events_of(&site, "2022-2252-D").await.len(), own_before);
+
+    // The form as the page serves it works.
+    b.click("#fase-1 details:nth-of-type(2) summary").await;
+    b.set_value("#on-1-completamento", "2022-05-23").await;
+    b.click("form[action$='/fasi/1/completamento'] button[type=submit]")
+        .await;
+    b.check("completamento-proprio").await;
+    assert_eq!(events_of(&site, "2022-2252-D").await.len(), own_before + 1);
+    b.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_office_previews_a_revision_then_records_it() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let site = Site::start("2022-07-29", Some("2022-07-21")).await;
+    let driver = Driver::start().await;
+    let mut b = driver
+        .browser("rimodulazione", "controllo", &site.base)
+        .await;
+    b.login("controllo", "controllo-demo-2022").await;
+    b.visit("/amministrazione").await;
+    assert!(b.text("main").await.contains("specchia"));
+    b.visit("/piani/2022/rimodulazioni").await;
+    b.fill("#act", "D.G.C. n. 182 del 28/07/2022").await;
+    b.set_value("#act_date", "2022-07-28").await;
+    b.fill("#reason", "Rimodulazione degli obiettivi 2022")
+        .await;
+    b.find("#kind_0")
+        .await
+        .select_by_value("deadline")
+        .await
+        .unwrap();
+    b.find("#objective_0")
+        .await
+        .select_by_value("2022-2250-A")
+        .await
+        .unwrap();
+    b.fill("#phase_0", "2").await;
+    b.set_value("#new_deadline_0", "2022-07-31").await;
+    b.find("#kind_1")
+        .await
+        .select_by_value("weights")
+        .await
+        .unwrap();
+    b.find("#objective_1")
+        .await
+        .select_by_value("2022-2249-C")
+        .await
+        .unwrap();
+    b.fill("#weights_1", "2=35; 3=35").await;
+    b.click("button[value=anteprima]").await;
+    b.check("anteprima").await;
+    let preview = b.text("#sezione-anteprima").await;
+    assert!(
+        preview.contains("2022-2250-A") && preview.contains("2022-2249-C"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("31/07/2022") && preview.contains("35%") && preview.contains("cambia"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("Rimodulazione retroattiva"),
+        "the preview names the flags: {preview}"
+    );
+    assert_eq!(
+        site.app.read(|r| r.plan(2022).unwrap().revisions.len()),
+        0,
+        "a preview records nothing"
+    );
+    // The form kept what was typed.
+    assert_eq!(
+        b.find("#weights_1")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default(),
+        "2=35; 3=35"
+    );
+
+    b.click("button[value=registra]").await;
+    b.check("rimodulazione-registrata").await;
+    assert!(b.path().await.starts_with("/piani/2022/rimodulazioni/"));
+    assert_eq!(site.app.read(|r| r.plan(2022).unwrap().revisions.len()), 1);
+    let replay = b.text("main").await;
+    assert!(replay.contains("D.G.C. n. 182 del 28/07/2022") && replay.contains("cambia"));
+
+    // A wrong row is shown next to its field, with the rest of the form kept.
+    b.visit("/piani/2022/rimodulazioni").await;
+    b.fill("#act", "D.G.C. n. 200").await;
+    b.fill("#reason", "Prova").await;
+    b.find("#kind_0")
+        .await
+        .select_by_value("weights")
+        .await
+        .unwrap();
+    b.find("#objective_0")
+        .await
+        .select_by_value("2022-2250-B")
+        .await
+        .unwrap();
+    b.fill("#weights_0", "1=50").await;
+    b.click("button[value=anteprima]").await;
+    b.check("rimodulazione-errata").await;
+    let page = b.text("#form-rimodulazione").await;
+    assert!(!b.exists("#sezione-anteprima").await);
+    assert!(
+        page.contains("100") || b.exists("#errori-rimodulazione").await,
+        "{page}"
+    );
+    assert_eq!(
+        b.find("#act")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default(),
+        "D.G.C. n. 200"
+    );
+    b.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nucleo_validates_from_its_queue_with_a_sterilizzazione() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let site = Site::start("2023-03-15", Some("2023-03-01")).await;
+    let driver = Driver::start().await;
+    let mut b = driver.browser("nucleo", "nucleo", &site.base).await;
+    b.login("nucleo", "nucleo-demo-2022").await;
+    b.visit("/validazioni").await;
+    assert!(b.text("main").await.contains("2022-2249-C"));
+    b.visit("/obiettivi/2022-2249-C").await;
+    // Neutralising without a note: refused next to the note, the choice kept.
+    b.click("label[for=neutralised-3]").await;
+    b.click("form[action$='/validazioni'] button[type=submit]")
+        .await;
+    b.check("validazione-senza-nota").await;
+    assert!(!b.text("#validation-note-errore").await.is_empty());
+    assert!(
+        b.find("#neutralised-3")
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref()
+            == Some("true")
+    );
+    b.fill(
+        "#validation-note",
+        "Sterilizzazione della fase 3: ritardo non imputabile all'unità — Verbale n. 3 del 15/03/2023",
+    )
+    .await;
+    b.click("form[action$='/validazioni'] button[type=submit]")
+        .await;
+    b.check("validazione-registrata").await;
+    let validations = b.text("#validazioni + *").await;
+    assert!(
+        validations.contains("validazione finale") && validations.contains("Sterilizzazione"),
+        "{validations}"
+    );
+    let last = events_of(&site, "2022-2249-C")
+        .await
+        .pop()
+        .expect("an event");
+    assert_eq!(
+        (last.event_type.as_str(), last.actor.as_str()),
+        ("validation_recorded", "Nucleo di Valutazione")
+    );
+    b.visit("/piani/2022/segnalazioni").await;
+    b.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_time_travels_replays_the_revision_and_verifies_the_chain() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let site = Site::start("2023-04-01", Some("2023-03-31")).await;
+    let driver = Driver::start().await;
+    let mut b = driver.browser("revisore", "revisore", &site.base).await;
+    b.login("revisore", "revisore-demo-2022").await;
+    b.visit("/piani/2022").await;
+    b.visit("/obiettivi/2022-2250-A/storia").await;
+    assert!(b.text("#traccia").await.contains("D.G.C. n. 182"));
+    // What the system said on 25 July 2022, before the revision: phase 2 was late.
+    b.set_value("#at", "2022-07-25").await;
+    b.set_value("#as_of", "2022-07-25T12:00").await;
+    b.click("#form-viaggio button[type=submit]").await;
+    b.check("viaggio-nel-tempo").await;
+    let then = b.text("#com-era").await;
+    assert!(
+        then.contains("30/06/2022") && then.contains("completata in ritardo"),
+        "{then}"
+    );
+    assert!(
+        !then.contains("originaria 30/06/2022"),
+        "the revision was not recorded yet: {then}"
+    );
+    // Filters.
+    b.visit("/obiettivi/2022-2250-A/storia?type=phase_completed")
+        .await;
+    assert!(!b.text("#traccia").await.contains("D.G.C. n. 182"));
+
+    b.visit("/piani/2022/rimodulazioni").await;
+    b.click("main table a").await;
+    b.check("replay").await;
+    let replay = b.text("main").await;
+    assert!(
+        replay.contains("30/06/2022") && replay.contains("31/07/2022") && replay.contains("cambia"),
+        "{replay}"
+    );
+    assert!(b.exists("td.tg-changed").await);
+
+    b.visit("/piani/2022/storia?unit=2250").await;
+    b.visit("/integrita").await;
+    let head = site.app.store().head().expect("a head");
+    assert_eq!(b.text("#testa-seq").await, head.seq.to_string());
+    b.click("form[action='/integrita'] button[type=submit]")
+        .await;
+    b.check("verifica").await;
+    assert!(b
+        .text("#esito-verifica")
+        .await
+        .contains("Catena verificata"));
+    b.visit("/piani/2022/relazione").await;
+    for link in [
+        "relazione-2022.html",
+        "relazione-2022.csv",
+        "obiettivi-2022.csv",
+        "relazione-2022.md",
+        "relazione-2022.json",
+    ] {
+        let status = b
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(document.querySelector('a[href*=\"' + arguments[0] + '\"]').href).then(r => done(r.status));",
+                vec![serde_json::json!(link)],
+            )
+            .await
+            .expect("a download");
+        assert_eq!(status.as_u64(), Some(200), "{link}");
+    }
+    let export = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/integrita/export.ndjson').then(r => r.text()).then(t => done(t.split('\\n').filter(l => l).length));",
+            vec![],
+        )
+        .await
+        .expect("the export");
+    assert_eq!(export.as_u64(), Some(head.seq));
+    // The state the page showed for 25 July is the store's.
+    let past = site
+        .app
+        .objective_as_of(
+            "2022-2250-A",
+            Until::RecordedAt(
+                chrono::DateTime::parse_from_rfc3339("2022-07-25T10:00:00Z")
+                    .unwrap()
+                    .into(),
+            ),
+        )
+        .expect("a read")
+        .expect("the objective");
+    assert_eq!(
+        past.phase(2).map(|p| p
+            .deadline
+            .at(crate::web_browser::date("2022-07-25"))
+            .to_string()),
+        Some("2022-06-30".into())
+    );
+    b.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_browser_on_the_plan_sees_a_completion_appear_without_reloading() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let site = Site::start("2022-06-10", None).await;
+    let driver = Driver::start().await;
+    let mut watcher = driver.browser("live", "revisore", &site.base).await;
+    watcher.login("revisore", "revisore-demo-2022").await;
+    watcher.visit("/piani/2022").await;
+    assert_eq!(watcher.text("#riga-2022-2250-A .tg-on-time").await, "0%");
+    watcher
+        .js("window.tgMarker = 'same page'; return true;")
+        .await;
+    // Let the page open its event stream.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut manager = driver.browser("live", "specchia", &site.base).await;
+    manager.login("specchia", "specchia-demo-2022").await;
+    manager.visit("/obiettivi/2022-2250-A").await;
+    manager
+        .click("#fase-1 details:nth-of-type(2) summary")
+        .await;
+    manager.set_value("#on-1-completamento", "2022-05-27").await;
+    manager
+        .click("form[action$='/fasi/1/completamento'] button[type=submit]")
+        .await;
+    manager.check("completato").await;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let shown = watcher.text("#riga-2022-2250-A .tg-on-time").await;
+        if shown == "20%" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the plan page still shows {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        watcher.js("return window.tgMarker || null;").await,
+        serde_json::json!("same page"),
+        "no reload"
+    );
+    assert!(
+        watcher.text("#punteggio-piano").await.contains(','),
+        "the plan score moved to a decimal"
+    );
+    watcher.check("aggiornato-dal-vivo").await;
+    manager.close().await;
+    watcher.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_revision_previews_over_the_api() {
+    let site = Site::start("2022-07-29", Some("2022-07-21")).await;
+    let token = "tg_web_test_bootstrap_token_0123456789abcdef";
+    site.app.set_bootstrap_token(token);
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}/api/v1{p}", site.base);
+    let created = http
+        .post(url("/users"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"username": "rossi", "password": "una-password-lunga", "actor": "Dott.ssa Rossi", "role": "auditor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let body: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(body["actor_id"], "rossi");
+    assert!(body.get("password").is_none() && body.get("password_phc").is_none());
+    let short = http
+        .post(url("/users"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"username": "bianchi", "password": "corta", "actor": "B", "role": "auditor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 422);
+    let list: Vec<serde_json::Value> = http
+        .get(url("/users"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list.iter().any(|u| u["username"] == "rossi"));
+    let org = site.app.store().read_stream("org", Until::End).unwrap();
+    let stored = serde_json::to_string(&org).unwrap();
+    assert!(!stored.contains("una-password-lunga") && stored.contains("$argon2id$"));
+    assert_eq!(
+        http.delete(url("/users/rossi"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert!(site.app.account_principal("rossi").is_none());
+
+    let head = site.app.store().head().unwrap().seq;
+    let preview = http
+        .post(url("/plans/2022/revisions?dry_run=true"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"act": "D.G.C. n. 182 del 28/07/2022", "act_date": "2022-07-28", "reason": "Rimodulazione",
+            "changes": [{"kind": "deadline", "objective": "2022-2250-A", "phase": 2, "new_deadline": "2022-07-31"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), 200);
+    let preview: serde_json::Value = preview.json().await.unwrap();
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(preview["touched"][0]["key"], "2022-2250-A");
+    assert!(preview["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "retroactive_revision"));
+    assert_eq!(
+        site.app.store().head().unwrap().seq,
+        head,
+        "a dry run appends nothing"
+    );
+    site.stop().await;
+}
