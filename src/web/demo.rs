@@ -275,6 +275,19 @@ pub async fn play_year(app: &App, clock: &Clock, until: NaiveDate) -> Result<(),
         (d(2022, 12, 29), Complete("2022-2250-B", 3, d(2022, 12, 28), "", &[])),
         (d(2023, 1, 10), Measure("2022-2250-B", "rimborsi-90gg", d(2022, 12, 31), None, Some((187, 200)), "Dati del gestionale tributi")),
         (d(2023, 1, 10), Measure("2022-2250-B", "note-rimborsi-180gg", d(2022, 12, 31), None, Some((45, 50)), "")),
+        // Every qualitative indicator of the seed, with its finding in words.
+        (d(2023, 1, 12), Measure("2022-2250-A", "completezza-fasi-tempistica", d(2022, 12, 31), None, None,
+            "Tutte le fasi completate; la fase 2 con un mese di ritardo, sanato dalla D.G.C. n. 182")),
+        (d(2023, 1, 12), Measure("2022-2250-C", "tempistica-inserimenti-pagopa", d(2022, 12, 31), None, None,
+            "Inserimenti PagoPA nei tempi per tutte le entrate, tranne la chiusura di dicembre")),
+        (d(2023, 1, 12), Measure("2022-2249-C", "tempistiche-fasi", d(2022, 12, 31), None, None,
+            "Fasi 1 e 2 nei tempi; la fase 3 attende il parere regionale")),
+        (d(2023, 1, 12), Measure("2022-2247-B", "completezza-fasi-scadenza", d(2022, 12, 31), None, None,
+            "Tre fasi su quattro, la terza in ritardo per l'emergenza di settembre")),
+        (d(2023, 1, 12), Measure("2022-2252-C", "congruita-catalogazione", d(2022, 12, 31), None, None,
+            "Catalogazione congrua con gli standard SBN su un campione di 200 schede")),
+        (d(2023, 1, 12), Measure("2022-2252-D", "soddisfazione-famiglie", d(2022, 6, 30), None, None,
+            "Questionario alle famiglie: giudizio positivo nel 90% delle risposte")),
         // Entered six weeks late: a late registration.
         (d(2023, 2, 15), Complete("2022-2250-C", 4, d(2022, 12, 30), "Registrazione tardiva: la chiusura era stata comunicata solo via PEC", &["PEC del 30/12/2022"])),
     ]);
@@ -299,6 +312,18 @@ pub async fn play_year(app: &App, clock: &Clock, until: NaiveDate) -> Result<(),
     }
     steps.push((d(2023, 3, 15), Validate("2022-2249-C", Final, &[], &[3],
         "Sterilizzazione della fase 3: il ritardo dipende dal parere della Regione Piemonte, non imputabile all'unità — Verbale n. 3 del 15/03/2023")));
+    // A measurement after the validation: it goes stale, and is flagged.
+    steps.push((
+        d(2023, 4, 3),
+        Measure(
+            "2022-2250-B",
+            "rimborsi-90gg",
+            d(2023, 3, 31),
+            None,
+            Some((196, 200)),
+            "Aggiornamento dopo la chiusura dei rimborsi arretrati",
+        ),
+    ));
     for (day, step) in steps {
         if day > until {
             break;
@@ -349,9 +374,12 @@ async fn run(app: &App, day: NaiveDate, step: Step) -> Result<(), AppError> {
                 value: value.map(Hundredths),
                 numerator: ratio.map(|r| r.0),
                 denominator: ratio.map(|r| r.1),
-                text: None,
+                // Without a number, the text is a qualitative indicator's finding.
+                text: (value.is_none() && ratio.is_none()).then(|| text.to_string()),
                 entry: crate::commands::Entry {
-                    note: note(text),
+                    note: (value.is_some() || ratio.is_some())
+                        .then(|| note(text))
+                        .flatten(),
                     backfill: None,
                 },
             }),
@@ -365,7 +393,7 @@ async fn run(app: &App, day: NaiveDate, step: Step) -> Result<(), AppError> {
                 unverified_phases: unverified.to_vec(),
                 neutralised_phases: neutralised.to_vec(),
                 note: note(text),
-                reference: None,
+                reference: Some("Verbale n. 3 del 15/03/2023".into()),
             }),
             principal("nucleo"),
         ),

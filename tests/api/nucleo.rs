@@ -106,7 +106,7 @@ fn every_indicator_of_the_seed_can_be_measured_and_says_whether_it_is_met() {
         .find(|i| i.id == "rimborsi-90gg")
         .unwrap();
     assert_eq!(
-        serde_json::to_value(&rimborsi.latest.as_ref().unwrap().value).unwrap(),
+        serde_json::to_value(rimborsi.latest.as_ref().unwrap().value).unwrap(),
         json!(93.5)
     );
     assert_eq!(rimborsi.met, Some(false));
@@ -223,7 +223,7 @@ fn a_validation_goes_stale_when_anything_is_recorded_after_it_until_it_is_repeat
     let state = |w: &World| w.app.read(|r| r.objective(PEDIBUS).unwrap().evaluate(at));
     assert!(!state(&w).validation_stale);
     assert_eq!(
-        serde_json::to_value(&state(&w).score.validated_outcome).unwrap(),
+        serde_json::to_value(state(&w).score.validated_outcome).unwrap(),
         json!("not_achieved"),
         "phase 5 is overdue: 80%"
     );
@@ -252,7 +252,7 @@ fn a_validation_goes_stale_when_anything_is_recorded_after_it_until_it_is_repeat
     final_validation(&w, PEDIBUS, &[]).unwrap();
     assert!(!state(&w).validation_stale);
     assert_eq!(
-        serde_json::to_value(&state(&w).score.validated_outcome).unwrap(),
+        serde_json::to_value(state(&w).score.validated_outcome).unwrap(),
         json!("achieved")
     );
     let resolved = flags(&w).into_iter().find(|f| f.id == changed.id).unwrap();

@@ -18,7 +18,9 @@ use proptest::prelude::*;
 use traguardo::commands::{ObjectiveCommand, Principal, RevisionRequest};
 use traguardo::{App, AppError};
 use traguardo_events::domain::RevisionChange;
-use traguardo_events::model::{Hundredths, PhaseSpec, Role, ValidationOutcome, ValidationStage};
+use traguardo_events::model::{
+    Backfill, Hundredths, IndicatorKind, PhaseSpec, Role, ValidationOutcome, ValidationStage,
+};
 use traguardo_events::store::Until;
 use traguardo_projections::{Objective, Plan, Registry};
 
@@ -40,6 +42,8 @@ enum Step {
         objective: usize,
         phase: u32,
         days_ago: i64,
+        /// Loaded by the control office as a declared back-fill.
+        declared: bool,
     },
     Retract {
         objective: usize,
@@ -64,6 +68,8 @@ enum Step {
     },
     /// Someone who may not act tries to.
     Intruder { objective: usize, phase: u32 },
+    /// The Nucleo acknowledges one of the flags raised so far.
+    Acknowledge(usize),
     Revise {
         /// The act's days before today (negative: an act in the future); none: no
         /// act date.
@@ -114,6 +120,35 @@ enum Change {
         template: usize,
         letter: char,
     },
+    /// A new responsible manager.
+    Manager {
+        objective: usize,
+        which: u8,
+    },
+    /// A new title.
+    Title {
+        objective: usize,
+    },
+    /// What a phase says.
+    PhaseDescription {
+        objective: usize,
+        phase: u32,
+    },
+    /// An indicator's target (some out of range).
+    IndicatorTarget {
+        objective: usize,
+        indicator: usize,
+        target: i64,
+    },
+    /// A new threshold indicator.
+    AddIndicator {
+        objective: usize,
+    },
+    /// An indicator withdrawn.
+    WithdrawIndicator {
+        objective: usize,
+        indicator: usize,
+    },
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -138,6 +173,16 @@ fn change() -> impl Strategy<Value = Change> {
         1 => (0..8usize).prop_map(|objective| Change::WithdrawObjective { objective }),
         1 => (0..7usize, prop::sample::select(vec!['E', 'F', 'A']))
             .prop_map(|(template, letter)| Change::AddObjective { template, letter }),
+        1 => (0..8usize, 0..3u8).prop_map(|(objective, which)| Change::Manager { objective, which }),
+        1 => (0..8usize).prop_map(|objective| Change::Title { objective }),
+        1 => (0..8usize, 1..7u32).prop_map(|(objective, phase)| Change::PhaseDescription { objective, phase }),
+        1 => (0..8usize, 0..3usize, -1000..12000i64).prop_map(|(objective, indicator, target)| {
+            Change::IndicatorTarget { objective, indicator, target }
+        }),
+        1 => (0..8usize).prop_map(|objective| Change::AddIndicator { objective }),
+        1 => (0..8usize, 0..3usize).prop_map(|(objective, indicator)| {
+            Change::WithdrawIndicator { objective, indicator }
+        }),
     ]
 }
 
@@ -148,9 +193,12 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (0..8usize, 1..7u32, -2..40i64).prop_map(|(objective, phase, days_ago)| {
             Step::Start { objective, phase, days_ago }
         }),
-        6 => (0..8usize, 1..7u32, -2..60i64).prop_map(|(objective, phase, days_ago)| {
-            Step::Complete { objective, phase, days_ago }
-        }),
+        6 => (0..8usize, 1..7u32, -2..60i64, prop::bool::weighted(0.15)).prop_map(
+            |(objective, phase, days_ago, declared)| {
+                Step::Complete { objective, phase, days_ago, declared }
+            }
+        ),
+        1 => (0..6usize).prop_map(Step::Acknowledge),
         2 => (0..8usize, 1..7u32, prop::bool::weighted(0.8)).prop_map(|(objective, phase, with_reason)| {
             Step::Retract { objective, phase, with_reason }
         }),
@@ -314,7 +362,59 @@ fn revision_change(world: &World, keys: &[String], change: &Change) -> RevisionC
                 objective: Box::new(spec),
             }
         }
+        Change::Manager {
+            objective: i,
+            which,
+        } => RevisionChange::Manager {
+            objective: key(*i),
+            manager: ["Dott.ssa Maria Rossi", "Ing. Paolo Bianchi", " "][*which as usize % 3]
+                .into(),
+        },
+        Change::Title { objective: i } => RevisionChange::Title {
+            objective: key(*i),
+            title: "Titolo rimodulato".into(),
+        },
+        Change::PhaseDescription {
+            objective: i,
+            phase,
+        } => RevisionChange::PhaseDescription {
+            objective: key(*i),
+            phase: *phase,
+            description: format!("Fase {phase} riformulata"),
+        },
+        Change::IndicatorTarget {
+            objective: i,
+            indicator,
+            target,
+        } => RevisionChange::IndicatorTarget {
+            objective: key(*i),
+            indicator: indicator_id(world, &key(*i), *indicator),
+            target_hundredths: Some(Hundredths(*target)),
+        },
+        Change::AddIndicator { objective: i } => RevisionChange::AddIndicator {
+            objective: key(*i),
+            indicator: traguardo_events::model::IndicatorSpec {
+                id: "aggiunto".into(),
+                description: "Indicatore aggiunto".into(),
+                kind: IndicatorKind::Threshold,
+                target_hundredths: Some(Hundredths(5000)),
+            },
+        },
+        Change::WithdrawIndicator {
+            objective: i,
+            indicator,
+        } => RevisionChange::WithdrawIndicator {
+            objective: key(*i),
+            indicator: indicator_id(world, &key(*i), *indicator),
+        },
     }
+}
+
+/// The id of an objective's `index`-th indicator, or one it does not have.
+fn indicator_id(world: &World, key: &str, index: usize) -> String {
+    objective(world, key)
+        .and_then(|o| o.indicators().get(index).map(|i| i.spec.id.clone()))
+        .unwrap_or_else(|| "sconosciuto".into())
 }
 
 /// The revision changes of one random revision: a withdrawal or addition of a
@@ -387,9 +487,21 @@ fn command(
             objective,
             phase,
             days_ago,
+            declared,
         } => {
             let key = pick(keys, *objective);
-            let who = manager_of(&key);
+            let (who, backfill) = if *declared {
+                (
+                    admin(),
+                    Some(Backfill {
+                        act: "Determinazione n. 12".into(),
+                        reason: "caricamento storico".into(),
+                        on_behalf_of: None,
+                    }),
+                )
+            } else {
+                (manager_of(&key), None)
+            };
             (
                 key,
                 ObjectiveCommand::CompletePhase {
@@ -397,7 +509,7 @@ fn command(
                     on: today - Duration::days(*days_ago),
                     note: Some("fatto".into()),
                     evidence: vec!["prot. 1/2022".into()],
-                    backfill: None,
+                    backfill,
                 },
                 who,
             )
@@ -436,15 +548,19 @@ fn command(
                 .get(*indicator)
                 .map_or("sconosciuto".to_string(), |i| i.spec.id.clone());
             let who = manager_of(&key);
+            let qualitative = o
+                .indicators()
+                .get(*indicator)
+                .is_some_and(|i| i.spec.kind == IndicatorKind::Qualitative);
             (
                 key,
                 ObjectiveCommand::RecordMeasurement(traguardo::commands::Measurement {
                     indicator: id,
                     on: today,
-                    value: value.map(Hundredths),
-                    numerator: ratio.map(|r| r.0),
-                    denominator: ratio.map(|r| r.1),
-                    text: None,
+                    value: value.filter(|_| !qualitative).map(Hundredths),
+                    numerator: ratio.filter(|_| !qualitative).map(|r| r.0),
+                    denominator: ratio.filter(|_| !qualitative).map(|r| r.1),
+                    text: qualitative.then(|| "rilevazione qualitativa".to_string()),
                     entry: traguardo::commands::Entry {
                         note: None,
                         backfill: None,
@@ -488,7 +604,7 @@ fn command(
                     unverified_phases: unverified.clone(),
                     neutralised_phases: neutralised.clone(),
                     note: with_note.then(|| "valutazione del Nucleo".to_string()),
-                    reference: None,
+                    reference: with_note.then(|| "Verbale n. 3 del 15/03/2023".to_string()),
                 }),
                 who,
             )
@@ -509,7 +625,7 @@ fn command(
                 manager(other),
             )
         }
-        Step::Advance(_) | Step::Revise { .. } => return None,
+        Step::Advance(_) | Step::Revise { .. } | Step::Acknowledge(_) => return None,
     })
 }
 
@@ -597,7 +713,7 @@ fn resolve(world: &World, keys: &[String], step: &Step) -> Step {
                 }
             }
         }
-        Step::Advance(_) | Step::Measure { .. } => {}
+        Step::Advance(_) | Step::Measure { .. } | Step::Acknowledge(_) => {}
     }
     step
 }
@@ -622,6 +738,22 @@ fn run(world: &World, step: &Step) -> Result<bool, TestCaseError> {
                 changes: revision_changes(world, &keys, changes),
             };
             block_on(world.app.revise(2022, &request, &admin(), None))
+        }
+        Step::Acknowledge(index) => {
+            let events = world.app.year_events(2022, Until::End).unwrap();
+            let flags = traguardo_projections::flags::red_flags(
+                &events,
+                &traguardo_projections::flags::FlagSettings::default(),
+            )
+            .unwrap();
+            let Some(flag) = (!flags.is_empty()).then(|| &flags[index % flags.len()]) else {
+                return Ok(false);
+            };
+            block_on(
+                world
+                    .app
+                    .acknowledge_flag(2022, &flag.id, "esaminata", &validator(), None),
+            )
         }
         other => {
             let (key, command, who) = command(world, &keys, other).expect("an objective command");
