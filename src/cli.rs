@@ -70,8 +70,6 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::web::cli::UserCommand,
     },
-    /// Measure the web pages on this machine: 16 logged-in sessions over the demo.
-    BenchWeb(crate::web::bench::BenchWebArgs),
 }
 
 /// Token commands.
@@ -157,7 +155,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command } => crate::web::cli::run(&cli.db, command),
-        Command::BenchWeb(args) => crate::web::bench::run(args),
     }
 }
 

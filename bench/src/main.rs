@@ -3,6 +3,7 @@
 //!
 //! - [`store`]: the event store (batched and durable appends, replay into the
 //!   read model), on a scratch database.
+//! - [`web`]: the web pages under 16 logged-in sessions over the demo year.
 //! - [`http`]: the HTTP API under load, the real server and a load generator
 //!   (`wrk` or reqwest) on loopback.
 //!
@@ -13,6 +14,7 @@
 
 mod http;
 mod store;
+mod web;
 
 use std::process::ExitCode;
 
@@ -35,6 +37,8 @@ enum Command {
     /// Measure the HTTP API: a server and a load generator on loopback, over a
     /// scratch database.
     Http(http::HttpArgs),
+    /// Measure the web pages: 16 logged-in sessions over the demo year.
+    Web(web::BenchWebArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Store(args) => store::run(args),
         Command::Http(args) => http::run(args),
+        Command::Web(args) => web::run(args),
     };
     match result {
         Ok(code) => code,

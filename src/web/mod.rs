@@ -8,8 +8,8 @@
 //! - [`history`]: audit trails and time travel; [`revisions`]: revisions with
 //!   their preview and replay; [`admin`]: plans, accounts and tokens;
 //! - [`live`]: the event stream for pages; [`assets`]: embedded assets;
-//! - [`api`]: `/api/v1/users`; [`demo`]: the demo year; [`bench`]: the benchmark;
-//!   [`cli`]: `traguardo user …` and `traguardo bench-web`.
+//! - [`api`]: `/api/v1/users`; [`demo`]: the demo year;
+//!   [`cli`]: `traguardo user …` (the benchmark is `traguardo-bench web`).
 //!
 //! Every write goes through [`crate::App`] and the decide functions, as the API's do.
 
@@ -17,7 +17,6 @@ pub mod accounts;
 pub mod admin;
 pub mod api;
 pub mod assets;
-pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod history;

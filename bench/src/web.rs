@@ -1,4 +1,4 @@
-//! `traguardo bench-web`: the pages under load. The demo (plan, accounts, the
+//! `traguardo-bench web`: the pages under load. The demo (plan, accounts, the
 //! year 2022) in a scratch database; the real router, in this process, with a
 //! layer that times every request server-side (from the request reaching the
 //! router to the response being ready); 16 sessions logged in through the login
@@ -28,9 +28,9 @@ use hyper_util::rt::TokioExecutor;
 use traguardo_events::model::Role;
 use traguardo_events::Clock;
 
-use super::demo::ACCOUNTS;
-use crate::http::AppState;
-use crate::App;
+use traguardo::http::AppState;
+use traguardo::web::demo::ACCOUNTS;
+use traguardo::App;
 
 /// `traguardo bench-web` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -69,9 +69,9 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default(),
         );
         let app = App::open(&db, clock.clone())?;
-        super::demo::load_plan(&app).await?;
-        super::demo::create_accounts(&app).await?;
-        super::demo::play_year(
+        traguardo::web::demo::load_plan(&app).await?;
+        traguardo::web::demo::create_accounts(&app).await?;
+        traguardo::web::demo::play_year(
             &app,
             &clock,
             chrono::NaiveDate::from_ymd_opt(2023, 3, 31).unwrap_or_default(),
@@ -88,13 +88,13 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let state = AppState {
         app: app.clone(),
-        metrics: Arc::new(crate::http::ops::Metrics::new()),
+        metrics: Arc::new(traguardo::http::ops::Metrics::new()),
         shutdown,
         openapi: Arc::default(),
     };
     let timings: Timings = Arc::default();
     let recorded = timings.clone();
-    let (router, _) = crate::http::router(state);
+    let (router, _) = traguardo::http::router(state);
     let router = router.layer(axum::middleware::from_fn(
         move |req: Request, next: Next| {
             let recorded = recorded.clone();
@@ -207,7 +207,7 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
         .filter_map(|s| s.split('"').next().map(|p| format!("/static/{p}")))
         .collect();
     // The stylesheet's fonts too (the browser fetches those the page uses).
-    for a in super::assets::ASSETS
+    for a in traguardo::web::assets::ASSETS
         .iter()
         .filter(|a| a.name.ends_with(".woff2"))
     {
@@ -278,9 +278,10 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn tempfile_dir(parent: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
-    let mut suffix = [0u8; 8];
-    getrandom::fill(&mut suffix).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let dir = parent.join(format!("traguardo-bench-web-{}", hex::encode(suffix)));
+    let dir = parent.join(format!(
+        "traguardo-bench-web-{:016x}",
+        rand::random::<u64>()
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
@@ -366,7 +367,8 @@ async fn login(
     req.headers_mut()
         .insert(header::COOKIE, HeaderValue::from_str(&pre)?);
     let res = client.request(req).await?;
-    set_cookie(&res, super::session::COOKIE).context("a successful login sets the session cookie")
+    set_cookie(&res, traguardo::web::session::COOKIE)
+        .context("a successful login sets the session cookie")
 }
 
 fn set_cookie<B>(res: &axum::http::Response<B>, name: &str) -> Option<String> {
