@@ -59,6 +59,10 @@ pub fn router() -> Router<AppState> {
         .route("/esci", post(session::logout))
         .route("/piani/{year}", get(pages::plan))
         .route("/piani/{year}/segnalazioni", get(pages::flags))
+        .route(
+            "/piani/{year}/segnalazioni/{id}/presa-visione",
+            post(pages::acknowledge_flag),
+        )
         .route("/piani/{year}/relazione", get(pages::report))
         .route("/piani/{year}/relazione/{file}", get(pages::report_file))
         .route("/piani/{year}/storia", get(history::plan_history))

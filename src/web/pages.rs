@@ -820,7 +820,7 @@ pub async fn validate(
                 unverified_phases: numbers("unverified-"),
                 neutralised_phases: numbers("neutralised-"),
                 note: optional(form.raw("note")),
-                reference: None,
+                reference: optional(form.raw("reference")),
             }),
         ),
         _ => Err(errors),
@@ -882,7 +882,7 @@ pub async fn measure(
                 value,
                 numerator,
                 denominator,
-                text: None,
+                text: optional(form.raw("text")),
                 entry: crate::commands::Entry {
                     note: optional(form.raw("note")),
                     backfill: None,
@@ -965,11 +965,14 @@ pub async fn queue(
 // ---------------------------------------------------------------- flags
 
 struct FlagLine {
+    id: String,
     kind: String,
     objective: String,
     phase: String,
     seqs: String,
     message: String,
+    status: String,
+    acknowledgement: String,
 }
 
 #[derive(Template)]
@@ -978,6 +981,29 @@ struct FlagsPage {
     chrome: Chrome,
     year: i32,
     flags: Vec<FlagLine>,
+    /// Whether the viewer is the Nucleo, who may acknowledge a flag.
+    may_acknowledge: bool,
+    csrf: String,
+    /// The flag whose acknowledgement was refused, what was typed and why.
+    failed: Option<(String, String, String)>,
+}
+
+impl FlagsPage {
+    /// The note typed for flag `id`, when its acknowledgement was refused.
+    fn typed(&self, id: &str) -> &str {
+        match &self.failed {
+            Some((failed, note, _)) if failed == id => note,
+            _ => "",
+        }
+    }
+
+    /// Why the acknowledgement of flag `id` was refused.
+    fn problem(&self, id: &str) -> &str {
+        match &self.failed {
+            Some((failed, _, problem)) if failed == id => problem,
+            _ => "",
+        }
+    }
 }
 
 /// The Italian name of a flag's kind.
@@ -1017,6 +1043,44 @@ pub async fn flags(
     Path(year): Path<String>,
 ) -> Result<Response, PageError> {
     let year = plan_year(&year)?;
+    flags_page(&state, &viewer, year, None).await
+}
+
+/// `POST /piani/{year}/segnalazioni/{id}/presa-visione`: `note`. The Nucleo has
+/// examined the flag; it stays listed as acknowledged, with the note.
+pub async fn acknowledge_flag(
+    State(state): State<AppState>,
+    SignedIn(viewer): SignedIn,
+    Path((year, id)): Path<(String, String)>,
+    form: FormData,
+) -> Result<Response, PageError> {
+    viewer.check_csrf(&form)?;
+    let year = plan_year(&year)?;
+    let note = form.raw("note");
+    match state
+        .app
+        .acknowledge_flag(year, &id, &note, &viewer.principal, None)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/piani/{year}/segnalazioni#{id}")).into_response()),
+        Err(AppError::Invalid(errors)) => {
+            let problem = errors
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            flags_page(&state, &viewer, year, Some((id, note, problem))).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn flags_page(
+    state: &AppState,
+    viewer: &Viewer,
+    year: i32,
+    failed: Option<(String, String, String)>,
+) -> Result<Response, PageError> {
     let app = state.app.clone();
     if !app.read(|r| r.plan(year).is_some()) {
         return Err(PageError::not_found(format!(
@@ -1031,10 +1095,13 @@ pub async fn flags(
         )?)
     })
     .await?;
+    let status = failed
+        .as_ref()
+        .map_or(StatusCode::OK, |_| StatusCode::UNPROCESSABLE_ENTITY);
     let page = FlagsPage {
         chrome: Chrome::new(
             &format!("Segnalazioni {year}"),
-            &viewer,
+            viewer,
             &state.app,
             &format!("/piani/{year}/segnalazioni"),
         ),
@@ -1044,16 +1111,41 @@ pub async fn flags(
             .map(|f| {
                 let (kind, objective, phase, seqs, message) = flag_line(f);
                 FlagLine {
+                    id: f.id.clone(),
                     kind,
                     objective,
                     phase,
                     seqs,
                     message,
+                    status: match f.status {
+                        traguardo_projections::flags::FlagStatus::Open => "aperta",
+                        traguardo_projections::flags::FlagStatus::Resolved => {
+                            "superata da una nuova validazione"
+                        }
+                        traguardo_projections::flags::FlagStatus::Acknowledged => {
+                            "esaminata dal Nucleo"
+                        }
+                    }
+                    .to_string(),
+                    acknowledgement: f
+                        .acknowledgement()
+                        .map(|a| {
+                            format!(
+                                "{} ({}, {})",
+                                a.note.as_deref().unwrap_or_default(),
+                                a.actor,
+                                italian::recorded_on(a.recorded_at)
+                            )
+                        })
+                        .unwrap_or_default(),
                 }
             })
             .collect(),
+        may_acknowledge: viewer.principal.role == Role::Validator,
+        csrf: viewer.csrf.clone(),
+        failed,
     };
-    render(StatusCode::OK, &page)
+    render(status, &page)
 }
 
 // ---------------------------------------------------------------- report

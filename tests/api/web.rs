@@ -326,6 +326,27 @@ async fn the_nucleo_validates_from_its_queue_with_a_sterilizzazione() {
         ("validation_recorded", "Nucleo di Valutazione")
     );
     b.visit("/piani/2022/segnalazioni").await;
+    // The Nucleo acknowledges the first flag: an empty note is refused next to
+    // the field, then the flag stays listed as examined, with its note.
+    let form = "table tbody tr:first-child form";
+    b.click(&format!("{form} button[type=submit]")).await;
+    b.check("presa-visione-senza-nota").await;
+    assert!(b
+        .text("table tbody tr:first-child .invalid-feedback")
+        .await
+        .contains("nota"));
+    b.fill(
+        "table tbody tr:first-child textarea",
+        "Esaminata: la data dichiarata risulta dal protocollo",
+    )
+    .await;
+    b.click(&format!("{form} button[type=submit]")).await;
+    b.check("presa-visione-registrata").await;
+    let row = b.text("table tbody tr:first-child").await;
+    assert!(
+        row.contains("esaminata dal Nucleo") && row.contains("risulta dal protocollo"),
+        "{row}"
+    );
     b.close().await;
     site.stop().await;
 }
