@@ -9,17 +9,21 @@
 //!   to a copy of the folded objective;
 //! - [`shape`]: the shape of an objective (weights, numbering, deadlines), checked
 //!   by plan import and by revisions alike;
+//! - [`seal`]: the year-end seal, and the one rule that a sealed year takes no
+//!   more writes ([`seal::ensure_open`], asked by every decide path);
 //! - [`error`]: [`DomainError`], what a decide function refuses.
 
 pub mod error;
 pub mod progress;
 pub mod revision;
+pub mod seal;
 pub mod shape;
 pub mod validation;
 
 pub use error::{DomainError, RefusalKind};
 pub use progress::Measurement;
 pub use revision::{decide_revision, RevisionDecision, RevisionRequest};
+pub use seal::{decide_in_year, decide_seal, ensure_open, SealedCheckpoint};
 pub use validation::decide_validation;
 
 use chrono::NaiveDate;

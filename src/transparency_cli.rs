@@ -1,0 +1,1 @@
+//! The command line of DESIGN.md §9 (filled in below).
