@@ -154,6 +154,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The application it serves.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
     /// Stops taking connections, lets in-flight requests (and their appends)
     /// finish, ends live feeds, then stops the store's writer.
     pub async fn stop(self) {

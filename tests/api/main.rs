@@ -10,3 +10,4 @@ mod progress;
 mod properties;
 mod report;
 mod support;
+mod transparency;
