@@ -76,7 +76,7 @@ pub enum Command {
     },
     /// As a witness: cosign a checkpoint that extends the last one this key
     /// cosigned, refusing forks; prints the cosignature line.
-    Cosign(crate::transparency_cli::CosignArgs),
+    Cosign(Box<crate::transparency_cli::CosignArgs>),
     /// Write the whole log as NDJSON (one event per line, with hashes) to stdout.
     Export,
     /// End-of-year achievement report.
@@ -160,7 +160,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify { expect, .. } => verify(&cli.db, &expect),
         Command::Key { command } => crate::transparency_cli::key(command),
         Command::Prove { command } => crate::transparency_cli::prove(&cli.db, command),
-        Command::Cosign(args) => crate::transparency_cli::cosign(&cli.db, args),
+        Command::Cosign(args) => crate::transparency_cli::cosign(&cli.db, *args),
         Command::Export => export(&cli.db),
         Command::Report(args) => crate::report::run(&cli.db, args),
         Command::Flags(args) => crate::flags::run(&cli.db, args),

@@ -173,13 +173,12 @@ fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, field:
 async fn every_leaf_of_small_logs_proves_inclusion_and_every_size_consistency_over_http() {
     let server = Signing::start(Some(log_key()), vec![]).await;
     let auditor = server.token("Revisore", "auditor", &[]).await;
-    let mut leaves: Vec<Hash> = leaves_of(server.app().store());
     for round in 0..10 {
         // Each token issued is one event on the org stream.
         server
             .token(&format!("Revisore {round}"), "auditor", &[])
             .await;
-        leaves = leaves_of(server.app().store());
+        let leaves = leaves_of(server.app().store());
         let (size, root, _) = server.checkpoint(&auditor).await;
         assert_eq!(size, leaves.len() as u64, "the checkpoint is of the head");
         let memory = MemoryTree::from_leaf_hashes(&leaves);
