@@ -5,6 +5,7 @@
 //!   read model), on a scratch database.
 //! - [`http`]: the HTTP API under load, the real server and a load generator
 //!   (`wrk` or reqwest) on loopback.
+//! - [`proofs`]: the latency of Merkle proofs on a large log, over HTTP.
 //!
 //! The append loop that the crash test kills is the test-support binary
 //! `traguardo-append-loop` (`tests/support/append_loop.rs`) of the root package.
@@ -12,6 +13,7 @@
 //! Nothing here asserts a time: each command prints what it measured.
 
 mod http;
+mod proofs;
 mod store;
 
 use std::process::ExitCode;
@@ -35,6 +37,9 @@ enum Command {
     /// Measure the HTTP API: a server and a load generator on loopback, over a
     /// scratch database.
     Http(http::HttpArgs),
+    /// Measure Merkle proofs on a large log: over HTTP (the real server with a
+    /// checkpoint key) and straight from the store.
+    Proofs(proofs::ProofsArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Store(args) => store::run(args),
         Command::Http(args) => http::run(args),
+        Command::Proofs(args) => proofs::run(args),
     };
     match result {
         Ok(code) => code,
