@@ -761,7 +761,7 @@ fn catch_up_tree(client: &mut Client) -> Result<()> {
     }
     tx.batch_execute(LOCK_LOG)?;
     let head = read_head(&mut tx)?.seq;
-    tree::catch_up(&mut PgTree(&mut tx), head)?;
+    tree::catch_up_at_open(&mut PgTree(&mut tx), head)?;
     tx.commit()?;
     Ok(())
 }

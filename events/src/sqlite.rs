@@ -789,7 +789,7 @@ fn catch_up_tree(conn: &mut Connection, head: u64) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Another process may have appended since the head was read.
     let head = read_head(&tx)?.seq.max(head);
-    tree::catch_up(&mut SqliteTree(&tx), head)?;
+    tree::catch_up_at_open(&mut SqliteTree(&tx), head)?;
     tx.commit()?;
     Ok(())
 }

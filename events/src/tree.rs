@@ -141,6 +141,22 @@ pub(crate) fn extend(tx: &mut impl TreeTx, size: u64, leaves: &[Hash]) -> Result
     tx.insert_nodes(&nodes)
 }
 
+/// [`catch_up`] at open: a tree longer than the log (its tail deleted behind
+/// the store's back) is left as it is, with a warning, so that the log still
+/// opens and `verify` can say what happened; appends will fail on it.
+pub(crate) fn catch_up_at_open(tx: &mut impl TreeTx, head: u64) -> Result<()> {
+    let size = tx.tree_size()?;
+    if size > head {
+        tracing::warn!(
+            tree = size,
+            head,
+            "the Merkle tree holds more leaves than the log has events: the log was cut"
+        );
+        return Ok(());
+    }
+    catch_up(tx, head).map(|_| ())
+}
+
 /// Brings the stored tree up to the log's `head` seq, reading the events it
 /// lacks; returns the tree's size (the head). Run inside the write transaction.
 pub(crate) fn catch_up(tx: &mut impl TreeTx, head: u64) -> Result<u64> {
