@@ -231,7 +231,7 @@ impl App {
             }
             Ok((
                 objective.version(),
-                commands::decide(objective, command, principal, today)?,
+                commands::decide_in_year(r, objective, command, principal, today)?,
             ))
         })?;
         let stream = objective_stream(key);

@@ -43,13 +43,40 @@ pub enum Command {
         #[arg(long, default_value = "traguardo-cli")]
         actor: String,
     },
-    /// Recompute the whole hash chain; exit 1 naming the first bad seq.
+    /// Recompute the whole hash chain; exit 1 naming the first bad seq. With
+    /// `--checkpoint`, check the log (or an export) against a signed checkpoint.
     Verify {
         /// A head published earlier, `SEQ:HASH`; fails if the log no longer holds
         /// it. Repeatable.
         #[arg(long = "expect", value_parser = parse_head)]
         expect: Vec<Head>,
+        /// A signed checkpoint (`GET /api/v1/checkpoint`): its signature must
+        /// verify with a `--vkey`, and the log's tree at its size have its root.
+        #[arg(long, requires = "vkeys")]
+        checkpoint: Option<PathBuf>,
+        /// A trusted verifier key: the log's (one must have signed), or a
+        /// witness's (it must have cosigned). Repeatable.
+        #[arg(long = "vkey", value_parser = crate::transparency::parse_vkey)]
+        vkeys: Vec<traguardo_tlog::note::VerifierKey>,
+        /// With `--checkpoint`: the log.
+        #[command(flatten)]
+        log: crate::transparency_cli::LogSource,
     },
+    /// Keys that sign checkpoints (the log's) or cosign them (a witness's).
+    Key {
+        /// What to do with keys.
+        #[command(subcommand)]
+        command: crate::transparency_cli::KeyCommand,
+    },
+    /// Inclusion and consistency proofs of the log's Merkle tree, offline.
+    Prove {
+        /// Which proof.
+        #[command(subcommand)]
+        command: crate::transparency_cli::ProveCommand,
+    },
+    /// As a witness: cosign a checkpoint that extends the last one this key
+    /// cosigned, refusing forks; prints the cosignature line.
+    Cosign(Box<crate::transparency_cli::CosignArgs>),
     /// Write the whole log as NDJSON (one event per line, with hashes) to stdout.
     Export,
     /// End-of-year achievement report.
@@ -123,7 +150,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => crate::http::serve_blocking(&cli.db, args),
         Command::Import { file, actor } => import(&cli.db, &file, &actor),
-        Command::Verify { expect } => verify(&cli.db, &expect),
+        Command::Verify {
+            expect,
+            checkpoint: Some(file),
+            vkeys,
+            log,
+        } => {
+            if !expect.is_empty() {
+                anyhow::bail!(
+                    "--expect and --checkpoint are separate checks: run them one at a time"
+                );
+            }
+            crate::transparency_cli::verify_checkpoint(&cli.db, &file, &vkeys, &log)
+        }
+        Command::Verify { expect, .. } => verify(&cli.db, &expect),
+        Command::Key { command } => crate::transparency_cli::key(command),
+        Command::Prove { command } => crate::transparency_cli::prove(&cli.db, command),
+        Command::Cosign(args) => crate::transparency_cli::cosign(&cli.db, *args),
         Command::Export => export(&cli.db),
         Command::Report(args) => crate::report::run(&cli.db, args),
         Command::Flags(args) => crate::flags::run(&cli.db, args),

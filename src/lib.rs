@@ -4,6 +4,9 @@
 //! - [`commands`]: decide functions, where every rule lives (no I/O).
 //! - [`app`]: the use cases over the store and the in-memory read model.
 //! - [`error`]: the application's error type.
+//! - [`transparency`]: signed checkpoints, witnesses' cosignatures and the
+//!   year-end seal (DESIGN.md §9); [`transparency_cli`]: their commands (`key`,
+//!   `prove`, `cosign`, `verify --checkpoint`).
 //! - [`cli`]: the command line; [`http`]: the HTTP API; [`report`]: end-of-year
 //!   reports; [`flags`]: red flags at the terminal; [`web`]: the web application
 //!   (DESIGN.md §8).
@@ -19,6 +22,8 @@ pub mod flags;
 pub mod http;
 pub mod plan_document;
 pub mod report;
+pub mod transparency;
+pub mod transparency_cli;
 pub mod web;
 
 pub use app::App;

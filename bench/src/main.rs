@@ -6,6 +6,7 @@
 //! - [`web`]: the web pages under 16 logged-in sessions over the demo year.
 //! - [`http`]: the HTTP API under load, the real server and a load generator
 //!   (`wrk` or reqwest) on loopback.
+//! - [`proofs`]: the latency of Merkle proofs on a large log, over HTTP.
 //!
 //! The append loop that the crash test kills is the test-support binary
 //! `traguardo-append-loop` (`tests/support/append_loop.rs`) of the root package.
@@ -13,6 +14,7 @@
 //! Nothing here asserts a time: each command prints what it measured.
 
 mod http;
+mod proofs;
 mod store;
 mod web;
 
@@ -39,6 +41,9 @@ enum Command {
     Http(http::HttpArgs),
     /// Measure the web pages: 16 logged-in sessions over the demo year.
     Web(web::BenchWebArgs),
+    /// Measure Merkle proofs on a large log: over HTTP (the real server with a
+    /// checkpoint key) and straight from the store.
+    Proofs(proofs::ProofsArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
         Command::Store(args) => store::run(args),
         Command::Http(args) => http::run(args),
         Command::Web(args) => web::run(args),
+        Command::Proofs(args) => proofs::run(args),
     };
     match result {
         Ok(code) => code,

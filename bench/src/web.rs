@@ -91,6 +91,7 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
         metrics: Arc::new(traguardo::http::ops::Metrics::new()),
         shutdown,
         openapi: Arc::default(),
+        checkpoints: Arc::new(traguardo::transparency::Checkpoints::disabled()),
     };
     let timings: Timings = Arc::default();
     let recorded = timings.clone();

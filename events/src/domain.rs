@@ -68,6 +68,19 @@ pub enum PlanEvent {
         /// What the Nucleo found.
         note: String,
     },
+    /// The year-end seal (*chiusura dell'esercizio*): the Nucleo di Valutazione
+    /// seals the year at a signed checkpoint of the log (DESIGN.md §9); from then
+    /// on the year's plan and objectives take no more writes.
+    PlanSealed {
+        /// The checkpoint's origin: the name of the log's key.
+        origin: String,
+        /// The tree size sealed: the seq of the head it was signed at.
+        size: u64,
+        /// The tree root at that size, base64 as in the checkpoint.
+        root: String,
+        /// The signed note as it stood, with its cosignatures.
+        checkpoint: String,
+    },
 }
 
 impl Schema for PlanEvent {}

@@ -63,6 +63,14 @@ pub enum Error {
     /// PostgreSQL failed; the message carries the server's SQLSTATE code.
     #[error("database: {}", crate::pg::describe(.0))]
     Postgres(#[from] postgres::Error),
+    /// Seq 0 names no event (seqs start at 1), so it has no inclusion proof.
+    #[error("seq 0 names no event: seqs start at 1")]
+    SeqZero,
+    /// A root or proof the Merkle tree cannot give: a size beyond the stored
+    /// tree, a leaf at or past the size, a consistency proof from a larger tree
+    /// or from the empty one; or a node missing from the store (damage).
+    #[error("Merkle tree: {0}")]
+    Tree(traguardo_tlog::merkle::TreeError<std::convert::Infallible>),
     /// A helper thread (writer, follower) could not be started.
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, #[source] std::io::Error),

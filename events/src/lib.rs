@@ -16,6 +16,8 @@
 //! - [`sqlite`]: [`SqliteStore`], the embedded engine (one file, WAL).
 //! - [`pg`]: [`PgStore`], the PostgreSQL engine (several processes on one
 //!   database, ordered by a table lock, followed by LISTEN/NOTIFY).
+//! - `tree`: the log as an RFC 9162 Merkle tree (DESIGN.md §9), its nodes kept
+//!   by both engines beside the events; [`Store::tree_root`] and the proofs.
 //! - [`clock`]: where record time comes from (the system clock, or a test's own).
 
 pub mod chain;
@@ -30,6 +32,7 @@ pub mod sqlite;
 pub mod store;
 #[cfg(test)]
 mod store_tests;
+mod tree;
 
 pub use clock::Clock;
 pub use envelope::{AppendBatch, ExpectedVersion, Head, NewEvent, RecordedEvent, StreamAppend};

@@ -51,6 +51,7 @@ use crate::store::{
     IdempotentResult, PendingAppend, Queue, RawVisitor, Request, Staged, Store, Until,
     Verification, Writer,
 };
+use crate::tree::{self, NodeKey, TreeTx};
 use crate::{Clock, Error, Result};
 
 /// Numbered migrations, applied at open in one transaction, never edited once
@@ -110,6 +111,20 @@ const MIGRATIONS: &[&str] = &[
         first_seq      BIGINT NOT NULL,
         last_seq       BIGINT NOT NULL
     );",
+    // 3: the log as a Merkle tree (DESIGN.md §9): one row per complete subtree,
+    // written with the events; an existing log's nodes are built at open.
+    "CREATE TABLE tree_nodes (
+        level SMALLINT NOT NULL CHECK (level >= 0 AND level < 64),
+        idx   BIGINT   NOT NULL CHECK (idx >= 0),
+        hash  BYTEA    NOT NULL CHECK (length(hash) = 32),
+        PRIMARY KEY (level, idx)
+    );
+    CREATE TRIGGER tree_nodes_no_update BEFORE UPDATE ON tree_nodes
+        FOR EACH ROW EXECUTE FUNCTION traguardo_refuse_change();
+    CREATE TRIGGER tree_nodes_no_delete BEFORE DELETE ON tree_nodes
+        FOR EACH ROW EXECUTE FUNCTION traguardo_refuse_change();
+    CREATE TRIGGER tree_nodes_no_truncate BEFORE TRUNCATE ON tree_nodes
+        FOR EACH STATEMENT EXECUTE FUNCTION traguardo_refuse_change();",
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is
@@ -144,6 +159,12 @@ const INSERT_IDEMPOTENCY: &str =
 const KEY_USED: &str = "SELECT 1 FROM idempotency WHERE key = $1";
 const SELECT_IDEMPOTENCY: &str =
     "SELECT request_sha256, first_seq, last_seq FROM idempotency WHERE key = $1";
+const TREE_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 0";
+const SELECT_NODES: &str = "SELECT level, idx, hash FROM tree_nodes \
+     WHERE (level, idx) IN (SELECT * FROM UNNEST($1::smallint[], $2::bigint[]))";
+const INSERT_NODES: &str = "INSERT INTO tree_nodes (level, idx, hash) \
+     SELECT * FROM UNNEST($1::smallint[], $2::bigint[], $3::bytea[])";
+const EVENT_HASHES: &str = "SELECT seq, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
 const SEQ_AT: &str = "SELECT COALESCE((SELECT seq FROM events WHERE recorded_at <= $1 \
      ORDER BY recorded_at DESC, seq DESC LIMIT 1), 0)";
 
@@ -430,6 +451,18 @@ impl Store for PgStore {
         self.inner.url.clone()
     }
 
+    fn tree_root(&self, size: u64) -> Result<traguardo_tlog::Hash> {
+        self.with_reader(|client| tree::root(&mut PgTree(client), size))
+    }
+
+    fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<traguardo_tlog::Hash>> {
+        self.with_reader(|client| tree::inclusion_proof(&mut PgTree(client), seq, size))
+    }
+
+    fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<traguardo_tlog::Hash>> {
+        self.with_reader(|client| tree::consistency_proof(&mut PgTree(client), from, to))
+    }
+
     fn clock(&self) -> &Clock {
         &self.inner.clock
     }
@@ -678,6 +711,7 @@ fn prepare_database(config: &Config, create: bool) -> std::result::Result<(Clien
         }
     }
     migrate(&mut client)?;
+    catch_up_tree(&mut client).map_err(|e| format!("cannot build the Merkle tree: {e}"))?;
     let head = read_head(&mut client).map_err(|e| e.to_string())?;
     Ok((client, head))
 }
@@ -714,6 +748,69 @@ fn migrate(client: &mut Client) -> std::result::Result<(), String> {
         .map_err(failed)?;
     }
     tx.commit().map_err(failed)
+}
+
+/// Builds the tree's missing nodes (a log written before the tree existed),
+/// under the writers' lock, in one transaction; nothing to do on most opens.
+fn catch_up_tree(client: &mut Client) -> Result<()> {
+    let mut tx = client.transaction()?;
+    let head = read_head(&mut tx)?.seq;
+    let stored: i64 = tx.query_one(TREE_SIZE, &[])?.try_get(0)?;
+    if stored as u64 == head {
+        return Ok(());
+    }
+    tx.batch_execute(LOCK_LOG)?;
+    let head = read_head(&mut tx)?.seq;
+    tree::catch_up_at_open(&mut PgTree(&mut tx), head)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The Merkle tree's nodes, read and written through one connection or
+/// transaction.
+struct PgTree<'a, C: postgres::GenericClient>(&'a mut C);
+
+impl<C: postgres::GenericClient> TreeTx for PgTree<'_, C> {
+    fn tree_size(&mut self) -> Result<u64> {
+        let size: i64 = self.0.query_one(TREE_SIZE, &[])?.try_get(0)?;
+        Ok(size as u64)
+    }
+
+    fn fetch(
+        &mut self,
+        keys: &[NodeKey],
+    ) -> Result<std::collections::HashMap<NodeKey, traguardo_tlog::Hash>> {
+        let levels: Vec<i16> = keys.iter().map(|k| i16::from(k.0)).collect();
+        let indexes: Vec<i64> = keys.iter().map(|k| to_i64(k.1)).collect();
+        let mut nodes = std::collections::HashMap::with_capacity(keys.len());
+        for row in self.0.query(SELECT_NODES, &[&levels, &indexes])? {
+            let level: i16 = row.try_get(0)?;
+            let idx: i64 = row.try_get(1)?;
+            let hash: &[u8] = row.try_get(2)?;
+            if let (Ok(level), Ok(hash)) = (u8::try_from(level), <[u8; 32]>::try_from(hash)) {
+                nodes.insert((level, idx as u64), hash);
+            }
+        }
+        Ok(nodes)
+    }
+
+    fn event_hashes(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.0
+            .query(EVENT_HASHES, &[&to_i64(after), &limit])?
+            .iter()
+            .map(|row| Ok((row.try_get::<_, i64>(0)? as u64, row.try_get(1)?)))
+            .collect()
+    }
+
+    fn insert_nodes(&mut self, nodes: &[traguardo_tlog::merkle::Node]) -> Result<()> {
+        let levels: Vec<i16> = nodes.iter().map(|n| i16::from(n.level)).collect();
+        let indexes: Vec<i64> = nodes.iter().map(|n| to_i64(n.index)).collect();
+        let hashes: Vec<&[u8]> = nodes.iter().map(|n| &n.hash[..]).collect();
+        self.0
+            .execute(INSERT_NODES, &[&levels, &indexes, &hashes])?;
+        Ok(())
+    }
 }
 
 /// The versions `schema_migrations` records, for tests.
@@ -836,6 +933,7 @@ impl GroupCommit for PgWriter {
             None => clock.now(),
         };
         let now_text = format_timestamp(&now);
+        let tree_size = head.seq;
         let mut staged = Vec::with_capacity(group.len());
         let mut all = Vec::new();
         for (i, request) in group.iter().enumerate() {
@@ -857,6 +955,19 @@ impl GroupCommit for PgWriter {
             staged.push(Staged::Appended(start..all.len()));
         }
         if !all.is_empty() {
+            // The tree's nodes go in the same transaction. A failure here is the
+            // database's: blame the last append, so the group is retried one by one.
+            let last = staged.len().saturating_sub(1);
+            let mut nodes = PgTree(&mut tx);
+            tree::catch_up(&mut nodes, tree_size)
+                .and_then(|_| {
+                    let leaves = all
+                        .iter()
+                        .map(|e| tree::leaf(e.seq, &e.hash))
+                        .collect::<Result<Vec<_>>>()?;
+                    tree::extend(&mut nodes, tree_size, &leaves)
+                })
+                .map_err(|e| (e, Some(last)))?;
             // Delivered to listeners when the transaction commits, not before.
             tx.execute(
                 "SELECT pg_notify($1, $2)",

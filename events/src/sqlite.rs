@@ -28,6 +28,7 @@ use crate::store::{
     IdempotentResult, PendingAppend, Queue, RawVisitor, Request, Staged, Store, Until,
     Verification, Writer,
 };
+use crate::tree::{self, NodeKey, TreeTx};
 use crate::{Clock, Error, Result};
 
 /// Numbered migrations, applied at open, never edited once released.
@@ -75,6 +76,18 @@ const MIGRATIONS: &[&str] = &[
       OR EXISTS (SELECT 1 FROM events WHERE id = NEW.id)
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only: an insert must take the next seq, \
 the next version of its stream and link to the head'); END;",
+    // 4: the log as a Merkle tree (DESIGN.md §9): one row per complete subtree,
+    // written with the events; an existing log's nodes are built at open.
+    "CREATE TABLE tree_nodes (
+        level INTEGER NOT NULL,
+        idx   INTEGER NOT NULL,
+        hash  BLOB    NOT NULL,
+        PRIMARY KEY (level, idx)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER tree_nodes_no_update BEFORE UPDATE ON tree_nodes
+    BEGIN SELECT RAISE(ABORT, 'the Merkle tree is append-only: UPDATE refused'); END;
+    CREATE TRIGGER tree_nodes_no_delete BEFORE DELETE ON tree_nodes
+    BEGIN SELECT RAISE(ABORT, 'the Merkle tree is append-only: DELETE refused'); END;",
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is gone.
@@ -93,6 +106,10 @@ const INSERT_IDEMPOTENCY: &str =
 const KEY_USED: &str = "SELECT 1 FROM idempotency WHERE key = ?1";
 const SELECT_IDEMPOTENCY: &str =
     "SELECT request_sha256, first_seq, last_seq FROM idempotency WHERE key = ?1";
+const TREE_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 0";
+const SELECT_NODE: &str = "SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2";
+const INSERT_NODE: &str = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)";
+const EVENT_HASHES: &str = "SELECT seq, hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 
 /// The writer's page cache, in KiB (a negative `cache_size` is KiB).
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
@@ -166,6 +183,8 @@ impl SqliteStore {
             .to_latest(&mut conn)
             .map_err(|e| open_error(format!("schema migration failed: {e}")))?;
         let head = read_head(&conn).map_err(|e| open_error(describe(&e)))?;
+        catch_up_tree(&mut conn, head.seq)
+            .map_err(|e| open_error(format!("cannot build the Merkle tree: {e}")))?;
         let (head_tx, _) = tokio::sync::watch::channel(head);
         let (sender, receiver) = mpsc::channel();
         let hooks: Arc<Mutex<Vec<CommitHook>>> = Arc::default();
@@ -615,6 +634,18 @@ impl Store for SqliteStore {
         SqliteStore::verify(self, expect)
     }
 
+    fn tree_root(&self, size: u64) -> Result<traguardo_tlog::Hash> {
+        self.with_reader(|conn| tree::root(&mut SqliteTree(conn), size))
+    }
+
+    fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<traguardo_tlog::Hash>> {
+        self.with_reader(|conn| tree::inclusion_proof(&mut SqliteTree(conn), seq, size))
+    }
+
+    fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<traguardo_tlog::Hash>> {
+        self.with_reader(|conn| tree::consistency_proof(&mut SqliteTree(conn), from, to))
+    }
+
     fn shutdown(&self) {
         SqliteStore::shutdown(self)
     }
@@ -661,6 +692,7 @@ impl GroupCommit for SqliteWriter {
             .map_err(whole)?;
         // Read the head inside the write lock: another process may have appended.
         let mut head = read_head(&tx).map_err(whole)?;
+        let tree_size = head.seq;
         // Record time never goes backwards along the log, even if the clock does
         // (an NTP step, a second process with a skewed clock): so `as_of` finds
         // its seq with one index lookup, and a later seq is never "earlier".
@@ -688,9 +720,78 @@ impl GroupCommit for SqliteWriter {
             appending.append(request, &mut all).map_err(at)?;
             staged.push(Staged::Appended(start..all.len()));
         }
+        // The tree's nodes go in the same transaction. A failure here is the
+        // database's: blame the last append, so the group is retried one by one.
+        if !all.is_empty() {
+            let last = staged.len().saturating_sub(1);
+            let mut nodes = SqliteTree(&tx);
+            tree::catch_up(&mut nodes, tree_size)
+                .and_then(|_| {
+                    let leaves = all
+                        .iter()
+                        .map(|e| tree::leaf(e.seq, &e.hash))
+                        .collect::<Result<Vec<_>>>()?;
+                    tree::extend(&mut nodes, tree_size, &leaves)
+                })
+                .map_err(|e| (e, Some(last)))?;
+        }
         tx.commit().map_err(whole)?;
         Ok((staged, all))
     }
+}
+
+/// The Merkle tree's nodes, read and written through one connection.
+struct SqliteTree<'a>(&'a Connection);
+
+impl TreeTx for SqliteTree<'_> {
+    fn tree_size(&mut self) -> Result<u64> {
+        Ok(self
+            .0
+            .prepare_cached(TREE_SIZE)?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    fn fetch(
+        &mut self,
+        keys: &[NodeKey],
+    ) -> Result<std::collections::HashMap<NodeKey, traguardo_tlog::Hash>> {
+        let mut select = self.0.prepare_cached(SELECT_NODE)?;
+        let mut nodes = std::collections::HashMap::with_capacity(keys.len());
+        for &(level, idx) in keys {
+            let hash: Option<Vec<u8>> = select
+                .query_row(params![level, idx], |r| r.get(0))
+                .optional()?;
+            if let Some(hash) = hash.and_then(|h| <[u8; 32]>::try_from(h).ok()) {
+                nodes.insert((level, idx), hash);
+            }
+        }
+        Ok(nodes)
+    }
+
+    fn event_hashes(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+        let mut stmt = self.0.prepare_cached(EVENT_HASHES)?;
+        let rows = stmt.query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn insert_nodes(&mut self, nodes: &[traguardo_tlog::merkle::Node]) -> Result<()> {
+        let mut insert = self.0.prepare_cached(INSERT_NODE)?;
+        for node in nodes {
+            insert.execute(params![node.level, node.index, &node.hash[..]])?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the tree's missing nodes for a log of `head` events (a log written
+/// before the tree existed), in one write transaction.
+fn catch_up_tree(conn: &mut Connection, head: u64) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another process may have appended since the head was read.
+    let head = read_head(&tx)?.seq.max(head);
+    tree::catch_up_at_open(&mut SqliteTree(&tx), head)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// The checks that may refuse an append, all made before it writes anything (in

@@ -215,6 +215,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// is reported in the [`Verification`]).
     fn verify(&self, expect: &[Head]) -> Result<Verification>;
 
+    /// The root of the log's Merkle tree (DESIGN.md §9) over its first `size`
+    /// events, from the stored nodes: `O(log size)` reads.
+    ///
+    /// # Errors
+    /// [`Error::Tree`] for a size beyond the stored tree (or a missing node),
+    /// or when the database cannot be read.
+    fn tree_root(&self, size: u64) -> Result<traguardo_tlog::Hash>;
+
+    /// The RFC 9162 inclusion proof of the event `seq` (leaf `seq - 1`) in the
+    /// tree of the first `size` events, from the leaf's sibling up.
+    ///
+    /// # Errors
+    /// [`Error::SeqZero`]; [`Error::Tree`] when `seq > size` or `size` is beyond
+    /// the stored tree; or when the database cannot be read.
+    fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<traguardo_tlog::Hash>>;
+
+    /// The RFC 9162 consistency proof from the tree of the first `from` events
+    /// to that of the first `to` events (empty when they are equal).
+    ///
+    /// # Errors
+    /// [`Error::Tree`] when `from` is 0, `from > to` or `to` is beyond the
+    /// stored tree; or when the database cannot be read.
+    fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<traguardo_tlog::Hash>>;
+
     /// Stops accepting appends, lets the writer finish what is queued, and waits
     /// for it (and stops following). Later appends fail with
     /// [`Error::WriterGone`]; reads still work.

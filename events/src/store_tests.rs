@@ -80,6 +80,21 @@ impl Fixture {
         }
     }
 
+    /// A number read through a connection that does not go through the store.
+    fn raw_count(&self, sql: &str) -> i64 {
+        match &self.db {
+            Db::Sqlite(dir) => rusqlite::Connection::open(dir.path().join("log.db"))
+                .expect("a raw connection")
+                .query_row(sql, [], |r| r.get(0))
+                .expect("the count reads"),
+            Db::Postgres(db) => db
+                .raw()
+                .query_one(sql, &[])
+                .expect("the count reads")
+                .get(0),
+        }
+    }
+
     /// Drops append-only triggers behind the store's back.
     fn drop_triggers(&self, names: &[&str]) {
         for name in names {
@@ -209,6 +224,9 @@ contract_tests!(
     for_each_visits_every_event_in_order_and_stops_at_the_first_error,
     a_panicking_commit_hook_does_not_stop_the_writer,
     the_store_works_from_inside_an_async_runtime,
+    the_tree_is_the_memory_tree_of_the_log_after_appends_batches_and_group_commits,
+    a_log_without_tree_nodes_gets_them_at_open_and_at_the_next_append,
+    proofs_beyond_the_head_from_seq_zero_or_backwards_are_refused,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -245,6 +263,154 @@ fn block_on<F: Future>(future: F) -> F::Output {
         }
         std::thread::park();
     }
+}
+
+/// The stored tree is exactly the tree of the log's chain hashes: the root at
+/// every size, every leaf's inclusion proof and every consistency proof agree
+/// with a [`MemoryTree`] built from the exported log, and the table holds no node
+/// more (a rolled-back batch left none behind).
+fn assert_tree_matches(f: &Fixture) {
+    use traguardo_tlog::merkle::{chain_leaf_hash_hex, MemoryTree};
+    let events = f.all();
+    let leaves: Vec<_> = events
+        .iter()
+        .map(|e| chain_leaf_hash_hex(&e.hash).unwrap())
+        .collect();
+    let memory = MemoryTree::from_leaf_hashes(&leaves);
+    let n = events.len() as u64;
+    for size in 0..=n {
+        assert_eq!(
+            f.store.tree_root(size).unwrap(),
+            memory.root(size).unwrap(),
+            "root at size {size}"
+        );
+    }
+    for seq in 1..=n {
+        assert_eq!(
+            f.store.inclusion_proof(seq, n).unwrap(),
+            memory.inclusion_proof(seq - 1, n).unwrap(),
+            "inclusion of seq {seq}"
+        );
+    }
+    for from in 1..=n {
+        assert_eq!(
+            f.store.consistency_proof(from, n).unwrap(),
+            memory.consistency_proof(from, n).unwrap(),
+            "consistency from {from}"
+        );
+    }
+    // Every complete subtree once, and nothing else: n/2^l nodes at level l.
+    let expected: u64 = (0..64).map(|l| n >> l).sum();
+    assert_eq!(
+        f.raw_count("SELECT COUNT(*) FROM tree_nodes") as u64,
+        expected,
+        "the tree table holds exactly the nodes of {n} leaves"
+    );
+}
+
+fn the_tree_is_the_memory_tree_of_the_log_after_appends_batches_and_group_commits(engine: Engine) {
+    let f = Fixture::new(engine);
+    assert_tree_matches(&f);
+    for i in 0..5 {
+        f.append_one("objective/2022-2250-A", json!({ "n": i }));
+    }
+    assert_tree_matches(&f);
+    let mut batch = AppendBatch::new();
+    for i in 0..11 {
+        batch = batch.push(event(
+            &format!("objective/2022-2250-{i}"),
+            json!({ "n": i }),
+        ));
+    }
+    f.store.append(batch).unwrap();
+    assert_tree_matches(&f);
+    // Group commits: sixteen threads appending at once share transactions.
+    let appenders: Vec<_> = (0..16)
+        .map(|t| {
+            let store = f.store.clone();
+            std::thread::spawn(move || {
+                for i in 0..3 {
+                    store
+                        .append(
+                            AppendBatch::new()
+                                .push(event(&format!("objective/t{t}"), json!({ "i": i })))
+                                .push(event(&format!("objective/u{t}"), json!({ "i": i }))),
+                        )
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for a in appenders {
+        a.join().unwrap();
+    }
+    assert_eq!(f.store.head().unwrap().seq, 5 + 11 + 16 * 3 * 2);
+    assert_tree_matches(&f);
+    // A second store (another process) carries the same tree on.
+    let other = f.open_another(f.clock.clone());
+    other
+        .append(AppendBatch::new().push(event("org", json!({}))))
+        .unwrap();
+    other.shutdown();
+    assert_tree_matches(&f);
+}
+
+fn a_log_without_tree_nodes_gets_them_at_open_and_at_the_next_append(engine: Engine) {
+    let f = Fixture::new(engine);
+    for i in 0..7 {
+        f.append_one("objective/2022-2250-A", json!({ "n": i }));
+    }
+    // A log written before the tree existed: no nodes at all.
+    let drop_triggers = match engine {
+        Engine::Sqlite => "DROP TRIGGER tree_nodes_no_delete; DELETE FROM tree_nodes;",
+        Engine::Postgres => {
+            "DROP TRIGGER tree_nodes_no_delete ON tree_nodes; DELETE FROM tree_nodes;"
+        }
+    };
+    f.raw_execute(drop_triggers).unwrap();
+    assert_eq!(f.raw_count("SELECT COUNT(*) FROM tree_nodes"), 0);
+    assert!(matches!(f.store.tree_root(7), Err(Error::Tree(_))));
+    // The next append builds what is missing before it adds its own nodes.
+    f.append_one("objective/2022-2250-A", json!({ "n": 7 }));
+    assert_tree_matches(&f);
+    // And so does opening the log.
+    f.raw_execute("DELETE FROM tree_nodes").unwrap();
+    let reopened = f.open_another(f.clock.clone());
+    reopened.shutdown();
+    assert_tree_matches(&f);
+}
+
+fn proofs_beyond_the_head_from_seq_zero_or_backwards_are_refused(engine: Engine) {
+    use traguardo_tlog::merkle::TreeError;
+    let f = Fixture::new(engine);
+    for i in 0..3 {
+        f.append_one("org", json!({ "n": i }));
+    }
+    assert!(matches!(f.store.inclusion_proof(0, 3), Err(Error::SeqZero)));
+    assert!(matches!(
+        f.store.inclusion_proof(4, 3),
+        Err(Error::Tree(TreeError::IndexOutOfRange {
+            index: 3,
+            size: 3
+        }))
+    ));
+    assert!(matches!(
+        f.store.inclusion_proof(1, 4),
+        Err(Error::Tree(TreeError::BeyondStored { size: 4, stored: 3 }))
+    ));
+    assert!(matches!(
+        f.store.tree_root(4),
+        Err(Error::Tree(TreeError::BeyondStored { size: 4, stored: 3 }))
+    ));
+    assert!(matches!(
+        f.store.consistency_proof(3, 2),
+        Err(Error::Tree(TreeError::FromAfterTo { from: 3, to: 2 }))
+    ));
+    assert!(matches!(
+        f.store.consistency_proof(0, 2),
+        Err(Error::Tree(TreeError::FromEmpty))
+    ));
+    assert!(f.store.consistency_proof(3, 3).unwrap().is_empty());
 }
 
 /// Every seq from 1 to the head is there once, and every event links to the one
@@ -502,6 +668,7 @@ fn a_batch_failing_after_its_inserts_is_rolled_back_alone_within_its_group_commi
     assert_eq!(f.all().len(), 2);
     assert_gapless_chain(&f.all());
     assert!(f.store.verify(&[]).unwrap().ok());
+    assert_tree_matches(&f);
 }
 
 fn update_and_delete_through_another_connection_are_refused(engine: Engine) {
@@ -1174,6 +1341,7 @@ fn an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_withou
     assert_gapless_chain(&all);
     assert!(all.iter().all(|e| e.stream != "objective/poison"));
     assert_eq!(f.store.head().unwrap().seq, 6);
+    assert_tree_matches(&f);
 }
 
 fn for_each_visits_every_event_in_order_and_stops_at_the_first_error(engine: Engine) {
@@ -1574,4 +1742,10 @@ fn a_log_copied_between_engines_verifies_hash_for_hash() {
     let next = pg.append_one("org", json!({}));
     assert_eq!(next.prev_hash, events.last().unwrap().hash);
     assert!(pg.store.verify(&[]).unwrap().ok());
+    // The rows copied in had no tree nodes: the append built them first.
+    assert_tree_matches(&pg);
+    assert_eq!(
+        pg.store.tree_root(3).unwrap(),
+        sqlite.store.tree_root(3).unwrap()
+    );
 }

@@ -324,6 +324,25 @@ impl Memory {
                     );
                     entry.reason = Some(note);
                 }
+                PlanEvent::PlanSealed {
+                    origin, size, root, ..
+                } => {
+                    entry.summary = format!(
+                        "Esercizio chiuso dal Nucleo di Valutazione: sigillato al checkpoint \
+                         firmato «{origin}» di {} (radice {root}); da ora nessuna scrittura \
+                         sugli obiettivi dell'anno",
+                        italian::count(
+                            usize::try_from(size).unwrap_or(usize::MAX),
+                            "evento",
+                            "eventi"
+                        ),
+                    );
+                    entry.changes = vec![FieldChange::new(
+                        "sealed",
+                        Value::Null,
+                        json!({"origin": origin, "size": size, "root": root}),
+                    )];
+                }
             }
         } else if let Some(StreamId::Org) = &stream {
             let decoded: OrgEvent = crate::error::decode(event)?;

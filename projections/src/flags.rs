@@ -552,7 +552,7 @@ pub fn red_flags(
                         .entry(flag)
                         .or_default()
                         .push(step(FlagStatus::Acknowledged, event, Some(note))),
-                    PlanEvent::PlanDefined { .. } => {}
+                    PlanEvent::PlanDefined { .. } | PlanEvent::PlanSealed { .. } => {}
                 }
                 continue;
             }

@@ -25,4 +25,4 @@ pub mod timeline;
 
 pub use error::ProjectionError;
 pub use objective::{Objective, ObjectiveView, Outcome, PhaseStatus, Score};
-pub use plan::{Plan, PlanScores, Registry, TokenInfo, UserAccount};
+pub use plan::{Plan, PlanScores, Registry, Seal, TokenInfo, UserAccount};

@@ -55,8 +55,30 @@ pub struct Plan {
     pub objectives: Vec<String>,
     /// Revisions, oldest first.
     pub revisions: Vec<Revision>,
+    /// The year-end seal, once recorded: the year then takes no more writes.
+    pub sealed: Option<Seal>,
     /// Stream version.
     pub version: u64,
+}
+
+/// A year-end seal (*chiusura dell'esercizio*) as recorded on the plan stream:
+/// the signed checkpoint it names, and who sealed and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Seal {
+    /// The checkpoint's origin (the log key's name).
+    pub origin: String,
+    /// The tree size sealed.
+    pub size: u64,
+    /// The root at that size, base64.
+    pub root: String,
+    /// The signed note, with its cosignatures.
+    pub checkpoint: String,
+    /// Who sealed.
+    pub actor: String,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+    /// Seq of the `plan_sealed` event.
+    pub seq: u64,
 }
 
 impl Plan {
@@ -325,6 +347,7 @@ impl Registry {
                             units,
                             objectives,
                             revisions: Vec::new(),
+                            sealed: None,
                             version: event.version,
                         },
                     );
@@ -367,6 +390,30 @@ impl Registry {
                         .plans
                         .get_mut(&year)
                         .ok_or_else(|| impossible(format!("flag of unknown plan {year}")))?;
+                    plan.version = event.version;
+                }
+                PlanEvent::PlanSealed {
+                    origin,
+                    size,
+                    root,
+                    checkpoint,
+                } => {
+                    let plan = self
+                        .plans
+                        .get_mut(&year)
+                        .ok_or_else(|| impossible(format!("seal of unknown plan {year}")))?;
+                    if plan.sealed.is_some() {
+                        return Err(impossible(format!("plan {year} sealed twice")));
+                    }
+                    plan.sealed = Some(Seal {
+                        origin,
+                        size,
+                        root,
+                        checkpoint,
+                        actor: event.actor.clone(),
+                        recorded_at: event.recorded_at,
+                        seq: event.seq,
+                    });
                     plan.version = event.version;
                 }
             }

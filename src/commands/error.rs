@@ -183,6 +183,21 @@ pub enum DomainError {
         /// The Italian date of the earlier validation.
         on: NaiveDate,
     },
+    /// The year was sealed (*esercizio chiuso*): its plan and objectives take
+    /// no more writes.
+    #[error(
+        "esercizio chiuso: il piano {year} è stato sigillato dal Nucleo di Valutazione il {} \
+         (checkpoint di {size} eventi) e non accetta più scritture su piano e obiettivi",
+        italian::date(*on)
+    )]
+    YearSealed {
+        /// The plan year.
+        year: i32,
+        /// The Italian date of the seal.
+        on: NaiveDate,
+        /// The tree size of the sealed checkpoint.
+        size: u64,
+    },
     /// The input is wrong: every problem, with its field.
     #[error("dati non validi: {}", join(.0))]
     Invalid(Vec<FieldError>),
@@ -207,7 +222,8 @@ impl DomainError {
             | DomainError::PhaseAlreadyCompleted { .. }
             | DomainError::CompletionBeforeStart { .. }
             | DomainError::NothingToRetract { .. }
-            | DomainError::PlanAlreadyValidated { .. } => RefusalKind::Rule,
+            | DomainError::PlanAlreadyValidated { .. }
+            | DomainError::YearSealed { .. } => RefusalKind::Rule,
             DomainError::Invalid(_) => RefusalKind::Invalid,
         }
     }

@@ -12,6 +12,8 @@
 //!   by plan import and by revisions alike;
 //! - [`limits`]: the bounds of what a write may carry (lengths, characters, list
 //!   sizes, numbers, dates);
+//! - [`seal`]: the year-end seal, and the one rule that a sealed year takes no
+//!   more writes ([`seal::ensure_open`], asked by every decide path);
 //! - [`error`]: [`DomainError`], what a decide function refuses.
 
 pub mod error;
@@ -19,12 +21,14 @@ pub mod flags;
 pub mod limits;
 pub mod progress;
 pub mod revision;
+pub mod seal;
 pub mod shape;
 pub mod validation;
 
 pub use error::{DomainError, RefusalKind};
 pub use progress::{Entry, Measurement};
 pub use revision::{decide_revision, RevisionDecision, RevisionRequest};
+pub use seal::{decide_in_year, decide_seal, ensure_open, SealedCheckpoint};
 pub use validation::{decide_validation, ValidationRequest};
 
 use chrono::NaiveDate;

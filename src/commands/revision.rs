@@ -120,6 +120,7 @@ pub fn decide_revision(
     let plan = registry
         .plan(year)
         .ok_or(DomainError::UnknownPlan { year })?;
+    super::ensure_open(registry, year)?;
     let mut errors = Vec::new();
     if request.act.trim().is_empty() {
         errors.push(FieldError::new(

@@ -1248,3 +1248,105 @@ fn an_added_objective_belongs_to_the_plan_year_and_a_unit_of_the_plan() {
         "l'obiettivo 2022-2250-A esiste già",
     );
 }
+
+// --- the year-end seal ------------------------------------------------------
+
+fn sealed_checkpoint() -> crate::commands::SealedCheckpoint {
+    crate::commands::SealedCheckpoint {
+        origin: "comune.test/traguardo".into(),
+        size: 8,
+        root: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+        note:
+            "comune.test/traguardo\n8\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— x AAAA\n"
+                .into(),
+    }
+}
+
+#[test]
+fn once_sealed_a_year_refuses_progress_validations_revisions_and_a_second_seal() {
+    let mut log = Log::seed().on("2023-02-01");
+    // Only the Nucleo seals.
+    for who in [admin(), manager("2250"), auditor()] {
+        let refused =
+            crate::commands::decide_seal(&log.registry(), 2022, &who, sealed_checkpoint())
+                .unwrap_err();
+        assert_eq!(refused.kind(), RefusalKind::Forbidden, "{refused}");
+    }
+    let (version, event) =
+        crate::commands::decide_seal(&log.registry(), 2022, &validator(), sealed_checkpoint())
+            .unwrap();
+    assert_eq!(version, 1);
+    log.record(&plan_stream(2022), &event, &validator());
+    let registry = log.registry();
+    let seal = registry.plan(2022).unwrap().sealed.clone().unwrap();
+    assert_eq!(
+        (seal.size, seal.actor.as_str()),
+        (8, "Nucleo di Valutazione")
+    );
+    let closed = |e: DomainError| {
+        assert!(
+            matches!(
+                e,
+                DomainError::YearSealed {
+                    year: 2022,
+                    size: 8,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(e.kind(), RefusalKind::Rule);
+        assert!(e.to_string().starts_with("esercizio chiuso"), "{e}");
+    };
+    let objective = log.objective("2022-2250-A");
+    for (command, who) in [
+        (
+            ObjectiveCommand::StartPhase {
+                phase: 1,
+                on: d("2022-03-01"),
+                note: None,
+                backfill: None,
+            },
+            manager("2250"),
+        ),
+        (
+            ObjectiveCommand::RecordValidation(ValidationRequest {
+                stage: ValidationStage::Plan,
+                outcome: ValidationOutcome::Approved,
+                unverified_phases: vec![],
+                neutralised_phases: vec![],
+                note: None,
+                reference: None,
+            }),
+            validator(),
+        ),
+    ] {
+        closed(
+            crate::commands::decide_in_year(&registry, &objective, &command, &who, log.today())
+                .unwrap_err(),
+        );
+    }
+    closed(
+        crate::commands::decide_seal(&registry, 2022, &validator(), sealed_checkpoint())
+            .unwrap_err(),
+    );
+    let revision = revision(
+        None,
+        vec![RevisionChange::Deadline {
+            objective: "2022-2250-A".into(),
+            phase: None,
+            new_deadline: d("2022-12-31"),
+        }],
+    );
+    match decide_revision(
+        &registry,
+        2022,
+        &revision,
+        &admin(),
+        log.today(),
+        Uuid::now_v7(),
+    ) {
+        Err(crate::AppError::Domain(e)) => closed(e),
+        other => panic!("expected esercizio chiuso, got {other:?}"),
+    }
+}

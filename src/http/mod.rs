@@ -5,6 +5,7 @@
 //! - [`objectives`], [`plans`], [`log`], [`reports`]: the API's areas, each with
 //!   its routes.
 //! - [`ops`]: health, status, metrics, the OpenAPI document.
+//! - [`transparency`]: signed checkpoints, proofs, cosignatures, the seal.
 //!
 //! [`start`] binds, serves in the background and returns the bound address, so
 //! tests bind port 0; [`serve_blocking`] is `traguardo serve`.
@@ -17,6 +18,7 @@ pub mod plans;
 pub mod problem;
 pub mod reports;
 mod support;
+pub mod transparency;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -56,6 +58,14 @@ pub struct ServeArgs {
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "TRAGUARDO_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// The secret key file (`traguardo key generate`) that signs checkpoints of
+    /// the log; without it the checkpoint routes answer 404.
+    #[arg(long, env = "TRAGUARDO_CHECKPOINT_KEY")]
+    pub checkpoint_key: Option<std::path::PathBuf>,
+    /// A witness's verifier key whose cosignatures are accepted. Repeatable.
+    #[arg(long = "witness-vkey", env = "TRAGUARDO_WITNESS_VKEYS", value_delimiter = ',',
+          value_parser = crate::transparency::parse_vkey)]
+    pub witness_vkeys: Vec<traguardo_tlog::note::VerifierKey>,
 }
 
 /// What every handler reaches through `State`.
@@ -69,6 +79,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The OpenAPI document, set once the router is built.
     pub openapi: Arc<std::sync::OnceLock<utoipa::openapi::OpenApi>>,
+    /// The signing key, the witnesses and the recent signed checkpoints.
+    pub checkpoints: Arc<crate::transparency::Checkpoints>,
 }
 
 #[derive(OpenApi)]
@@ -90,6 +102,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(plans::router())
         .merge(log::router())
         .merge(reports::router())
+        .merge(transparency::router())
         .merge(ops::api_router())
         .merge(crate::web::api::router());
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -143,6 +156,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The application it serves.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
     /// Stops taking connections, lets in-flight requests (and their appends)
     /// finish, ends live feeds, then stops the store's writer.
     pub async fn stop(self) {
@@ -164,21 +182,57 @@ impl Server {
     }
 }
 
-/// Binds `addr` and serves `app` in the background.
+/// Binds `addr` and serves `app` in the background, without a checkpoint key.
 ///
 /// # Errors
 /// When the address cannot be bound.
 pub async fn start(app: App, addr: &str) -> anyhow::Result<Server> {
+    start_with(app, addr, crate::transparency::Checkpoints::disabled()).await
+}
+
+/// How often the server re-signs a checkpoint when the head has moved.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Binds `addr` and serves `app` in the background, signing checkpoints with
+/// `checkpoints`' key (if any) every few seconds while the head moves.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn start_with(
+    app: App,
+    addr: &str,
+    checkpoints: crate::transparency::Checkpoints,
+) -> anyhow::Result<Server> {
+    let checkpoints = Arc::new(checkpoints);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
+    if checkpoints.enabled() {
+        let (app, checkpoints) = (app.clone(), checkpoints.clone());
+        let mut stopped = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let (a, c) = (app.clone(), checkpoints.clone());
+                match tokio::task::spawn_blocking(move || c.refresh(a.store())).await {
+                    Ok(Err(e)) => tracing::error!(error = %e, "cannot sign a checkpoint"),
+                    Err(e) => tracing::error!(error = %e, "the checkpoint task failed"),
+                    Ok(Ok(_)) => {}
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+            }
+        });
+    }
     let state = AppState {
         app: app.clone(),
         metrics: Arc::new(ops::Metrics::new()),
         shutdown: shutdown.clone(),
         openapi: Arc::default(),
+        checkpoints,
     };
     let (router, _) = router(state);
     let mut until_stopped = shutdown;
@@ -279,8 +333,18 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 "no bootstrap token: set TRAGUARDO_BOOTSTRAP_TOKEN or --bootstrap-token to administer"
             ),
         }
+        let signer = match &args.checkpoint_key {
+            Some(path) => Some(crate::transparency::read_signer_key(path)?),
+            None => None,
+        };
+        let checkpoints =
+            crate::transparency::Checkpoints::new(signer, args.witness_vkeys.clone())
+                .map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(vkey) = checkpoints.vkey() {
+            println!("signing checkpoints as {vkey}");
+        }
         let signals = StopSignals::listen()?;
-        let server = start(app, &args.addr).await?;
+        let server = start_with(app, &args.addr, checkpoints).await?;
         println!("traguardo listening on http://{}", server.addr);
         println!("API base: http://{}/api/v1  (OpenAPI: /api/v1/openapi.json)", server.addr);
         if args.demo {

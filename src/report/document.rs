@@ -34,6 +34,24 @@ pub struct Document {
     pub revisions: Vec<String>,
     /// One line per red flag.
     pub flags: Vec<String>,
+    /// The year-end seal, if the year is sealed.
+    pub sealed: Option<SealDoc>,
+}
+
+/// The year-end seal (*esercizio chiuso*) as printed.
+pub struct SealDoc {
+    /// Who sealed.
+    pub actor: String,
+    /// When, in Italian time.
+    pub recorded_at: String,
+    /// The checkpoint's origin.
+    pub origin: String,
+    /// The tree size sealed.
+    pub size: u64,
+    /// The root, base64.
+    pub root: String,
+    /// The signed note, signature lines included.
+    pub checkpoint: String,
 }
 
 /// The plan summary.
@@ -229,6 +247,14 @@ impl Document {
             generated_at: it::timestamp(report.generated_at),
             head_seq: report.head.seq,
             head_hash: report.head.hash.clone(),
+            sealed: report.sealed.as_ref().map(|seal| SealDoc {
+                actor: seal.actor.clone(),
+                recorded_at: it::timestamp(seal.recorded_at),
+                origin: seal.origin.clone(),
+                size: seal.size,
+                root: seal.root.clone(),
+                checkpoint: seal.checkpoint.trim_end().to_string(),
+            }),
             phases: level == Level::Phase,
             summary: SummaryDoc {
                 objectives: summary.objectives,

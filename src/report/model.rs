@@ -54,6 +54,10 @@ pub struct Report {
     pub revisions: Vec<RevisionReport>,
     /// Red flags of the year, in the order the flag rules give them.
     pub flags: Vec<FlagReport>,
+    /// The year-end seal (*esercizio chiuso*), once recorded: the signed
+    /// checkpoint it names, with its cosignatures. Absent for an open year.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<traguardo_projections::Seal>,
 }
 
 /// One unit (*Settore* / *Servizio Autonomo*) and its objectives.
@@ -376,6 +380,7 @@ pub fn build(
             .map(|r| revision_report(r, &mut changes, at))
             .collect(),
         flags: super::flags::flags_of(&events)?,
+        sealed: plan.sealed.clone(),
     })
 }
 

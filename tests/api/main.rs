@@ -11,5 +11,6 @@ mod progress;
 mod properties;
 mod report;
 mod support;
+mod transparency;
 mod web;
 mod web_browser;
