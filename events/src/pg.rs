@@ -598,6 +598,53 @@ impl Store for PgStore {
         }
     }
 
+    fn import_recorded(&self, events: &[RecordedEvent]) -> Result<Head> {
+        off_runtime(|| {
+            let mut client = self.connect()?;
+            let mut tx = client.transaction()?;
+            tx.batch_execute(LOCK_LOG)?;
+            let mut head = read_head(&mut tx)?;
+            store::check_import(&head, events)?;
+            let insert = tx.prepare(INSERT_EVENT)?;
+            let mut data = String::with_capacity(512);
+            for event in events {
+                data.clear();
+                chain::write_canonical_value(&mut data, &event.data);
+                tx.execute(
+                    &insert,
+                    &[
+                        &to_i64(event.seq),
+                        &event.id,
+                        &event.stream,
+                        &to_i64(event.version),
+                        &event.event_type,
+                        &i64::from(event.schema),
+                        &data,
+                        &event.actor,
+                        &event.role,
+                        &event.recorded_at,
+                        &event.correlation,
+                        &event.prev_hash,
+                        &event.hash,
+                    ],
+                )?;
+                head = Head {
+                    seq: event.seq,
+                    hash: event.hash.clone(),
+                };
+            }
+            if !events.is_empty() {
+                tx.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&CHANNEL, &head.seq.to_string()],
+                )?;
+            }
+            tx.commit()?;
+            store::publish_head(&self.inner.head, head.clone());
+            Ok(head)
+        })
+    }
+
     fn shutdown(&self) {
         PgStore::shutdown(self)
     }

@@ -5,12 +5,15 @@
 //! - [`objectives`], [`plans`], [`log`], [`reports`]: the API's areas, each with
 //!   its routes.
 //! - [`ops`]: health, status, metrics, the OpenAPI document.
+//! - [`min_seq`]: `?min_seq=N` / `X-Min-Seq`, waiting for a seq written
+//!   through another instance.
 //!
 //! [`start`] binds, serves in the background and returns the bound address, so
 //! tests bind port 0; [`serve_blocking`] is `traguardo serve`.
 
 pub mod auth;
 pub mod log;
+pub mod min_seq;
 pub mod objectives;
 pub mod ops;
 pub mod plans;
@@ -108,6 +111,10 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            min_seq::wait,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             ops::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -138,6 +145,7 @@ pub struct Server {
     app: App,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    follower: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -145,6 +153,7 @@ impl Server {
     /// finish, ends live feeds, then stops the store's writer.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
+        self.follower.abort();
         match self.task.await {
             Ok(Err(e)) => tracing::error!(error = %e, "server error"),
             Err(e) => tracing::error!(error = %e, "server task failed"),
@@ -162,14 +171,16 @@ impl Server {
     }
 }
 
-/// Binds `addr` and serves `app` in the background.
+/// Binds `addr` and serves `app` in the background, its read model following
+/// the log (appends by other processes show up within a second).
 ///
 /// # Errors
-/// When the address cannot be bound.
+/// When the address cannot be bound or the log cannot be followed.
 pub async fn start(app: App, addr: &str) -> anyhow::Result<Server> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let follower = app.follow()?;
     let addr = listener.local_addr()?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let state = AppState {
@@ -192,6 +203,7 @@ pub async fn start(app: App, addr: &str) -> anyhow::Result<Server> {
         app,
         stop,
         task,
+        follower,
     })
 }
 

@@ -200,8 +200,7 @@ fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
 /// # Errors
 /// When the database cannot be opened or read, or has no plan for the year.
 pub fn run(db: &Path, args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let store = traguardo_events::SqliteStore::open_existing(db)?;
-    let app = crate::App::with_store(store)?;
+    let app = crate::App::with_store(crate::app::open_existing_store(db)?)?;
     let now = Utc::now().trunc_subsecs(0);
     let at = args.at.unwrap_or_else(|| app.today());
     let report = build(&app, args.year, at, args.as_of, now)?;

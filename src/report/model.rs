@@ -11,7 +11,7 @@ use traguardo_events::domain::ObjectiveEvent;
 use traguardo_events::envelope::timestamp;
 use traguardo_events::model::{Hundredths, ValidationOutcome};
 use traguardo_events::store::Until;
-use traguardo_events::{Head, RecordedEvent, SqliteStore, StreamRef};
+use traguardo_events::{Head, RecordedEvent, Store, StreamRef};
 use traguardo_projections::objective::{Pct, PhaseView};
 use traguardo_projections::plan::{scores_of, Revision};
 use traguardo_projections::{Objective, Outcome, PhaseStatus, Plan, Registry};
@@ -316,7 +316,7 @@ pub fn build(
             let until = Until::Seq(head.seq);
             (head, until)
         }
-        Some(cut) => (head_at(store, store.seq_at(cut)?)?, Until::RecordedAt(cut)),
+        Some(cut) => (head_at(store.as_ref(), store.seq_at(cut)?)?, Until::RecordedAt(cut)),
     };
     let events = app.year_events(year, until)?;
     let registry = Registry::of_selection(&events)?;
@@ -350,7 +350,7 @@ pub fn build(
 }
 
 /// The seq and hash of event `seq` (the genesis head for 0).
-fn head_at(store: &SqliteStore, seq: u64) -> Result<Head, AppError> {
+fn head_at(store: &dyn Store, seq: u64) -> Result<Head, AppError> {
     if seq == 0 {
         return Ok(Head::genesis());
     }
