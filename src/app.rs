@@ -212,9 +212,7 @@ impl App {
                 let caught_up = {
                     let app = app.clone();
                     tokio::task::spawn_blocking(move || {
-                        app.inner
-                            .model
-                            .catch_up(app.inner.store.as_ref(), u64::MAX)
+                        app.inner.model.catch_up(app.inner.store.as_ref(), u64::MAX)
                     })
                     .await
                 };

@@ -316,7 +316,10 @@ pub fn build(
             let until = Until::Seq(head.seq);
             (head, until)
         }
-        Some(cut) => (head_at(store.as_ref(), store.seq_at(cut)?)?, Until::RecordedAt(cut)),
+        Some(cut) => (
+            head_at(store.as_ref(), store.seq_at(cut)?)?,
+            Until::RecordedAt(cut),
+        ),
     };
     let events = app.year_events(year, until)?;
     let registry = Registry::of_selection(&events)?;
