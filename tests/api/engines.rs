@@ -552,3 +552,246 @@ fn a_wrong_url_or_a_refused_connection_is_one_line_on_stderr_and_a_failure() {
         }
     }
 }
+
+/// Every `(seq, hash)` the log holds, read with `traguardo export`.
+fn exported_heads(db: &str) -> BTreeSet<(u64, String)> {
+    let out = traguardo(db, &["export"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    stdout_of(&out)
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).expect("an NDJSON line");
+            (
+                event["seq"].as_u64().unwrap(),
+                event["hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Writers, one per objective, each recording measurements through `base`
+/// until the server stops answering; what each got acknowledged.
+fn start_writers(
+    base: &str,
+    token: &str,
+    indicators: &[String],
+) -> Vec<tokio::task::JoinHandle<Vec<(u64, String)>>> {
+    OBJECTIVES
+        .iter()
+        .zip(indicators)
+        .enumerate()
+        .map(|(w, ((key, _), indicator))| {
+            let url = format!("{base}/api/v1/objectives/{key}/indicators/{indicator}/measurements");
+            let token = token.to_string();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0.. {
+                    let body =
+                        json!({"on": "2022-06-01", "value": i % 100, "note": format!("{w}.{i}")});
+                    let response = reqwest::Client::new()
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await;
+                    let Ok(response) = response else { break };
+                    if response.status() != StatusCode::CREATED {
+                        break;
+                    }
+                    let Ok(body) = response.json::<Value>().await else {
+                        break;
+                    };
+                    acked.push((
+                        body["event"]["seq"].as_u64().unwrap(),
+                        body["event"]["hash"].as_str().unwrap().to_string(),
+                    ));
+                }
+                acked
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_concurrent_http_writers_on_postgres_loses_nothing_acknowledged() {
+    let db = Db::postgres();
+    let server = Serve::start(&db.target());
+    load_seed(&server).await;
+    let token = manager(&server, &["2250", "2249", "2247", "2252"]).await;
+    let mut indicators = Vec::new();
+    for (key, _) in OBJECTIVES {
+        indicators.push(qualitative_indicator(&server, key, &token).await);
+    }
+    let mut server = Some(server);
+    let mut acked = BTreeSet::new();
+    for pause in [400, 700, 550] {
+        let running = server.take().unwrap_or_else(|| Serve::start(&db.target()));
+        let writers = start_writers(&running.base, &token, &indicators);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        running.kill();
+        let before = acked.len();
+        for writer in writers {
+            acked.extend(writer.await.unwrap());
+        }
+        assert!(
+            acked.len() > before,
+            "the writers were acknowledged before the kill"
+        );
+    }
+    let logged = exported_heads(&db.target());
+    let lost: Vec<_> = acked.difference(&logged).collect();
+    assert!(lost.is_empty(), "acknowledged but not in the log: {lost:?}");
+    assert_verifies(&db.target());
+}
+
+/// A TCP proxy in front of PostgreSQL that the test can cut and restore: while
+/// cut, it closes every connection it carries and every new one at once.
+struct Proxy {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    carried: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let carried: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> =
+            std::sync::Arc::default();
+        let (is_up, connections) = (up.clone(), carried.clone());
+        let accepting = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !is_up.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                connections.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Proxy {
+            port,
+            up,
+            carried,
+            accepting,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for connection in self.carried.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accepting.abort();
+    }
+}
+
+/// Polls `probe` every 100 ms until it returns true, failing after `limit`.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut probe: impl FnMut() -> F,
+) {
+    let started = Instant::now();
+    while !probe().await {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_postgres_is_unreachable_writes_and_status_answer_503_and_the_server_recovers_alone()
+{
+    let db = crate::support::PgDb::create();
+    let server_url = crate::support::PgDb::server();
+    let host_port = server_url
+        .split_once("://")
+        .map(|(_, rest)| rest.rsplit('@').next().unwrap_or(rest))
+        .unwrap()
+        .to_string();
+    let proxy = Proxy::start(host_port.clone()).await;
+    let proxied = db
+        .url
+        .replacen(&host_port, &format!("127.0.0.1:{}", proxy.port), 1);
+    let server = Serve::start(&proxied);
+    load_seed(&server).await;
+    let token = manager(&server, &["2250"]).await;
+    let write = |n: u32| {
+        let url = server.url(
+            "/api/v1/objectives/2022-2250-A/indicators/completezza-fasi-tempistica/measurements",
+        );
+        let token = token.clone();
+        async move {
+            let body = json!({"on": "2022-06-01", "value": n});
+            call(Method::POST, &url, Some(&token), Some(&body), &[]).await
+        }
+    };
+    let status_code = || async { call(Method::GET, &server.url("/status"), None, None, &[]).await };
+    let mut acked = BTreeSet::new();
+    let (status, _, body) = write(1).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    acked.insert(body["event"]["seq"].as_u64().unwrap());
+
+    proxy.cut();
+    let (status, headers, problem) = write(2).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(headers.contains_key("retry-after"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("non è raggiungibile"),
+        "{problem}"
+    );
+    eventually("/status turns 503", Duration::from_secs(3), || async {
+        let (status, headers, _) = status_code().await;
+        status == StatusCode::SERVICE_UNAVAILABLE && headers.contains_key("retry-after")
+    })
+    .await;
+
+    proxy.restore();
+    let restored = Instant::now();
+    for n in 3.. {
+        let (status, _, body) = write(n).await;
+        if status == StatusCode::CREATED {
+            acked.insert(body["event"]["seq"].as_u64().unwrap());
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(
+            restored.elapsed() < Duration::from_secs(10),
+            "writes still fail {:?} after PostgreSQL came back",
+            restored.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eventually("/status turns 200", Duration::from_secs(5), || async {
+        status_code().await.0 == StatusCode::OK
+    })
+    .await;
+    let logged: BTreeSet<u64> = exported_heads(&db.url)
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert!(acked.is_subset(&logged), "{acked:?} all in the log");
+    server.stop();
+    assert_verifies(&db.url);
+}
