@@ -137,6 +137,15 @@ const SELECT_EVENT: &str = "SELECT seq, id, stream, version, type, schema, data,
 const INSERT_EVENT: &str = "INSERT INTO events (seq, id, stream, version, type, schema, data, \
      actor, role, recorded_at, correlation, prev_hash, hash) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+/// The events of one append, in one statement: one array per column, inserted
+/// in seq order (the insert trigger checks each row against the one before).
+const INSERT_EVENTS: &str = "INSERT INTO events (seq, id, stream, version, type, schema, data, \
+     actor, role, recorded_at, correlation, prev_hash, hash) \
+     SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], \
+     $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::text[], \
+     $12::text[], $13::text[]) \
+     AS u (seq, id, stream, version, type, schema, data, actor, role, recorded_at, \
+     correlation, prev_hash, hash) ORDER BY seq";
 const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1";
 const HEAD: &str = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1";
 const INSERT_IDEMPOTENCY: &str =
@@ -841,7 +850,7 @@ impl PgWriter {
         };
         if self.statements.is_none() {
             self.statements = Some(Statements {
-                insert: client.prepare(INSERT_EVENT)?,
+                insert: client.prepare(INSERT_EVENTS)?,
                 stream_version: client.prepare(STREAM_VERSION)?,
                 key_used: client.prepare(KEY_USED)?,
                 insert_key: client.prepare(INSERT_IDEMPOTENCY)?,
@@ -946,6 +955,43 @@ fn check(
     Ok(Ok(()))
 }
 
+/// The rows of one append, column by column, for [`INSERT_EVENTS`].
+struct Rows<'r> {
+    seq: Vec<i64>,
+    id: Vec<Uuid>,
+    stream: Vec<&'r str>,
+    version: Vec<i64>,
+    event_type: Vec<&'r str>,
+    schema: Vec<i64>,
+    data: Vec<String>,
+    actor: Vec<&'r str>,
+    role: Vec<&'r str>,
+    recorded_at: Vec<DateTime<Utc>>,
+    correlation: Vec<Option<&'r str>>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+impl Rows<'_> {
+    fn with_capacity(n: usize) -> Self {
+        Rows {
+            seq: Vec::with_capacity(n),
+            id: Vec::with_capacity(n),
+            stream: Vec::with_capacity(n),
+            version: Vec::with_capacity(n),
+            event_type: Vec::with_capacity(n),
+            schema: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            actor: Vec::with_capacity(n),
+            role: Vec::with_capacity(n),
+            recorded_at: Vec::with_capacity(n),
+            correlation: Vec::with_capacity(n),
+            prev_hash: Vec::with_capacity(n),
+            hash: Vec::with_capacity(n),
+        }
+    }
+}
+
 /// One append being written inside a group's transaction.
 struct Appending<'a, 'c> {
     tx: &'a mut Transaction<'c>,
@@ -962,7 +1008,7 @@ impl Appending<'_, '_> {
     /// they move from the request once the transaction has committed.
     fn append(&mut self, request: &Request, out: &mut Vec<RecordedEvent>) -> Result<()> {
         let mut versions: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-        let mut data = String::with_capacity(512);
+        let mut rows = Rows::with_capacity(request.batch.events.len());
         let mut id_text = Uuid::encode_buffer();
         let first = out.len();
         for new in &request.batch.events {
@@ -985,7 +1031,7 @@ impl Appending<'_, '_> {
             let id = Uuid::now_v7();
             let id_text: &str = id.hyphenated().encode_lower(&mut id_text);
             // The data is kept in its canonical form, rendered once for both.
-            data.clear();
+            let mut data = String::with_capacity(512);
             chain::write_canonical_value(&mut data, &new.data);
             self.canonical.clear();
             chain::write_canonical_event(
@@ -1005,28 +1051,21 @@ impl Appending<'_, '_> {
                 },
             )?;
             let hash = chain::hash_canonical(&self.head.hash, self.canonical);
-            self.tx
-                .execute(
-                    &self.statements.insert,
-                    &[
-                        &to_i64(seq),
-                        &id,
-                        &new.stream,
-                        &to_i64(version),
-                        &new.event_type,
-                        &i64::from(new.schema),
-                        &data,
-                        &new.actor,
-                        &new.role,
-                        &self.now,
-                        &new.correlation,
-                        &self.head.hash,
-                        &hash,
-                    ],
-                )
-                .map_err(|e| unique_violation_as_conflict(e, &new.stream, version))?;
             let prev_hash = std::mem::replace(&mut self.head.hash, hash.clone());
             self.head.seq = seq;
+            rows.seq.push(to_i64(seq));
+            rows.id.push(id);
+            rows.stream.push(&new.stream);
+            rows.version.push(to_i64(version));
+            rows.event_type.push(&new.event_type);
+            rows.schema.push(i64::from(new.schema));
+            rows.data.push(data);
+            rows.actor.push(&new.actor);
+            rows.role.push(&new.role);
+            rows.recorded_at.push(self.now);
+            rows.correlation.push(new.correlation.as_deref());
+            rows.prev_hash.push(prev_hash.clone());
+            rows.hash.push(hash.clone());
             out.push(RecordedEvent {
                 seq,
                 id,
@@ -1043,6 +1082,33 @@ impl Appending<'_, '_> {
                 hash,
             });
         }
+        // The whole batch in one statement: one round trip, not one per event.
+        self.tx
+            .execute(
+                &self.statements.insert,
+                &[
+                    &rows.seq,
+                    &rows.id,
+                    &rows.stream,
+                    &rows.version,
+                    &rows.event_type,
+                    &rows.schema,
+                    &rows.data,
+                    &rows.actor,
+                    &rows.role,
+                    &rows.recorded_at,
+                    &rows.correlation,
+                    &rows.prev_hash,
+                    &rows.hash,
+                ],
+            )
+            .map_err(|e| match out.get(first) {
+                Some(event) => {
+                    let stream = &request.batch.events[0].stream;
+                    unique_violation_as_conflict(e, stream, event.version)
+                }
+                None => Error::Postgres(e),
+            })?;
         if let (Some(key), Some(first), Some(last)) =
             (&request.idempotency, out.get(first), out.last())
         {
