@@ -134,9 +134,6 @@ const CHANNEL: &str = "traguardo_head";
 
 const SELECT_EVENT: &str = "SELECT seq, id, stream, version, type, schema, data, actor, role, \
      recorded_at, correlation, prev_hash, hash FROM events";
-const INSERT_EVENT: &str = "INSERT INTO events (seq, id, stream, version, type, schema, data, \
-     actor, role, recorded_at, correlation, prev_hash, hash) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 /// The events of one append, in one statement: one array per column, inserted
 /// in seq order (the insert trigger checks each row against the one before).
 const INSERT_EVENTS: &str = "INSERT INTO events (seq, id, stream, version, type, schema, data, \
@@ -614,32 +611,29 @@ impl Store for PgStore {
             tx.batch_execute(LOCK_LOG)?;
             let mut head = read_head(&mut tx)?;
             store::check_import(&head, events)?;
-            let insert = tx.prepare(INSERT_EVENT)?;
-            let mut data = String::with_capacity(512);
+            let mut rows = Rows::with_capacity(events.len());
             for event in events {
-                data.clear();
+                let mut data = String::with_capacity(512);
                 chain::write_canonical_value(&mut data, &event.data);
-                tx.execute(
-                    &insert,
-                    &[
-                        &to_i64(event.seq),
-                        &event.id,
-                        &event.stream,
-                        &to_i64(event.version),
-                        &event.event_type,
-                        &i64::from(event.schema),
-                        &data,
-                        &event.actor,
-                        &event.role,
-                        &event.recorded_at,
-                        &event.correlation,
-                        &event.prev_hash,
-                        &event.hash,
-                    ],
-                )?;
+                rows.seq.push(to_i64(event.seq));
+                rows.id.push(event.id);
+                rows.stream.push(&event.stream);
+                rows.version.push(to_i64(event.version));
+                rows.event_type.push(&event.event_type);
+                rows.schema.push(i64::from(event.schema));
+                rows.data.push(data);
+                rows.actor.push(&event.actor);
+                rows.role.push(&event.role);
+                rows.recorded_at.push(event.recorded_at);
+                rows.correlation.push(event.correlation.as_deref());
+                rows.prev_hash.push(event.prev_hash.clone());
+                rows.hash.push(event.hash.clone());
+            }
+            rows.insert(&mut tx, INSERT_EVENTS)?;
+            if let Some(last) = events.last() {
                 head = Head {
-                    seq: event.seq,
-                    hash: event.hash.clone(),
+                    seq: last.seq,
+                    hash: last.hash.clone(),
                 };
             }
             if !events.is_empty() {
@@ -973,6 +967,32 @@ struct Rows<'r> {
 }
 
 impl Rows<'_> {
+    /// Inserts the rows with `statement` ([`INSERT_EVENTS`], prepared or not).
+    fn insert<T: postgres::ToStatement + ?Sized>(
+        &self,
+        tx: &mut Transaction<'_>,
+        statement: &T,
+    ) -> std::result::Result<u64, postgres::Error> {
+        tx.execute(
+            statement,
+            &[
+                &self.seq,
+                &self.id,
+                &self.stream,
+                &self.version,
+                &self.event_type,
+                &self.schema,
+                &self.data,
+                &self.actor,
+                &self.role,
+                &self.recorded_at,
+                &self.correlation,
+                &self.prev_hash,
+                &self.hash,
+            ],
+        )
+    }
+
     fn with_capacity(n: usize) -> Self {
         Rows {
             seq: Vec::with_capacity(n),
@@ -1083,25 +1103,7 @@ impl Appending<'_, '_> {
             });
         }
         // The whole batch in one statement: one round trip, not one per event.
-        self.tx
-            .execute(
-                &self.statements.insert,
-                &[
-                    &rows.seq,
-                    &rows.id,
-                    &rows.stream,
-                    &rows.version,
-                    &rows.event_type,
-                    &rows.schema,
-                    &rows.data,
-                    &rows.actor,
-                    &rows.role,
-                    &rows.recorded_at,
-                    &rows.correlation,
-                    &rows.prev_hash,
-                    &rows.hash,
-                ],
-            )
+        rows.insert(self.tx, &self.statements.insert)
             .map_err(|e| match out.get(first) {
                 Some(event) => {
                     let stream = &request.batch.events[0].stream;
