@@ -164,10 +164,12 @@ const INSERT_EVENTS: &str = "INSERT INTO events (seq, id, stream, version, type,
      correlation, prev_hash, hash) ORDER BY seq";
 const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1";
 const HEAD: &str = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1";
-/// The current version of each of the streams `$1` names (those without
-/// events are missing).
-const STREAM_VERSIONS: &str =
-    "SELECT stream, MAX(version) FROM events WHERE stream = ANY($1) GROUP BY stream";
+/// The current version of each of the streams `$1` names (NULL for those
+/// without events): one backward step in the `(stream, version)` index each,
+/// never the stream's other rows.
+const STREAM_VERSIONS: &str = "SELECT s.stream, (SELECT e.version FROM events e \
+     WHERE e.stream = s.stream ORDER BY e.version DESC LIMIT 1) \
+     FROM UNNEST($1::text[]) AS s (stream)";
 /// Which of the keys `$1` names are used already.
 const KEYS_USED: &str = "SELECT key FROM idempotency WHERE key = ANY($1)";
 /// The idempotency keys of a group, in one statement.
@@ -1090,9 +1092,9 @@ fn stream_versions<'g>(
     let mut versions = std::collections::HashMap::with_capacity(names.len());
     for row in tx.query(&statements.stream_versions, &[&names])? {
         let stream: &str = row.try_get(0)?;
-        let version: i64 = row.try_get(1)?;
+        let version: Option<i64> = row.try_get(1)?;
         // Keyed by the request's own string, which outlives the row.
-        if let Ok(i) = names.binary_search(&stream) {
+        if let (Ok(i), Some(version)) = (names.binary_search(&stream), version) {
             versions.insert(names[i], version as u64);
         }
     }
