@@ -786,9 +786,9 @@ fn visibility(store: &dyn Store, target: &str, count: u64) -> anyhow::Result<Dur
     let (year, unit, letter) = Workload::place(0);
     let stream = objective_stream(&objective_key(year, &unit, &letter));
     let manager = Actor::new("Dirigente", "manager");
-    let mut version = store.stream_version(&stream)?;
+    let first_version = store.stream_version(&stream)?;
     let mut acked = std::collections::HashMap::new();
-    for n in 0..count {
+    for (n, version) in (0..count).zip(first_version..) {
         let event = ObjectiveEvent::PhaseStarted {
             phase: 1,
             on: NaiveDate::from_ymd_opt(year, 3, 1).expect("a date"),
@@ -799,7 +799,6 @@ fn visibility(store: &dyn Store, target: &str, count: u64) -> anyhow::Result<Dur
             .push(NewEvent::from_domain(&stream, &event, &manager, None)?);
         let appended = store.append(batch)?;
         let at = unix_micros();
-        version += 1;
         for e in appended {
             acked.insert(e.seq, at);
         }
