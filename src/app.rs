@@ -4,18 +4,28 @@
 //! Flow: parse → load state from the registry → decide (pure) → append → the
 //! store's commit hook folds the new events into the registry before the append
 //! returns → answer from the registry.
+//!
+//! Several processes may share one log (DESIGN.md §10). A server follows it
+//! ([`App::follow`]): whenever the head moves past what the registry folded, it
+//! reads the rest from the store and folds it, so another process's appends
+//! show up here within a second. Every fold, from the hook or the follower,
+//! goes through one cursor under the registry's lock: nothing is folded twice,
+//! and a gap (another process's events between two of ours) is read from the
+//! store, never skipped.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use traguardo_events::domain::{ObjectiveEvent, OrgEvent, PlanEvent};
 use traguardo_events::envelope::Actor;
 use traguardo_events::model::{objective_stream, plan_stream, Role, ORG_STREAM};
-use traguardo_events::store::{IdempotencyKey, Until};
+use traguardo_events::store::{self, IdempotencyKey, Until};
 use traguardo_events::{
-    AppendBatch, Clock, ExpectedVersion, Head, NewEvent, RecordedEvent, SqliteStore,
+    AppendBatch, Clock, ExpectedVersion, Head, NewEvent, RecordedEvent, SqliteStore, Store,
+    StoreExt,
 };
 use traguardo_projections::{Objective, Registry, TokenInfo};
 use uuid::Uuid;
@@ -31,13 +41,97 @@ pub struct App {
 }
 
 struct Inner {
-    store: SqliteStore,
+    store: Arc<dyn Store>,
+    model: Arc<ReadModel>,
+    bootstrap_sha256: RwLock<Option<String>>,
+}
+
+/// The registry and how far it has followed the log.
+struct ReadModel {
     // A std lock: held only to read or fold in memory, never across an await.
-    registry: Arc<RwLock<Registry>>,
+    registry: RwLock<Registry>,
+    /// The last seq folded or found unfoldable: moved only under the registry's
+    /// write lock, watched by requests waiting for a seq (`min_seq`).
+    folded: tokio::sync::watch::Sender<u64>,
     // The first committed event that could not be folded: the read model has
     // drifted from the log, and `/status` says so until a restart rebuilds it.
-    drift: Arc<std::sync::Mutex<Option<String>>>,
-    bootstrap_sha256: RwLock<Option<String>>,
+    drift: Mutex<Option<String>>,
+    // Why the read model cannot follow the log right now (the database does not
+    // answer); cleared once it catches up again.
+    lagging: Mutex<Option<String>>,
+}
+
+/// How many events the follower reads and folds at a time.
+const FOLLOW_PAGE: usize = 1_000;
+/// How often the follower checks the log when nothing wakes it: a database
+/// that stopped answering shows on `/status` within this.
+const FOLLOW_CHECK: Duration = Duration::from_secs(1);
+
+impl ReadModel {
+    /// Folds `events` (in seq order) past the cursor; those at or before it are
+    /// skipped. An event that cannot be folded is recorded as drift and passed.
+    fn fold(&self, events: &[RecordedEvent]) {
+        let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
+        let mut cursor = *self.folded.borrow();
+        for event in events {
+            if event.seq <= cursor {
+                continue;
+            }
+            if event.seq != cursor + 1 {
+                // Callers read gaps first; this would be a bug, and it is loud.
+                tracing::error!(
+                    expected = cursor + 1,
+                    got = event.seq,
+                    "the read model would skip events"
+                );
+                self.drifted(format!("seq {} folded after seq {cursor}", event.seq));
+            }
+            if let Err(e) = registry.apply(event) {
+                tracing::error!(error = %e, "cannot fold a committed event");
+                self.drifted(e.to_string());
+            }
+            cursor = event.seq;
+        }
+        self.folded.send_if_modified(|folded| {
+            let moved = cursor > *folded;
+            *folded = cursor.max(*folded);
+            moved
+        });
+    }
+
+    fn cursor(&self) -> u64 {
+        *self.folded.borrow()
+    }
+
+    fn drifted(&self, problem: String) {
+        self.drift
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(problem);
+    }
+
+    fn set_lagging(&self, problem: Option<String>) {
+        *self.lagging.lock().unwrap_or_else(|e| e.into_inner()) = problem;
+    }
+
+    /// Reads from `store` and folds every event after the cursor up to `until`
+    /// (inclusive; `u64::MAX` for the whole log).
+    fn catch_up(&self, store: &dyn Store, until: u64) -> traguardo_events::Result<()> {
+        loop {
+            let after = self.cursor();
+            if after >= until {
+                return Ok(());
+            }
+            let want = usize::try_from(until - after)
+                .unwrap_or(usize::MAX)
+                .min(FOLLOW_PAGE);
+            let events = store.read_all(after, want)?;
+            self.fold(&events);
+            if events.len() < want {
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// What a write appended, and whether it is the replay of an earlier request with
@@ -51,75 +145,147 @@ pub struct Written {
 }
 
 impl App {
-    /// Opens the database, replays the log into memory and keeps it in step.
+    /// Opens the log at `db` (a SQLite file, or a `postgres://` URL: see
+    /// [`open_store`]), replays it into memory and keeps it in step.
     ///
     /// # Errors
     /// When the database cannot be opened or an event cannot be folded.
-    pub fn open(path: impl AsRef<Path>, clock: Clock) -> Result<Self, AppError> {
-        let store = SqliteStore::open(path, clock)?;
-        Self::with_store(store)
+    pub fn open(db: impl AsRef<Path>, clock: Clock) -> Result<Self, AppError> {
+        Self::with_store(open_store(db.as_ref(), clock)?)
     }
 
     /// Builds the application over an open store.
     ///
     /// # Errors
     /// When an event of the log cannot be folded.
-    pub fn with_store(store: SqliteStore) -> Result<Self, AppError> {
-        let registry = replay(&store)?;
-        let registry = Arc::new(RwLock::new(registry));
-        let drift: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
-        let drifted = drift.clone();
-        let folded = registry.clone();
+    pub fn with_store(store: Arc<dyn Store>) -> Result<Self, AppError> {
+        let registry = replay(store.as_ref())?;
+        let (folded, _) = tokio::sync::watch::channel(registry.last_seq());
+        let model = Arc::new(ReadModel {
+            registry: RwLock::new(registry),
+            folded,
+            drift: Mutex::default(),
+            lagging: Mutex::default(),
+        });
+        // Weak: the store keeps its hooks, and must not keep itself alive.
+        let reader: Weak<dyn Store> = Arc::downgrade(&store);
+        let hooked = model.clone();
         store.on_commit(Arc::new(move |events: &[RecordedEvent]| {
-            let mut registry = folded.write().unwrap_or_else(|e| e.into_inner());
-            if let Some(first) = events.first() {
-                if first.seq != registry.last_seq() + 1 {
-                    tracing::warn!(
-                        expected = registry.last_seq() + 1,
-                        got = first.seq,
-                        "another process appended to this database; restart to see its events"
-                    );
+            let Some(first) = events.first() else { return };
+            let cursor = hooked.cursor();
+            if first.seq > cursor + 1 {
+                // Another process appended since our last commit and the
+                // follower has not folded it yet: read the gap, then ours.
+                let filled = match reader.upgrade() {
+                    Some(store) => hooked.catch_up(store.as_ref(), first.seq - 1),
+                    None => Err(traguardo_events::Error::WriterGone),
+                };
+                if let Err(e) = filled {
+                    // Folding ours now would skip the gap: leave both to the
+                    // follower, which reads them from the store.
+                    tracing::warn!(error = %e, "cannot read another process's events yet");
+                    hooked.set_lagging(Some(e.to_string()));
+                    return;
                 }
             }
-            for event in events {
-                if let Err(e) = registry.apply(event) {
-                    tracing::error!(error = %e, "cannot fold a committed event");
-                    drifted
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert_with(|| e.to_string());
-                }
-            }
+            hooked.fold(events);
         }));
         Ok(App {
             inner: Arc::new(Inner {
                 store,
-                registry,
-                drift,
+                model,
                 bootstrap_sha256: RwLock::new(None),
             }),
         })
     }
 
-    /// Whether the in-memory read model still mirrors the log.
+    /// Follows the log in a background task (until it is aborted): whatever
+    /// other processes append is folded within a second, and when the log
+    /// cannot be read [`App::health`] says so until it can again.
     ///
     /// # Errors
-    /// The first event that could not be folded since start.
+    /// When the store cannot start following.
+    pub fn follow(&self) -> Result<tokio::task::JoinHandle<()>, AppError> {
+        let mut head = self.inner.store.follow()?;
+        let app = self.clone();
+        Ok(tokio::spawn(async move {
+            loop {
+                let caught_up = {
+                    let app = app.clone();
+                    tokio::task::spawn_blocking(move || {
+                        app.inner.model.catch_up(app.inner.store.as_ref(), u64::MAX)
+                    })
+                    .await
+                };
+                let problem = match caught_up {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(format!("the follower failed: {e}")),
+                };
+                if let Some(problem) = &problem {
+                    tracing::warn!(%problem, "the read model cannot follow the log");
+                }
+                app.inner.model.set_lagging(problem);
+                // Wait until the head moves past what is folded (our own commits
+                // are folded by the hook already), or for the next check.
+                let _ = tokio::time::timeout(FOLLOW_CHECK, async {
+                    loop {
+                        if head.changed().await.is_err() {
+                            // The store is gone: only the periodic check is left.
+                            std::future::pending::<()>().await;
+                        }
+                        if head.borrow_and_update().seq > app.inner.model.cursor() {
+                            return;
+                        }
+                    }
+                })
+                .await;
+            }
+        }))
+    }
+
+    /// The last seq the read model has folded.
+    pub fn folded_seq(&self) -> u64 {
+        self.inner.model.cursor()
+    }
+
+    /// Waits until the read model has folded seq `seq`, at most `timeout`;
+    /// whether it has.
+    pub async fn wait_for_seq(&self, seq: u64, timeout: Duration) -> bool {
+        let mut folded = self.inner.model.folded.subscribe();
+        tokio::time::timeout(timeout, folded.wait_for(|folded| *folded >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Whether the in-memory read model mirrors the log and follows it.
+    ///
+    /// # Errors
+    /// The first event that could not be folded since start, or why the log
+    /// cannot be followed right now.
     pub fn health(&self) -> Result<(), String> {
-        match self
-            .inner
+        let model = &self.inner.model;
+        if let Some(problem) = model
             .drift
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
         {
-            Some(problem) => Err(format!("the read model is behind the log: {problem}")),
+            return Err(format!("the read model is behind the log: {problem}"));
+        }
+        match model
+            .lagging
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            Some(problem) => Err(format!("the read model cannot follow the log: {problem}")),
             None => Ok(()),
         }
     }
 
     /// The event store.
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 
@@ -132,6 +298,7 @@ impl App {
     pub fn read<T>(&self, f: impl FnOnce(&Registry) -> T) -> T {
         f(&self
             .inner
+            .model
             .registry
             .read()
             .unwrap_or_else(|e| e.into_inner()))
@@ -500,7 +667,7 @@ impl App {
         })
     }
 
-    /// [`App::replay`] on a blocking thread: it reads SQLite.
+    /// [`App::replay`] on a blocking thread: it reads the store.
     async fn replay_off_runtime(
         &self,
         key: Option<&IdempotencyKey>,
@@ -600,12 +767,41 @@ pub fn plan_batch(
     Ok(batch)
 }
 
+/// Opens the log named by `db`: a `postgres://` (or `postgresql://`) URL opens
+/// PostgreSQL, anything else is a SQLite file, created if missing.
+///
+/// # Errors
+/// When the database cannot be opened (the message names it, password hidden).
+pub fn open_store(db: &Path, clock: Clock) -> Result<Arc<dyn Store>, AppError> {
+    Ok(match postgres_url(db) {
+        Some(url) => store::open(url, clock)?,
+        None => Arc::new(SqliteStore::open(db, clock)?),
+    })
+}
+
+/// Like [`open_store`], but the log must exist already (for reading commands):
+/// a missing file or a database without a log is an error, left untouched.
+///
+/// # Errors
+/// When there is no Traguardo log there.
+pub fn open_existing_store(db: &Path) -> Result<Arc<dyn Store>, AppError> {
+    Ok(match postgres_url(db) {
+        Some(url) => store::open_existing(url)?,
+        None => Arc::new(SqliteStore::open_existing(db)?),
+    })
+}
+
+/// `db` as a PostgreSQL URL, if it is one (a path need not be UTF-8; a URL is).
+fn postgres_url(db: &Path) -> Option<&str> {
+    db.to_str().filter(|text| store::is_postgres_url(text))
+}
+
 /// Folds the whole log into a fresh registry, decoding each event's data straight
 /// from its stored text (what the server does at start).
 ///
 /// # Errors
 /// When the log cannot be read or an event cannot be folded.
-pub fn replay(store: &SqliteStore) -> Result<Registry, AppError> {
+pub fn replay(store: &dyn Store) -> Result<Registry, AppError> {
     let mut registry = Registry::new();
     store.for_each_raw(0, |event, data| {
         registry.apply_text(&event, data).map_err(AppError::from)

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use traguardo_events::{Clock, Head, SqliteStore};
+use traguardo_events::{chain, Clock, Head, RecordedEvent, StoreExt};
 
+use crate::app::{open_existing_store, open_store};
 use crate::commands::Principal;
 use crate::App;
 
@@ -16,7 +17,8 @@ use crate::App;
 #[derive(Debug, Parser)]
 #[command(name = "traguardo", version, about)]
 pub struct Cli {
-    /// The SQLite database file.
+    /// The database: a SQLite file (created if missing), or a PostgreSQL URL
+    /// `postgres://user[:password]@host[:port]/database`.
     #[arg(
         long,
         env = "TRAGUARDO_DB",
@@ -96,6 +98,17 @@ pub enum Command {
         /// What to do with accounts.
         #[command(subcommand)]
         command: crate::web::cli::UserCommand,
+    },
+    /// Copy a whole log into an empty database, hash for hash, from either
+    /// engine to either (SQLite file or PostgreSQL URL); both chains are
+    /// verified, before and after.
+    Copy {
+        /// The log to copy: a SQLite file or a `postgres://` URL.
+        #[arg(long)]
+        from: PathBuf,
+        /// Where to copy it: a new SQLite file, or an empty PostgreSQL database.
+        #[arg(long)]
+        to: PathBuf,
     },
 }
 
@@ -193,6 +206,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Command::Copy { from, to } => copy(&from, &to),
         Command::PlanSchema => {
             print!("{}", crate::plan_document::json_schema());
             Ok(ExitCode::SUCCESS)
@@ -239,7 +253,7 @@ fn import(db: &std::path::Path, file: &std::path::Path, actor: &str) -> anyhow::
 }
 
 fn verify(db: &std::path::Path, expect: &[Head]) -> anyhow::Result<ExitCode> {
-    let store = SqliteStore::open_existing(db)?;
+    let store = open_existing_store(db)?;
     let v = store.verify(expect)?;
     if v.ok() {
         println!(
@@ -248,20 +262,103 @@ fn verify(db: &std::path::Path, expect: &[Head]) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    if let (Some(seq), Some(problem)) = (v.first_bad_seq, &v.problem) {
-        println!("BROKEN at seq {seq}: {problem}");
-    }
-    for (head, why) in &v.missing_heads {
-        println!("MISSING published head {}:{}: {why}", head.seq, head.hash);
-    }
-    if !v.triggers_present {
-        println!("TAMPERED: the append-only triggers have been removed");
-    }
+    print_problems("", &v);
     Ok(ExitCode::FAILURE)
 }
 
+/// One line per problem `verify` found, each after `prefix`.
+fn print_problems(prefix: &str, v: &traguardo_events::Verification) {
+    if let (Some(seq), Some(problem)) = (v.first_bad_seq, &v.problem) {
+        println!("{prefix}BROKEN at seq {seq}: {problem}");
+    }
+    for (head, why) in &v.missing_heads {
+        println!(
+            "{prefix}MISSING published head {}:{}: {why}",
+            head.seq, head.hash
+        );
+    }
+    if !v.triggers_present {
+        println!("{prefix}TAMPERED: the append-only triggers have been removed");
+    }
+}
+
+/// Events written per transaction by `copy`.
+const COPY_PAGE: usize = 1_000;
+
+/// `traguardo copy`: verifies the source, refuses a destination that is not
+/// empty, moves every event as it is (seq, id, record time, hashes), checking
+/// each hash on the way, then verifies the destination against the source's
+/// head.
+fn copy(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let source = open_existing_store(from).context("cannot read the source")?;
+    let checked = source.verify(&[])?;
+    if !checked.ok() {
+        print_problems(&format!("source {}: ", source.location()), &checked);
+        println!("nothing was copied");
+        return Ok(ExitCode::FAILURE);
+    }
+    let target = open_store(to, Clock::system()).context("cannot open the destination")?;
+    let head = target.head()?;
+    if head.seq != 0 {
+        anyhow::bail!(
+            "the destination {} is not empty (it holds {} events): copy only into an empty database",
+            target.location(),
+            head.seq
+        );
+    }
+    let mut prev = Head::genesis();
+    let mut page: Vec<RecordedEvent> = Vec::with_capacity(COPY_PAGE);
+    source.for_each(0, |event| -> anyhow::Result<()> {
+        let computed = chain::hash(&prev.hash, &event)?;
+        if computed != event.hash || event.prev_hash != prev.hash {
+            anyhow::bail!(
+                "the source changed while it was copied: seq {} does not verify",
+                event.seq
+            );
+        }
+        prev = Head {
+            seq: event.seq,
+            hash: computed,
+        };
+        page.push(event);
+        if page.len() == COPY_PAGE {
+            target.import_recorded(&page)?;
+            page.clear();
+        }
+        Ok(())
+    })?;
+    if !page.is_empty() {
+        target.import_recorded(&page)?;
+    }
+    let copied = target.verify(std::slice::from_ref(&prev))?;
+    target.shutdown();
+    if !copied.ok() || copied.head != prev {
+        print_problems(&format!("destination {}: ", target.location()), &copied);
+        if copied.head != prev {
+            println!(
+                "destination {}: its head is {}:{}, the source's {}:{}",
+                target.location(),
+                copied.head.seq,
+                copied.head.hash,
+                prev.seq,
+                prev.hash
+            );
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "copied {} events from {} to {}; head {}:{} verified on both",
+        copied.events,
+        source.location(),
+        target.location(),
+        prev.seq,
+        prev.hash
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn export(db: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let store = SqliteStore::open_existing(db)?;
+    let store = open_existing_store(db)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = store

@@ -54,6 +54,19 @@ pub enum AppError {
     /// An `Idempotency-Key` reused with a different request. 422.
     #[error("{0}")]
     IdempotencyMismatch(String),
+    /// The database cannot be reached right now: nothing may have been written,
+    /// and a retry later may succeed. 503 with `Retry-After`.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The read model has not yet folded the seq a request asked for
+    /// (`min_seq`, `X-Min-Seq`). 503 with `Retry-After`.
+    #[error("the read model has folded seq {folded}, not yet {wanted}")]
+    NotYet {
+        /// The seq the request waited for.
+        wanted: u64,
+        /// The last seq folded when it gave up.
+        folded: u64,
+    },
     /// The event store failed. 500 (details logged, not sent).
     #[error("event store: {0}")]
     Store(#[source] traguardo_events::Error),
@@ -103,6 +116,7 @@ impl From<traguardo_events::Error> for AppError {
             traguardo_events::Error::Conflict { .. } => AppError::Conflict(format!(
                 "{e}; someone else wrote first: read the current state and try again"
             )),
+            other if other.is_unavailable() => AppError::Unavailable(other.to_string()),
             other => AppError::Store(other),
         }
     }

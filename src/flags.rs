@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use traguardo_events::store::Until;
-use traguardo_events::{Clock, Head};
+use traguardo_events::Head;
 use traguardo_projections::flags::{red_flags, Flag, FlagSettings};
 
 use crate::App;
@@ -64,10 +64,7 @@ pub fn run(db: &Path, args: FlagsArgs) -> anyhow::Result<ExitCode> {
     if args.late_days < 0 {
         bail!("--late-days must not be negative");
     }
-    if !db.exists() {
-        bail!("no database at {}", db.display());
-    }
-    let app = App::open(db, Clock::system())?;
+    let app = App::with_store(crate::app::open_existing_store(db)?)?;
     // One cut of the log, named by its head: every event read is at or before it.
     let cut = match (args.as_of, args.seq) {
         (Some(t), _) => Until::RecordedAt(t),

@@ -282,7 +282,7 @@ pub async fn seal_year(
     }
     let signing = {
         let (app, checkpoints) = (app.clone(), checkpoints.clone());
-        tokio::task::spawn_blocking(move || checkpoints.refresh(app.store()))
+        tokio::task::spawn_blocking(move || checkpoints.refresh(&**app.store()))
     };
     let note = signing
         .await

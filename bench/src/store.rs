@@ -10,13 +10,22 @@
 //!   before and after is the registry's alone;
 //! - **durable appends**: one event per append, each waited for until it is
 //!   durable, from 1, 8 and 64 concurrent appenders through the group-commit
-//!   writer, with latency percentiles.
+//!   writer, with latency percentiles;
+//! - **visibility across processes**: single appends by this process, each
+//!   timed from its acknowledgement until another process (a child following
+//!   the log with the server's read model) has folded it.
+//!
+//! With `--db postgres://…` every figure is taken on PostgreSQL instead, in
+//! scratch databases created on that server and dropped at the end, and the
+//! baseline is the bare `postgres` crate.
 //!
 //! Nothing here asserts a time: it prints what it measured.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use chrono::{Days, NaiveDate};
@@ -26,7 +35,9 @@ use traguardo_events::model::{
     objective_key, objective_stream, plan_stream, Hundredths, IndicatorKind, IndicatorSpec,
     ObjectiveSpec, PhaseSpec, Unit,
 };
-use traguardo_events::{AppendBatch, Clock, ExpectedVersion, NewEvent, SqliteStore};
+use traguardo_events::{
+    AppendBatch, Clock, ExpectedVersion, NewEvent, SqliteStore, Store, StoreExt,
+};
 use traguardo_projections::Registry;
 
 /// `traguardo-bench store` options.
@@ -48,7 +59,16 @@ pub struct StoreArgs {
     /// measure: on a tmpfs an fsync costs nothing.
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
-    /// Skip the bare rusqlite baseline.
+    /// Measure PostgreSQL instead of SQLite: the URL of a database on the server
+    /// to use (`postgres://user@host:port/db`). The figures are taken in scratch
+    /// databases created on that server and dropped at the end (`--keep` keeps
+    /// them); the database named is only connected to, to create them.
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Single appends timed until another process has folded them.
+    #[arg(long, default_value_t = 300)]
+    pub visibility: u64,
+    /// Skip the bare-driver baseline (rusqlite or postgres).
     #[arg(long)]
     pub no_baseline: bool,
     /// Keep the scratch database instead of deleting it.
@@ -57,6 +77,94 @@ pub struct StoreArgs {
     /// Internal: replay this database in this process and print the figures.
     #[arg(long, hide = true)]
     pub replay_only: Option<PathBuf>,
+    /// Internal: follow this database and print when each of the next
+    /// `--visibility` seqs was folded.
+    #[arg(long, hide = true)]
+    pub follow_only: Option<PathBuf>,
+}
+
+/// Where the scratch logs go: files in a folder, or databases on a
+/// PostgreSQL server.
+enum Scratch {
+    Sqlite(PathBuf),
+    Postgres {
+        /// The URL given, to connect to and create databases from.
+        url: String,
+        /// The databases created, dropped at the end.
+        created: std::cell::RefCell<Vec<String>>,
+    },
+}
+
+impl Scratch {
+    /// A new, empty log named `name`: what `--db` would be given.
+    fn target(&self, name: &str) -> anyhow::Result<String> {
+        match self {
+            Scratch::Sqlite(dir) => Ok(dir.join(format!("{name}.db")).display().to_string()),
+            Scratch::Postgres { url, created } => {
+                let database = format!("traguardo_bench_{}_{name}", std::process::id());
+                let mut client = postgres::Client::connect(url, postgres::NoTls)
+                    .with_context(|| format!("cannot connect to {url}"))?;
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))?;
+                client.batch_execute(&format!(
+                    "CREATE DATABASE {database} TEMPLATE template0 ENCODING 'UTF8'"
+                ))?;
+                created.borrow_mut().push(database.clone());
+                Ok(with_database(url, &database))
+            }
+        }
+    }
+
+    /// Removes every scratch log, or says where they were kept.
+    fn finish(&self, keep: bool) {
+        match self {
+            Scratch::Sqlite(dir) if keep => {
+                println!("\nscratch database kept in {}", dir.display());
+            }
+            Scratch::Sqlite(dir) => {
+                if let Err(e) = std::fs::remove_dir_all(dir) {
+                    eprintln!("cannot remove {}: {e}", dir.display());
+                }
+            }
+            Scratch::Postgres { created, .. } if keep => {
+                println!("\nscratch databases kept: {}", created.borrow().join(", "));
+            }
+            Scratch::Postgres { url, created } => {
+                let dropped = postgres::Client::connect(url, postgres::NoTls).and_then(|mut c| {
+                    for database in created.borrow().iter() {
+                        c.batch_execute(&format!(
+                            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+                        ))?;
+                    }
+                    Ok(())
+                });
+                if let Err(e) = dropped {
+                    eprintln!("cannot drop the scratch databases: {e}");
+                }
+            }
+        }
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(self, Scratch::Postgres { .. })
+    }
+}
+
+/// `url` with its database replaced by `database` (query parameters kept).
+fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, format!("?{query}")),
+        None => (rest, String::new()),
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{database}{query}")
+}
+
+fn open(target: &str) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(traguardo::app::open_store(
+        Path::new(target),
+        Clock::system(),
+    )?)
 }
 
 /// Runs the benchmarks and prints the figures.
@@ -68,38 +176,58 @@ pub fn run(args: StoreArgs) -> anyhow::Result<ExitCode> {
         replay(db)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(db) = &args.follow_only {
+        follow_only(db, args.visibility)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.events == 0 || args.batch == 0 || args.appenders.contains(&0) {
         bail!("--events, --batch and --appenders must be positive");
     }
-    let dir = args
-        .dir
-        .join(format!("traguardo-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the scratch folder {}", dir.display()))?;
-    let result = run_in(&args, &dir);
-    if args.keep {
-        println!("\nscratch database kept in {}", dir.display());
-    } else if let Err(e) = std::fs::remove_dir_all(&dir) {
-        eprintln!("cannot remove {}: {e}", dir.display());
-    }
+    let scratch = match &args.db {
+        Some(url) => {
+            if !traguardo_events::store::is_postgres_url(url) {
+                bail!("--db takes a postgres:// URL; for SQLite use --dir");
+            }
+            Scratch::Postgres {
+                url: url.clone(),
+                created: Default::default(),
+            }
+        }
+        None => {
+            let dir = args
+                .dir
+                .join(format!("traguardo-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the scratch folder {}", dir.display()))?;
+            Scratch::Sqlite(dir)
+        }
+    };
+    let result = run_in(&args, &scratch);
+    scratch.finish(args.keep);
     result
 }
 
-fn run_in(args: &StoreArgs, dir: &Path) -> anyhow::Result<ExitCode> {
-    machine(dir);
+fn run_in(args: &StoreArgs, scratch: &Scratch) -> anyhow::Result<ExitCode> {
+    machine(scratch);
     if cfg!(debug_assertions) {
         println!(
             "WARNING: a debug build; run `cargo run --release -p traguardo-bench -- store` for figures"
         );
     }
 
-    let db = dir.join("bench.db");
+    let db = scratch.target("bench")?;
     section(&format!(
-        "batched append: {} events in batches of {}, hash chain, synchronous=FULL",
-        args.events, args.batch
+        "batched append: {} events in batches of {}, hash chain, {}",
+        args.events,
+        args.batch,
+        if scratch.is_postgres() {
+            "synchronous_commit=on"
+        } else {
+            "synchronous=FULL"
+        }
     ));
-    let store = SqliteStore::open(&db, Clock::system())?;
-    let written = batched_append(&store, args.events, args.batch)?;
+    let store = open(&db)?;
+    let written = batched_append(store.as_ref(), args.events, args.batch)?;
     println!(
         "  payload: {:.0} bytes of JSON data on average ({} objectives, {} plans)",
         written.payload_bytes as f64 / args.events as f64,
@@ -117,20 +245,34 @@ fn run_in(args: &StoreArgs, dir: &Path) -> anyhow::Result<ExitCode> {
             (false, "the same rows, no hash, no checks, no trigger"),
             (true, "the same rows, with the append-only triggers"),
         ] {
-            let file = dir.join(format!("baseline-{triggers}.db"));
-            let took = bare_rusqlite(&file, args.events, args.batch, triggers)?;
+            let target = scratch.target(&format!("baseline_{triggers}"))?;
+            let (driver, took) = if scratch.is_postgres() {
+                let took = bare_postgres(&target, args.events, args.batch, triggers)?;
+                ("bare postgres", took)
+            } else {
+                let took = bare_rusqlite(Path::new(&target), args.events, args.batch, triggers)?;
+                let _ = std::fs::remove_file(&target);
+                ("bare rusqlite", took)
+            };
             println!(
-                "  bare rusqlite     {:>9.0} events/s  ({:.2} s: {what})",
+                "  {driver:<17} {:>9.0} events/s  ({:.2} s: {what})",
                 rate(args.events, took),
                 took.as_secs_f64()
             );
-            let _ = std::fs::remove_file(&file);
         }
     }
-    println!(
-        "  database file: {:.0} MB",
-        std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
-    );
+    if scratch.is_postgres() {
+        let mut client = postgres::Client::connect(&db, postgres::NoTls)?;
+        let bytes: i64 = client
+            .query_one("SELECT pg_database_size(current_database())", &[])?
+            .get(0);
+        println!("  database size: {:.0} MB", bytes as f64 / 1e6);
+    } else {
+        println!(
+            "  database file: {:.0} MB",
+            std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
+        );
+    }
 
     // Replay in a fresh process, so that its memory is measured from a clean start.
     store.shutdown();
@@ -149,7 +291,7 @@ fn run_in(args: &StoreArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         bail!("the replay process failed: {status}");
     }
 
-    let store = SqliteStore::open(&db, Clock::system())?;
+    let store = open(&db)?;
     section(&format!(
         "durable single-event appends through the group-commit writer ({} per level, on the {}-event log)",
         args.durable, args.events
@@ -159,7 +301,7 @@ fn run_in(args: &StoreArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         "appenders", "events/s", "p50 ms", "p99 ms", "max ms"
     );
     for &appenders in &args.appenders {
-        let d = durable_appends(&store, appenders, args.durable, written.objectives)?;
+        let d = durable_appends(store.clone(), appenders, args.durable, written.objectives)?;
         println!(
             "  {:>9}  {:>11.0}  {:>9.2}  {:>9.2}  {:>9.2}",
             appenders,
@@ -169,6 +311,19 @@ fn run_in(args: &StoreArgs, dir: &Path) -> anyhow::Result<ExitCode> {
             ms(d.percentile(100)),
         );
     }
+    section(&format!(
+        "visibility across processes: {} single appends here, each timed from its \
+         acknowledgement until a second process following the log has folded it",
+        args.visibility
+    ));
+    let seen = visibility(store.as_ref(), &db, args.visibility)?;
+    println!(
+        "  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({} appends)",
+        ms(seen.percentile(50)),
+        ms(seen.percentile(99)),
+        ms(seen.percentile(100)),
+        seen.events
+    );
     let verification = store.verify(&[])?;
     println!(
         "\nthe log verifies: {} ({} events, head {}:{})",
@@ -213,15 +368,24 @@ pub(crate) fn cpus() -> (usize, String) {
 }
 
 /// What the machine is, and how busy it is, so that figures can be compared.
-fn machine(dir: &Path) {
+fn machine(scratch: &Scratch) {
     let (cpus, model) = cpus();
     println!("traguardo-bench store");
     println!("  machine: {cpus} CPUs, {model}");
-    println!(
-        "  SQLite {}, scratch folder {}",
-        rusqlite::version(),
-        dir.display()
-    );
+    match scratch {
+        Scratch::Sqlite(dir) => println!(
+            "  SQLite {}, scratch folder {}",
+            rusqlite::version(),
+            dir.display()
+        ),
+        Scratch::Postgres { url, .. } => {
+            let version = postgres::Client::connect(url, postgres::NoTls)
+                .and_then(|mut c| c.query_one("SHOW server_version", &[]))
+                .map(|row| row.get::<_, String>(0))
+                .unwrap_or_else(|e| format!("unknown ({e})"));
+            println!("  PostgreSQL {version}, scratch databases on {url}");
+        }
+    }
     if let Some(load) = load_average() {
         println!("  load average: {load} (other work on the machine slows every figure)");
     }
@@ -407,7 +571,7 @@ struct Written {
     plans: u64,
 }
 
-fn batched_append(store: &SqliteStore, events: u64, batch_size: usize) -> anyhow::Result<Written> {
+fn batched_append(store: &dyn Store, events: u64, batch_size: usize) -> anyhow::Result<Written> {
     let mut workload = Workload::new();
     let mut in_append = Duration::ZERO;
     let mut payload_bytes = 0u64;
@@ -513,10 +677,195 @@ fn bare_rusqlite(
     Ok(took)
 }
 
+/// The same rows written with nothing but the `postgres` crate: a prepared
+/// INSERT in transactions of `batch_size`, committed with the server's default
+/// `synchronous_commit`, into the store's own schema (made by opening a
+/// [`traguardo_events::PgStore`] on the database), with or without its
+/// append-only triggers. Placeholder ids and hashes, linked so that the
+/// triggers accept them.
+fn bare_postgres(
+    url: &str,
+    events: u64,
+    batch_size: usize,
+    triggers: bool,
+) -> anyhow::Result<Duration> {
+    traguardo_events::PgStore::open(url, Clock::system())?.shutdown();
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    if !triggers {
+        let names: Vec<String> = client
+            .query(
+                "SELECT tgname::text FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal",
+                &[],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for name in names {
+            client.batch_execute(&format!("DROP TRIGGER {name} ON events"))?;
+        }
+    }
+    let insert = client.prepare(
+        "INSERT INTO events (seq, id, stream, version, type, schema, data, actor, role, \
+         recorded_at, correlation, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )?;
+    let at = chrono::DateTime::parse_from_rfc3339("2022-06-10T09:12:03Z")?.to_utc();
+    let mut workload = Workload::new();
+    let mut versions: std::collections::HashMap<String, i64> = Default::default();
+    let mut took = Duration::ZERO;
+    let mut seq = 0i64;
+    let hash_of = |seq: i64| format!("{seq:064x}");
+    while (seq as u64) < events {
+        let n = (events - seq as u64).min(batch_size as u64);
+        let mut rows = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let (event, _) = workload.next_event()?;
+            seq += 1;
+            let version = versions.entry(event.stream.clone()).or_default();
+            *version += 1;
+            rows.push((seq, *version, serde_json::to_string(&event.data)?, event));
+        }
+        let start = Instant::now();
+        let mut tx = client.transaction()?;
+        for (seq, version, data, event) in &rows {
+            tx.execute(
+                &insert,
+                &[
+                    seq,
+                    &uuid::Uuid::from_u128(*seq as u128),
+                    &event.stream,
+                    version,
+                    &event.event_type,
+                    &i64::from(event.schema),
+                    data,
+                    &event.actor,
+                    &event.role,
+                    &at,
+                    &event.correlation,
+                    &if *seq == 1 {
+                        "0".repeat(64)
+                    } else {
+                        hash_of(seq - 1)
+                    },
+                    &hash_of(*seq),
+                ],
+            )?;
+        }
+        tx.commit()?;
+        took += start.elapsed();
+    }
+    Ok(took)
+}
+
+/// Microseconds since the Unix epoch: the clock two processes share.
+fn unix_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Appends `count` single events through `store`, 20 ms apart, while a child
+/// process follows the log at `target` with the server's read model; each
+/// delay runs from the append's acknowledgement here to the child having
+/// folded it.
+fn visibility(store: &dyn Store, target: &str, count: u64) -> anyhow::Result<Durable> {
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "store",
+            "--visibility",
+            &count.to_string(),
+            "--follow-only",
+            target,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start the following process")?;
+    let mut lines = BufReader::new(child.stdout.take().context("its stdout")?).lines();
+    match lines.next() {
+        Some(Ok(line)) if line.starts_with("ready") => {}
+        other => bail!("the following process did not start: {other:?}"),
+    }
+    let (year, unit, letter) = Workload::place(0);
+    let stream = objective_stream(&objective_key(year, &unit, &letter));
+    let manager = Actor::new("Dirigente", "manager");
+    let first_version = store.stream_version(&stream)?;
+    let mut acked = std::collections::HashMap::new();
+    for (n, version) in (0..count).zip(first_version..) {
+        let event = ObjectiveEvent::PhaseStarted {
+            phase: 1,
+            on: NaiveDate::from_ymd_opt(year, 3, 1).expect("a date"),
+            note: Some(format!("Verifica di visibilità n. {n}")),
+            backfill: None,
+        };
+        let batch = AppendBatch::new()
+            .expect(&stream, ExpectedVersion::Exact(version))
+            .push(NewEvent::from_domain(&stream, &event, &manager, None)?);
+        let appended = store.append(batch)?;
+        let at = unix_micros();
+        for e in appended {
+            acked.insert(e.seq, at);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut latencies = Vec::new();
+    for line in lines {
+        let line = line?;
+        let Some((seq, at)) = line.split_once(' ') else {
+            continue;
+        };
+        let (seq, seen): (u64, i64) = (seq.parse()?, at.parse()?);
+        if let Some(acked) = acked.get(&seq) {
+            // The child may fold a commit before this process hears its answer.
+            latencies.push(Duration::from_micros(
+                seen.saturating_sub(*acked).max(0) as u64
+            ));
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() || latencies.len() as u64 != count {
+        bail!(
+            "the following process saw {} of {count} appends ({status})",
+            latencies.len()
+        );
+    }
+    latencies.sort();
+    Ok(Durable {
+        events: count,
+        wall: Duration::ZERO,
+        latencies,
+    })
+}
+
+/// The child of [`visibility`]: the server's read model over the log at `db`,
+/// following it; prints `ready`, then `SEQ MICROS` as each of the next `count`
+/// seqs is folded.
+fn follow_only(db: &Path, count: u64) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let app = traguardo::App::with_store(traguardo::app::open_existing_store(db)?)?;
+        let follower = app.follow()?;
+        let start = app.folded_seq();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ready {start}")?;
+        out.flush()?;
+        for seq in start + 1..=start + count {
+            if !app.wait_for_seq(seq, Duration::from_secs(30)).await {
+                bail!("seq {seq} was not folded within 30 s");
+            }
+            writeln!(out, "{seq} {}", unix_micros())?;
+            out.flush()?;
+        }
+        follower.abort();
+        Ok(())
+    })
+}
+
 /// Runs in its own process: opens the log, reads and decodes every event and
 /// folds it into a [`Registry`], and prints the rate and the registry's memory.
 fn replay(db: &Path) -> anyhow::Result<()> {
-    let store = SqliteStore::open_existing(db)?;
+    let store = traguardo::app::open_existing_store(db)?;
     // Reading and decoding alone (rows → envelopes with their JSON data).
     let start = Instant::now();
     let mut read = 0u64;
@@ -534,7 +883,7 @@ fn replay(db: &Path) -> anyhow::Result<()> {
     let before = resident_bytes();
     let start = Instant::now();
     // The replay the server does at start.
-    let registry: Registry = traguardo::app::replay(&store)?;
+    let registry: Registry = traguardo::app::replay(store.as_ref())?;
     let took = start.elapsed();
     let after = resident_bytes();
     println!(
@@ -579,7 +928,7 @@ impl Durable {
 /// appending one event at a time to its own objective, with the expected
 /// version, and waiting until it is durable.
 fn durable_appends(
-    store: &SqliteStore,
+    store: Arc<dyn Store>,
     appenders: usize,
     total: u64,
     objectives: u64,

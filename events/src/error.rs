@@ -71,9 +71,39 @@ pub enum Error {
     /// or from the empty one; or a node missing from the store (damage).
     #[error("Merkle tree: {0}")]
     Tree(traguardo_tlog::merkle::TreeError<std::convert::Infallible>),
+    /// The database cannot be reached (a refused or lost connection, a server
+    /// shutting down): nothing was appended, and a retry later may succeed.
+    /// Becomes 503 with `Retry-After` over HTTP.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Events copied from another log do not continue this one (the copy
+    /// would fork or break the chain); nothing was written.
+    #[error("cannot import: {0}")]
+    Import(String),
     /// A helper thread (writer, follower) could not be started.
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, #[source] std::io::Error),
+}
+
+impl Error {
+    /// Whether the database could not be reached, rather than refusing the
+    /// request: a connection that failed or dropped, or a server shutting down
+    /// or starting (SQLSTATE classes 08 and 57P). Told by error kind and code,
+    /// never by message text.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unavailable(_) => true,
+            Error::Postgres(e) => match e.code() {
+                // No SQLSTATE: the client failed (connect, I/O, a closed connection).
+                None => true,
+                Some(code) => {
+                    let code = code.code();
+                    code.starts_with("08") || code.starts_with("57P")
+                }
+            },
+            _ => false,
+        }
+    }
 }
 
 /// The result type of the events crate.

@@ -125,6 +125,25 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION traguardo_refuse_change();
     CREATE TRIGGER tree_nodes_no_truncate BEFORE TRUNCATE ON tree_nodes
         FOR EACH STATEMENT EXECUTE FUNCTION traguardo_refuse_change();",
+    // 4: the same checks on insert, the head's seq and hash read in one lookup
+    // instead of two (the trigger runs for every row appended).
+    r#"CREATE OR REPLACE FUNCTION traguardo_check_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        head_seq  BIGINT;
+        head_hash TEXT;
+    BEGIN
+        SELECT seq, hash INTO head_seq, head_hash FROM events ORDER BY seq DESC LIMIT 1;
+        IF NEW.seq IS DISTINCT FROM COALESCE(head_seq, 0) + 1
+           OR NEW.prev_hash IS DISTINCT FROM COALESCE(head_hash, repeat('0', 64))
+           OR NEW.version IS DISTINCT FROM (SELECT COALESCE(MAX(version), 0) + 1
+                                            FROM events WHERE stream = NEW.stream)
+        THEN
+            RAISE EXCEPTION 'the event log is append-only: an insert must take the next '
+                'seq, the next version of its stream and link to the head'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NEW;
+    END $$;"#,
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is
@@ -149,14 +168,28 @@ const CHANNEL: &str = "traguardo_head";
 
 const SELECT_EVENT: &str = "SELECT seq, id, stream, version, type, schema, data, actor, role, \
      recorded_at, correlation, prev_hash, hash FROM events";
-const INSERT_EVENT: &str = "INSERT INTO events (seq, id, stream, version, type, schema, data, \
+/// The events of one append, in one statement: one array per column, inserted
+/// in seq order (the insert trigger checks each row against the one before).
+const INSERT_EVENTS: &str = "INSERT INTO events (seq, id, stream, version, type, schema, data, \
      actor, role, recorded_at, correlation, prev_hash, hash) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+     SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], \
+     $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::text[], \
+     $12::text[], $13::text[]) \
+     AS u (seq, id, stream, version, type, schema, data, actor, role, recorded_at, \
+     correlation, prev_hash, hash) ORDER BY seq";
 const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1";
 const HEAD: &str = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1";
-const INSERT_IDEMPOTENCY: &str =
-    "INSERT INTO idempotency (key, request_sha256, first_seq, last_seq) VALUES ($1, $2, $3, $4)";
-const KEY_USED: &str = "SELECT 1 FROM idempotency WHERE key = $1";
+/// The current version of each of the streams `$1` names (NULL for those
+/// without events): one backward step in the `(stream, version)` index each,
+/// never the stream's other rows.
+const STREAM_VERSIONS: &str = "SELECT s.stream, (SELECT e.version FROM events e \
+     WHERE e.stream = s.stream ORDER BY e.version DESC LIMIT 1) \
+     FROM UNNEST($1::text[]) AS s (stream)";
+/// Which of the keys `$1` names are used already.
+const KEYS_USED: &str = "SELECT key FROM idempotency WHERE key = ANY($1)";
+/// The idempotency keys of a group, in one statement.
+const INSERT_KEYS: &str = "INSERT INTO idempotency (key, request_sha256, first_seq, last_seq) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])";
 const SELECT_IDEMPOTENCY: &str =
     "SELECT request_sha256, first_seq, last_seq FROM idempotency WHERE key = $1";
 const TREE_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 0";
@@ -631,6 +664,50 @@ impl Store for PgStore {
         }
     }
 
+    fn import_recorded(&self, events: &[RecordedEvent]) -> Result<Head> {
+        off_runtime(|| {
+            let mut client = self.connect()?;
+            let mut tx = client.transaction()?;
+            tx.batch_execute(LOCK_LOG)?;
+            let mut head = read_head(&mut tx)?;
+            store::check_import(&head, events)?;
+            let mut rows = Rows::with_capacity(events.len());
+            for event in events {
+                let mut data = String::with_capacity(512);
+                chain::write_canonical_value(&mut data, &event.data);
+                rows.seq.push(to_i64(event.seq));
+                rows.id.push(event.id);
+                rows.stream.push(&event.stream);
+                rows.version.push(to_i64(event.version));
+                rows.event_type.push(&event.event_type);
+                rows.schema.push(i64::from(event.schema));
+                rows.data.push(data);
+                rows.actor.push(&event.actor);
+                rows.role.push(&event.role);
+                rows.recorded_at.push(event.recorded_at);
+                rows.correlation.push(event.correlation.as_deref());
+                rows.prev_hash.push(event.prev_hash.clone());
+                rows.hash.push(event.hash.clone());
+            }
+            rows.insert(&mut tx, INSERT_EVENTS)?;
+            if let Some(last) = events.last() {
+                head = Head {
+                    seq: last.seq,
+                    hash: last.hash.clone(),
+                };
+            }
+            if !events.is_empty() {
+                tx.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&CHANNEL, &head.seq.to_string()],
+                )?;
+            }
+            tx.commit()?;
+            store::publish_head(&self.inner.head, head.clone());
+            Ok(head)
+        })
+    }
+
     fn shutdown(&self) {
         PgStore::shutdown(self)
     }
@@ -863,9 +940,9 @@ fn envelope_from_row(row: &Row, data: Value) -> Result<RecordedEvent> {
 /// The writer's prepared statements, valid on the connection that prepared them.
 struct Statements {
     insert: Statement,
-    stream_version: Statement,
-    key_used: Statement,
-    insert_key: Statement,
+    stream_versions: Statement,
+    keys_used: Statement,
+    insert_keys: Statement,
 }
 
 /// The PostgreSQL side of group commit: the writer's connection, opened again
@@ -891,10 +968,10 @@ impl PgWriter {
         };
         if self.statements.is_none() {
             self.statements = Some(Statements {
-                insert: client.prepare(INSERT_EVENT)?,
-                stream_version: client.prepare(STREAM_VERSION)?,
-                key_used: client.prepare(KEY_USED)?,
-                insert_key: client.prepare(INSERT_IDEMPOTENCY)?,
+                insert: client.prepare(INSERT_EVENTS)?,
+                stream_versions: client.prepare(STREAM_VERSIONS)?,
+                keys_used: client.prepare(KEYS_USED)?,
+                insert_keys: client.prepare(INSERT_KEYS)?,
             });
         }
         match &self.statements {
@@ -905,6 +982,12 @@ impl PgWriter {
 }
 
 impl GroupCommit for PgWriter {
+    /// The whole group in a handful of round trips, whatever its size: the lock,
+    /// the head, the versions of every stream it names and the keys it uses
+    /// (one query each); the checks and the chain in memory; then every event in
+    /// one multi-row insert and every key in another. A failure of those inserts
+    /// (a bug, or the database failing) is blamed on the first append, so that
+    /// the writer retries each append alone and finds the one at fault.
     fn try_commit_group(
         &mut self,
         group: &[Request],
@@ -934,27 +1017,144 @@ impl GroupCommit for PgWriter {
         };
         let now_text = format_timestamp(&now);
         let tree_size = head.seq;
+        let mut versions = stream_versions(&mut tx, statements, group).map_err(whole)?;
+        let mut used = keys_used(&mut tx, statements, group).map_err(whole)?;
         let mut staged = Vec::with_capacity(group.len());
         let mut all = Vec::new();
-        for (i, request) in group.iter().enumerate() {
-            let at = |e: Error| (e, Some(i));
-            if let Err(refused) = check(&mut tx, statements, request).map_err(|e| at(e.into()))? {
+        let mut rows = Rows::with_capacity(group.iter().map(|r| r.batch.events.len()).sum());
+        let mut keys = KeyRows::default();
+        let mut id_text = Uuid::encode_buffer();
+        for request in group {
+            // The checks that may refuse an append, against the versions and
+            // keys as the appends before it in the group left them.
+            let conflict = request.batch.expectations.iter().find_map(|expectation| {
+                let actual = versions
+                    .get(expectation.stream.as_str())
+                    .copied()
+                    .unwrap_or(0);
+                (!expectation.expected.matches(actual)).then(|| Error::Conflict {
+                    stream: expectation.stream.clone(),
+                    expected: expectation.expected.to_string(),
+                    actual,
+                })
+            });
+            let refused = conflict.or_else(|| {
+                let key = request.idempotency.as_ref()?;
+                used.contains(key.key.as_str())
+                    .then(|| Error::KeyUsed(key.key.clone()))
+            });
+            if let Some(refused) = refused {
                 staged.push(Staged::Refused(refused));
                 continue;
             }
             let start = all.len();
-            let mut appending = Appending {
-                tx: &mut tx,
-                statements,
-                head: &mut head,
-                now,
-                now_text: &now_text,
-                canonical: &mut canonical,
-            };
-            appending.append(request, &mut all).map_err(at)?;
+            for new in &request.batch.events {
+                let version = versions.entry(new.stream.as_str()).or_insert(0);
+                *version += 1;
+                let version = *version;
+                let seq = head.seq + 1;
+                let id = Uuid::now_v7();
+                let id_text: &str = id.hyphenated().encode_lower(&mut id_text);
+                // The data is kept in its canonical form, rendered once for both.
+                let mut data = String::with_capacity(512);
+                chain::write_canonical_value(&mut data, &new.data);
+                canonical.clear();
+                chain::write_canonical_event(
+                    &mut canonical,
+                    &chain::Fields {
+                        actor: &new.actor,
+                        correlation: new.correlation.as_deref(),
+                        data: &data,
+                        id: id_text,
+                        recorded_at: &now_text,
+                        role: &new.role,
+                        schema: new.schema,
+                        seq,
+                        stream: &new.stream,
+                        event_type: &new.event_type,
+                        version,
+                    },
+                )
+                .map_err(|e| (Error::from(e), Some(staged.len())))?;
+                let hash = chain::hash_canonical(&head.hash, &canonical);
+                let prev_hash = std::mem::replace(&mut head.hash, hash.clone());
+                head.seq = seq;
+                rows.seq.push(to_i64(seq));
+                rows.id.push(id);
+                rows.stream.push(&new.stream);
+                rows.version.push(to_i64(version));
+                rows.event_type.push(&new.event_type);
+                rows.schema.push(i64::from(new.schema));
+                rows.data.push(data);
+                rows.actor.push(&new.actor);
+                rows.role.push(&new.role);
+                rows.recorded_at.push(now);
+                rows.correlation.push(new.correlation.as_deref());
+                rows.prev_hash.push(prev_hash.clone());
+                rows.hash.push(hash.clone());
+                // Strings and data move in from the request once committed.
+                all.push(RecordedEvent {
+                    seq,
+                    id,
+                    stream: String::new(),
+                    version,
+                    event_type: String::new(),
+                    schema: new.schema,
+                    data: Value::Null,
+                    actor: String::new(),
+                    role: String::new(),
+                    recorded_at: now,
+                    correlation: None,
+                    prev_hash,
+                    hash,
+                });
+            }
+            if let (Some(key), Some(first), Some(last)) =
+                (&request.idempotency, all.get(start), all.last())
+            {
+                used.insert(key.key.as_str());
+                keys.key.push(&key.key);
+                keys.request_sha256.push(&key.request_sha256);
+                keys.first_seq.push(to_i64(first.seq));
+                keys.last_seq.push(to_i64(last.seq));
+            }
             staged.push(Staged::Appended(start..all.len()));
         }
+        // Blamed on the first append: see above.
+        let blame = |e: postgres::Error| {
+            let e = match (group, all.first()) {
+                ([request], Some(first)) => match unique_constraint(&e) {
+                    Some("idempotency_pkey") => Error::KeyUsed(
+                        request
+                            .idempotency
+                            .as_ref()
+                            .map(|k| k.key.clone())
+                            .unwrap_or_default(),
+                    ),
+                    _ => unique_violation_as_conflict(
+                        e,
+                        &request.batch.events[0].stream,
+                        first.version,
+                    ),
+                },
+                _ => Error::Postgres(e),
+            };
+            (e, Some(0))
+        };
         if !all.is_empty() {
+            rows.insert(&mut tx, &statements.insert).map_err(blame)?;
+            if !keys.key.is_empty() {
+                tx.execute(
+                    &statements.insert_keys,
+                    &[
+                        &keys.key,
+                        &keys.request_sha256,
+                        &keys.first_seq,
+                        &keys.last_seq,
+                    ],
+                )
+                .map_err(blame)?;
+            }
             // The tree's nodes go in the same transaction. A failure here is the
             // database's: blame the last append, so the group is retried one by one.
             let last = staged.len().saturating_sub(1);
@@ -981,151 +1181,129 @@ impl GroupCommit for PgWriter {
     }
 }
 
-/// The checks that may refuse an append, all made before it writes anything (in
-/// the write transaction, so they see the appends before it in the group).
-/// The outer error is the database failing; the inner one, the append refused.
-fn check(
+/// The version of every stream a group names, expected or appended to (0 for
+/// those without events), in one query.
+fn stream_versions<'g>(
     tx: &mut Transaction<'_>,
     statements: &Statements,
-    request: &Request,
-) -> std::result::Result<Result<()>, postgres::Error> {
-    for expectation in &request.batch.expectations {
-        let actual: i64 = tx
-            .query_one(&statements.stream_version, &[&expectation.stream])?
-            .try_get(0)?;
-        let actual = actual as u64;
-        if !expectation.expected.matches(actual) {
-            return Ok(Err(Error::Conflict {
-                stream: expectation.stream.clone(),
-                expected: expectation.expected.to_string(),
-                actual,
-            }));
+    group: &'g [Request],
+) -> std::result::Result<std::collections::HashMap<&'g str, u64>, postgres::Error> {
+    let mut names: Vec<&str> = group
+        .iter()
+        .flat_map(|r| {
+            r.batch
+                .expectations
+                .iter()
+                .map(|e| e.stream.as_str())
+                .chain(r.batch.events.iter().map(|e| e.stream.as_str()))
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut versions = std::collections::HashMap::with_capacity(names.len());
+    for row in tx.query(&statements.stream_versions, &[&names])? {
+        let stream: &str = row.try_get(0)?;
+        let version: Option<i64> = row.try_get(1)?;
+        // Keyed by the request's own string, which outlives the row.
+        if let (Ok(i), Some(version)) = (names.binary_search(&stream), version) {
+            versions.insert(names[i], version as u64);
         }
     }
-    if let Some(key) = &request.idempotency {
-        if tx.query_opt(&statements.key_used, &[&key.key])?.is_some() {
-            return Ok(Err(Error::KeyUsed(key.key.clone())));
+    Ok(versions)
+}
+
+/// Which of the idempotency keys of a group are used already, in one query.
+fn keys_used<'g>(
+    tx: &mut Transaction<'_>,
+    statements: &Statements,
+    group: &'g [Request],
+) -> std::result::Result<std::collections::HashSet<&'g str>, postgres::Error> {
+    let keys: Vec<&str> = group
+        .iter()
+        .filter_map(|r| r.idempotency.as_ref().map(|k| k.key.as_str()))
+        .collect();
+    let mut used = std::collections::HashSet::new();
+    if keys.is_empty() {
+        return Ok(used);
+    }
+    for row in tx.query(&statements.keys_used, &[&keys])? {
+        let key: &str = row.try_get(0)?;
+        if let Some(ours) = keys.iter().find(|k| **k == key) {
+            used.insert(*ours);
         }
     }
-    Ok(Ok(()))
+    Ok(used)
 }
 
-/// One append being written inside a group's transaction.
-struct Appending<'a, 'c> {
-    tx: &'a mut Transaction<'c>,
-    statements: &'a Statements,
-    head: &'a mut Head,
-    now: DateTime<Utc>,
-    now_text: &'a str,
-    canonical: &'a mut String,
+/// The idempotency keys of a group, column by column, for [`INSERT_KEYS`].
+#[derive(Default)]
+struct KeyRows<'r> {
+    key: Vec<&'r str>,
+    request_sha256: Vec<&'r str>,
+    first_seq: Vec<i64>,
+    last_seq: Vec<i64>,
 }
 
-impl Appending<'_, '_> {
-    /// Inserts the events of `request` after the head, moving the head, and its
-    /// idempotency key. The events pushed to `out` have empty strings and data:
-    /// they move from the request once the transaction has committed.
-    fn append(&mut self, request: &Request, out: &mut Vec<RecordedEvent>) -> Result<()> {
-        let mut versions: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-        let mut data = String::with_capacity(512);
-        let mut id_text = Uuid::encode_buffer();
-        let first = out.len();
-        for new in &request.batch.events {
-            let version = match versions.get_mut(new.stream.as_str()) {
-                Some(v) => {
-                    *v += 1;
-                    *v
-                }
-                None => {
-                    let current: i64 = self
-                        .tx
-                        .query_one(&self.statements.stream_version, &[&new.stream])?
-                        .try_get(0)?;
-                    let v = current as u64 + 1;
-                    versions.insert(new.stream.as_str(), v);
-                    v
-                }
-            };
-            let seq = self.head.seq + 1;
-            let id = Uuid::now_v7();
-            let id_text: &str = id.hyphenated().encode_lower(&mut id_text);
-            // The data is kept in its canonical form, rendered once for both.
-            data.clear();
-            chain::write_canonical_value(&mut data, &new.data);
-            self.canonical.clear();
-            chain::write_canonical_event(
-                self.canonical,
-                &chain::Fields {
-                    actor: &new.actor,
-                    correlation: new.correlation.as_deref(),
-                    data: &data,
-                    id: id_text,
-                    recorded_at: self.now_text,
-                    role: &new.role,
-                    schema: new.schema,
-                    seq,
-                    stream: &new.stream,
-                    event_type: &new.event_type,
-                    version,
-                },
-            )?;
-            let hash = chain::hash_canonical(&self.head.hash, self.canonical);
-            self.tx
-                .execute(
-                    &self.statements.insert,
-                    &[
-                        &to_i64(seq),
-                        &id,
-                        &new.stream,
-                        &to_i64(version),
-                        &new.event_type,
-                        &i64::from(new.schema),
-                        &data,
-                        &new.actor,
-                        &new.role,
-                        &self.now,
-                        &new.correlation,
-                        &self.head.hash,
-                        &hash,
-                    ],
-                )
-                .map_err(|e| unique_violation_as_conflict(e, &new.stream, version))?;
-            let prev_hash = std::mem::replace(&mut self.head.hash, hash.clone());
-            self.head.seq = seq;
-            out.push(RecordedEvent {
-                seq,
-                id,
-                stream: String::new(),
-                version,
-                event_type: String::new(),
-                schema: new.schema,
-                data: Value::Null,
-                actor: String::new(),
-                role: String::new(),
-                recorded_at: self.now,
-                correlation: None,
-                prev_hash,
-                hash,
-            });
+/// The rows of a group (or of an import), column by column, for [`INSERT_EVENTS`].
+struct Rows<'r> {
+    seq: Vec<i64>,
+    id: Vec<Uuid>,
+    stream: Vec<&'r str>,
+    version: Vec<i64>,
+    event_type: Vec<&'r str>,
+    schema: Vec<i64>,
+    data: Vec<String>,
+    actor: Vec<&'r str>,
+    role: Vec<&'r str>,
+    recorded_at: Vec<DateTime<Utc>>,
+    correlation: Vec<Option<&'r str>>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+impl Rows<'_> {
+    /// Inserts the rows with `statement` ([`INSERT_EVENTS`], prepared or not).
+    fn insert<T: postgres::ToStatement + ?Sized>(
+        &self,
+        tx: &mut Transaction<'_>,
+        statement: &T,
+    ) -> std::result::Result<u64, postgres::Error> {
+        tx.execute(
+            statement,
+            &[
+                &self.seq,
+                &self.id,
+                &self.stream,
+                &self.version,
+                &self.event_type,
+                &self.schema,
+                &self.data,
+                &self.actor,
+                &self.role,
+                &self.recorded_at,
+                &self.correlation,
+                &self.prev_hash,
+                &self.hash,
+            ],
+        )
+    }
+
+    fn with_capacity(n: usize) -> Self {
+        Rows {
+            seq: Vec::with_capacity(n),
+            id: Vec::with_capacity(n),
+            stream: Vec::with_capacity(n),
+            version: Vec::with_capacity(n),
+            event_type: Vec::with_capacity(n),
+            schema: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            actor: Vec::with_capacity(n),
+            role: Vec::with_capacity(n),
+            recorded_at: Vec::with_capacity(n),
+            correlation: Vec::with_capacity(n),
+            prev_hash: Vec::with_capacity(n),
+            hash: Vec::with_capacity(n),
         }
-        if let (Some(key), Some(first), Some(last)) =
-            (&request.idempotency, out.get(first), out.last())
-        {
-            self.tx
-                .execute(
-                    &self.statements.insert_key,
-                    &[
-                        &key.key,
-                        &key.request_sha256,
-                        &to_i64(first.seq),
-                        &to_i64(last.seq),
-                    ],
-                )
-                .map_err(|e| match unique_constraint(&e) {
-                    Some("idempotency_pkey") => Error::KeyUsed(key.key.clone()),
-                    _ => Error::Postgres(e),
-                })?;
-        }
-        Ok(())
     }
 }
 

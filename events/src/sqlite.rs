@@ -339,6 +339,48 @@ impl SqliteStore {
         }
     }
 
+    /// Appends events recorded by another log exactly as they are; see
+    /// [`Store::import_recorded`].
+    ///
+    /// # Errors
+    /// [`Error::Import`] when they do not continue this log; a database error.
+    pub fn import_recorded(&self, events: &[RecordedEvent]) -> Result<Head> {
+        let mut conn = open_connection(&self.inner.path, false)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut head = read_head(&tx)?;
+        store::check_import(&head, events)?;
+        {
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            let mut data = String::with_capacity(512);
+            for event in events {
+                data.clear();
+                chain::write_canonical_value(&mut data, &event.data);
+                insert.execute(params![
+                    event.seq,
+                    event.id.hyphenated().to_string(),
+                    event.stream,
+                    event.version,
+                    event.event_type,
+                    event.schema,
+                    data,
+                    event.actor,
+                    event.role,
+                    format_timestamp(&event.recorded_at),
+                    event.correlation,
+                    event.prev_hash,
+                    event.hash,
+                ])?;
+                head = Head {
+                    seq: event.seq,
+                    hash: event.hash.clone(),
+                };
+            }
+        }
+        tx.commit()?;
+        store::publish_head(&self.inner.head, head.clone());
+        Ok(head)
+    }
+
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let pooled = self
             .inner
@@ -644,6 +686,10 @@ impl Store for SqliteStore {
 
     fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<traguardo_tlog::Hash>> {
         self.with_reader(|conn| tree::consistency_proof(&mut SqliteTree(conn), from, to))
+    }
+
+    fn import_recorded(&self, events: &[RecordedEvent]) -> Result<Head> {
+        SqliteStore::import_recorded(self, events)
     }
 
     fn shutdown(&self) {

@@ -239,6 +239,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// stored tree; or when the database cannot be read.
     fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<traguardo_tlog::Hash>>;
 
+    /// Appends events recorded by another log exactly as they are (seq, id,
+    /// record time, hashes), in one transaction: what `traguardo copy` moves a
+    /// log between engines with. They must continue this log: the first one's
+    /// seq is the head's plus one and its `prev_hash` the head's hash. The
+    /// events go around the writer, so commit hooks do not see them (a
+    /// follower does); call it on a log nobody else is writing.
+    ///
+    /// # Errors
+    /// [`Error::Import`] when the events do not continue this log (nothing is
+    /// written), or when the database fails.
+    fn import_recorded(&self, events: &[RecordedEvent]) -> Result<Head>;
+
     /// Stops accepting appends, lets the writer finish what is queued, and waits
     /// for it (and stops following). Later appends fail with
     /// [`Error::WriterGone`]; reads still work.
@@ -504,10 +516,13 @@ impl<C: GroupCommit> Writer<C> {
                     // The transaction itself failed (begin, commit): everyone hears
                     // why; errors are not Clone, so the message is passed on.
                     let message = self.engine.describe(&e);
+                    let unavailable = e.is_unavailable();
                     for request in group {
-                        let _ = request.reply.send(Err(Error::InvalidAppend(format!(
-                            "commit failed: {message}"
-                        ))));
+                        let _ = request.reply.send(Err(if unavailable {
+                            Error::Unavailable(message.clone())
+                        } else {
+                            Error::InvalidAppend(format!("commit failed: {message}"))
+                        }));
                     }
                 }
                 return;
@@ -608,6 +623,32 @@ pub(crate) fn told_to_stop(stopped: &mpsc::Receiver<()>, wait: std::time::Durati
         stopped.recv_timeout(wait),
         Err(mpsc::RecvTimeoutError::Disconnected) | Ok(())
     )
+}
+
+/// Checks that `events` continue the log whose head is `head`: consecutive
+/// seqs from the head's next, each linked to the one before (the engines'
+/// triggers check versions and links again as each row is inserted).
+pub(crate) fn check_import(head: &Head, events: &[RecordedEvent]) -> Result<()> {
+    let mut prev = head.clone();
+    for event in events {
+        if event.seq != prev.seq + 1 {
+            return Err(Error::Import(format!(
+                "seq {} does not follow seq {}",
+                event.seq, prev.seq
+            )));
+        }
+        if event.prev_hash != prev.hash {
+            return Err(Error::Import(format!(
+                "seq {} links to {}, not to the hash of seq {} ({})",
+                event.seq, event.prev_hash, prev.seq, prev.hash
+            )));
+        }
+        prev = Head {
+            seq: event.seq,
+            hash: event.hash.clone(),
+        };
+    }
+    Ok(())
 }
 
 /// Checks a batch before it is queued: events, streams and types present, data

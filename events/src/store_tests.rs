@@ -227,7 +227,50 @@ contract_tests!(
     the_tree_is_the_memory_tree_of_the_log_after_appends_batches_and_group_commits,
     a_log_without_tree_nodes_gets_them_at_open_and_at_the_next_append,
     proofs_beyond_the_head_from_seq_zero_or_backwards_are_refused,
+    a_log_imported_into_either_engine_keeps_every_hash_and_a_fork_is_refused,
 );
+
+/// `import_recorded` (what `traguardo copy` uses) into a fresh log of each
+/// engine, from a log of the other: every row as it was, and events that do
+/// not continue the log are refused whole.
+fn a_log_imported_into_either_engine_keeps_every_hash_and_a_fork_is_refused(engine: Engine) {
+    let source = Fixture::new(match engine {
+        Engine::Sqlite => Engine::Postgres,
+        Engine::Postgres => Engine::Sqlite,
+    });
+    for i in 0..5 {
+        source.append_one(
+            &format!("objective/2022-2250-{i}"),
+            json!({"i": i, "note": "città"}),
+        );
+    }
+    let events = source.all();
+    let target = Fixture::new(engine);
+    let head = target
+        .store
+        .import_recorded(&events[..3])
+        .expect("imported");
+    assert_eq!(head.seq, 3);
+    // Seq 5 after seq 3, or seq 4 again: refused, nothing written.
+    for wrong in [&events[4..], &events[2..4]] {
+        assert!(matches!(
+            target.store.import_recorded(wrong),
+            Err(Error::Import(_))
+        ));
+    }
+    target
+        .store
+        .import_recorded(&events[3..])
+        .expect("imported");
+    assert_eq!(target.all(), events);
+    let v = target
+        .store
+        .verify(&[source.store.head().unwrap()])
+        .unwrap();
+    assert!(v.ok(), "{v:?}");
+    // The importing store's head watch moved with it.
+    assert_eq!(target.store.watch_head().borrow().seq, 5);
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2022, 6, 10, 9, 12, 3).unwrap()

@@ -6,12 +6,15 @@
 //!   its routes.
 //! - [`ops`]: health, status, metrics, the OpenAPI document.
 //! - [`transparency`]: signed checkpoints, proofs, cosignatures, the seal.
+//! - [`min_seq`]: `?min_seq=N` / `X-Min-Seq`, waiting for a seq written
+//!   through another instance.
 //!
 //! [`start`] binds, serves in the background and returns the bound address, so
 //! tests bind port 0; [`serve_blocking`] is `traguardo serve`.
 
 pub mod auth;
 pub mod log;
+pub mod min_seq;
 pub mod objectives;
 pub mod ops;
 pub mod plans;
@@ -123,6 +126,10 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            min_seq::wait,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             ops::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -153,6 +160,7 @@ pub struct Server {
     app: App,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    follower: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -165,6 +173,7 @@ impl Server {
     /// finish, ends live feeds, then stops the store's writer.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
+        self.follower.abort();
         match self.task.await {
             Ok(Err(e)) => tracing::error!(error = %e, "server error"),
             Err(e) => tracing::error!(error = %e, "server task failed"),
@@ -182,10 +191,12 @@ impl Server {
     }
 }
 
-/// Binds `addr` and serves `app` in the background, without a checkpoint key.
+/// Binds `addr` and serves `app` in the background, without a checkpoint key, its
+/// read model following the log (appends by other processes show up within a
+/// second).
 ///
 /// # Errors
-/// When the address cannot be bound.
+/// When the address cannot be bound or the log cannot be followed.
 pub async fn start(app: App, addr: &str) -> anyhow::Result<Server> {
     start_with(app, addr, crate::transparency::Checkpoints::disabled()).await
 }
@@ -207,6 +218,7 @@ pub async fn start_with(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let follower = app.follow()?;
     let addr = listener.local_addr()?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     if checkpoints.enabled() {
@@ -215,7 +227,7 @@ pub async fn start_with(
         tokio::spawn(async move {
             loop {
                 let (a, c) = (app.clone(), checkpoints.clone());
-                match tokio::task::spawn_blocking(move || c.refresh(a.store())).await {
+                match tokio::task::spawn_blocking(move || c.refresh(&**a.store())).await {
                     Ok(Err(e)) => tracing::error!(error = %e, "cannot sign a checkpoint"),
                     Err(e) => tracing::error!(error = %e, "the checkpoint task failed"),
                     Ok(Ok(_)) => {}
@@ -249,6 +261,7 @@ pub async fn start_with(
         app,
         stop,
         task,
+        follower,
     })
 }
 

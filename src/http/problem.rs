@@ -15,6 +15,9 @@ use crate::error::{AppError, FieldError};
 /// The problem+json media type.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// `Retry-After` of every 503, in seconds.
+pub const RETRY_AFTER_SECONDS: &str = "1";
+
 /// An RFC 9457 problem.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
@@ -123,6 +126,14 @@ impl IntoResponse for Problem {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 here is passing (a database that reconnects, a read model
+            // catching up): say when to try again.
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         response
     }
 }
@@ -159,6 +170,26 @@ impl From<AppError> for Problem {
                 "idempotency-key-reused",
                 "Idempotency-Key reused",
                 detail,
+            ),
+            AppError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service unavailable",
+                    "Il registro degli eventi non è raggiungibile in questo momento. \
+                     La richiesta potrebbe non essere stata registrata: riprovare tra \
+                     qualche secondo con la stessa Idempotency-Key.",
+                )
+            }
+            AppError::NotYet { wanted, folded } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-yet",
+                "Not yet up to date",
+                format!(
+                    "Questa istanza ha letto il registro fino all'evento {folded}, non ancora \
+                     fino al {wanted} richiesto: riprovare tra poco."
+                ),
             ),
             e @ (AppError::Store(_)
             | AppError::Projection(_)

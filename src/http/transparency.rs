@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use traguardo_events::model::Role;
-use traguardo_events::Store;
 use traguardo_tlog::merkle::TreeError;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -61,7 +60,7 @@ async fn checkpoint(State(state): State<AppState>, _auth: Auth) -> Result<Respon
         return Err(no_key());
     }
     let (app, checkpoints) = (state.app.clone(), state.checkpoints.clone());
-    let note = support::blocking(move || checkpoints.refresh(app.store()))
+    let note = support::blocking(move || checkpoints.refresh(&**app.store()))
         .await?
         .ok_or_else(no_key)?;
     Ok(text(StatusCode::OK, note.to_string()))

@@ -186,8 +186,7 @@ pub struct ReportArgs {
 /// # Errors
 /// When the database cannot be opened or read, or has no plan for the year.
 pub fn run(db: &Path, args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let store = traguardo_events::SqliteStore::open_existing(db)?;
-    let app = crate::App::with_store(store)?;
+    let app = crate::App::with_store(crate::app::open_existing_store(db)?)?;
     let now = Utc::now().trunc_subsecs(0);
     let report = build(&app, args.year, args.at, args.as_of, now)?;
     let rendered = render(&report, args.format, args.level)?;

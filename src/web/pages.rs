@@ -11,6 +11,7 @@ use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 use traguardo_events::model::{Hundredths, Role, ValidationOutcome, ValidationStage};
 use traguardo_events::store::Until;
+use traguardo_events::StoreExt;
 use traguardo_projections::flags::FlagSettings;
 use traguardo_projections::objective::{ObjectiveView, PhaseView};
 use traguardo_projections::{italian, Objective};

@@ -158,3 +158,192 @@ pub fn auditor() -> Principal {
         units: vec![],
     }
 }
+
+/// A PostgreSQL database of one test's own, dropped when the test ends, however
+/// it ends (the pattern of `events/src/store_tests.rs`). PostgreSQL is found at
+/// `TRAGUARDO_TEST_PG` (a server URL without a database, default
+/// `postgres://postgres@127.0.0.1:5432`); a test never skips: with no server to
+/// reach it fails and says how to start one.
+pub struct PgDb {
+    name: String,
+    /// The database's URL.
+    pub url: String,
+}
+
+impl PgDb {
+    /// The server's URL, without a database.
+    pub fn server() -> String {
+        std::env::var("TRAGUARDO_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Runs `sql` on the server's `postgres` database, on a thread of its own:
+    /// the blocking client may not run inside the test's async runtime.
+    fn admin(sql: String) -> Result<(), postgres::Error> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || Self::connect_admin().batch_execute(&sql))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    fn connect_admin() -> postgres::Client {
+        let url = format!("{}/postgres", Self::server());
+        postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not answering at {url} ({e}). Start it with \
+                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+                 or set TRAGUARDO_TEST_PG to a server URL"
+            )
+        })
+    }
+
+    /// A fresh, empty database.
+    pub fn create() -> PgDb {
+        let name = format!("traguardo_api_{}", uuid::Uuid::now_v7().simple());
+        Self::admin(format!(
+            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
+        ))
+        .expect("a fresh database");
+        let url = format!("{}/{name}", Self::server());
+        PgDb { name, url }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // FORCE ends the connections of servers a failed test left running.
+        let dropped = Self::admin(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+        if let Err(e) = dropped {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// Where a test's log lives: a SQLite file in a folder of its own, or a
+/// PostgreSQL database of its own.
+pub enum Db {
+    /// A SQLite file.
+    Sqlite(tempfile::TempDir),
+    /// A PostgreSQL database.
+    Postgres(PgDb),
+}
+
+impl Db {
+    /// A new SQLite file (created by the first process that opens it).
+    pub fn sqlite() -> Db {
+        Db::Sqlite(tempfile::tempdir().expect("a temporary folder"))
+    }
+
+    /// A new PostgreSQL database.
+    pub fn postgres() -> Db {
+        Db::Postgres(PgDb::create())
+    }
+
+    /// What `--db` is given.
+    pub fn target(&self) -> String {
+        match self {
+            Db::Sqlite(dir) => dir.path().join("traguardo.db").display().to_string(),
+            Db::Postgres(db) => db.url.clone(),
+        }
+    }
+}
+
+/// The admin token every [`Serve`] process accepts.
+pub const SERVE_ADMIN: &str = "test-bootstrap-admin-token-of-serve-processes";
+
+/// Runs `traguardo --db DB ARGS…` to the end.
+pub fn traguardo(db: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_traguardo"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("TRAGUARDO_DB")
+        .output()
+        .expect("the binary runs")
+}
+
+/// A `traguardo serve` process on a loopback port; killed when dropped.
+pub struct Serve {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Serve {
+    /// Starts `traguardo --db DB serve` and waits until it listens.
+    pub fn start(db: &str) -> Serve {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_traguardo"))
+            .arg("--db")
+            .arg(db)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env("TRAGUARDO_BOOTSTRAP_TOKEN", SERVE_ADMIN)
+            .env("RUST_LOG", "warn")
+            .env_remove("TRAGUARDO_DB")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("the binary starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("its stdout")).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(addr) = line.strip_prefix("traguardo listening on ") {
+                        break addr.trim().to_string();
+                    }
+                }
+                _ => {
+                    let status = child.wait();
+                    panic!("traguardo serve --db {db} did not start: {status:?}");
+                }
+            }
+        };
+        // Keep reading what it prints, so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Serve { child, base }
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = self.child.wait().expect("the server exits");
+        assert!(
+            status.success(),
+            "serve exits cleanly on SIGTERM: {status:?}"
+        );
+    }
+
+    /// SIGKILL, at once, and waits for it to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

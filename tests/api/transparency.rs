@@ -178,7 +178,7 @@ async fn every_leaf_of_small_logs_proves_inclusion_and_every_size_consistency_ov
         server
             .token(&format!("Revisore {round}"), "auditor", &[])
             .await;
-        let leaves = leaves_of(server.app().store());
+        let leaves = leaves_of(&**server.app().store());
         let (size, root, _) = server.checkpoint(&auditor).await;
         assert_eq!(size, leaves.len() as u64, "the checkpoint is of the head");
         let memory = MemoryTree::from_leaf_hashes(&leaves);
