@@ -261,8 +261,9 @@ async fn two_servers_on_one_postgres_database_converge_under_writers_through_bot
             let mut acked: Vec<u64> = Vec::new();
             for i in 0..6 {
                 let base = &bases[(w + i) % 2];
-                let url = format!("{base}/api/v1/objectives/{key}/indicators/{indicator}/measurements");
-                let body = json!({"on": "2022-06-01", "value": 50 + i, "note": format!("rilevazione {w}.{i}")});
+                let url =
+                    format!("{base}/api/v1/objectives/{key}/indicators/{indicator}/measurements");
+                let body = json!({"on": "2022-06-01", "text": format!("rilevazione {w}.{i}")});
                 // Read-your-writes across instances: the next write goes to the
                 // other one, which first folds what this writer wrote last.
                 let last = acked.last().copied().unwrap_or(0).to_string();
@@ -586,8 +587,7 @@ fn start_writers(
             tokio::spawn(async move {
                 let mut acked = Vec::new();
                 for i in 0.. {
-                    let body =
-                        json!({"on": "2022-06-01", "value": i % 100, "note": format!("{w}.{i}")});
+                    let body = json!({"on": "2022-06-01", "text": format!("rilevazione {w}.{i}")});
                     let response = reqwest::Client::new()
                         .post(&url)
                         .bearer_auth(&token)
@@ -739,7 +739,7 @@ async fn while_postgres_is_unreachable_writes_and_status_answer_503_and_the_serv
         );
         let token = token.clone();
         async move {
-            let body = json!({"on": "2022-06-01", "value": n});
+            let body = json!({"on": "2022-06-01", "text": format!("rilevazione {n}")});
             call(Method::POST, &url, Some(&token), Some(&body), &[]).await
         }
     };
