@@ -341,21 +341,14 @@ impl App {
     /// Loads a validated plan: the plan event and every objective, in one batch.
     ///
     /// # Errors
-    /// [`AppError::Forbidden`] for a non-admin, [`AppError::Conflict`] when the
+    /// [`DomainError::NotAdmin`] for a non-admin, [`AppError::Conflict`] when the
     /// year is loaded already.
     pub async fn import_plan(
         &self,
         plan: &ValidPlan,
         principal: &Principal,
     ) -> Result<Vec<RecordedEvent>, AppError> {
-        if principal.role != Role::Admin {
-            return Err(DomainError::NotAdmin {
-                action: "caricare un piano",
-                actor: principal.name.clone(),
-                role: principal.role,
-            }
-            .into());
-        }
+        principal.require_admin("caricare un piano")?;
         let batch = plan_batch(plan, &principal.actor(), None)?;
         match self.inner.store.append_async(batch).await {
             Err(traguardo_events::Error::Conflict { .. }) => Err(AppError::Conflict(format!(
@@ -496,7 +489,7 @@ impl App {
     /// Issues a bearer token; returns the secret (shown once) and what it allows.
     ///
     /// # Errors
-    /// [`AppError::Forbidden`] for a non-admin, [`AppError::Invalid`] for an empty
+    /// [`DomainError::NotAdmin`] for a non-admin, [`AppError::Invalid`] for an empty
     /// actor or a manager without units.
     pub async fn issue_token(
         &self,
@@ -505,14 +498,7 @@ impl App {
         units: Vec<String>,
         principal: &Principal,
     ) -> Result<(String, TokenInfo), AppError> {
-        if principal.role != Role::Admin {
-            return Err(DomainError::NotAdmin {
-                action: "emettere token",
-                actor: principal.name.clone(),
-                role: principal.role,
-            }
-            .into());
-        }
+        principal.require_admin("emettere token")?;
         let mut errors = Vec::new();
         if actor.trim().is_empty() {
             errors.push(crate::error::FieldError::new("actor", "must not be empty"));

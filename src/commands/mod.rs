@@ -53,6 +53,23 @@ impl Principal {
         traguardo_events::envelope::Actor::new(&self.name, self.role.as_str())
     }
 
+    /// Only an admin (*Programmazione e Controllo*) may do `action` (in Italian:
+    /// "caricare un piano").
+    ///
+    /// # Errors
+    /// [`DomainError::NotAdmin`] for any other role.
+    pub fn require_admin(&self, action: &'static str) -> Result<(), DomainError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(DomainError::NotAdmin {
+                action,
+                actor: self.name.clone(),
+                role: self.role,
+            })
+        }
+    }
+
     /// Whether this principal may record progress for `unit`.
     pub fn manages(&self, unit: &str) -> bool {
         self.role == Role::Manager && self.units.iter().any(|u| u == unit)

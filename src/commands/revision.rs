@@ -6,7 +6,7 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use traguardo_events::domain::{ObjectiveEvent, PlanEvent, RevisionChange, RevisionRef};
-use traguardo_events::model::{objective_stream, ObjectiveSpec, PhaseSpec, Role};
+use traguardo_events::model::{objective_stream, ObjectiveSpec, PhaseSpec};
 use traguardo_events::RecordedEvent;
 use traguardo_projections::objective::Indicator;
 use traguardo_projections::{italian, Objective, Registry};
@@ -109,14 +109,7 @@ pub fn decide_revision(
     today: NaiveDate,
     id: Uuid,
 ) -> Result<RevisionDecision, AppError> {
-    if principal.role != Role::Admin {
-        return Err(DomainError::NotAdmin {
-            action: "registrare rimodulazioni",
-            actor: principal.name.clone(),
-            role: principal.role,
-        }
-        .into());
-    }
+    principal.require_admin("registrare rimodulazioni")?;
     let plan = registry
         .plan(year)
         .ok_or(DomainError::UnknownPlan { year })?;

@@ -14,7 +14,7 @@ use traguardo_events::{AppendBatch, NewEvent};
 use traguardo_projections::UserAccount;
 use uuid::Uuid;
 
-use crate::commands::{DomainError, Principal};
+use crate::commands::Principal;
 use crate::error::{AppError, FieldError};
 use crate::App;
 
@@ -48,14 +48,7 @@ impl App {
         user: NewUser,
         principal: &Principal,
     ) -> Result<UserAccount, AppError> {
-        if principal.role != Role::Admin {
-            return Err(DomainError::NotAdmin {
-                action: "gestire gli account",
-                actor: principal.name.clone(),
-                role: principal.role,
-            }
-            .into());
-        }
+        principal.require_admin("gestire gli account")?;
         let username = user.username.trim().to_lowercase();
         let actor = user.actor.trim().to_string();
         let units: Vec<String> = user
@@ -155,14 +148,7 @@ impl App {
     /// [`AppError::Domain`] for a non-admin, [`AppError::NotFound`] for an unknown
     /// username.
     pub async fn delete_user(&self, username: &str, principal: &Principal) -> Result<(), AppError> {
-        if principal.role != Role::Admin {
-            return Err(DomainError::NotAdmin {
-                action: "gestire gli account",
-                actor: principal.name.clone(),
-                role: principal.role,
-            }
-            .into());
-        }
+        principal.require_admin("gestire gli account")?;
         if !self.read(|r| r.user(username).is_some()) {
             return Err(AppError::NotFound(format!(
                 "non esiste l'account {username}"
@@ -191,14 +177,7 @@ impl App {
         token_id: Uuid,
         principal: &Principal,
     ) -> Result<(), AppError> {
-        if principal.role != Role::Admin {
-            return Err(DomainError::NotAdmin {
-                action: "revocare token",
-                actor: principal.name.clone(),
-                role: principal.role,
-            }
-            .into());
-        }
+        principal.require_admin("revocare token")?;
         if !self.read(|r| r.tokens().any(|t| t.token_id == token_id)) {
             return Err(AppError::NotFound(format!(
                 "non esiste il token {token_id}"

@@ -626,9 +626,7 @@ fn objective_page(
             note: val.note.clone().unwrap_or_default(),
         })
         .collect();
-    let stale = o
-        .final_validation_at(at)
-        .is_some_and(|val| o.last_seq() > val.recorded.seq);
+    let stale = v.validation_stale;
     ObjectivePage {
         chrome: Chrome::new(&format!("Obiettivo {}", o.key()), viewer, app, ""),
         key: v.key.clone(),
@@ -923,7 +921,7 @@ fn queue_of(r: &traguardo_projections::Registry, today: NaiveDate) -> Vec<QueueL
         .filter_map(|o| {
             let reason = match o.final_validation_at(today) {
                 None => "nessuna validazione finale",
-                Some(v) if o.last_seq() > v.recorded.seq => {
+                Some(_) if o.validation_stale_at(today) => {
                     "validazione da ripetere (registrazioni successive)"
                 }
                 Some(_) => return None,
