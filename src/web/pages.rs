@@ -1255,6 +1255,9 @@ struct IntegrityPage {
     head_hash: String,
     verified: Option<(bool, u64, String)>,
     csrf: String,
+    /// The latest signed checkpoint and the key that verifies it, when this
+    /// server signs checkpoints.
+    checkpoint: Option<(String, String)>,
 }
 
 fn auditor_or_admin(viewer: &Viewer) -> Result<(), PageError> {
@@ -1273,14 +1276,21 @@ async fn integrity_page(
     verified: Option<(bool, u64, String)>,
 ) -> Result<Response, PageError> {
     auditor_or_admin(viewer)?;
-    let app = state.app.clone();
-    let head = blocking(move || Ok(app.store().head()?)).await?;
+    let (app, checkpoints) = (state.app.clone(), state.checkpoints.clone());
+    let (head, note) = blocking(move || {
+        let note = checkpoints.refresh(&**app.store())?;
+        Ok((app.store().head()?, note))
+    })
+    .await?;
     let page = IntegrityPage {
         chrome: Chrome::new("Integrità", viewer, &state.app, "/integrita"),
         head_seq: head.seq,
         head_hash: head.hash,
         verified,
         csrf: viewer.csrf.clone(),
+        checkpoint: note
+            .zip(state.checkpoints.vkey())
+            .map(|(note, vkey)| (note.to_string().trim_end().to_string(), vkey.to_string())),
     };
     render(StatusCode::OK, &page)
 }

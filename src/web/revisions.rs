@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 use traguardo_events::domain::RevisionChange;
-use traguardo_events::model::{objective_stream, plan_stream, Hundredths, Role};
+use traguardo_events::model::{objective_stream, plan_stream, Hundredths, PhaseSpec, Role};
 use traguardo_events::store::Until;
 use traguardo_events::{NewEvent, RecordedEvent};
 use traguardo_projections::flags::{Flag, FlagSettings};
@@ -231,6 +231,33 @@ struct ChangeRow {
     phase: String,
     new_deadline: String,
     weights: String,
+    /// The new text: manager, title, a phase's description, or a new phase's.
+    text: String,
+    /// A new phase's weight.
+    weight: String,
+    /// An indicator's id.
+    indicator: String,
+    /// An indicator's new target.
+    target: String,
+}
+
+impl ChangeRow {
+    /// Row `i` as the form sent it (an empty row when it sent nothing).
+    fn of_form(form: &FormData, i: usize) -> Self {
+        let field = |name: &str| form.get(&format!("{name}_{i}"));
+        ChangeRow {
+            i,
+            kind: field("kind"),
+            objective: field("objective"),
+            phase: field("phase"),
+            new_deadline: field("new_deadline"),
+            weights: form.raw(&format!("weights_{i}")),
+            text: form.raw(&format!("text_{i}")),
+            weight: field("weight"),
+            indicator: field("indicator"),
+            target: field("target"),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -312,14 +339,7 @@ fn page(app: &App, viewer: &Viewer, year: i32) -> Result<RevisionsPage, PageErro
         act_date: String::new(),
         reason: String::new(),
         rows: (0..EMPTY_ROWS)
-            .map(|i| ChangeRow {
-                i,
-                kind: String::new(),
-                objective: String::new(),
-                phase: String::new(),
-                new_deadline: String::new(),
-                weights: String::new(),
-            })
+            .map(|i| ChangeRow::of_form(&FormData::default(), i))
             .collect(),
         keys,
         errors: HashMap::new(),
@@ -343,6 +363,81 @@ pub async fn list(
 fn year_of(text: &str) -> Result<i32, PageError> {
     text.parse()
         .map_err(|_| PageError::not_found(format!("«{text}» non è un anno")))
+}
+
+/// Row `i`'s text, required.
+fn text_of(form: &FormData, i: usize, missing: &str) -> Result<String, FieldError> {
+    let text = form.raw(&format!("text_{i}"));
+    if text.trim().is_empty() {
+        Err(FieldError::new(format!("text_{i}"), missing))
+    } else {
+        Ok(text.trim().to_string())
+    }
+}
+
+/// A weight or target typed with a decimal comma or point: `35`, `33,34`.
+fn percent(form: &FormData, field: &str) -> Result<Hundredths, FieldError> {
+    let text = form.get(field);
+    if text.is_empty() {
+        return Err(FieldError::new(
+            field,
+            "indica un numero (per esempio 35 o 33,34)",
+        ));
+    }
+    Hundredths::parse(&text.replace(',', "."))
+        .map_err(|m| FieldError::new(field, format!("«{text}»: {m}")))
+}
+
+/// Row `i` as a new phase: number, description (`text`), weight, deadline.
+fn add_phase(
+    form: &FormData,
+    i: usize,
+    objective: String,
+    phase: Option<u32>,
+) -> Result<RevisionChange, FieldError> {
+    let number = phase.ok_or_else(|| {
+        FieldError::new(format!("phase_{i}"), "indica il numero della nuova fase")
+    })?;
+    let description = text_of(form, i, "descrivi la nuova fase")?;
+    let weight_hundredths = percent(form, &format!("weight_{i}"))?;
+    let deadline = parse_date(
+        &format!("new_deadline_{i}"),
+        &form.get(&format!("new_deadline_{i}")),
+    )?;
+    Ok(RevisionChange::AddPhase {
+        objective,
+        phase: PhaseSpec {
+            number,
+            description,
+            weight_hundredths,
+            involved: Vec::new(),
+            deadline,
+        },
+    })
+}
+
+/// Row `i` as an indicator's new target (empty: no numeric target).
+fn indicator_target(
+    form: &FormData,
+    i: usize,
+    objective: String,
+) -> Result<RevisionChange, FieldError> {
+    let indicator = form.get(&format!("indicator_{i}"));
+    if indicator.is_empty() {
+        return Err(FieldError::new(
+            format!("indicator_{i}"),
+            "indica l'indicatore (il suo identificativo)",
+        ));
+    }
+    let target_hundredths = match form.get(&format!("target_{i}")) {
+        t if t.is_empty() => None,
+        _ => Some(percent(form, &format!("target_{i}"))?),
+    };
+    Ok(RevisionChange::IndicatorTarget {
+        objective,
+        indicator,
+        target_hundredths,
+    })
 }
 
 /// Weights typed as `1=20; 2=30,5; 3=49,5`.
@@ -436,6 +531,25 @@ fn request_of(form: &FormData, rows: usize) -> Result<RevisionRequest, Vec<Field
                     FieldError::new(format!("phase_{i}"), "indica la fase da stralciare")
                 }),
             "withdraw_objective" => Ok(RevisionChange::WithdrawObjective { objective }),
+            "add_phase" => add_phase(form, i, objective, phase),
+            "manager" => text_of(form, i, "indica il nuovo responsabile")
+                .map(|manager| RevisionChange::Manager { objective, manager }),
+            "title" => text_of(form, i, "indica il nuovo titolo")
+                .map(|title| RevisionChange::Title { objective, title }),
+            "phase_description" => match phase {
+                None => Err(FieldError::new(
+                    format!("phase_{i}"),
+                    "indica la fase da descrivere",
+                )),
+                Some(phase) => text_of(form, i, "indica la nuova descrizione").map(|description| {
+                    RevisionChange::PhaseDescription {
+                        objective,
+                        phase,
+                        description,
+                    }
+                }),
+            },
+            "indicator_target" => indicator_target(form, i, objective),
             _ => Err(FieldError::new(
                 format!("kind_{i}"),
                 "tipo di modifica sconosciuto",
@@ -474,6 +588,11 @@ fn form_field(field: &str, filled: &[usize]) -> String {
                     "phase" => "phase",
                     "new_deadline" => "new_deadline",
                     "weights" | "weights_hundredths" => "weights",
+                    "manager" | "title" | "description" => "text",
+                    "weight_hundredths" => "weight",
+                    "deadline" => "new_deadline",
+                    "indicator" => "indicator",
+                    "target_hundredths" | "target" => "target",
                     other => other,
                 };
                 return format!("{name}_{row}");
@@ -512,16 +631,7 @@ pub async fn submit(
     p.act = form.raw("act");
     p.act_date = form.get("act_date");
     p.reason = form.raw("reason");
-    p.rows = (0..rows)
-        .map(|i| ChangeRow {
-            i,
-            kind: form.get(&format!("kind_{i}")),
-            objective: form.get(&format!("objective_{i}")),
-            phase: form.get(&format!("phase_{i}")),
-            new_deadline: form.get(&format!("new_deadline_{i}")),
-            weights: form.raw(&format!("weights_{i}")),
-        })
-        .collect();
+    p.rows = (0..rows).map(|i| ChangeRow::of_form(&form, i)).collect();
     if action == "riga" {
         return render(StatusCode::OK, &p);
     }

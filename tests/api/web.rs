@@ -354,7 +354,16 @@ async fn the_nucleo_validates_from_its_queue_with_a_sterilizzazione() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auditor_time_travels_replays_the_revision_and_verifies_the_chain() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let site = Site::start("2023-04-01", Some("2023-03-31")).await;
+    use traguardo_tlog::note::{KeyName, KeyType, SignerKey};
+    let key = SignerKey::generate(
+        KeyName::parse("traguardo.test/comune").expect("a key name"),
+        KeyType::Ed25519,
+    )
+    .expect("a checkpoint key");
+    let vkey = key.verifier_key();
+    let checkpoints =
+        traguardo::transparency::Checkpoints::new(Some(key), vec![]).expect("checkpoints");
+    let site = Site::start_with("2023-04-01", Some("2023-03-31"), checkpoints).await;
     let driver = Driver::start().await;
     let mut b = driver.browser("revisore", "revisore", &site.base).await;
     b.login("revisore", "revisore-demo-2022").await;
@@ -394,6 +403,12 @@ async fn an_auditor_time_travels_replays_the_revision_and_verifies_the_chain() {
     b.visit("/integrita").await;
     let head = site.app.store().head().expect("a head");
     assert_eq!(b.text("#testa-seq").await, head.seq.to_string());
+    // The latest signed checkpoint, which verifies with the key shown beside it.
+    let note = b.text("#checkpoint").await;
+    assert_eq!(b.text("#chiave-verifica").await, vkey.to_string());
+    let signed = traguardo_tlog::checkpoint::open(format!("{note}\n").as_bytes(), &vkey)
+        .unwrap_or_else(|e| panic!("the page's checkpoint verifies: {e}\n{note}"));
+    assert_eq!(signed.checkpoint.size(), head.seq);
     b.click("form[action='/integrita'] button[type=submit]")
         .await;
     b.check("verifica").await;
@@ -580,6 +595,195 @@ async fn accounts_and_revision_previews_over_the_api() {
         site.app.store().head().unwrap().seq,
         head,
         "a dry run appends nothing"
+    );
+    site.stop().await;
+}
+
+/// A signed-in client without a browser: cookies and CSRF tokens by hand, to
+/// post the forms exactly as a browser without JavaScript would.
+struct FormClient {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+}
+
+impl FormClient {
+    async fn login(base: &str, username: &str, password: &str) -> FormClient {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client");
+        let page = http
+            .get(format!("{base}/accesso"))
+            .send()
+            .await
+            .expect("the login page");
+        let pre = cookie_of(&page, "tg_accesso").expect("the login form's cookie");
+        let csrf = csrf_of(&page.text().await.expect("a page"));
+        let answer = http
+            .post(format!("{base}/accesso"))
+            .header("cookie", format!("tg_accesso={pre}"))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+            ])
+            .send()
+            .await
+            .expect("a login answer");
+        assert_eq!(answer.status(), 303, "logged in");
+        let session = cookie_of(&answer, "tg_sessione").expect("a session");
+        FormClient {
+            http,
+            base: base.to_string(),
+            session,
+        }
+    }
+
+    async fn get(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("tg_sessione={}", self.session))
+            .send()
+            .await
+            .expect("a page")
+            .text()
+            .await
+            .expect("its text")
+    }
+
+    /// Posts `fields` with the CSRF token of the page at `path`.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let csrf = csrf_of(&self.get(path).await);
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf", &csrf));
+        let answer = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", format!("tg_sessione={}", self.session))
+            .form(&form)
+            .send()
+            .await
+            .expect("an answer");
+        let status = answer.status().as_u16();
+        (status, answer.text().await.expect("its text"))
+    }
+}
+
+fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_string())
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token");
+    let rest = &page[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').expect("the token ends")].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revision_form_adds_a_phase_renames_and_retargets_and_shows_problems_by_field() {
+    let site = Site::start("2022-07-29", Some("2022-07-21")).await;
+    let office = FormClient::login(&site.base, "controllo", "controllo-demo-2022").await;
+    let path = "/piani/2022/rimodulazioni";
+    let objective = |key: &str| {
+        site.app
+            .objective_as_of(key, Until::End)
+            .expect("the log reads")
+            .expect("the objective")
+    };
+    let indicator = objective("2022-2250-A")
+        .indicators()
+        .first()
+        .map(|i| i.spec.id.clone())
+        .expect("an indicator");
+    let before = site.app.store().head().expect("a head").seq;
+    // A new phase without a weight, and a title left empty: each problem is
+    // next to its field, what was typed stays, and nothing is recorded.
+    let (status, page) = office
+        .post(
+            path,
+            &[
+                ("act", "D.G.C. n. 200 del 29/07/2022"),
+                ("act_date", "2022-07-29"),
+                ("reason", "Nuova fase di collaudo"),
+                ("rows", "2"),
+                ("kind_0", "add_phase"),
+                ("objective_0", "2022-2250-A"),
+                ("phase_0", "5"),
+                ("text_0", "Collaudo della contabilità analitica"),
+                ("new_deadline_0", "2022-12-15"),
+                ("kind_1", "title"),
+                ("objective_1", "2022-2250-A"),
+                ("azione", "anteprima"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("indica un numero"), "the weight's problem");
+    assert!(
+        page.contains("indica il nuovo titolo"),
+        "the title's problem"
+    );
+    assert!(
+        page.contains("Collaudo della contabilità analitica"),
+        "kept"
+    );
+    assert_eq!(site.app.store().head().expect("a head").seq, before);
+    // Complete: a phase added with the weights that make 100, a new manager, a
+    // new title, a phase described anew and an indicator's target; recorded.
+    let fields = [
+        ("act", "D.G.C. n. 200 del 29/07/2022"),
+        ("act_date", "2022-07-29"),
+        ("reason", "Nuova fase di collaudo"),
+        ("rows", "6"),
+        ("kind_0", "add_phase"),
+        ("objective_0", "2022-2250-A"),
+        ("phase_0", "5"),
+        ("text_0", "Collaudo della contabilità analitica"),
+        ("weight_0", "10"),
+        ("new_deadline_0", "2022-12-15"),
+        ("kind_1", "weights"),
+        ("objective_1", "2022-2250-A"),
+        ("weights_1", "1=20; 2=20; 3=20; 4=30; 5=10"),
+        ("kind_2", "manager"),
+        ("objective_2", "2022-2250-A"),
+        ("text_2", "Dott.ssa Anna Verdi"),
+        ("kind_3", "title"),
+        ("objective_3", "2022-2250-A"),
+        ("text_3", "Contabilità analitica per centri di costo"),
+        ("kind_4", "phase_description"),
+        ("objective_4", "2022-2250-A"),
+        ("phase_4", "4"),
+        ("text_4", "Relazione finale sui centri di costo"),
+        ("kind_5", "indicator_target"),
+        ("objective_5", "2022-2250-A"),
+        ("indicator_5", &indicator),
+        ("target_5", "95,5"),
+    ];
+    let mut preview = fields.to_vec();
+    preview.push(("azione", "anteprima"));
+    let (status, page) = office.post(path, &preview).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Anteprima: nulla è ancora registrato"));
+    assert_eq!(site.app.store().head().expect("a head").seq, before);
+    let mut record = fields.to_vec();
+    record.push(("azione", "registra"));
+    let (status, page) = office.post(path, &record).await;
+    assert_eq!(status, 303, "{page}");
+    let objective = objective("2022-2250-A");
+    assert_eq!(objective.phases().len(), 5);
+    assert_eq!(objective.manager_at_latest(), "Dott.ssa Anna Verdi");
+    assert_eq!(
+        objective.title_at_latest(),
+        "Contabilità analitica per centri di costo"
     );
     site.stop().await;
 }

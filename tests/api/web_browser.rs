@@ -42,6 +42,20 @@ impl Site {
     /// The seed plan and the demo accounts, the clock at 09:00 UTC of `today`;
     /// with `played_until`, the demo year is played up to that record date first.
     pub async fn start(today: &str, played_until: Option<&str>) -> Site {
+        Site::start_with(
+            today,
+            played_until,
+            traguardo::transparency::Checkpoints::disabled(),
+        )
+        .await
+    }
+
+    /// As [`Site::start`], signing checkpoints with `checkpoints`' key.
+    pub async fn start_with(
+        today: &str,
+        played_until: Option<&str>,
+        checkpoints: traguardo::transparency::Checkpoints,
+    ) -> Site {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let clock = Clock::manual(Utc.with_ymd_and_hms(2022, 1, 20, 9, 0, 0).unwrap());
         let app = App::open(dir.path().join("web.db"), clock.clone()).expect("the database opens");
@@ -57,7 +71,7 @@ impl Site {
                 .expect("the demo year plays");
         }
         clock.set(Utc.from_utc_datetime(&date(today).and_hms_opt(9, 0, 0).unwrap()));
-        let server = traguardo::http::start(app.clone(), "127.0.0.1:0")
+        let server = traguardo::http::start_with(app.clone(), "127.0.0.1:0", checkpoints)
             .await
             .expect("the server starts");
         let base = format!("http://{}", server.addr);
