@@ -236,18 +236,58 @@ fn problem_responses(doc: &mut Value) {
 /// An example problem of a status, as the server writes one.
 fn example(status: u16) -> Value {
     let (slug, title, detail) = match status {
-        400 => ("bad-request", "Bad request", "the body is not valid JSON: expected value at line 1 column 1"),
+        400 => (
+            "bad-request",
+            "Bad request",
+            "the body is not valid JSON: expected value at line 1 column 1",
+        ),
         401 => ("unauthorized", "Unauthorized", "missing bearer token"),
-        403 => ("forbidden", "Forbidden", "il ruolo auditor non può registrare l'avvio di una fase"),
+        403 => (
+            "forbidden",
+            "Forbidden",
+            "il ruolo auditor non può registrare l'avvio di una fase",
+        ),
         404 => ("not-found", "Not found", "no objective 2022-9999-Z"),
-        409 => ("rule", "Not allowed in this state", "la fase 1 è già completata"),
-        412 => ("stale", "Precondition failed", "the objective is at version 8, not 7: read it again and retry"),
-        413 => ("too-large", "Payload too large", "the body is larger than the 1 MiB limit"),
-        415 => ("unsupported-media-type", "Unsupported media type", "the body must be application/json"),
-        422 => ("validation", "Invalid input", "on: \"2022-02-30\" non è una data che esiste"),
-        429 => ("too-many-requests", "Too many requests", "troppe richieste: riprovare tra qualche secondo"),
-        503 => ("unavailable", "Service unavailable", "Il registro degli eventi non è raggiungibile in questo momento."),
-        _ => ("internal", "Internal error", "the server failed; the cause is in its log"),
+        409 => (
+            "rule",
+            "Not allowed in this state",
+            "la fase 1 è già completata",
+        ),
+        412 => (
+            "stale",
+            "Precondition failed",
+            "the objective is at version 8, not 7: read it again and retry",
+        ),
+        413 => (
+            "too-large",
+            "Payload too large",
+            "the body is larger than the 1 MiB limit",
+        ),
+        415 => (
+            "unsupported-media-type",
+            "Unsupported media type",
+            "the body must be application/json",
+        ),
+        422 => (
+            "validation",
+            "Invalid input",
+            "on: \"2022-02-30\" non è una data che esiste",
+        ),
+        429 => (
+            "too-many-requests",
+            "Too many requests",
+            "troppe richieste: riprovare tra qualche secondo",
+        ),
+        503 => (
+            "unavailable",
+            "Service unavailable",
+            "Il registro degli eventi non è raggiungibile in questo momento.",
+        ),
+        _ => (
+            "internal",
+            "Internal error",
+            "the server failed; the cause is in its log",
+        ),
     };
     let mut problem = json!({
         "type": format!("/problems/{slug}"),
@@ -256,7 +296,8 @@ fn example(status: u16) -> Value {
         "detail": detail
     });
     if status == 422 {
-        problem["errors"] = json!([{"field": "on", "message": "\"2022-02-30\" non è una data che esiste"}]);
+        problem["errors"] =
+            json!([{"field": "on", "message": "\"2022-02-30\" non è una data che esiste"}]);
     }
     problem
 }
@@ -295,7 +336,10 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
             operation.insert("description".into(), summary);
         }
     }
-    if let Some(ps) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
+    if let Some(ps) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+    {
         for p in ps.iter_mut() {
             // An absent parameter is left out, never sent as null.
             if let Some(Value::Array(kinds)) = p.pointer_mut("/schema/type") {
@@ -311,9 +355,7 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
             }
         }
     }
-    let parameters = operation
-        .entry("parameters")
-        .or_insert_with(|| json!([]));
+    let parameters = operation.entry("parameters").or_insert_with(|| json!([]));
     let headers: Vec<String> = parameters
         .as_array()
         .map(|ps| {

@@ -407,13 +407,11 @@ fn weights_schema() -> utoipa::openapi::Object {
                 .schema_type(Type::String)
                 .pattern(Some("^[1-9][0-9]*$")),
         ))
-        .additional_properties(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::Number)
-                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                    utoipa::openapi::KnownFormat::Double,
-                ))),
-        ))
+        .additional_properties(Some(ObjectBuilder::new().schema_type(Type::Number).format(
+            Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Double,
+            )),
+        )))
         .build()
 }
 

@@ -292,7 +292,14 @@ pub fn report_level_schema() -> utoipa::openapi::Object {
 /// event's names and gain the request's, so that one shape reads both ways.
 pub fn with_request_names(value: &mut serde_json::Value) {
     use serde_json::Value;
-    let percent = |v: &Value| v.as_i64().map(|h| Value::from(h as f64 / 100.0));
+    // Whole percentages as integers (20, as a request writes them), others with
+    // their decimals (33.33).
+    let percent = |v: &Value| {
+        v.as_i64().map(|h| match h % 100 {
+            0 => Value::from(h / 100),
+            _ => Value::from(h as f64 / 100.0),
+        })
+    };
     match value {
         Value::Object(map) => {
             let twins: Vec<(String, Value)> = map

@@ -63,7 +63,11 @@ async fn the_served_document_is_the_one_the_command_line_prints() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("unused.db");
     let out = traguardo(db.to_str().unwrap(), &["openapi"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(printed, doc);
 }
@@ -290,7 +294,10 @@ async fn every_json_request_body_has_an_example_that_its_schema_accepts() {
                 .should_validate_formats(true)
                 .build(&standalone)
                 .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-            let errors: Vec<String> = validator.iter_errors(example).map(|e| e.to_string()).collect();
+            let errors: Vec<String> = validator
+                .iter_errors(example)
+                .map(|e| e.to_string())
+                .collect();
             assert!(errors.is_empty(), "{method} {path}: {errors:?}");
         }
     }
@@ -352,7 +359,9 @@ async fn a_weights_change_reads_back_under_the_names_the_request_used() {
     // The answer's schema can validate it: map keys are strings.
     let names = &doc["components"]["schemas"]["RevisionChange"];
     assert!(
-        !names.to_string().contains(r#""propertyNames":{"type":"integer""#),
+        !names
+            .to_string()
+            .contains(r#""propertyNames":{"type":"integer""#),
         "{names}"
     );
     server.stop().await;

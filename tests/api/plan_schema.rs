@@ -121,7 +121,9 @@ fn documents_the_importer_refuses_for_their_shape_are_refused_by_the_schema_too(
             d["objectives"][0]["phases"][0]["peso"] = json!(20)
         }),
         ("no phases", |d| d["objectives"][0]["phases"] = json!([])),
-        ("a blank title", |d| d["objectives"][0]["title"] = json!("  ")),
+        ("a blank title", |d| {
+            d["objectives"][0]["title"] = json!("  ")
+        }),
         ("a year out of range", |d| d["year"] = json!(22)),
         ("an unknown indicator kind", |d| {
             d["objectives"][0]["indicators"][0]["kind"] = json!("percentuale")
