@@ -93,6 +93,8 @@ pub enum Command {
     },
     /// Print the JSON Schema of the plan document.
     PlanSchema,
+    /// Print the OpenAPI document the server serves at /api/v1/openapi.json.
+    Openapi,
     /// Manage web accounts (DESIGN.md §8).
     User {
         /// What to do with accounts.
@@ -209,6 +211,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Copy { from, to } => copy(&from, &to),
         Command::PlanSchema => {
             print!("{}", crate::plan_document::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::http::openapi_document())?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command } => crate::web::cli::run(&cli.db, command),

@@ -34,20 +34,28 @@ pub struct ValidPlan {
     pub objectives: Vec<ObjectiveSpec>,
 }
 
+/// A required text: the importer trims it and refuses it empty.
+const NOT_BLANK: &str = r"\S";
+
 /// The plan document, for its JSON Schema and for writing documents out.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "Traguardo plan document (Piano degli Obiettivi)")]
 pub struct PlanDocument {
     /// *Ente*, e.g. "Città di Alessandria".
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub organisation: String,
     /// Plan year.
+    #[schemars(range(min = 1990, max = 2200))]
     pub year: i32,
     /// The plan's title.
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub title: String,
     /// The *Elenco Responsabili*: every unit an objective or phase may name.
+    #[schemars(length(min = 1))]
     pub units: Vec<UnitDocument>,
     /// *Obiettivi*, in document order.
+    #[schemars(length(min = 1))]
     pub objectives: Vec<ObjectiveDocument>,
 }
 
@@ -56,8 +64,10 @@ pub struct PlanDocument {
 #[serde(deny_unknown_fields)]
 pub struct UnitDocument {
     /// Unit code, e.g. "2250".
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub code: String,
     /// Name as printed.
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub name: String,
     /// The accountable person, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,12 +82,16 @@ pub struct UnitDocument {
 #[serde(deny_unknown_fields)]
 pub struct ObjectiveDocument {
     /// Owning unit code (must be in `units`).
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub unit: String,
     /// Letter, unique per unit and year.
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub letter: String,
     /// Accountable manager.
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub manager: String,
     /// Title.
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub title: String,
     /// *Finalità strategiche*.
     #[serde(default)]
@@ -86,6 +100,7 @@ pub struct ObjectiveDocument {
     #[serde(default)]
     pub directives: String,
     /// *Fasi*, numbered 1..n, weights summing to exactly 100.
+    #[schemars(length(min = 1))]
     pub phases: Vec<PhaseDocument>,
     /// *Scadenza finale*, YYYY-MM-DD.
     pub final_deadline: NaiveDate,
@@ -117,14 +132,19 @@ pub struct ObjectiveDocument {
 #[serde(deny_unknown_fields)]
 pub struct PhaseDocument {
     /// 1..n.
+    #[schemars(range(min = 1, max = 999))]
     pub number: u32,
     /// What the phase is.
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub description: String,
-    /// *Incidenza %*: at most two decimals.
-    #[schemars(range(min = 0, max = 100), extend("multipleOf" = 0.01))]
+    /// *Incidenza %*: a percentage with at most two decimals (33.33), the
+    /// phases of an objective summing to exactly 100. (Not `multipleOf: 0.01`:
+    /// binary floating point makes 33.33 fail that test in standard validators.)
+    #[schemars(range(min = 0, max = 100))]
     pub weight: f64,
     /// Unit codes (in `units`) or outside bodies by name.
     #[serde(default)]
+    #[schemars(inner(regex(pattern = NOT_BLANK)))]
     pub involved: Vec<String>,
     /// *Scadenza prevista*, YYYY-MM-DD, not after the final deadline.
     pub deadline: NaiveDate,
@@ -135,13 +155,16 @@ pub struct PhaseDocument {
 #[serde(deny_unknown_fields)]
 pub struct IndicatorDocument {
     /// Short id, unique within the objective.
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub id: String,
     /// What it measures.
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub description: String,
     /// `ratio`, `threshold` or `qualitative`.
     pub kind: IndicatorKindDocument,
-    /// Target percentage, when it has one.
+    /// Target percentage, when it has one: at most two decimals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
     pub target: Option<f64>,
 }
 

@@ -39,16 +39,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events with seq greater than this (default 0).
+    #[param(value_type = Option<u64>, format = Int64, minimum = 0)]
     pub after: Option<String>,
     /// At most this many (default 100, at most 1000).
+    #[param(value_type = Option<u64>, format = Int64, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// `raw` (default) or `cloudevents`.
+    #[param(schema_with = support::events_format_schema)]
     pub format: Option<String>,
 }
 
 /// The global log from a position, raw or as CloudEvents 1.0.
 #[utoipa::path(get, path = "/events", tag = "audit", params(EventsQuery),
-    responses((status = 200, body = Vec<RecordedEvent>), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, description = "the events, oldest first; with `format=cloudevents` a CloudEvents 1.0 JSON batch",
+               content((Vec<RecordedEvent> = "application/json"), (Vec<Object> = "application/cloudevents-batch+json"))),
+              (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
 async fn list_events(
     State(state): State<AppState>,
@@ -135,6 +140,7 @@ pub fn cloud_event(e: &RecordedEvent) -> Value {
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Start after this seq (the `Last-Event-ID` header wins when both are sent).
+    #[param(value_type = Option<u64>, format = Int64, minimum = 0)]
     pub after: Option<String>,
 }
 

@@ -5,6 +5,7 @@
 //! - [`objectives`], [`plans`], [`log`], [`reports`]: the API's areas, each with
 //!   its routes.
 //! - [`ops`]: health, status, metrics, the OpenAPI document.
+//! - [`openapi`]: what the OpenAPI document says beyond the handlers' annotations.
 //! - [`transparency`]: signed checkpoints, proofs, cosignatures, the seal.
 //! - [`min_seq`]: `?min_seq=N` / `X-Min-Seq`, waiting for a seq written
 //!   through another instance.
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod log;
 pub mod min_seq;
 pub mod objectives;
+pub mod openapi;
 pub mod ops;
 pub mod plans;
 pub mod problem;
@@ -81,25 +83,21 @@ pub struct AppState {
     /// Turns true when the server is shutting down (ends live feeds).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The OpenAPI document, set once the router is built.
-    pub openapi: Arc<std::sync::OnceLock<utoipa::openapi::OpenApi>>,
+    pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
     /// The signing key, the witnesses and the recent signed checkpoints.
     pub checkpoints: Arc<crate::transparency::Checkpoints>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(
-        title = "Traguardo API",
-        description = "Event-sourced tracking of a municipality's Piano degli Obiettivi (DESIGN.md §5).",
-        version = "1"
-    ),
+    info(title = "Traguardo API", version = "1.0.0"),
     modifiers(&BearerAuth),
     components(schemas(problem::Problem, problem::FieldErrorDoc))
 )]
 struct ApiDoc;
 
-/// The router and its OpenAPI document, built from the same route list.
-pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+/// Every documented route, with the document its annotations make.
+fn routes() -> OpenApiRouter<AppState> {
     let api = OpenApiRouter::<AppState>::new()
         .merge(objectives::router())
         .merge(plans::router())
@@ -108,10 +106,21 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(transparency::router())
         .merge(ops::api_router())
         .merge(crate::web::api::router());
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .nest("/api/v1", api)
-        .split_for_parts();
+}
+
+/// The OpenAPI document the server serves at `/api/v1/openapi.json`
+/// (`traguardo openapi` prints it).
+pub fn openapi_document() -> serde_json::Value {
+    openapi::finish(&routes().split_for_parts().1)
+}
+
+/// The router and its OpenAPI document, built from the same route list.
+pub fn router(state: AppState) -> (Router, serde_json::Value) {
+    let (router, doc) = routes().split_for_parts();
+    let doc = openapi::finish(&doc);
     let _ = state.openapi.set(doc.clone());
     let router = router
         .merge(crate::web::router())

@@ -38,10 +38,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct StateQuery {
     /// Valid time: evaluate deadlines and scores at this date (default today).
+    #[param(format = Date, example = "2022-06-30")]
     pub at: Option<String>,
-    /// Record time: the state as the log held it at this RFC 3339 timestamp.
+    /// Record time: the state as the log held it at this RFC 3339 timestamp
+    /// (a date means the end of that day in Italy).
+    #[param(example = "2022-10-01T00:00:00Z")]
     pub as_of: Option<String>,
     /// Record time: the state as the log held it at this seq.
+    #[param(value_type = Option<u64>, format = Int64, minimum = 0)]
     pub seq: Option<String>,
 }
 
@@ -88,9 +92,11 @@ pub struct WriteAnswer {
 /// `POST …/start`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"on": "2022-03-01", "note": "Avviata la ricognizione dei rimborsi pendenti"}))]
 pub struct StartBody {
     /// Valid date, YYYY-MM-DD, not after today, within the plan year and the
     /// years either side of it.
+    #[schema(format = Date)]
     pub on: String,
     /// Optional note (at most 4,000 characters).
     pub note: Option<String>,
@@ -101,8 +107,11 @@ pub struct StartBody {
 /// `POST …/complete`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"on": "2022-05-28", "note": "Ricognizione conclusa",
+                          "evidence": ["Prot. n. 12345 del 27/05/2022"]}))]
 pub struct CompleteBody {
     /// Valid date, YYYY-MM-DD, not after today.
+    #[schema(format = Date)]
     pub on: String,
     /// Optional note (at most 4,000 characters).
     pub note: Option<String>,
@@ -117,6 +126,7 @@ pub struct CompleteBody {
 /// `POST …/retract`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Completamento registrato sulla fase sbagliata"}))]
 pub struct RetractBody {
     /// Why the completion was recorded in error (at most 4,000 characters).
     pub reason: String,
@@ -127,15 +137,20 @@ pub struct RetractBody {
 /// `POST …/measurements`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"on": "2022-12-31", "numerator": 187, "denominator": 200,
+                          "note": "Rimborsi evasi entro 90 giorni"}))]
 pub struct MeasurementBody {
     /// Valid date.
+    #[schema(format = Date)]
     pub on: String,
     /// The value (at most two decimals).
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, format = Double)]
     pub value: Option<serde_json::Number>,
-    /// n° a.
+    /// n° a (at most 10^12).
+    #[schema(maximum = 1_000_000_000_000_u64)]
     pub numerator: Option<u64>,
-    /// n° b (> 0).
+    /// n° b (> 0, at most 10^12).
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_u64)]
     pub denominator: Option<u64>,
     /// The finding, for a qualitative indicator (and only for one).
     pub text: Option<String>,
@@ -148,6 +163,9 @@ pub struct MeasurementBody {
 /// `POST …/validations`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"stage": "final", "outcome": "approved", "neutralised_phases": [3],
+                          "note": "Ritardo della fase 3 non imputabile al settore",
+                          "reference": "Verbale n. 3 del 15/03/2023"}))]
 pub struct ValidationBody {
     /// `plan` (ex ante) or `final` (ex post).
     pub stage: ValidationStage,

@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// `POST /tokens`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"actor": "Dott. Stefano Specchia", "role": "manager", "units": ["2250"]}))]
 pub struct TokenBody {
     /// Whose token it is (written on every event they cause).
     pub actor: String,
@@ -126,7 +127,16 @@ pub struct PlanCreated {
 /// Loads a plan document (admin): every problem is reported at once and nothing
 /// is loaded unless there are none.
 #[utoipa::path(post, path = "/plans", tag = "plans",
-    request_body(content = Object, description = "a plan document (DESIGN.md §6)"),
+    request_body(content = Object, description = "a plan document (DESIGN.md §6; its JSON Schema is `traguardo plan-schema`, seeds/plan.schema.json)",
+        example = json!({"organisation": "Città di Alessandria", "year": 2023, "title": "Piano degli obiettivi 2023",
+            "units": [{"code": "2250", "name": "RESPONSABILE SETTORE RISORSE FINANZIARIE E TRIBUTI"}],
+            "objectives": [{"unit": "2250", "letter": "A", "manager": "Dott. Stefano Specchia",
+                "title": "Rimborsi entro 90 giorni",
+                "phases": [{"number": 1, "description": "Ricognizione", "weight": 33.33, "deadline": "2023-05-30"},
+                           {"number": 2, "description": "Procedura", "weight": 33.33, "deadline": "2023-09-30"},
+                           {"number": 3, "description": "Rimborsi", "weight": 33.34, "deadline": "2023-12-31"}],
+                "final_deadline": "2023-12-31",
+                "indicators": [{"id": "rimborsi-90gg", "description": "Rimborsi entro 90 giorni", "kind": "ratio", "target": 100}]}]})),
     responses((status = 201, body = PlanCreated), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem, description = "the year is loaded already"),
               (status = 422, body = Problem)))]
@@ -248,25 +258,161 @@ async fn list_revisions(
         .app
         .read(|r| r.plan(year).map(|p| p.revisions.clone()))
         .ok_or_else(|| Problem::not_found(format!("no plan for {year}")))?;
-    Ok(Json(revisions).into_response())
+    let mut answer = serde_json::to_value(revisions).map_err(|_| Problem::internal())?;
+    support::with_request_names(&mut answer);
+    Ok(Json(answer).into_response())
 }
 
 /// `POST /plans/{year}/revisions`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "act": "D.G.C. n. 182 del 28/07/2022", "act_date": "2022-07-28",
+    "reason": "Rimodulazione approvata dalla Giunta",
+    "changes": [
+        {"kind": "deadline", "objective": "2022-2250-A", "phase": 2, "new_deadline": "2022-07-31"},
+        {"kind": "weights", "objective": "2022-2249-C", "weights": {"2": 35, "3": 35}}
+    ]
+}))]
 pub struct RevisionBody {
     /// The act, e.g. "D.G.C. n. 182 del 28/07/2022".
     pub act: String,
     /// The act's date (its valid time); without it, today.
+    #[schema(format = Date)]
     pub act_date: Option<String>,
     /// Why.
     pub reason: String,
     /// Changes, applied in order: `{kind: "deadline", objective, phase?, new_deadline}`,
     /// `{kind: "weights", objective, weights: {"1": 20, …}}`, `{kind: "add_phase",
     /// objective, phase: {…}}`, `{kind: "withdraw_phase", objective, phase}`,
-    /// `{kind: "add_objective", objective: {…}}`, `{kind: "withdraw_objective", objective}`.
-    #[schema(value_type = Vec<Object>)]
+    /// `{kind: "add_objective", objective: {…}}`, `{kind: "withdraw_objective", objective}`,
+    /// and the others of [`ChangeSchema`].
+    #[schema(value_type = Vec<ChangeSchema>)]
     pub changes: Vec<Value>,
+}
+
+/// One change of a revision (DESIGN.md §5), a union tagged by `kind`: the schema
+/// of what [`ChangeRequest`] reads (the body is read as JSON first, so that one
+/// bad change does not hide the problems of the others).
+#[derive(Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)] // a schema: the server reads changes with `ChangeRequest`
+enum ChangeSchema {
+    /// A phase's deadline, or the objective's final deadline when `phase` is absent.
+    Deadline {
+        /// Objective key, e.g. 2022-2250-A.
+        objective: String,
+        /// Phase number; absent for the final deadline.
+        #[schema(minimum = 1)]
+        phase: Option<u32>,
+        /// The new deadline.
+        #[schema(format = Date)]
+        new_deadline: String,
+    },
+    /// New weights for some phases: phase number → *incidenza %* (at most two
+    /// decimals); once applied the objective's weights sum to exactly 100.
+    Weights {
+        /// Objective key.
+        objective: String,
+        /// Phase number (a JSON key, so a string of digits) → weight.
+        #[schema(schema_with = weights_schema)]
+        weights: Value,
+    },
+    /// A new phase, written as in a plan document (`{number, description, weight,
+    /// involved?, deadline}`).
+    AddPhase {
+        /// Objective key.
+        objective: String,
+        /// The phase.
+        #[schema(value_type = Object)]
+        phase: Value,
+    },
+    /// A phase withdrawn.
+    WithdrawPhase {
+        /// Objective key.
+        objective: String,
+        /// Phase number.
+        #[schema(minimum = 1)]
+        phase: u32,
+    },
+    /// A new objective, written as in a plan document.
+    AddObjective {
+        /// The objective.
+        #[schema(value_type = Object)]
+        objective: Value,
+    },
+    /// An objective withdrawn.
+    WithdrawObjective {
+        /// Objective key.
+        objective: String,
+    },
+    /// A new responsible manager.
+    Manager {
+        /// Objective key.
+        objective: String,
+        /// The manager from the act on.
+        manager: String,
+    },
+    /// A new title.
+    Title {
+        /// Objective key.
+        objective: String,
+        /// The title from the act on.
+        title: String,
+    },
+    /// What a phase says.
+    PhaseDescription {
+        /// Objective key.
+        objective: String,
+        /// Phase number.
+        #[schema(minimum = 1)]
+        phase: u32,
+        /// The description from the act on.
+        description: String,
+    },
+    /// What an indicator aims at.
+    IndicatorTarget {
+        /// Objective key.
+        objective: String,
+        /// Indicator id.
+        indicator: String,
+        /// The target percentage (at most two decimals); absent or null for none.
+        #[schema(minimum = 0, maximum = 100)]
+        target: Option<f64>,
+    },
+    /// A new indicator, written as in a plan document.
+    AddIndicator {
+        /// Objective key.
+        objective: String,
+        /// `{id, description, kind, target?}`.
+        #[schema(value_type = Object)]
+        indicator: Value,
+    },
+    /// An indicator withdrawn.
+    WithdrawIndicator {
+        /// Objective key.
+        objective: String,
+        /// Indicator id.
+        indicator: String,
+    },
+}
+
+/// `{"1": 20, "2": 33.33}`: keys are phase numbers written as JSON keys.
+fn weights_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[1-9][0-9]*$")),
+        ))
+        .additional_properties(Some(ObjectBuilder::new().schema_type(Type::Number).format(
+            Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Double,
+            )),
+        )))
+        .build()
 }
 
 /// `?dry_run=true` on `POST /plans/{year}/revisions`.
@@ -352,7 +498,9 @@ async fn create_revision(
         let principal = auth.0.clone();
         let preview =
             support::blocking(move || app.preview_revision(year, &revision, &principal)).await?;
-        return Ok(Json(preview).into_response());
+        let mut answer = serde_json::to_value(preview).map_err(|_| Problem::internal())?;
+        support::with_request_names(&mut answer);
+        return Ok(Json(answer).into_response());
     }
     let idempotency = request.idempotency_key(&body.raw)?;
     let started = std::time::Instant::now();

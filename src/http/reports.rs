@@ -34,10 +34,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `json` (default), `csv`, `md` or `html`.
+    #[param(schema_with = support::report_format_schema)]
     pub format: Option<String>,
     /// For csv: `phase` (default, a row per phase) or `objective`.
+    #[param(schema_with = support::report_level_schema)]
     pub level: Option<String>,
     /// Reference date of the scores (default today).
+    #[param(format = Date, example = "2022-12-31")]
     pub at: Option<String>,
     /// Record-time cut: the report as the log held it then (RFC 3339 or date).
     pub as_of: Option<String>,
@@ -106,11 +109,13 @@ async fn plan_report(
 pub struct FlagsQuery {
     /// A completion recorded more than this many days after its date is flagged
     /// (default 30).
+    #[param(value_type = Option<u32>, format = Int32, minimum = 0)]
     pub late_days: Option<String>,
     /// Only what the log held at this record time (RFC 3339, or a date for the
     /// end of that day in Italy).
     pub as_of: Option<String>,
     /// Only what the log held up to this seq.
+    #[param(value_type = Option<u64>, format = Int64, minimum = 0)]
     pub seq: Option<String>,
 }
 
@@ -150,6 +155,7 @@ async fn plan_flags(
 /// `POST /plans/{year}/flags/{id}/acknowledgements`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"note": "Esaminata: il ritardo dipende dall'avvio di PagoPA, non dal settore"}))]
 pub struct AcknowledgementBody {
     /// What the Nucleo found (at most 4,000 characters).
     pub note: String,
@@ -210,6 +216,7 @@ async fn acknowledge_flag(
 #[into_params(parameter_in = Query)]
 pub struct RevisionQuery {
     /// Reference date of the before/after states (default today).
+    #[param(format = Date, example = "2022-12-31")]
     pub at: Option<String>,
 }
 
@@ -238,7 +245,9 @@ async fn get_revision(
     })
     .await?
     .ok_or_else(|| Problem::not_found(format!("no revision {id} in plan {year}")))?;
-    Ok(Json(replay).into_response())
+    let mut answer = serde_json::to_value(replay).map_err(|_| Problem::internal())?;
+    support::with_request_names(&mut answer);
+    Ok(Json(answer).into_response())
 }
 
 /// The audit trail of a whole plan year, oldest first; filter by unit, actor,

@@ -226,6 +226,7 @@ pub struct AuditQuery {
     #[param(rename = "type")]
     pub event_type: Option<String>,
     /// Only events recorded at or after this time (RFC 3339 or date).
+    #[param(example = "2022-07-01")]
     pub from: Option<String>,
     /// Only events recorded at or before this time (RFC 3339 or date).
     pub to: Option<String>,
@@ -258,5 +259,70 @@ impl AuditQuery {
             from,
             to,
         })
+    }
+}
+
+/// The schema of a text parameter that takes one of `values`.
+fn text_choice(values: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+/// `format` of `GET /events`.
+pub fn events_format_schema() -> utoipa::openapi::Object {
+    text_choice(&["raw", "cloudevents"])
+}
+
+/// `format` of `GET /plans/{year}/report`.
+pub fn report_format_schema() -> utoipa::openapi::Object {
+    text_choice(&["json", "csv", "md", "html"])
+}
+
+/// `level` of `GET /plans/{year}/report`.
+pub fn report_level_schema() -> utoipa::openapi::Object {
+    text_choice(&["phase", "objective"])
+}
+
+/// Beside every `…_hundredths` figure of event data, the same figure under the
+/// name and in the unit a request writes it: `weights` beside
+/// `weights_hundredths` (`{"1": 33.33}` beside `{"1": 3333}`), `target` beside
+/// `target_hundredths`, `weight` beside `weight_hundredths`. Answers keep the
+/// event's names and gain the request's, so that one shape reads both ways.
+pub fn with_request_names(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    // Whole percentages as integers (20, as a request writes them), others with
+    // their decimals (33.33).
+    let percent = |v: &Value| {
+        v.as_i64().map(|h| match h % 100 {
+            0 => Value::from(h / 100),
+            _ => Value::from(h as f64 / 100.0),
+        })
+    };
+    match value {
+        Value::Object(map) => {
+            let twins: Vec<(String, Value)> = map
+                .iter()
+                .filter_map(|(k, v)| {
+                    let name = k.strip_suffix("_hundredths")?;
+                    let twin = match v {
+                        Value::Object(m) => Value::Object(
+                            m.iter()
+                                .filter_map(|(n, h)| Some((n.clone(), percent(h)?)))
+                                .collect(),
+                        ),
+                        other => percent(other)?,
+                    };
+                    Some((name.to_string(), twin))
+                })
+                .collect();
+            for (name, twin) in twins {
+                map.entry(name).or_insert(twin);
+            }
+            map.values_mut().for_each(with_request_names);
+        }
+        Value::Array(items) => items.iter_mut().for_each(with_request_names),
+        _ => {}
     }
 }

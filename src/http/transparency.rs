@@ -103,8 +103,10 @@ async fn add_cosignature(
 #[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
     /// The event's seq (from 1).
+    #[param(value_type = Option<u64>, format = Int64, minimum = 1)]
     pub seq: Option<String>,
     /// The tree size (default: the head).
+    #[param(value_type = Option<u64>, format = Int64, minimum = 1)]
     pub size: Option<String>,
 }
 
@@ -124,8 +126,10 @@ pub struct InclusionProof {
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     /// The earlier tree size (from 1).
+    #[param(value_type = Option<u64>, format = Int64, minimum = 1)]
     pub from: Option<String>,
     /// The later tree size (default: the head).
+    #[param(value_type = Option<u64>, format = Int64, minimum = 1)]
     pub to: Option<String>,
 }
 

@@ -25,6 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// `POST /users`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "specchia", "password": "una-password-lunga", "actor": "Dott. Stefano Specchia",
+                          "role": "manager", "units": ["2250"]}))]
 pub struct UserBody {
     /// Username: the account's `actor_id`.
     pub username: String,
