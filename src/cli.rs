@@ -254,7 +254,20 @@ fn import(db: &std::path::Path, file: &std::path::Path, actor: &str) -> anyhow::
 
 fn verify(db: &std::path::Path, expect: &[Head]) -> anyhow::Result<ExitCode> {
     let store = open_existing_store(db)?;
-    let v = store.verify(expect)?;
+    // The highest head a server saw on this database must still be there too.
+    let mut expect = expect.to_vec();
+    if let Some(path) = crate::http::head_file::path_for(store.as_ref()) {
+        if let Some(seen) = crate::http::head_file::read(&path)? {
+            println!(
+                "checking also the head a server saw, {}:{} (from {})",
+                seen.seq,
+                seen.hash,
+                path.display()
+            );
+            expect.push(seen);
+        }
+    }
+    let v = store.verify(&expect)?;
     if v.ok() {
         println!(
             "ok: {} events, head {}:{}",
