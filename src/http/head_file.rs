@@ -140,7 +140,8 @@ impl Seen {
 
 fn write(path: &Path, head: &Head) -> std::io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
+    // Several servers may share one file: each writes its own temporary file.
+    temporary.push(format!(".{}.tmp", std::process::id()));
     let temporary = PathBuf::from(temporary);
     let mut file = std::fs::File::create(&temporary)?;
     writeln!(file, "{}:{}", head.seq, head.hash)?;

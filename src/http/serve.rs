@@ -184,10 +184,13 @@ pub(crate) async fn run(
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
-    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        limits.request_timeout,
-    ));
+    let router = router
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        // The 408 of the timeout is problem+json too.
+        .layer(axum::middleware::from_fn(super::problem::problems_only));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)

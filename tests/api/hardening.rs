@@ -290,7 +290,11 @@ fn eleven_hundred_idle_sockets_do_not_keep_healthz_from_answering_under_1024_ope
 fn a_socket_that_sends_nothing_or_half_a_head_is_closed_after_the_header_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("traguardo.db").display().to_string();
-    let server = Process::start(&[], &db, &["--header-timeout", "1"]);
+    let server = Process::start(
+        &[],
+        &db,
+        &["--header-timeout", "1", "--request-timeout", "1"],
+    );
     for sent in ["", "GET /healthz HTTP/1.1\r\nHost: x\r\n"] {
         let mut stream = TcpStream::connect(&server.addr).unwrap();
         stream.set_read_timeout(Some(HANG)).unwrap();
@@ -314,6 +318,24 @@ fn a_socket_that_sends_nothing_or_half_a_head_is_closed_after_the_header_timeout
         Err(e) => panic!("the kept-alive connection stayed open: {e}"),
     }
     assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200"));
+    // A body that trickles in is cut off by the request timeout, with a 408.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream.set_read_timeout(Some(HANG)).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/plans HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SERVE_ADMIN}\r\n\
+         Content-Length: 100\r\n\r\n{{\"year\""
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{answer}"
+    );
 }
 
 // ---------------------------------------------------------------------------
