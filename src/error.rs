@@ -58,6 +58,11 @@ pub enum AppError {
     /// and a retry later may succeed. 503 with `Retry-After`.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database refuses writes (a full disk, a read-only file): nothing was
+    /// written, and a retry succeeds once space or permission returns. 507 for
+    /// a full disk, 503 for a read-only database.
+    #[error("the database cannot be written ({0}): {1}")]
+    Unwritable(traguardo_events::Unwritable, String),
     /// The read model has not yet folded the seq a request asked for
     /// (`min_seq`, `X-Min-Seq`). 503 with `Retry-After`.
     #[error("the read model has folded seq {folded}, not yet {wanted}")]
@@ -117,7 +122,10 @@ impl From<traguardo_events::Error> for AppError {
                 "{e}; someone else wrote first: read the current state and try again"
             )),
             other if other.is_unavailable() => AppError::Unavailable(other.to_string()),
-            other => AppError::Store(other),
+            other => match other.unwritable() {
+                Some(kind) => AppError::Unwritable(kind, other.to_string()),
+                None => AppError::Store(other),
+            },
         }
     }
 }

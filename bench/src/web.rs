@@ -92,6 +92,7 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
         shutdown,
         openapi: Arc::default(),
         checkpoints: Arc::new(traguardo::transparency::Checkpoints::disabled()),
+        seen: Arc::new(traguardo::http::head_file::Seen::none()),
     };
     let timings: Timings = Arc::default();
     let recorded = timings.clone();

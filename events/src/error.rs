@@ -80,12 +80,56 @@ pub enum Error {
     /// would fork or break the chain); nothing was written.
     #[error("cannot import: {0}")]
     Import(String),
+    /// The database refuses to be written: its disk is full, or its file is
+    /// read-only. Nothing was appended; a retry succeeds once space (or the
+    /// permission) returns. Becomes 507 (full) or 503 (read-only) over HTTP.
+    #[error("the database cannot be written ({0}): {1}")]
+    Unwritable(Unwritable, String),
     /// A helper thread (writer, follower) could not be started.
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, #[source] std::io::Error),
 }
 
+/// Why a database refuses writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unwritable {
+    /// No space left: the disk (or a quota) is full.
+    Full,
+    /// The file, its folder or the database is read-only.
+    ReadOnly,
+}
+
+impl std::fmt::Display for Unwritable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unwritable::Full => "disk full",
+            Unwritable::ReadOnly => "read-only",
+        })
+    }
+}
+
 impl Error {
+    /// Whether the database refused a write for want of space or of write
+    /// permission, and which; told by SQLite's result code (`SQLITE_FULL`,
+    /// `SQLITE_READONLY`) or PostgreSQL's SQLSTATE (`53100` disk full, `25006`
+    /// read-only transaction), never by message text.
+    pub fn unwritable(&self) -> Option<Unwritable> {
+        match self {
+            Error::Unwritable(kind, _) => Some(*kind),
+            Error::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => match failure.code {
+                rusqlite::ErrorCode::DiskFull => Some(Unwritable::Full),
+                rusqlite::ErrorCode::ReadOnly => Some(Unwritable::ReadOnly),
+                _ => None,
+            },
+            Error::Postgres(e) => match e.code().map(postgres::error::SqlState::code) {
+                Some("53100") => Some(Unwritable::Full),
+                Some("25006") => Some(Unwritable::ReadOnly),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Whether the database could not be reached, rather than refusing the
     /// request: a connection that failed or dropped, or a server shutting down
     /// or starting (SQLSTATE classes 08 and 57P). Told by error kind and code,

@@ -36,7 +36,7 @@ mod tree;
 
 pub use clock::Clock;
 pub use envelope::{AppendBatch, ExpectedVersion, Head, NewEvent, RecordedEvent, StreamAppend};
-pub use error::{Error, Result};
+pub use error::{Error, Result, Unwritable};
 pub use ids::{IdError, ObjectiveKey, StreamId, StreamRef};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;

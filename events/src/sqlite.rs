@@ -124,6 +124,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     hooks: Arc<Mutex<Vec<CommitHook>>>,
     head: tokio::sync::watch::Sender<Head>,
+    /// Why the last commit failed, while the database refuses writes.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 /// The SQLite event store: cheap to clone, shared by every request.
@@ -175,6 +177,18 @@ impl SqliteStore {
             message,
         };
         let mut conn = open_connection(path, create).map_err(|e| open_error(describe(&e)))?;
+        // SQLite opens a file it may not write read-only, without a word: a
+        // server would then start and fail every write. Reading commands
+        // (`open_existing`) may read a read-only copy.
+        if create
+            && conn
+                .is_readonly(rusqlite::DatabaseName::Main)
+                .map_err(|e| open_error(describe(&e)))?
+        {
+            return Err(open_error(
+                "the database file cannot be written (a read-only file, folder or disk)".into(),
+            ));
+        }
         // The writer's page cache holds the hot ends of the table and its indexes
         // (SQLite's default of 2 MB makes a large import re-read them from disk).
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
@@ -188,7 +202,9 @@ impl SqliteStore {
         let (head_tx, _) = tokio::sync::watch::channel(head);
         let (sender, receiver) = mpsc::channel();
         let hooks: Arc<Mutex<Vec<CommitHook>>> = Arc::default();
+        let failure: Arc<Mutex<Option<String>>> = Arc::default();
         let inner = Arc::new(Inner {
+            failure: failure.clone(),
             path: path.to_path_buf(),
             clock: clock.clone(),
             sender: Mutex::new(Some(sender)),
@@ -207,6 +223,8 @@ impl SqliteStore {
                         conn,
                         clock,
                         canonical: String::with_capacity(1024),
+                        failure,
+                        uncheckpointed: 0,
                     },
                     hooks,
                     head: head_publisher,
@@ -695,6 +713,14 @@ impl Store for SqliteStore {
     fn shutdown(&self) {
         SqliteStore::shutdown(self)
     }
+
+    fn write_failure(&self) -> Option<String> {
+        self.inner
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl Drop for Inner {
@@ -720,6 +746,47 @@ struct SqliteWriter {
     clock: Clock,
     /// Reused for each event's canonical form.
     canonical: String,
+    /// Why the last commit failed, while the database refuses writes.
+    failure: Arc<Mutex<Option<String>>>,
+    /// Events committed since the WAL was last checkpointed into the file.
+    uncheckpointed: u64,
+}
+
+/// After this many events the writer checkpoints the WAL at once; fewer are
+/// checkpointed when it has been idle for [`store::WRITER_IDLE`].
+const CHECKPOINT_EVERY_EVENTS: u64 = 1_000;
+
+impl SqliteWriter {
+    /// Copies the WAL's committed pages into the database file (`PASSIVE`: it
+    /// never waits for readers; what a reader still needs is copied next time).
+    /// Until then, acknowledged events live only in the `-wal` file, and a
+    /// lost `-wal` file would lose them.
+    fn checkpoint(&mut self) {
+        let done = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            });
+        match done {
+            // Not busy, and every frame of the WAL is in the file.
+            Ok((0, log, copied)) if copied >= log => self.uncheckpointed = 0,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot checkpoint the WAL"),
+        }
+    }
+
+    fn note_outcome(&self, outcome: &std::result::Result<GroupDone, GroupFailure>) {
+        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            Ok(_) => *failure = None,
+            Err((e, _)) if e.unwritable().is_some() => *failure = Some(describe(e)),
+            Err(_) => {}
+        }
+    }
 }
 
 impl GroupCommit for SqliteWriter {
@@ -727,7 +794,30 @@ impl GroupCommit for SqliteWriter {
         describe(e)
     }
 
+    fn idle(&mut self) {
+        if self.uncheckpointed > 0 {
+            self.checkpoint();
+        }
+    }
+
     fn try_commit_group(
+        &mut self,
+        group: &[Request],
+    ) -> std::result::Result<GroupDone, GroupFailure> {
+        let outcome = self.commit_group_once(group);
+        self.note_outcome(&outcome);
+        if let Ok((_, events)) = &outcome {
+            self.uncheckpointed += events.len() as u64;
+            if self.uncheckpointed >= CHECKPOINT_EVERY_EVENTS {
+                self.checkpoint();
+            }
+        }
+        outcome
+    }
+}
+
+impl SqliteWriter {
+    fn commit_group_once(
         &mut self,
         group: &[Request],
     ) -> std::result::Result<GroupDone, GroupFailure> {

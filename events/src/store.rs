@@ -255,6 +255,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// for it (and stops following). Later appends fail with
     /// [`Error::WriterGone`]; reads still work.
     fn shutdown(&self);
+
+    /// Why the last commit failed, while the database refuses writes (a full
+    /// disk, a read-only file); `None` once a commit succeeds again. Engines
+    /// that cannot tell answer `None`.
+    fn write_failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The generic forms of [`Store::visit_raw`], for any store, `dyn Store` included.
@@ -463,7 +470,15 @@ pub(crate) trait GroupCommit {
     fn describe(&self, e: &Error) -> String {
         e.to_string()
     }
+
+    /// Called when no append has come for [`WRITER_IDLE`]: housekeeping that
+    /// should not delay an append (SQLite checkpoints its WAL here).
+    fn idle(&mut self) {}
 }
+
+/// How long the writer waits for an append before it calls
+/// [`GroupCommit::idle`].
+pub(crate) const WRITER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The writer thread's loop, the same for every engine.
 pub(crate) struct Writer<C> {
@@ -479,7 +494,15 @@ impl<C: GroupCommit> Writer<C> {
     /// Takes every queued append, commits them as one group, until the queue
     /// closes.
     pub(crate) fn run(mut self, receiver: mpsc::Receiver<Request>) {
-        while let Ok(first) = receiver.recv() {
+        loop {
+            let first = match receiver.recv_timeout(WRITER_IDLE) {
+                Ok(first) => first,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.engine.idle();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
                 match receiver.try_recv() {
@@ -517,9 +540,12 @@ impl<C: GroupCommit> Writer<C> {
                     // why; errors are not Clone, so the message is passed on.
                     let message = self.engine.describe(&e);
                     let unavailable = e.is_unavailable();
+                    let unwritable = e.unwritable();
                     for request in group {
                         let _ = request.reply.send(Err(if unavailable {
                             Error::Unavailable(message.clone())
+                        } else if let Some(kind) = unwritable {
+                            Error::Unwritable(kind, message.clone())
                         } else {
                             Error::InvalidAppend(format!("commit failed: {message}"))
                         }));
@@ -783,7 +809,13 @@ impl<'a> ChainCheck<'a> {
             let why = if self.verification.first_bad_seq.is_some() {
                 "the chain breaks before it".to_string()
             } else {
-                format!("the log ends at seq {}", self.verification.head.seq)
+                format!(
+                    "the log is shorter than seq {}: it ends at seq {}, so {} events are \
+                     missing (lost with a deleted -wal file, or an older copy of the log)",
+                    published.seq,
+                    self.verification.head.seq,
+                    published.seq - self.verification.head.seq
+                )
             };
             self.missing.push((published.clone(), why));
         }

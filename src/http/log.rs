@@ -102,11 +102,8 @@ async fn list_events(
 fn number(text: Option<&str>, default: u64, field: &str, errors: &mut Vec<FieldError>) -> u64 {
     match text.filter(|t| !t.is_empty()) {
         None => default,
-        Some(t) => t.parse().unwrap_or_else(|_| {
-            errors.push(FieldError::new(
-                field,
-                format!("{t:?} is not a whole number"),
-            ));
+        Some(t) => support::seq_number(field, t).unwrap_or_else(|e| {
+            errors.push(e);
             default
         }),
     }
@@ -164,12 +161,9 @@ async fn event_stream(
         .or(query.after);
     let after = match resume.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         None => 0,
-        Some(text) => text.parse().map_err(|_| {
-            Problem::invalid(vec![FieldError::new(
-                "Last-Event-ID",
-                format!("{text:?} is not a seq"),
-            )])
-        })?,
+        Some(text) => {
+            support::seq_number("Last-Event-ID", text).map_err(|e| Problem::invalid(vec![e]))?
+        }
     };
     let feed = Feed {
         state: state.clone(),
@@ -255,7 +249,7 @@ pub struct Integrity {
 async fn integrity(State(state): State<AppState>, auth: Auth) -> Result<Response, Problem> {
     auth.require(&[Role::Auditor, Role::Admin])?;
     let app = state.app.clone();
-    let v = support::blocking(move || Ok(app.store().verify(&[])?)).await?;
+    let v = support::heavy(move || Ok(app.store().verify(&[])?)).await?;
     let problem = match (&v.problem, v.triggers_present) {
         (Some(p), _) => Some(p.clone()),
         (None, false) => Some("the append-only triggers have been removed".to_string()),

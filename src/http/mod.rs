@@ -9,11 +9,14 @@
 //! - [`transparency`]: signed checkpoints, proofs, cosignatures, the seal.
 //! - [`min_seq`]: `?min_seq=N` / `X-Min-Seq`, waiting for a seq written
 //!   through another instance.
+//! - [`serve`]: the connection loop, with its bounds ([`Limits`]).
+//! - [`head_file`]: the highest head seen, kept beside a SQLite database.
 //!
 //! [`start`] binds, serves in the background and returns the bound address, so
 //! tests bind port 0; [`serve_blocking`] is `traguardo serve`.
 
 pub mod auth;
+pub mod head_file;
 pub mod log;
 pub mod min_seq;
 pub mod objectives;
@@ -22,6 +25,7 @@ pub mod ops;
 pub mod plans;
 pub mod problem;
 pub mod reports;
+mod serve;
 mod support;
 pub mod transparency;
 
@@ -43,6 +47,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::App;
 use ops::BearerAuth;
 use problem::Problem;
+pub use serve::Limits;
 
 /// The largest request body accepted.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -71,6 +76,52 @@ pub struct ServeArgs {
     #[arg(long = "witness-vkey", env = "TRAGUARDO_WITNESS_VKEYS", value_delimiter = ',',
           value_parser = crate::transparency::parse_vkey)]
     pub witness_vkeys: Vec<traguardo_tlog::note::VerifierKey>,
+    /// Connections open at once at most; at the cap a new connection replaces
+    /// the one idle longest.
+    #[arg(long, env = "TRAGUARDO_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_connections: u64,
+    /// Seconds a client has to send a request's head (and, on a kept-alive
+    /// connection, to start its next request).
+    #[arg(long, env = "TRAGUARDO_HEADER_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Seconds a request has to be answered (its body read, its handler run).
+    #[arg(long, env = "TRAGUARDO_REQUEST_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+    /// Seconds requests in flight may take to finish on SIGTERM or Ctrl-C;
+    /// connections still open then are closed.
+    #[arg(long, env = "TRAGUARDO_SHUTDOWN_GRACE", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace: u64,
+    /// Also serve `/metrics` without a token on this address (e.g. a private
+    /// interface for Prometheus); on the main address it needs an admin or
+    /// auditor token.
+    #[arg(long, env = "TRAGUARDO_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+}
+
+impl ServeArgs {
+    /// The bounds of the connection loop these options ask for.
+    pub fn limits(&self) -> Limits {
+        use std::time::Duration;
+        Limits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_secs(self.header_timeout),
+            request_timeout: Duration::from_secs(self.request_timeout),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        }
+    }
+}
+
+/// How a server runs besides its application and address.
+#[derive(Debug, Default)]
+pub struct ServerOptions {
+    /// The bounds of the connection loop.
+    pub limits: Limits,
+    /// Where to serve `/metrics` without a token, if anywhere.
+    pub metrics_addr: Option<String>,
 }
 
 /// What every handler reaches through `State`.
@@ -86,6 +137,9 @@ pub struct AppState {
     pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
     /// The signing key, the witnesses and the recent signed checkpoints.
     pub checkpoints: Arc<crate::transparency::Checkpoints>,
+    /// The highest head this server has seen (`/status` checks the log still
+    /// holds it).
+    pub seen: Arc<head_file::Seen>,
 }
 
 #[derive(OpenApi)]
@@ -151,6 +205,7 @@ pub fn router(state: AppState) -> (Router, serde_json::Value) {
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
                 ),
         )
+        .layer(axum::middleware::from_fn(problem::head_limits))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 use axum::response::IntoResponse;
@@ -158,6 +213,7 @@ pub fn router(state: AppState) -> (Router, serde_json::Value) {
                 Problem::internal().into_response()
             },
         ))
+        .layer(axum::middleware::from_fn(problem::problems_only))
         .with_state(state);
     (router, doc)
 }
@@ -166,9 +222,11 @@ pub fn router(state: AppState) -> (Router, serde_json::Value) {
 pub struct Server {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// Where `/metrics` is served without a token, if it is.
+    pub metrics_addr: Option<SocketAddr>,
     app: App,
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     follower: tokio::task::JoinHandle<()>,
 }
 
@@ -179,14 +237,15 @@ impl Server {
     }
 
     /// Stops taking connections, lets in-flight requests (and their appends)
-    /// finish, ends live feeds, then stops the store's writer.
+    /// finish within the shutdown grace, closes what is still open then, ends
+    /// live feeds, then stops the store's writer.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.follower.abort();
-        match self.task.await {
-            Ok(Err(e)) => tracing::error!(error = %e, "server error"),
-            Err(e) => tracing::error!(error = %e, "server task failed"),
-            Ok(Ok(())) => {}
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "server task failed");
+            }
         }
         let store = self.app.store().clone();
         let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
@@ -223,12 +282,41 @@ pub async fn start_with(
     addr: &str,
     checkpoints: crate::transparency::Checkpoints,
 ) -> anyhow::Result<Server> {
+    start_with_options(app, addr, checkpoints, ServerOptions::default()).await
+}
+
+/// Binds `addr` (and `options.metrics_addr`) and serves `app` in the
+/// background within `options.limits`, signing checkpoints with
+/// `checkpoints`' key (if any), and writing down every head it sees in the
+/// database's head file ([`head_file`]).
+///
+/// # Errors
+/// When an address cannot be bound, the log cannot be followed, or the head
+/// file cannot be read.
+pub async fn start_with_options(
+    app: App,
+    addr: &str,
+    checkpoints: crate::transparency::Checkpoints,
+    options: ServerOptions,
+) -> anyhow::Result<Server> {
     let checkpoints = Arc::new(checkpoints);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let metrics_listener = match &options.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?,
+        ),
+        None => None,
+    };
     let follower = app.follow()?;
     let addr = listener.local_addr()?;
+    let metrics_addr = match &metrics_listener {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     if checkpoints.enabled() {
         let (app, checkpoints) = (app.clone(), checkpoints.clone());
@@ -248,28 +336,59 @@ pub async fn start_with(
             }
         });
     }
+    let seen = Arc::new(head_file::Seen::open(head_file::path_for(
+        app.store().as_ref(),
+    ))?);
+    {
+        // Every head the log reaches, by this process or another, is written
+        // down as it is seen.
+        let mut head = app.store().watch_head();
+        let seen = seen.clone();
+        let mut stopped = shutdown.clone();
+        seen.record(&head.borrow_and_update().clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = head.changed() => if changed.is_err() { break },
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+                let now = head.borrow_and_update().clone();
+                let seen = seen.clone();
+                let _ = tokio::task::spawn_blocking(move || seen.record(&now)).await;
+            }
+        });
+    }
     let state = AppState {
         app: app.clone(),
         metrics: Arc::new(ops::Metrics::new()),
         shutdown: shutdown.clone(),
         openapi: Arc::default(),
         checkpoints,
+        seen,
     };
+    let mut tasks = Vec::new();
+    if let Some(listener) = metrics_listener {
+        let router = ops::metrics_router(state.clone());
+        tasks.push(tokio::spawn(serve::run(
+            listener,
+            router,
+            options.limits,
+            shutdown.clone(),
+        )));
+    }
     let (router, _) = router(state);
-    let mut until_stopped = shutdown;
-    let task = tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                let _ = until_stopped.wait_for(|stopped| *stopped).await;
-            })
-            .await
-    });
+    tasks.push(tokio::spawn(serve::run(
+        listener,
+        router,
+        options.limits,
+        shutdown,
+    )));
     Ok(Server {
         addr,
+        metrics_addr,
         app,
         stop,
-        task,
+        tasks,
         follower,
     })
 }
@@ -365,9 +484,31 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(vkey) = checkpoints.vkey() {
             println!("signing checkpoints as {vkey}");
         }
+        if let Some(path) = head_file::path_for(app.store().as_ref()) {
+            if let Some(seen) = head_file::read(&path)? {
+                let store = app.store().clone();
+                let kept = tokio::task::spawn_blocking(move || head_file::check(store.as_ref(), &seen))
+                    .await?;
+                if let Err(lost) = kept {
+                    anyhow::bail!(
+                        "refusing to serve {}: {lost}. Restore a backup, or check the log with \
+                         `traguardo verify`; to serve it as it is, delete {}",
+                        app.store().location(),
+                        path.display()
+                    );
+                }
+            }
+        }
         let signals = StopSignals::listen()?;
-        let server = start_with(app, &args.addr, checkpoints).await?;
+        let options = ServerOptions {
+            limits: args.limits(),
+            metrics_addr: args.metrics_addr.clone(),
+        };
+        let server = start_with_options(app, &args.addr, checkpoints, options).await?;
         println!("traguardo listening on http://{}", server.addr);
+        if let Some(addr) = server.metrics_addr {
+            println!("metrics (no token): http://{addr}/metrics");
+        }
         println!("API base: http://{}/api/v1  (OpenAPI: /api/v1/openapi.json)", server.addr);
         if args.demo {
             if let Some(token) = &token {

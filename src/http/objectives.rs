@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use traguardo_events::model::{Backfill, Hundredths, ValidationOutcome, ValidationStage};
+use traguardo_events::model::{Backfill, Hundredths, Role, ValidationOutcome, ValidationStage};
 use traguardo_events::store::Until;
 use traguardo_events::RecordedEvent;
 use traguardo_projections::objective::ObjectiveView;
@@ -15,10 +15,10 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Auth;
-use super::problem::{JsonBody, Problem};
+use super::problem::{JsonBody, Problem, RawBody};
 use super::{support, AppState};
 use crate::app::Written;
-use crate::commands::ObjectiveCommand;
+use crate::commands::{DomainError, ObjectiveCommand};
 use crate::error::FieldError;
 
 /// The routes of this area.
@@ -231,8 +231,10 @@ async fn start_phase(
     State(state): State<AppState>,
     request: WriteRequest,
     Path((key, n)): Path<(String, String)>,
-    body: JsonBody<StartBody>,
+    raw: RawBody,
 ) -> Result<Response, Problem> {
+    authorize(&state, &request.auth, &key, Write::Progress)?;
+    let body = JsonBody::<StartBody>::parse(raw)?;
     let phase = support::phase_number(&key, &n)?;
     let on = date_field("on", &body.value.on)?;
     let command = ObjectiveCommand::StartPhase {
@@ -256,8 +258,10 @@ async fn complete_phase(
     State(state): State<AppState>,
     request: WriteRequest,
     Path((key, n)): Path<(String, String)>,
-    body: JsonBody<CompleteBody>,
+    raw: RawBody,
 ) -> Result<Response, Problem> {
+    authorize(&state, &request.auth, &key, Write::Progress)?;
+    let body = JsonBody::<CompleteBody>::parse(raw)?;
     let phase = support::phase_number(&key, &n)?;
     let on = date_field("on", &body.value.on)?;
     let command = ObjectiveCommand::CompletePhase {
@@ -282,8 +286,10 @@ async fn retract_completion(
     State(state): State<AppState>,
     request: WriteRequest,
     Path((key, n)): Path<(String, String)>,
-    body: JsonBody<RetractBody>,
+    raw: RawBody,
 ) -> Result<Response, Problem> {
+    authorize(&state, &request.auth, &key, Write::Progress)?;
+    let body = JsonBody::<RetractBody>::parse(raw)?;
     let phase = support::phase_number(&key, &n)?;
     let command = ObjectiveCommand::RetractCompletion {
         phase,
@@ -305,8 +311,10 @@ async fn record_measurement(
     State(state): State<AppState>,
     request: WriteRequest,
     Path((key, indicator)): Path<(String, String)>,
-    body: JsonBody<MeasurementBody>,
+    raw: RawBody,
 ) -> Result<Response, Problem> {
+    authorize(&state, &request.auth, &key, Write::Progress)?;
+    let body = JsonBody::<MeasurementBody>::parse(raw)?;
     let on = date_field("on", &body.value.on)?;
     let value = match &body.value.value {
         None => None,
@@ -342,8 +350,10 @@ async fn record_validation(
     State(state): State<AppState>,
     request: WriteRequest,
     Path(key): Path<String>,
-    body: JsonBody<ValidationBody>,
+    raw: RawBody,
 ) -> Result<Response, Problem> {
+    authorize(&state, &request.auth, &key, Write::Validation)?;
+    let body = JsonBody::<ValidationBody>::parse(raw)?;
     let v = &body.value;
     let command = ObjectiveCommand::RecordValidation(crate::commands::ValidationRequest {
         stage: v.stage,
@@ -368,6 +378,47 @@ async fn objective_events(
     let app = state.app.clone();
     let events = support::blocking(move || app.objective_events(&key)).await?;
     Ok(Json(events).into_response())
+}
+
+/// What a write does, for [`authorize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// A start, completion, retraction or measurement.
+    Progress,
+    /// A validation of the Nucleo.
+    Validation,
+}
+
+/// Refuses (403) a caller who may not make this kind of write on objective
+/// `key`, before the body is read: a caller without the right is told so,
+/// whatever the body holds. Progress needs a manager of the objective's unit,
+/// or an admin (whose back-fill declaration the command checks); a validation
+/// needs a validator. The command checks everything again, with the body.
+fn authorize(state: &AppState, auth: &Auth, key: &str, write: Write) -> Result<(), Problem> {
+    let principal = &auth.0;
+    let refused = match write {
+        Write::Validation if principal.role != Role::Validator => Some(DomainError::NotValidator {
+            actor: principal.name.clone(),
+            role: principal.role,
+        }),
+        Write::Validation => None,
+        Write::Progress if principal.role == Role::Admin => None,
+        Write::Progress => state
+            .app
+            .read(|r| r.objective(key).map(|o| o.unit().to_string()))
+            .filter(|unit| !principal.manages(unit))
+            .map(|unit| DomainError::NotManagerOf {
+                key: key.to_string(),
+                unit,
+                actor: principal.name.clone(),
+                role: principal.role,
+                units: principal.units.clone(),
+            }),
+    };
+    match refused {
+        Some(e) => Err(crate::error::AppError::from(e).into()),
+        None => Ok(()),
+    }
 }
 
 fn date_field(field: &str, text: &str) -> Result<chrono::NaiveDate, Problem> {

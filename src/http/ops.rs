@@ -13,8 +13,10 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::auth::Auth;
 use super::problem::{Problem, PROBLEM_JSON};
 use super::AppState;
+use traguardo_events::model::Role;
 
 /// Adds the bearer security scheme to the document.
 pub struct BearerAuth;
@@ -134,13 +136,40 @@ async fn healthz() -> &'static str {
         (status = 503, description = "unhealthy", body = Problem, content_type = "application/problem+json")))]
 async fn status(State(state): State<AppState>) -> Response {
     let store = state.app.store().clone();
-    let head = tokio::task::spawn_blocking(move || store.head()).await;
+    let seen = state.seen.clone();
+    let head = tokio::task::spawn_blocking(move || {
+        let head = store.head()?;
+        // The log must still hold the highest head this server has seen.
+        let kept = if head.seq < seen.highest().seq {
+            super::head_file::check(store.as_ref(), &seen.highest())
+        } else {
+            Ok(())
+        };
+        Ok::<_, traguardo_events::Error>((head, kept, store.write_failure()))
+    })
+    .await;
     let (code, detail) = match (head, state.app.health()) {
+        (Ok(Ok((_, Err(lost), _))), _) => {
+            tracing::error!(problem = %lost, "status: events were lost");
+            (StatusCode::SERVICE_UNAVAILABLE, lost)
+        }
+        (Ok(Ok((_, _, Some(failure)))), _) => {
+            tracing::error!(%failure, "status: the database refuses writes");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "il registro degli eventi non accetta scritture (disco pieno o file in sola \
+                     lettura): {failure}"
+                ),
+            )
+        }
         (Ok(Ok(_)), Err(problem)) => {
             tracing::error!(%problem, "status: unhealthy");
             (StatusCode::SERVICE_UNAVAILABLE, problem)
         }
-        (Ok(Ok(head)), Ok(())) => (StatusCode::OK, format!("the log holds {} events", head.seq)),
+        (Ok(Ok((head, _, _))), Ok(())) => {
+            (StatusCode::OK, format!("the log holds {} events", head.seq))
+        }
         (Ok(Err(e)), _) => {
             tracing::error!(error = %e, "status: the log cannot be read");
             (
@@ -177,10 +206,18 @@ async fn status(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus (OpenMetrics) text: requests by route and status, append latency,
-/// events in the log.
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
-    responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text")))]
-async fn metrics(State(state): State<AppState>) -> Response {
+/// events in the log. It needs an admin or auditor token (Prometheus sends one
+/// with `authorization` in its scrape configuration); `serve --metrics-addr`
+/// serves it without a token on a separate address instead.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"),
+              (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn metrics(State(state): State<AppState>, auth: Auth) -> Result<Response, Problem> {
+    auth.require(&[Role::Admin, Role::Auditor])?;
+    Ok(metrics_text(&state).await)
+}
+
+async fn metrics_text(state: &AppState) -> Response {
     let store = state.app.store().clone();
     if let Ok(Ok(head)) = tokio::task::spawn_blocking(move || store.head()).await {
         state.metrics.events.set(head.seq as i64);
@@ -197,6 +234,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The router of `serve --metrics-addr`: `/metrics` without a token, for a
+/// scraper on a private address; everything else is a 404.
+pub fn metrics_router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(state): State<AppState>| async move {
+                metrics_text(&state).await
+            }),
+        )
+        .fallback(|| async { Problem::not_found("no such route") })
+        .with_state(state)
 }
 
 /// This document: OpenAPI 3.1, generated from the handlers.

@@ -20,7 +20,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Auth;
 use super::objectives::{EventRef, StateQuery, WriteRequest};
-use super::problem::{JsonBody, Problem};
+use super::problem::{JsonBody, Problem, RawBody};
 use super::{support, AppState};
 use crate::commands::RevisionRequest;
 use crate::error::FieldError;
@@ -143,9 +143,10 @@ pub struct PlanCreated {
 async fn create_plan(
     State(state): State<AppState>,
     auth: Auth,
-    body: JsonBody<Value>,
+    raw: RawBody,
 ) -> Result<Response, Problem> {
     auth.require(&[Role::Admin])?;
+    let body = JsonBody::<Value>::parse(raw)?;
     let plan = crate::plan_document::validate(&body.value).map_err(Problem::invalid)?;
     state.app.import_plan(&plan, &auth.0).await?;
     let answer = PlanCreated {
@@ -451,11 +452,12 @@ async fn create_revision(
     request: WriteRequest,
     Path(year): Path<String>,
     Query(dry): Query<DryRunQuery>,
-    body: JsonBody<RevisionBody>,
+    raw: RawBody,
 ) -> Result<Response, Problem> {
     let auth = &request.auth;
     let year = support::plan_year(&year)?;
     auth.require(&[Role::Admin])?;
+    let body = JsonBody::<RevisionBody>::parse(raw)?;
     let codes: BTreeSet<String> = state
         .app
         .read(|r| {

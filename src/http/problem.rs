@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -182,6 +183,27 @@ impl From<AppError> for Problem {
                      qualche secondo con la stessa Idempotency-Key.",
                 )
             }
+            AppError::Unwritable(kind, cause) => {
+                tracing::error!(%cause, "the database refuses writes");
+                match kind {
+                    traguardo_events::Unwritable::Full => Problem::new(
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        "insufficient-storage",
+                        "Insufficient storage",
+                        "Il disco che ospita il registro degli eventi è pieno: la richiesta \
+                         non è stata registrata. Riprovare con la stessa Idempotency-Key \
+                         quando l'amministratore avrà liberato spazio.",
+                    ),
+                    traguardo_events::Unwritable::ReadOnly => Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "read-only",
+                        "Service unavailable",
+                        "Il registro degli eventi è in sola lettura: la richiesta non è stata \
+                         registrata. Riprovare quando l'amministratore avrà ripristinato i \
+                         permessi di scrittura.",
+                    ),
+                }
+            }
             AppError::NotYet { wanted, folded } => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not-yet",
@@ -202,6 +224,117 @@ impl From<AppError> for Problem {
     }
 }
 
+/// URIs longer than this are refused with 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Requests with more header lines than this are refused with 431.
+pub const MAX_HEADERS: usize = 100;
+/// Requests whose headers add up to more than this are refused with 431.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Refuses an over-long URI (414) or oversized headers (431) as problem+json
+/// (the connection loop lets heads up to 1 MiB through to here, so that hyper's
+/// own empty answers are not what a client sees).
+pub async fn head_limits(request: Request, next: Next) -> Response {
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return Problem::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            "URI too long",
+            format!("L'indirizzo della richiesta supera il limite di {MAX_URI_BYTES} byte."),
+        )
+        .into_response();
+    }
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Request header fields too large",
+            format!(
+                "Le intestazioni della richiesta superano il limite di {MAX_HEADERS} righe \
+                 o {MAX_HEADER_BYTES} byte."
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Turns every error answer that is not problem+json yet (axum's rejections of a
+/// query string or a path, which are `text/plain`; an empty 405 or 408) into
+/// problem+json with the same status, keeping its text as the `detail`. Pages
+/// for people (`text/html`) and other typed errors pass unchanged.
+pub async fn problems_only(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !(content_type.is_empty() || content_type.starts_with("text/plain")) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let detail = if text.is_empty() {
+        plain_detail(status).to_string()
+    } else {
+        text
+    };
+    let slug = match status {
+        StatusCode::BAD_REQUEST => "bad-request",
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::REQUEST_TIMEOUT => "request-timeout",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+        s if s.is_server_error() => "internal",
+        _ => "http-error",
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    let mut answer = Problem::new(status, slug, title, detail).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer
+                .headers_mut()
+                .entry(name)
+                .or_insert_with(|| value.clone());
+        }
+    }
+    answer
+}
+
+/// What an error answer with no words of its own means, in Italian.
+fn plain_detail(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => "Questo indirizzo non risponde a questo metodo.",
+        StatusCode::REQUEST_TIMEOUT => {
+            "La richiesta non è arrivata per intero, o non ha avuto risposta, entro il tempo \
+             concesso."
+        }
+        StatusCode::NOT_FOUND => "Non esiste nulla a questo indirizzo.",
+        s if s.is_server_error() => {
+            "Il server non è riuscito a rispondere; la causa è nel suo log."
+        }
+        _ => "La richiesta non può essere letta.",
+    }
+}
+
 /// A JSON request body, with the bytes it was read from (for idempotency keys).
 /// Malformed JSON is a 400; wrong types and unknown fields are a 422 naming the
 /// field; a body over the limit is a 413; all as problem+json.
@@ -213,6 +346,18 @@ pub struct JsonBody<T> {
     pub raw: Bytes,
 }
 
+impl<T: DeserializeOwned> JsonBody<T> {
+    /// Parses a body read already (a handler that authorizes its caller before
+    /// it looks at the body takes a [`RawBody`] and parses it afterwards).
+    ///
+    /// # Errors
+    /// 400 for text that is not JSON, 422 for JSON of the wrong shape.
+    pub fn parse(raw: RawBody) -> Result<Self, Problem> {
+        let value = parse_json(&raw.0)?;
+        Ok(JsonBody { value, raw: raw.0 })
+    }
+}
+
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
@@ -221,23 +366,36 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        JsonBody::parse(RawBody::from_request(req, state).await?)
+    }
+}
+
+/// A request body, read whole but not yet parsed; over the limit it is a 413.
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         // Any content type is read as JSON (curl -d sends form encoding by
-        // default); what is not JSON is refused by the parser below.
-        let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(
-                    status,
-                    "too-large",
-                    "Payload too large",
-                    "the body is larger than the 1 MiB limit",
-                )
-            } else {
-                Problem::new(status, "bad-request", "Bad request", rejection.body_text())
-            }
-        })?;
-        let value = parse_json(&raw)?;
-        Ok(JsonBody { value, raw })
+        // default); what is not JSON is refused by the parser.
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                let status = rejection.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::new(
+                        status,
+                        "too-large",
+                        "Payload too large",
+                        "the body is larger than the 1 MiB limit",
+                    )
+                } else {
+                    Problem::new(status, "bad-request", "Bad request", rejection.body_text())
+                }
+            })
     }
 }
 

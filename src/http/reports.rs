@@ -1,12 +1,16 @@
 //! What auditors and the control office read about a whole year: the end-of-year
 //! report, red flags, the replay of a revision, and audit trails.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use traguardo_events::store::Until;
+use traguardo_events::Head;
 use traguardo_projections::flags::FlagSettings;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -76,19 +80,48 @@ async fn plan_report(
         Some(text) => Some(support::parse_timestamp("as_of", text)?),
         None => None,
     };
+    let key = ReportKey {
+        db: state.app.store().location(),
+        year,
+        format: query.format.clone().unwrap_or_default(),
+        level: query.level.clone().unwrap_or_default(),
+        at: at.unwrap_or_else(|| state.app.today()),
+        as_of,
+    };
     let app = state.app.clone();
-    let checkpoints = state.checkpoints.clone();
-    let rendered = support::blocking(move || {
-        // Whole seconds, as the command line writes it.
-        let generated_at = chrono::SubsecRound::trunc_subsecs(app.store().clock().now(), 0);
-        let mut report = crate::report::build(&app, year, at, as_of, generated_at)?;
-        // A server that signs checkpoints names the one of exactly this head.
-        checkpoints.refresh(&**app.store())?;
-        report.checkpoint = checkpoints.of_size(report.head.seq).map(|n| n.to_string());
-        crate::report::render(&report, format, level)
-    })
-    .await?;
-    let mut response = rendered.body.into_response();
+    let head = support::blocking(move || Ok(app.store().head()?)).await?;
+    let rendered = match report_cache().get(&key, &head) {
+        Some(rendered) => rendered,
+        None => {
+            let app = state.app.clone();
+            let checkpoints = state.checkpoints.clone();
+            let computed = support::heavy(move || {
+                // Whole seconds, as the command line writes it.
+                let generated_at = chrono::SubsecRound::trunc_subsecs(app.store().clock().now(), 0);
+                let mut report = crate::report::build(&app, year, at, as_of, generated_at)?;
+                // A server that signs checkpoints names the one of exactly this head.
+                checkpoints.refresh(&**app.store())?;
+                report.checkpoint = checkpoints.of_size(report.head.seq).map(|n| n.to_string());
+                let rendered = crate::report::render(&report, format, level)?;
+                Ok((report.head, rendered))
+            })
+            .await?;
+            let (computed_head, rendered) = computed;
+            let rendered = Arc::new(rendered);
+            // Keyed by the head of the log it was computed on: a write may have
+            // landed since the head above was read (with `as_of` the report's
+            // own head is an earlier one).
+            let head = if computed_head.seq > head.seq {
+                computed_head
+            } else {
+                head
+            };
+            report_cache().put(key, head, rendered.clone());
+            rendered
+        }
+    };
+    let rendered = rendered.as_ref();
+    let mut response = rendered.body.clone().into_response();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(rendered.content_type) {
         headers.insert(header::CONTENT_TYPE, value);
@@ -101,6 +134,58 @@ async fn plan_report(
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
+}
+
+/// What a report depends on besides the log: its parameters, with the
+/// reference date resolved (so a report "as of today" is computed again the
+/// next day).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReportKey {
+    /// The log (tests run several servers in one process).
+    db: String,
+    year: i32,
+    format: String,
+    level: String,
+    at: chrono::NaiveDate,
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Reports kept at most.
+const REPORT_CACHE_ENTRIES: usize = 16;
+
+/// The reports computed lately, each with the head of the log it was computed
+/// at: a report is computed once per (head, parameters), and any write (which
+/// moves the head) makes every entry stale. Bounded: the oldest entry goes
+/// first.
+#[derive(Default)]
+struct ReportCache {
+    entries: Mutex<VecDeque<(ReportKey, Head, Arc<crate::report::Rendered>)>>,
+}
+
+impl ReportCache {
+    fn get(&self, key: &ReportKey, head: &Head) -> Option<Arc<crate::report::Rendered>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .find(|(k, at, _)| at == head && k == key)
+            .map(|(_, _, rendered)| rendered.clone())
+    }
+
+    fn put(&self, key: ReportKey, head: Head, rendered: Arc<crate::report::Rendered>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // An entry of the same report at another head will not be asked for again.
+        entries.retain(|(k, _, _)| k != &key);
+        if entries.len() >= REPORT_CACHE_ENTRIES {
+            entries.pop_front();
+        }
+        entries.push_back((key, head, rendered));
+    }
+}
+
+/// The process's report cache (one log per process).
+fn report_cache() -> &'static ReportCache {
+    static CACHE: OnceLock<ReportCache> = OnceLock::new();
+    CACHE.get_or_init(ReportCache::default)
 }
 
 /// `GET /plans/{year}/flags` parameters.
@@ -144,7 +229,7 @@ async fn plan_flags(
     let until =
         support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?.unwrap_or(Until::End);
     let app = state.app.clone();
-    let flags = support::blocking(move || {
+    let flags = support::heavy(move || {
         let events = app.year_events(year, until)?;
         Ok(traguardo_projections::flags::red_flags(&events, &settings)?)
     })
@@ -239,7 +324,7 @@ async fn get_revision(
     known_plan(&state, year)?;
     let at = support::reference_date(query.at.as_deref(), &state.app)?;
     let app = state.app.clone();
-    let replay = support::blocking(move || {
+    let replay = support::heavy(move || {
         let events = app.year_events(year, Until::End)?;
         Ok(traguardo_projections::revision::replay(&events, id, at)?)
     })
@@ -265,7 +350,7 @@ async fn plan_audit(
     known_plan(&state, year)?;
     let filter = query.filter()?;
     let app = state.app.clone();
-    let trail = support::blocking(move || {
+    let trail = support::heavy(move || {
         let events = app.year_events(year, Until::End)?;
         Ok(traguardo_projections::audit::plan_trail(&events, &filter)?)
     })
@@ -285,7 +370,7 @@ async fn objective_audit(
 ) -> Result<Response, Problem> {
     let filter = query.filter()?;
     let app = state.app.clone();
-    let trail = support::blocking(move || {
+    let trail = support::heavy(move || {
         let events = app.objective_events(&key)?;
         Ok(traguardo_projections::audit::trail(&events, &filter)?)
     })

@@ -48,6 +48,49 @@ where
         .acquire()
         .await
         .map_err(|_| Problem::internal())?;
+    run_blocking(f).await
+}
+
+/// How many heavy computations (a report, an audit trail, red flags, the
+/// replay of a revision, a check of the whole chain) may run at once: half the
+/// cores, at least one.
+///
+/// They take these permits instead of [`read_permits`], so however many clients
+/// loop on reports, the light reads (an objective, a plan's scores) keep their
+/// own permits and never queue behind them: the heavy ones queue among
+/// themselves.
+fn heavy_permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| Semaphore::new(heavy_permit_count()))
+}
+
+fn heavy_permit_count() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cpus / 2).clamp(1, 8)
+}
+
+/// Runs a heavy blocking computation off the async runtime, at most
+/// [`heavy_permits`] at once, without taking a light read's permit.
+///
+/// # Errors
+/// The computation's own error, or a 500 if the task failed.
+pub async fn heavy<T, F>(f: F) -> Result<T, Problem>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, AppError> + Send + 'static,
+{
+    let _permit = heavy_permits()
+        .acquire()
+        .await
+        .map_err(|_| Problem::internal())?;
+    run_blocking(f).await
+}
+
+async fn run_blocking<T, F>(f: F) -> Result<T, Problem>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, AppError> + Send + 'static,
+{
     match tokio::task::spawn_blocking(f).await {
         Ok(result) => result.map_err(Problem::from),
         Err(e) => {
@@ -83,16 +126,33 @@ pub fn record_cut(as_of: Option<&str>, seq: Option<&str>) -> Result<Option<Until
             "give as_of or seq, not both",
         )])),
         (Some(text), None) => parse_timestamp("as_of", text).map(|t| Some(Until::RecordedAt(t))),
-        (None, Some(text)) => text
-            .parse::<u64>()
+        (None, Some(text)) => seq_number("seq", text)
             .map(|n| Some(Until::Seq(n)))
-            .map_err(|_| {
-                Problem::invalid(vec![FieldError::new(
-                    "seq",
-                    format!("{text:?} is not a sequence number"),
-                )])
-            }),
+            .map_err(|e| Problem::invalid(vec![e])),
         (None, None) => Ok(None),
+    }
+}
+
+/// The largest seq there can be: the databases keep seqs as signed 64-bit
+/// integers.
+pub const MAX_SEQ: u64 = i64::MAX as u64;
+
+/// A seq (or a count of events) given by a client: a whole number from 0 to
+/// [`MAX_SEQ`].
+///
+/// # Errors
+/// The problem with `field`, for a 422.
+pub fn seq_number(field: &str, text: &str) -> Result<u64, FieldError> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n <= MAX_SEQ => Ok(n),
+        Ok(_) => Err(FieldError::new(
+            field,
+            format!("{text} supera il numero più grande ammesso ({MAX_SEQ})"),
+        )),
+        Err(_) => Err(FieldError::new(
+            field,
+            format!("{text:?} non è un numero intero non negativo"),
+        )),
     }
 }
 
@@ -324,5 +384,35 @@ pub fn with_request_names(value: &mut serde_json::Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(with_request_names),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
+        pin!(future)
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn light_reads_go_on_while_every_heavy_permit_is_taken() {
+        // Every heavy permit held, as by clients looping on reports.
+        let held = heavy_permits()
+            .acquire_many(heavy_permit_count() as u32)
+            .await
+            .unwrap();
+        // A heavy computation waits its turn …
+        assert!(poll_once(heavy(|| Ok(1))).is_pending());
+        // … and a light read does not.
+        assert_eq!(blocking(|| Ok(2)).await.unwrap(), 2);
+        drop(held);
+        assert_eq!(heavy(|| Ok(3)).await.unwrap(), 3);
     }
 }

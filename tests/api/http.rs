@@ -978,7 +978,7 @@ async fn health_status_and_metrics_answer() {
         .call(Method::GET, "/api/v1/plans/2022/scores", Some(ADMIN), None)
         .await;
     let metrics = server
-        .request(Method::GET, "/metrics", None, None, &[])
+        .request(Method::GET, "/metrics", Some(ADMIN), None, &[])
         .await
         .text()
         .await

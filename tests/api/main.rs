@@ -4,6 +4,7 @@
 mod audit;
 mod engines;
 mod flags;
+mod hardening;
 mod http;
 mod log;
 mod nucleo;
