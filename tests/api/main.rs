@@ -2,9 +2,12 @@
 //! file (and, for the HTTP API, the real server on a loopback port).
 
 mod audit;
+mod backup;
+mod bounds;
 mod engines;
 mod flags;
 mod http;
+mod identity;
 mod log;
 mod nucleo;
 mod plan;
