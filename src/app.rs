@@ -532,6 +532,20 @@ impl App {
         if let Some(done) = self.replay_off_runtime(idempotency.as_ref()).await? {
             return Ok(done);
         }
+        let attempt = self
+            .acknowledge_once(year, flag, note, principal, idempotency.clone())
+            .await;
+        self.key_wins(attempt, idempotency.as_ref()).await
+    }
+
+    async fn acknowledge_once(
+        &self,
+        year: i32,
+        flag: &str,
+        note: &str,
+        principal: &Principal,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Written, AppError> {
         let version = self
             .read(|r| r.plan(year).map(|p| p.version))
             .ok_or(DomainError::UnknownPlan { year })?;
@@ -604,7 +618,11 @@ impl App {
         if actor.is_empty() {
             errors.push(FieldError::new("actor", "il nome è obbligatorio"));
         }
-        errors.extend(commands::limits::text("actor", &actor, commands::limits::NAME_CHARS));
+        errors.extend(commands::limits::text(
+            "actor",
+            &actor,
+            commands::limits::NAME_CHARS,
+        ));
         let actor_id = match actor_id {
             Some(id) => traguardo_events::identity::actor_id_of(&id),
             None => traguardo_events::identity::actor_id_of(&actor),
@@ -820,7 +838,9 @@ impl App {
         key: Option<&IdempotencyKey>,
     ) -> Result<Written, AppError> {
         match attempt {
-            Err(refused) if key.is_some() && !matches!(refused, AppError::IdempotencyMismatch(_)) => {
+            Err(refused)
+                if key.is_some() && !matches!(refused, AppError::IdempotencyMismatch(_)) =>
+            {
                 match self.replay_off_runtime(key).await? {
                     Some(first) => Ok(first),
                     None => Err(refused),

@@ -180,7 +180,11 @@ fn parse_head(text: &str) -> Result<Head, String> {
 /// The principal of commands run at the terminal: whoever can write the file is
 /// the administrator.
 fn cli_admin(actor: &str) -> Principal {
-    Principal::new(actor.to_string(), traguardo_events::model::Role::Admin, Vec::new())
+    Principal::new(
+        actor.to_string(),
+        traguardo_events::model::Role::Admin,
+        Vec::new(),
+    )
 }
 
 /// Runs a parsed command line.
@@ -265,7 +269,8 @@ fn token(db: &std::path::Path, command: TokenCommand) -> anyhow::Result<ExitCode
                 } else {
                     format!(", units {}", info.units.join(", "))
                 },
-                info.expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                info.expires
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
         }
         TokenCommand::List => {

@@ -13,10 +13,18 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 /// hyphens, bidirectional marks: general category Cf, and controls), every run
 /// of whitespace one space, none at either end.
 pub fn actor_id_of(display: &str) -> String {
-    let folded: String = display.nfkc().collect::<String>().to_lowercase().nfkc().collect();
-    let visible = folded
-        .chars()
-        .filter(|c| !matches!(c.general_category(), GeneralCategory::Format | GeneralCategory::Control) || c.is_whitespace());
+    let folded: String = display
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfkc()
+        .collect();
+    let visible = folded.chars().filter(|c| {
+        !matches!(
+            c.general_category(),
+            GeneralCategory::Format | GeneralCategory::Control
+        ) || c.is_whitespace()
+    });
     let mut id = String::with_capacity(folded.len());
     let mut space = false;
     for c in visible {

@@ -466,9 +466,8 @@ impl Registry {
                         token_sha256,
                         TokenInfo {
                             token_id,
-                            actor_id: actor_id.unwrap_or_else(|| {
-                                traguardo_events::identity::actor_id_of(&actor)
-                            }),
+                            actor_id: actor_id
+                                .unwrap_or_else(|| traguardo_events::identity::actor_id_of(&actor)),
                             actor,
                             role,
                             units,

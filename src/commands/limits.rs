@@ -60,12 +60,8 @@ pub fn list<T>(field: &str, items: &[T]) -> Option<FieldError> {
 
 /// A collection (list or map) of `len` items: at most [`LIST_ITEMS`].
 pub fn size(field: &str, len: usize) -> Option<FieldError> {
-    (len > LIST_ITEMS).then(|| {
-        FieldError::new(
-            field,
-            format!("ha {len} elementi, al massimo {LIST_ITEMS}"),
-        )
-    })
+    (len > LIST_ITEMS)
+        .then(|| FieldError::new(field, format!("ha {len} elementi, al massimo {LIST_ITEMS}")))
 }
 
 /// A valid date within the plan year and the years either side of it.

@@ -27,7 +27,11 @@ fn admin() -> Principal {
 }
 
 fn manager(unit: &str) -> Principal {
-    Principal::new(format!("Dirigente {unit}"), Role::Manager, vec![unit.into()])
+    Principal::new(
+        format!("Dirigente {unit}"),
+        Role::Manager,
+        vec![unit.into()],
+    )
 }
 
 fn validator() -> Principal {

@@ -60,7 +60,11 @@ pub struct ServeArgs {
     pub bootstrap_token: Option<String>,
     /// A file whose first line is the bootstrap token (shows in neither `ps`
     /// nor the environment).
-    #[arg(long, env = "TRAGUARDO_BOOTSTRAP_TOKEN_FILE", conflicts_with = "bootstrap_token")]
+    #[arg(
+        long,
+        env = "TRAGUARDO_BOOTSTRAP_TOKEN_FILE",
+        conflicts_with = "bootstrap_token"
+    )]
     pub bootstrap_token_file: Option<std::path::PathBuf>,
     /// Load the bundled Alessandria 2022 plan into an empty database and print an
     /// admin token.

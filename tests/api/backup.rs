@@ -89,31 +89,49 @@ async fn a_backup_taken_while_the_server_writes_verifies_and_restores() {
     assert!(taken.status.success(), "{}", everything(&taken));
     let head = head_of(&taken);
     let seq: u64 = head.split(':').next().unwrap().parse().unwrap();
-    assert!(seq > 20, "the copy holds the plan and the tokens written before it: {head}");
+    assert!(
+        seq > 20,
+        "the copy holds the plan and the tokens written before it: {head}"
+    );
 
     // The copy verifies on its own, and the live log still holds its head: the
     // copy is a prefix of the log, taken as one snapshot.
     let checked = traguardo(path(&copy), &["verify", "--expect", &head]);
     assert!(checked.status.success(), "{}", everything(&checked));
-    assert!(stdout(&checked).contains(&format!("{seq} events")), "{}", everything(&checked));
+    assert!(
+        stdout(&checked).contains(&format!("{seq} events")),
+        "{}",
+        everything(&checked)
+    );
     let live = traguardo(&db, &["verify", "--expect", &head]);
     assert!(live.status.success(), "{}", everything(&live));
 
     // Restoring over the database the server uses is refused, and harms nothing.
     let refused = traguardo(&db, &["restore", "--from", path(&copy)]);
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("exists"), "{}", everything(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("exists"),
+        "{}",
+        everything(&refused)
+    );
     let live = traguardo(&db, &["verify"]);
     assert!(live.status.success(), "{}", everything(&live));
     server.stop();
 
     let restored = dir.path().join("ripristino.db");
-    let done = traguardo(path(&restored), &["restore", "--from", path(&copy), "--expect", &head]);
+    let done = traguardo(
+        path(&restored),
+        &["restore", "--from", path(&copy), "--expect", &head],
+    );
     assert!(done.status.success(), "{}", everything(&done));
     assert_eq!(head_of(&done), head);
     let export = |db: &str| stdout(&traguardo(db, &["export"]));
     let restored_log = export(path(&restored));
-    assert_eq!(restored_log, export(path(&copy)), "the restored log is the copy, byte for byte");
+    assert_eq!(
+        restored_log,
+        export(path(&copy)),
+        "the restored log is the copy, byte for byte"
+    );
     let live_log = export(&db);
     assert!(live_log.starts_with(&restored_log) && live_log.len() > restored_log.len());
     // A server starts on the restored file.
@@ -134,9 +152,20 @@ fn a_copy_whose_chain_fails_or_lacks_a_published_head_is_not_restored() {
     let later = format!("{}:{hash}", seq.parse::<u64>().unwrap() + 1);
     let other = format!("{seq}:{}", "0".repeat(64));
     for expect in [later, other] {
-        let refused = traguardo(path(&target), &["restore", "--from", path(&copy), "--expect", &expect]);
-        assert!(!refused.status.success(), "{expect}: {}", everything(&refused));
-        assert!(stdout(&refused).contains("MISSING"), "{}", everything(&refused));
+        let refused = traguardo(
+            path(&target),
+            &["restore", "--from", path(&copy), "--expect", &expect],
+        );
+        assert!(
+            !refused.status.success(),
+            "{expect}: {}",
+            everything(&refused)
+        );
+        assert!(
+            stdout(&refused).contains("MISSING"),
+            "{}",
+            everything(&refused)
+        );
         assert!(!target.exists(), "nothing is written");
     }
 
@@ -150,7 +179,11 @@ fn a_copy_whose_chain_fails_or_lacks_a_published_head_is_not_restored() {
     drop(conn);
     let refused = traguardo(path(&target), &["restore", "--from", path(&copy)]);
     assert!(!refused.status.success(), "{}", everything(&refused));
-    assert!(stdout(&refused).contains("BROKEN at seq 1"), "{}", everything(&refused));
+    assert!(
+        stdout(&refused).contains("BROKEN at seq 1"),
+        "{}",
+        everything(&refused)
+    );
     assert!(!target.exists(), "nothing is written");
 }
 
@@ -162,12 +195,19 @@ fn a_backup_never_overwrites_and_points_postgres_to_pg_dump() {
     std::fs::write(&copy, "something precious").unwrap();
     let refused = traguardo(&db, &["backup", "--to", path(&copy)]);
     assert!(!refused.status.success());
-    assert_eq!(std::fs::read_to_string(&copy).unwrap(), "something precious");
+    assert_eq!(
+        std::fs::read_to_string(&copy).unwrap(),
+        "something precious"
+    );
 
     let pg = traguardo(
         "postgres://postgres@127.0.0.1:5432/whatever",
         &["backup", "--to", path(&dir.path().join("pg.db"))],
     );
     assert!(!pg.status.success());
-    assert!(String::from_utf8_lossy(&pg.stderr).contains("pg_dump"), "{}", everything(&pg));
+    assert!(
+        String::from_utf8_lossy(&pg.stderr).contains("pg_dump"),
+        "{}",
+        everything(&pg)
+    );
 }

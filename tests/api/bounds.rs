@@ -7,7 +7,13 @@ use serde_json::{json, Value};
 use crate::identity::{Site, ADMIN};
 
 /// An answer's status, body as JSON, and the size of the body in bytes.
-async fn sent(site: &Site, method: Method, path: &str, token: &str, body: String) -> (StatusCode, Value, usize) {
+async fn sent(
+    site: &Site,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: String,
+) -> (StatusCode, Value, usize) {
     let response = site
         .client
         .request(method, format!("{}{path}", site.base))
@@ -46,18 +52,20 @@ async fn a_plan_document_with_a_key_given_twice_is_refused_naming_the_key() {
     let (status, problem, _) = sent(&site, Method::POST, "/api/v1/plans", ADMIN, twice).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(fields(&problem), ["year"], "{problem}");
-    let (status, plans) = site.call(Method::GET, "/api/v1/plans", ADMIN, None, &[]).await;
+    let (status, plans) = site
+        .call(Method::GET, "/api/v1/plans", ADMIN, None, &[])
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(plans, json!([]), "nothing was loaded");
 
-    let deep = seed.replacen(
-        "\"weight\": ",
-        "\"weight\": 100, \"weight\": ",
-        1,
-    );
+    let deep = seed.replacen("\"weight\": ", "\"weight\": 100, \"weight\": ", 1);
     let (status, problem, _) = sent(&site, Method::POST, "/api/v1/plans", ADMIN, deep).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert_eq!(fields(&problem), ["objectives[0].phases[0].weight"], "{problem}");
+    assert_eq!(
+        fields(&problem),
+        ["objectives[0].phases[0].weight"],
+        "{problem}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,8 +160,14 @@ async fn a_plan_document_with_thousands_of_bad_items_answers_a_bounded_list() {
             phase["deadline"] = json!("non una data");
         }
     }
-    let (status, problem, size) =
-        sent(&site, Method::POST, "/api/v1/plans", ADMIN, plan.to_string()).await;
+    let (status, problem, size) = sent(
+        &site,
+        Method::POST,
+        "/api/v1/plans",
+        ADMIN,
+        plan.to_string(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let fields = fields(&problem);
     assert!(

@@ -125,7 +125,11 @@ pub fn admin() -> Principal {
 
 /// A manager of `unit`.
 pub fn manager(unit: &str) -> Principal {
-    Principal::new(format!("Dirigente {unit}"), Role::Manager, vec![unit.into()])
+    Principal::new(
+        format!("Dirigente {unit}"),
+        Role::Manager,
+        vec![unit.into()],
+    )
 }
 
 /// The manager of the unit of objective `key` (`2022-2250-A` → unit 2250).
