@@ -556,8 +556,7 @@ fn a_short_bootstrap_token_stops_the_server_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("traguardo.db").display().to_string();
     let stderr = spawn_serve(&db, &["--bootstrap-token", "too-short"])
-        .err()
-        .expect("the server refuses to start");
+        .expect_err("the server refuses to start");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("at least 32"), "{stderr}");
 }
