@@ -134,6 +134,41 @@ impl ReadModel {
     }
 }
 
+/// How long a token lasts unless its issuer says otherwise.
+pub const TOKEN_DEFAULT_DAYS: i64 = 365;
+/// The longest a token may last: two years.
+pub const TOKEN_MAX_DAYS: i64 = 730;
+/// The shortest bootstrap token accepted (DESIGN.md §5): 32 characters.
+pub const BOOTSTRAP_MIN_CHARS: usize = 32;
+
+/// Why `token` cannot be a bootstrap token, if it cannot: one line for people.
+pub fn bootstrap_problem(token: &str) -> Option<String> {
+    let chars = token.chars().count();
+    (chars < BOOTSTRAP_MIN_CHARS).then(|| {
+        format!(
+            "the bootstrap token has {chars} characters, at least {BOOTSTRAP_MIN_CHARS} are needed \
+             (e.g. `openssl rand -hex 32`)"
+        )
+    })
+}
+
+/// A token, as asked by an administrator.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Display name written on the events the token causes.
+    pub actor: String,
+    /// Stable identity (a username, a codice fiscale); without one, the display
+    /// name normalised. Normalised either way.
+    pub actor_id: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// For managers, their units: each must be listed by a loaded plan.
+    pub units: Vec<String>,
+    /// When it stops authenticating; default [`TOKEN_DEFAULT_DAYS`] from now,
+    /// at most [`TOKEN_MAX_DAYS`].
+    pub expires: Option<DateTime<Utc>>,
+}
+
 /// What a write appended, and whether it is the replay of an earlier request with
 /// the same idempotency key.
 #[derive(Debug, Clone)]
@@ -304,7 +339,10 @@ impl App {
             .unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Accepts `token` as an admin token for this process (not stored anywhere).
+    /// Accepts `token` as an admin token for this process (not stored anywhere),
+    /// as long as no admin token of the log authenticates: the bootstrap token
+    /// is for issuing the first one. `traguardo serve` refuses one shorter than
+    /// [`BOOTSTRAP_MIN_CHARS`] ([`bootstrap_problem`]).
     pub fn set_bootstrap_token(&self, token: &str) {
         *self
             .inner
@@ -313,9 +351,12 @@ impl App {
             .unwrap_or_else(|e| e.into_inner()) = Some(sha256_hex(token));
     }
 
-    /// The principal holding `token`, if it is valid.
+    /// The principal holding `token`, if it authenticates now: a token of the
+    /// log that is neither revoked nor expired, or the bootstrap token while no
+    /// admin token of the log authenticates.
     pub fn authenticate(&self, token: &str) -> Option<Principal> {
         let digest = sha256_hex(token);
+        let now = self.inner.store.clock().now();
         let bootstrap = self
             .inner
             .bootstrap_sha256
@@ -323,18 +364,20 @@ impl App {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         if bootstrap.as_deref() == Some(digest.as_str()) {
-            return Some(Principal {
-                name: "admin".into(),
-                role: Role::Admin,
-                units: Vec::new(),
-            });
+            if self.read(|r| r.has_admin_token(now)) {
+                return None;
+            }
+            return Some(Principal::new("admin", Role::Admin, Vec::new()));
         }
         self.read(|r| {
-            r.token(&digest).map(|t| Principal {
-                name: t.actor.clone(),
-                role: t.role,
-                units: t.units.clone(),
-            })
+            r.token(&digest)
+                .filter(|t| t.valid_at(now))
+                .map(|t| Principal {
+                    name: t.actor.clone(),
+                    actor_id: t.actor_id.clone(),
+                    role: t.role,
+                    units: t.units.clone(),
+                })
         })
     }
 
@@ -376,6 +419,20 @@ impl App {
         if let Some(done) = self.replay_off_runtime(idempotency.as_ref()).await? {
             return Ok(done);
         }
+        let attempt = self
+            .execute_once(key, command, principal, if_match, idempotency.clone())
+            .await;
+        self.key_wins(attempt, idempotency.as_ref()).await
+    }
+
+    async fn execute_once(
+        &self,
+        key: &str,
+        command: &ObjectiveCommand,
+        principal: &Principal,
+        if_match: Option<u64>,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Written, AppError> {
         let today = self.today();
         let (version, events) = self.read(|r| {
             let objective = r
@@ -417,6 +474,19 @@ impl App {
         if let Some(done) = self.replay_off_runtime(idempotency.as_ref()).await? {
             return Ok(done);
         }
+        let attempt = self
+            .revise_once(year, request, principal, idempotency.clone())
+            .await;
+        self.key_wins(attempt, idempotency.as_ref()).await
+    }
+
+    async fn revise_once(
+        &self,
+        year: i32,
+        request: &RevisionRequest,
+        principal: &Principal,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Written, AppError> {
         let today = self.today();
         let id = Uuid::now_v7();
         let decision =
@@ -462,6 +532,20 @@ impl App {
         if let Some(done) = self.replay_off_runtime(idempotency.as_ref()).await? {
             return Ok(done);
         }
+        let attempt = self
+            .acknowledge_once(year, flag, note, principal, idempotency.clone())
+            .await;
+        self.key_wins(attempt, idempotency.as_ref()).await
+    }
+
+    async fn acknowledge_once(
+        &self,
+        year: i32,
+        flag: &str,
+        note: &str,
+        principal: &Principal,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Written, AppError> {
         let version = self
             .read(|r| r.plan(year).map(|p| p.version))
             .ok_or(DomainError::UnknownPlan { year })?;
@@ -486,11 +570,11 @@ impl App {
         self.append(batch, idempotency).await
     }
 
-    /// Issues a bearer token; returns the secret (shown once) and what it allows.
+    /// Issues a bearer token for `actor` with its identity derived from the name
+    /// and the default lifetime: [`App::issue`] with only these.
     ///
     /// # Errors
-    /// [`DomainError::NotAdmin`] for a non-admin, [`AppError::Invalid`] for an empty
-    /// actor or a manager without units.
+    /// As [`App::issue`].
     pub async fn issue_token(
         &self,
         actor: &str,
@@ -498,26 +582,108 @@ impl App {
         units: Vec<String>,
         principal: &Principal,
     ) -> Result<(String, TokenInfo), AppError> {
+        let request = NewToken {
+            actor: actor.to_string(),
+            actor_id: None,
+            role,
+            units,
+            expires: None,
+        };
+        self.issue(request, principal).await
+    }
+
+    /// Issues a bearer token; returns the secret (shown once) and what it allows.
+    ///
+    /// # Errors
+    /// [`DomainError::NotAdmin`] for a non-admin, [`AppError::Invalid`] naming every
+    /// bad field: an empty actor or actor id, a manager without units, units that
+    /// no loaded plan lists, an expiry in the past or beyond
+    /// [`TOKEN_MAX_DAYS`].
+    pub async fn issue(
+        &self,
+        request: NewToken,
+        principal: &Principal,
+    ) -> Result<(String, TokenInfo), AppError> {
+        use crate::error::FieldError;
         principal.require_admin("emettere token")?;
+        let NewToken {
+            actor,
+            actor_id,
+            role,
+            units,
+            expires,
+        } = request;
         let mut errors = Vec::new();
-        if actor.trim().is_empty() {
-            errors.push(crate::error::FieldError::new("actor", "must not be empty"));
+        let actor = actor.trim().to_string();
+        if actor.is_empty() {
+            errors.push(FieldError::new("actor", "il nome è obbligatorio"));
         }
+        errors.extend(commands::limits::text(
+            "actor",
+            &actor,
+            commands::limits::NAME_CHARS,
+        ));
+        let actor_id = match actor_id {
+            Some(id) => traguardo_events::identity::actor_id_of(&id),
+            None => traguardo_events::identity::actor_id_of(&actor),
+        };
+        if actor_id.is_empty() && !actor.is_empty() {
+            errors.push(FieldError::new(
+                "actor_id",
+                "l'identificativo non può essere vuoto",
+            ));
+        }
+        errors.extend(commands::limits::text(
+            "actor_id",
+            &actor_id,
+            commands::limits::NAME_CHARS,
+        ));
         let units: Vec<String> = units
             .into_iter()
             .map(|u| u.trim().to_string())
             .filter(|u| !u.is_empty())
             .collect();
+        errors.extend(commands::limits::list("units", &units));
         if role == Role::Manager && units.is_empty() {
-            errors.push(crate::error::FieldError::new(
+            errors.push(FieldError::new(
                 "units",
-                "a manager needs at least one unit",
+                "un dirigente ha almeno un'unità organizzativa",
             ));
         }
         if role != Role::Manager && !units.is_empty() {
-            errors.push(crate::error::FieldError::new(
+            errors.push(FieldError::new(
                 "units",
-                "only managers are scoped to units",
+                "solo i dirigenti sono legati a unità organizzative",
+            ));
+        }
+        let unknown = self.read(|r| {
+            units
+                .iter()
+                .filter(|u| !r.plans().any(|p| p.unit(u).is_some()))
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        if !unknown.is_empty() && units.len() <= commands::limits::LIST_ITEMS {
+            errors.push(FieldError::new(
+                "units",
+                format!(
+                    "unità che nessun piano caricato elenca: {}",
+                    unknown.join(", ")
+                ),
+            ));
+        }
+        let now = self.inner.store.clock().now();
+        let longest = now + chrono::Duration::days(TOKEN_MAX_DAYS);
+        let expires = expires.unwrap_or(now + chrono::Duration::days(TOKEN_DEFAULT_DAYS));
+        if expires <= now {
+            errors.push(FieldError::new(
+                "expires",
+                "la scadenza deve essere nel futuro",
+            ));
+        } else if expires > longest {
+            errors.push(FieldError::new(
+                "expires",
+                format!("un token dura al massimo {TOKEN_MAX_DAYS} giorni"),
             ));
         }
         if !errors.is_empty() {
@@ -526,18 +692,15 @@ impl App {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(AppError::Randomness)?;
         let token = format!("tg_{}", hex::encode(secret));
-        let info = TokenInfo {
-            token_id: Uuid::now_v7(),
-            actor: actor.trim().to_string(),
-            role,
-            units,
-        };
+        let token_id = Uuid::now_v7();
         let event = OrgEvent::TokenIssued {
-            token_id: info.token_id,
+            token_id,
             token_sha256: sha256_hex(&token),
-            actor: info.actor.clone(),
+            actor: actor.clone(),
             role,
-            units: info.units.clone(),
+            units: units.clone(),
+            actor_id: Some(actor_id.clone()),
+            expires: Some(expires),
         };
         let batch = AppendBatch::new().push(NewEvent::from_domain(
             ORG_STREAM,
@@ -545,7 +708,18 @@ impl App {
             &principal.actor(),
             None,
         )?);
-        self.inner.store.append_async(batch).await?;
+        let appended = self.inner.store.append_async(batch).await?;
+        let issued = appended.first().map_or(now, |e| e.recorded_at);
+        let info = TokenInfo {
+            token_id,
+            actor,
+            actor_id,
+            role,
+            units,
+            issued,
+            expires,
+            revoked: None,
+        };
         Ok((token, info))
     }
 
@@ -653,6 +827,29 @@ impl App {
         })
     }
 
+    /// The key wins over the version: a write that failed (a stale `If-Match`,
+    /// a version conflict, a rule its own first attempt made true, such as "the
+    /// phase is completed already") while a retry with the same idempotency key
+    /// committed is answered as that first attempt was. Concurrent retries of one
+    /// request therefore all get the first answer, never a 409 or 412.
+    async fn key_wins(
+        &self,
+        attempt: Result<Written, AppError>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Written, AppError> {
+        match attempt {
+            Err(refused)
+                if key.is_some() && !matches!(refused, AppError::IdempotencyMismatch(_)) =>
+            {
+                match self.replay_off_runtime(key).await? {
+                    Some(first) => Ok(first),
+                    None => Err(refused),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// [`App::replay`] on a blocking thread: it reads the store.
     async fn replay_off_runtime(
         &self,
@@ -673,6 +870,14 @@ impl App {
             return Ok(None);
         };
         if first.request_sha256 != key.request_sha256 {
+            let identity = |hashes: &str| hashes.split_once('.').map(|(who, _)| who.to_string());
+            if identity(&first.request_sha256) != identity(&key.request_sha256) {
+                return Err(AppError::IdempotencyMismatch(
+                    "questa Idempotency-Key è stata usata da un'altra identità: \
+                     ogni richiesta ne usa una nuova"
+                        .into(),
+                ));
+            }
             return Err(AppError::IdempotencyMismatch(
                 "this Idempotency-Key was used with a different request".into(),
             ));
@@ -812,6 +1017,21 @@ fn push_events<E: serde::Serialize + traguardo_events::domain::Schema>(
         )?);
     }
     Ok(batch)
+}
+
+/// The idempotency key a client sent (`Idempotency-Key`), as the store keeps it.
+///
+/// The key is one for the whole log, not one per caller: a retry is answered
+/// as the first attempt only for the same identity (`actor_id`, whatever display
+/// name its token carries) and the same request, and another identity sending
+/// the key is refused (422), never served someone else's answer. The store's
+/// `request_sha256` holds both, as `sha256(actor_id).sha256(request)`, so that a
+/// refusal can say which one differs.
+pub fn idempotency_key(key: &str, actor_id: &str, request: &str) -> IdempotencyKey {
+    IdempotencyKey {
+        key: sha256_hex(&format!("idempotency-key\n{key}")),
+        request_sha256: format!("{}.{}", sha256_hex(actor_id), sha256_hex(request)),
+    }
 }
 
 /// Hex SHA-256 of a text (tokens are kept only as this).

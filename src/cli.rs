@@ -101,6 +101,23 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::web::cli::UserCommand,
     },
+    /// Copy the live SQLite database into a new file (SQLite's online backup),
+    /// verify the copy's chain and print its head. PostgreSQL: use pg_dump.
+    Backup {
+        /// The new file.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into `--db`, a new file: refused when the copy's chain
+    /// fails or lacks an expected head, or when `--db` exists.
+    Restore {
+        /// The backup.
+        #[arg(long)]
+        from: PathBuf,
+        /// A head published earlier, `SEQ:HASH`, that the copy must hold. Repeatable.
+        #[arg(long = "expect", value_parser = parse_head)]
+        expect: Vec<Head>,
+    },
     /// Copy a whole log into an empty database, hash for hash, from either
     /// engine to either (SQLite file or PostgreSQL URL); both chains are
     /// verified, before and after.
@@ -125,9 +142,24 @@ pub enum TokenCommand {
         /// admin, manager, validator or auditor.
         #[arg(long)]
         role: traguardo_events::model::Role,
-        /// For managers: a unit they act for. Repeatable.
+        /// For managers: a unit they act for, listed by a loaded plan. Repeatable.
         #[arg(long = "unit")]
         units: Vec<String>,
+        /// Their stable identity (a username, a codice fiscale); default: the
+        /// actor's name normalised.
+        #[arg(long)]
+        actor_id: Option<String>,
+        /// Days until it stops working (default 365, at most 730).
+        #[arg(long, value_name = "DAYS")]
+        expires_in: Option<u32>,
+    },
+    /// List every token (never its secret): id, role, identity, name, units,
+    /// expiry, and whether it is active, expired or revoked.
+    List,
+    /// Revoke a token: it stops working at once, in every server following the log.
+    Revoke {
+        /// The token's id (`token list`).
+        id: uuid::Uuid,
     },
 }
 
@@ -150,11 +182,11 @@ fn parse_head(text: &str) -> Result<Head, String> {
 /// The principal of commands run at the terminal: whoever can write the file is
 /// the administrator.
 fn cli_admin(actor: &str) -> Principal {
-    Principal {
-        name: actor.to_string(),
-        role: traguardo_events::model::Role::Admin,
-        units: Vec::new(),
-    }
+    Principal::new(
+        actor.to_string(),
+        traguardo_events::model::Role::Admin,
+        Vec::new(),
+    )
 }
 
 /// Runs a parsed command line.
@@ -185,30 +217,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export => export(&cli.db),
         Command::Report(args) => crate::report::run(&cli.db, args),
         Command::Flags(args) => crate::flags::run(&cli.db, args),
-        Command::Token { command } => match command {
-            TokenCommand::Create { actor, role, units } => {
-                let app = App::open(&cli.db, Clock::system())?;
-                let (token, info) = runtime()?.block_on(app.issue_token(
-                    &actor,
-                    role,
-                    units,
-                    &cli_admin("traguardo-cli"),
-                ))?;
-                println!("{token}");
-                eprintln!(
-                    "token for {} ({}{}) — shown only once",
-                    info.actor,
-                    info.role,
-                    if info.units.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", units {}", info.units.join(", "))
-                    }
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-        },
+        Command::Token { command } => token(&cli.db, command),
         Command::Copy { from, to } => copy(&from, &to),
+        Command::Backup { to } => crate::backup::backup(&cli.db, &to),
+        Command::Restore { from, expect } => crate::backup::restore(&cli.db, &from, &expect),
         Command::PlanSchema => {
             print!("{}", crate::plan_document::json_schema());
             Ok(ExitCode::SUCCESS)
@@ -222,6 +234,84 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User { command } => crate::web::cli::run(&cli.db, command),
     }
+}
+
+/// `traguardo token create|list|revoke`.
+fn token(db: &std::path::Path, command: TokenCommand) -> anyhow::Result<ExitCode> {
+    let app = App::open(db, Clock::system())?;
+    let admin = cli_admin("traguardo-cli");
+    match command {
+        TokenCommand::Create {
+            actor,
+            role,
+            units,
+            actor_id,
+            expires_in,
+        } => {
+            let expires = expires_in
+                .map(|days| app.store().clock().now() + chrono::Duration::days(days.into()));
+            let request = crate::app::NewToken {
+                actor,
+                actor_id,
+                role,
+                units,
+                expires,
+            };
+            let (token, info) = match runtime()?.block_on(app.issue(request, &admin)) {
+                Err(crate::AppError::Invalid(errors)) => {
+                    for e in &errors {
+                        eprintln!("{}: {}", e.field, e.message);
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                other => other?,
+            };
+            println!("{token}");
+            eprintln!(
+                "token {} for {} [{}] ({}{}), expires {} — shown only once",
+                info.token_id,
+                info.actor,
+                info.actor_id,
+                info.role,
+                if info.units.is_empty() {
+                    String::new()
+                } else {
+                    format!(", units {}", info.units.join(", "))
+                },
+                info.expires
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+        }
+        TokenCommand::List => {
+            let now = app.store().clock().now();
+            let mut tokens = app.read(|r| r.all_tokens().cloned().collect::<Vec<_>>());
+            tokens.sort_by_key(|t| t.token_id);
+            println!("id\trole\tactor_id\tactor\tunits\tcreated\texpires\tstatus");
+            for t in tokens {
+                let status = match t.revoked {
+                    Some(_) => "revoked",
+                    None if !t.valid_at(now) => "expired",
+                    None => "active",
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{status}",
+                    t.token_id,
+                    t.role,
+                    t.actor_id,
+                    t.actor,
+                    t.units.join(","),
+                    t.issued.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    t.expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            runtime()?.block_on(app.revoke_token(id, &admin))?;
+            println!("revoked token {id}");
+        }
+    }
+    app.store().shutdown();
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A small runtime for the commands that use the async application.
@@ -281,7 +371,7 @@ fn verify(db: &std::path::Path, expect: &[Head]) -> anyhow::Result<ExitCode> {
 }
 
 /// One line per problem `verify` found, each after `prefix`.
-fn print_problems(prefix: &str, v: &traguardo_events::Verification) {
+pub(crate) fn print_problems(prefix: &str, v: &traguardo_events::Verification) {
     if let (Some(seq), Some(problem)) = (v.first_bad_seq, &v.problem) {
         println!("{prefix}BROKEN at seq {seq}: {problem}");
     }

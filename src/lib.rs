@@ -4,6 +4,7 @@
 //! - [`commands`]: decide functions, where every rule lives (no I/O).
 //! - [`app`]: the use cases over the store and the in-memory read model.
 //! - [`error`]: the application's error type.
+//! - [`backup`]: `backup` and `restore` of a SQLite log.
 //! - [`transparency`]: signed checkpoints, witnesses' cosignatures and the
 //!   year-end seal (DESIGN.md §9); [`transparency_cli`]: their commands (`key`,
 //!   `prove`, `cosign`, `verify --checkpoint`).
@@ -15,6 +16,7 @@
 //! (`bench/`).
 
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod error;

@@ -199,7 +199,113 @@ pub fn parse(text: &str) -> Result<ValidPlan, Vec<FieldError>> {
             message: format!("non è JSON valido: {e}"),
         }]
     })?;
+    if let Some(problem) = duplicate_key(text.as_bytes()) {
+        return Err(vec![problem]);
+    }
     validate(&value)
+}
+
+/// The first key that a JSON object of `json` holds twice, as a problem naming
+/// its path (`objectives[0].year`), if there is one. A [`Value`] keeps the last
+/// of two equal keys, so a document read into one would silently lose the
+/// first; the typed bodies refuse them (serde's "duplicate field"), and so do
+/// plan documents and revisions, through this. Text that is not JSON is left to
+/// the parser that reports it.
+pub fn duplicate_key(json: &[u8]) -> Option<FieldError> {
+    let found = std::cell::RefCell::new(None);
+    let mut reader = serde_json::Deserializer::from_slice(json);
+    let _ = serde::de::DeserializeSeed::deserialize(
+        unique::Unique {
+            path: "",
+            found: &found,
+        },
+        &mut reader,
+    );
+    found.into_inner().map(|path: String| FieldError {
+        message: "questa chiave compare due volte nello stesso oggetto".into(),
+        field: path,
+    })
+}
+
+/// A serde visitor that walks any JSON and stops at the first repeated key of an
+/// object, leaving its path in `found`.
+mod unique {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+
+    pub(super) struct Unique<'a> {
+        pub path: &'a str,
+        pub found: &'a RefCell<Option<String>>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Unique<'_> {
+        type Value = ();
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0usize;
+            loop {
+                let path = format!("{}[{i}]", self.path);
+                let item = Unique {
+                    path: &path,
+                    found: self.found,
+                };
+                if seq.next_element_seed(item)?.is_none() {
+                    return Ok(());
+                }
+                i += 1;
+            }
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let path = super::join(self.path, &key);
+                if !seen.insert(key) {
+                    *self.found.borrow_mut() = Some(path);
+                    return Err(A::Error::custom("duplicate key"));
+                }
+                map.next_value_seed(Unique {
+                    path: &path,
+                    found: self.found,
+                })?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Validates a plan document already parsed as JSON.
@@ -215,18 +321,34 @@ pub fn validate(value: &Value) -> Result<ValidPlan, Vec<FieldError>> {
             if w.errors.is_empty() {
                 w.error("$", "il documento non è un piano valido");
             }
+            if w.more > 0 {
+                w.errors.push(FieldError {
+                    field: "$".into(),
+                    message: format!("e altri {} problemi non elencati", w.more),
+                });
+            }
             Err(w.errors)
         }
     }
 }
 
+/// The most problems a document reports one by one; the rest are counted, so
+/// that a megabyte of bad items answers a page, not tens of megabytes.
+const REPORTED: usize = 200;
+
 #[derive(Default)]
 struct Walker {
     errors: Vec<FieldError>,
+    /// Problems found beyond [`REPORTED`].
+    more: usize,
 }
 
 impl Walker {
     fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        if self.errors.len() >= REPORTED {
+            self.more += 1;
+            return;
+        }
         self.errors.push(FieldError {
             field: field.into(),
             message: message.into(),
@@ -670,6 +792,10 @@ impl Walker {
         check_codes: bool,
     ) -> Option<Vec<String>> {
         let items = self.array(map, path, "involved", false)?;
+        if let Some(problem) = crate::commands::limits::list(&format!("{path}.involved"), items) {
+            self.errors.push(problem);
+            return None;
+        }
         let mut involved = Vec::new();
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
@@ -822,5 +948,31 @@ pub fn parse_weight(value: &Value, path: &str) -> Result<Hundredths, FieldError>
             .pop()
             .map(|e| FieldError::new(path, e.message))
             .unwrap_or_else(|| FieldError::new(path, "deve essere un peso"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_given_twice_is_refused_with_its_path() {
+        let seed = crate::http::DEMO_PLAN;
+        assert!(parse(seed).is_ok(), "the seed has no repeated key");
+        let twice = seed.replacen("\"year\": 2022,", "\"year\": 2022, \"year\": 2023,", 1);
+        assert_ne!(twice, seed, "the seed names its year as the test expects");
+        let errors = parse(&twice).expect_err("a repeated key is refused");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "year");
+        assert!(errors[0].message.contains("due volte"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_repeated_key_deep_inside_is_named_by_its_path() {
+        let json = br#"{"objectives": [{"unit": "2250"}, {"phases": [{"number": 1, "weight": 20, "weight": 80}]}]}"#;
+        let problem = duplicate_key(json).expect("found");
+        assert_eq!(problem.field, "objectives[1].phases[0].weight");
+        assert!(duplicate_key(br#"{"a": {"b": 1}, "c": {"b": 2}}"#).is_none());
+        assert!(duplicate_key(b"not json").is_none());
     }
 }

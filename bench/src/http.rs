@@ -178,11 +178,7 @@ fn run_in(args: &HttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Result<Exi
         .enable_all()
         .build()?;
     let app = App::open(dir.join("bench-http.db"), Clock::system())?;
-    let admin = Principal {
-        name: "traguardo-bench".into(),
-        role: Role::Admin,
-        units: Vec::new(),
-    };
+    let admin = Principal::new("traguardo-bench", Role::Admin, Vec::new());
 
     section("setup");
     let started = Instant::now();
@@ -606,6 +602,7 @@ fn history_event(plan: &SyntheticPlan, i: u64, round: u64) -> ObjectiveEvent {
                     plan.year
                 )],
                 backfill: None,
+                actor_id: None,
             }
         }
     } else {

@@ -551,6 +551,7 @@ impl Workload {
                 )),
                 evidence: vec![format!("prot. n. {}/{year}", 1000 + i % 9000)],
                 backfill: None,
+                actor_id: None,
             };
             for event in [started, completed] {
                 self.pending.push_back((

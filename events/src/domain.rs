@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -258,6 +258,11 @@ pub enum ObjectiveEvent {
         /// Loaded after the fact by the control office (*caricamento storico*).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         backfill: Option<Backfill>,
+        /// The stable identity of who recorded it (separation of duties compares
+        /// it). Absent in events recorded before identities: then the envelope's
+        /// actor normalised ([`crate::identity::actor_id_of`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor_id: Option<String>,
     },
     /// A completion recorded in error was withdrawn; the phase is in progress again.
     PhaseCompletionRetracted {
@@ -466,6 +471,14 @@ pub enum OrgEvent {
         /// For managers, the units they may act for.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         units: Vec<String>,
+        /// The holder's stable identity. Absent in tokens issued before
+        /// identities: then the actor normalised ([`crate::identity::actor_id_of`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor_id: Option<String>,
+        /// When it stops authenticating. Absent in tokens issued before expiry
+        /// existed: those expire one year after they were recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires: Option<DateTime<Utc>>,
     },
     /// A token was revoked: it no longer authenticates.
     TokenRevoked {

@@ -1,11 +1,13 @@
 //! Traguardo's event log: what happened, and the append-only store that keeps it.
 //!
+//! - [`backup`]: consistent copies of a live SQLite log (online backup API).
 //! - [`envelope`]: the envelope every event travels in ([`NewEvent`] before it is
 //!   appended, [`RecordedEvent`] after), stream names and expected versions.
 //! - [`domain`]: the domain's events, one past-tense enum per aggregate
 //!   ([`domain::PlanEvent`], [`domain::ObjectiveEvent`], [`domain::OrgEvent`]).
 //! - [`model`]: the plain domain values the events carry (weights in exact
 //!   hundredths, phases, indicators, roles).
+//! - [`identity`]: the stable `actor_id` of a display name.
 //! - [`ids`]: objective keys and stream names, parsed once.
 //! - [`chain`]: the hash chain of DESIGN.md §3: canonical JSON and SHA-256.
 //! - [`store`]: the [`Store`] trait, the interface the application holds whatever
@@ -20,11 +22,13 @@
 //!   by both engines beside the events; [`Store::tree_root`] and the proofs.
 //! - [`clock`]: where record time comes from (the system clock, or a test's own).
 
+pub mod backup;
 pub mod chain;
 pub mod clock;
 pub mod domain;
 pub mod envelope;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod model;
 pub mod pg;

@@ -517,6 +517,7 @@ fn describe_objective_event(
             evidence,
             note,
             backfill,
+            ..
         } => {
             reason = note.clone();
             let mut changes = vec![FieldChange::new(

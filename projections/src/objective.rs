@@ -49,6 +49,9 @@ pub struct Mark {
     pub backfill: Option<Backfill>,
     /// Who and when.
     pub recorded: Recorded,
+    /// The stable identity of who recorded it (separation of duties compares it).
+    #[serde(skip)]
+    pub actor_id: String,
 }
 
 /// What a note of a phase records.
@@ -464,6 +467,7 @@ impl Objective {
                     evidence: Vec::new(),
                     backfill,
                     recorded: Recorded::of(event),
+                    actor_id: traguardo_events::identity::actor_id_of(&event.actor),
                 });
             }
             ObjectiveEvent::PhaseCompleted {
@@ -472,6 +476,7 @@ impl Objective {
                 note,
                 evidence,
                 backfill,
+                actor_id,
             } => {
                 let phase = self.phase_mut(event, phase)?;
                 phase.notes.push(PhaseNote {
@@ -488,6 +493,8 @@ impl Objective {
                     evidence,
                     backfill,
                     recorded: Recorded::of(event),
+                    actor_id: actor_id
+                        .unwrap_or_else(|| traguardo_events::identity::actor_id_of(&event.actor)),
                 });
             }
             ObjectiveEvent::PhaseCompletionRetracted {

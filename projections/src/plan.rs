@@ -109,12 +109,31 @@ pub struct UserAccount {
 pub struct TokenInfo {
     /// Token id.
     pub token_id: Uuid,
-    /// Actor name.
+    /// Actor name (display).
     pub actor: String,
+    /// The holder's stable identity.
+    pub actor_id: String,
     /// Role.
     pub role: Role,
     /// Units a manager may act for.
     pub units: Vec<String>,
+    /// When it was issued (record time).
+    pub issued: DateTime<Utc>,
+    /// When it stops authenticating.
+    pub expires: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked: Option<DateTime<Utc>>,
+}
+
+/// How long a token issued before expiry existed stays valid: one year from its
+/// issue, the default of new tokens.
+pub const LEGACY_TOKEN_LIFETIME_DAYS: i64 = 365;
+
+impl TokenInfo {
+    /// Whether it authenticates at `now`: not revoked, not expired.
+    pub fn valid_at(&self, now: DateTime<Utc>) -> bool {
+        self.revoked.is_none() && now < self.expires
+    }
 }
 
 /// One objective's line in a plan's scores.
@@ -193,7 +212,7 @@ pub struct Registry {
     plans: BTreeMap<i32, Plan>,
     /// Objectives by key.
     objectives: HashMap<String, Objective>,
-    /// Active tokens by the hex SHA-256 of their secret.
+    /// Every token ever issued, revoked ones too, by the hex SHA-256 of its secret.
     tokens: HashMap<String, TokenInfo>,
     /// Web accounts by username.
     users: BTreeMap<String, UserAccount>,
@@ -248,9 +267,22 @@ impl Registry {
         self.tokens.get(sha256_hex)
     }
 
-    /// Every active token.
+    /// Every token not revoked (expired ones too).
     pub fn tokens(&self) -> impl Iterator<Item = &TokenInfo> {
+        self.tokens.values().filter(|t| t.revoked.is_none())
+    }
+
+    /// Every token ever issued, revoked ones too.
+    pub fn all_tokens(&self) -> impl Iterator<Item = &TokenInfo> {
         self.tokens.values()
+    }
+
+    /// Whether an admin token authenticates at `now` (the bootstrap token then
+    /// no longer does).
+    pub fn has_admin_token(&self, now: DateTime<Utc>) -> bool {
+        self.tokens
+            .values()
+            .any(|t| t.role == Role::Admin && t.valid_at(now))
     }
 
     /// The web account `username`.
@@ -426,19 +458,33 @@ impl Registry {
                     actor,
                     role,
                     units,
+                    actor_id,
+                    expires,
                 } => {
+                    let issued = event.recorded_at;
                     self.tokens.insert(
                         token_sha256,
                         TokenInfo {
                             token_id,
+                            actor_id: actor_id
+                                .unwrap_or_else(|| traguardo_events::identity::actor_id_of(&actor)),
                             actor,
                             role,
                             units,
+                            issued,
+                            expires: expires.unwrap_or(
+                                issued + chrono::Duration::days(LEGACY_TOKEN_LIFETIME_DAYS),
+                            ),
+                            revoked: None,
                         },
                     );
                 }
                 OrgEvent::TokenRevoked { token_id } => {
-                    self.tokens.retain(|_, t| t.token_id != token_id);
+                    for token in self.tokens.values_mut() {
+                        if token.token_id == token_id && token.revoked.is_none() {
+                            token.revoked = Some(event.recorded_at);
+                        }
+                    }
                 }
                 OrgEvent::UserCreated {
                     username,

@@ -55,12 +55,13 @@ pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Option<Fie
 
 /// A list of at most [`LIST_ITEMS`] items.
 pub fn list<T>(field: &str, items: &[T]) -> Option<FieldError> {
-    (items.len() > LIST_ITEMS).then(|| {
-        FieldError::new(
-            field,
-            format!("ha {} elementi, al massimo {LIST_ITEMS}", items.len()),
-        )
-    })
+    size(field, items.len())
+}
+
+/// A collection (list or map) of `len` items: at most [`LIST_ITEMS`].
+pub fn size(field: &str, len: usize) -> Option<FieldError> {
+    (len > LIST_ITEMS)
+        .then(|| FieldError::new(field, format!("ha {len} elementi, al massimo {LIST_ITEMS}")))
 }
 
 /// A valid date within the plan year and the years either side of it.

@@ -41,6 +41,9 @@ use traguardo_projections::Objective;
 pub struct Principal {
     /// The actor's name, written on every event they cause.
     pub name: String,
+    /// Their stable identity (DESIGN.md §5): separation of duties and
+    /// idempotency compare this, never `name`.
+    pub actor_id: String,
     /// Their role.
     pub role: Role,
     /// For managers, the units they act for.
@@ -48,6 +51,18 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// A principal whose identity is its display name normalised
+    /// ([`traguardo_events::identity::actor_id_of`]).
+    pub fn new(name: impl Into<String>, role: Role, units: Vec<String>) -> Self {
+        let name = name.into();
+        Principal {
+            actor_id: traguardo_events::identity::actor_id_of(&name),
+            name,
+            role,
+            units,
+        }
+    }
+
     /// The envelope's actor for this principal.
     pub fn actor(&self) -> traguardo_events::envelope::Actor {
         traguardo_events::envelope::Actor::new(&self.name, self.role.as_str())

@@ -213,6 +213,7 @@ pub fn complete(
             .filter(|e| !e.trim().is_empty())
             .collect(),
         backfill: entry.backfill,
+        actor_id: Some(principal.actor_id.clone()),
     })
 }
 

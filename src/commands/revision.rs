@@ -435,6 +435,12 @@ fn change_event(
                 ));
                 return None;
             }
+            if let Some(problem) =
+                limits::size(&format!("{path}.weights"), weights_hundredths.len())
+            {
+                errors.push(problem);
+                return None;
+            }
             let mut from = std::collections::BTreeMap::new();
             for (n, w) in weights_hundredths {
                 if let Some(problem) = shape::weight_problem(0, *w) {

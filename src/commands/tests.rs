@@ -23,35 +23,23 @@ fn d(text: &str) -> NaiveDate {
 }
 
 fn admin() -> Principal {
-    Principal {
-        name: "Programmazione e Controllo".into(),
-        role: Role::Admin,
-        units: vec![],
-    }
+    Principal::new("Programmazione e Controllo", Role::Admin, vec![])
 }
 
 fn manager(unit: &str) -> Principal {
-    Principal {
-        name: format!("Dirigente {unit}"),
-        role: Role::Manager,
-        units: vec![unit.into()],
-    }
+    Principal::new(
+        format!("Dirigente {unit}"),
+        Role::Manager,
+        vec![unit.into()],
+    )
 }
 
 fn validator() -> Principal {
-    Principal {
-        name: "Nucleo di Valutazione".into(),
-        role: Role::Validator,
-        units: vec![],
-    }
+    Principal::new("Nucleo di Valutazione", Role::Validator, vec![])
 }
 
 fn auditor() -> Principal {
-    Principal {
-        name: "Revisore".into(),
-        role: Role::Auditor,
-        units: vec![],
-    }
+    Principal::new("Revisore", Role::Auditor, vec![])
 }
 
 /// The given: a log of events, as the store would hold them.
@@ -440,6 +428,7 @@ fn a_manager_completes_a_phase_with_its_evidence() {
             note: None,
             evidence: vec!["prot. 1234/2022".into()],
             backfill: None,
+            actor_id: Some("dirigente 2250".into()),
         }]
     );
 }

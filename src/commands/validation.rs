@@ -60,7 +60,7 @@ pub fn decide_validation(
     if let Some(phase) = objective.phases().iter().find(|p| {
         p.completed
             .as_ref()
-            .is_some_and(|c| c.recorded.actor == principal.name)
+            .is_some_and(|c| c.actor_id == principal.actor_id)
     }) {
         return Err(DomainError::ValidatesOwnCompletion {
             actor: principal.name.clone(),

@@ -6,6 +6,7 @@
 //!   its routes.
 //! - [`ops`]: health, status, metrics, the OpenAPI document.
 //! - [`openapi`]: what the OpenAPI document says beyond the handlers' annotations.
+//! - [`tokens`]: bearer tokens: issue, list, revoke.
 //! - [`transparency`]: signed checkpoints, proofs, cosignatures, the seal.
 //! - [`min_seq`]: `?min_seq=N` / `X-Min-Seq`, waiting for a seq written
 //!   through another instance.
@@ -27,6 +28,7 @@ pub mod problem;
 pub mod reports;
 mod serve;
 mod support;
+pub mod tokens;
 pub mod transparency;
 
 use std::net::SocketAddr;
@@ -58,9 +60,19 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TRAGUARDO_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
-    /// An admin token accepted for this run (never stored).
+    /// An admin token accepted for this run (never stored), at least 32
+    /// characters, until an admin token is issued. Prefer the environment or
+    /// `--bootstrap-token-file`: a flag shows in `ps`.
     #[arg(long, env = "TRAGUARDO_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
+    /// A file whose first line is the bootstrap token (shows in neither `ps`
+    /// nor the environment).
+    #[arg(
+        long,
+        env = "TRAGUARDO_BOOTSTRAP_TOKEN_FILE",
+        conflicts_with = "bootstrap_token"
+    )]
+    pub bootstrap_token_file: Option<std::path::PathBuf>,
     /// Load the bundled Alessandria 2022 plan into an empty database and print an
     /// admin token.
     #[arg(long)]
@@ -155,6 +167,7 @@ fn routes() -> OpenApiRouter<AppState> {
     let api = OpenApiRouter::<AppState>::new()
         .merge(objectives::router())
         .merge(plans::router())
+        .merge(tokens::router())
         .merge(log::router())
         .merge(reports::router())
         .merge(transparency::router())
@@ -457,12 +470,20 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let mut token = args.bootstrap_token.clone();
+    if let Some(path) = &args.bootstrap_token_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the bootstrap token file {}", path.display()))?;
+        token = Some(text.lines().next().unwrap_or_default().trim().to_string());
+    }
+    if let Some(problem) = token.as_deref().and_then(crate::app::bootstrap_problem) {
+        anyhow::bail!("{problem}");
+    }
     runtime.block_on(async move {
         if args.demo {
             crate::web::demo::prepare(db).await?;
         }
         let app = App::open(db, Clock::system())?;
-        let mut token = args.bootstrap_token.clone();
         if args.demo && token.is_none() {
             let mut secret = [0u8; 24];
             getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;

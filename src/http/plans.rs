@@ -1,4 +1,4 @@
-//! Plans, their scores and revisions, and tokens: what the control office
+//! Plans, their scores and revisions: what the control office
 //! (*Programmazione e Controllo*) administers.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,62 +28,10 @@ use crate::error::FieldError;
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_token))
         .routes(routes!(list_plans, create_plan))
         .routes(routes!(get_plan))
         .routes(routes!(plan_scores))
         .routes(routes!(list_revisions, create_revision))
-}
-
-/// `POST /tokens`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"actor": "Dott. Stefano Specchia", "role": "manager", "units": ["2250"]}))]
-pub struct TokenBody {
-    /// Whose token it is (written on every event they cause).
-    pub actor: String,
-    /// admin, manager, validator or auditor.
-    pub role: Role,
-    /// For managers: the units they act for.
-    #[serde(default)]
-    pub units: Vec<String>,
-}
-
-/// A token, shown once.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenAnswer {
-    /// The secret: keep it, it is not shown again.
-    pub token: String,
-    /// Actor.
-    pub actor: String,
-    /// Role.
-    pub role: Role,
-    /// Units.
-    pub units: Vec<String>,
-}
-
-/// Issues a bearer token (admin).
-#[utoipa::path(post, path = "/tokens", tag = "administration", request_body = TokenBody,
-    responses((status = 201, body = TokenAnswer), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 422, body = Problem)))]
-async fn create_token(
-    State(state): State<AppState>,
-    auth: Auth,
-    body: JsonBody<TokenBody>,
-) -> Result<Response, Problem> {
-    auth.require(&[Role::Admin])?;
-    let TokenBody { actor, role, units } = body.value;
-    let (token, info) = state.app.issue_token(&actor, role, units, &auth.0).await?;
-    Ok(support::created(
-        TokenAnswer {
-            token,
-            actor: info.actor,
-            role: info.role,
-            units: info.units,
-        },
-        false,
-        None,
-    ))
 }
 
 /// A plan in a list.
@@ -147,6 +95,9 @@ async fn create_plan(
 ) -> Result<Response, Problem> {
     auth.require(&[Role::Admin])?;
     let body = JsonBody::<Value>::parse(raw)?;
+    if let Some(problem) = crate::plan_document::duplicate_key(&body.raw) {
+        return Err(Problem::invalid(vec![problem]));
+    }
     let plan = crate::plan_document::validate(&body.value).map_err(Problem::invalid)?;
     state.app.import_plan(&plan, &auth.0).await?;
     let answer = PlanCreated {
@@ -458,6 +409,21 @@ async fn create_revision(
     let year = support::plan_year(&year)?;
     auth.require(&[Role::Admin])?;
     let body = JsonBody::<RevisionBody>::parse(raw)?;
+    // Bounded before any change is read, so that a huge list costs nothing and
+    // answers one line, not one problem per change.
+    let changes = body.value.changes.len();
+    if changes > crate::commands::revision::MAX_CHANGES {
+        return Err(Problem::invalid(vec![FieldError::new(
+            "changes",
+            format!(
+                "una rimodulazione ha al massimo {} modifiche, non {changes}",
+                crate::commands::revision::MAX_CHANGES
+            ),
+        )]));
+    }
+    if let Some(problem) = crate::plan_document::duplicate_key(&body.raw) {
+        return Err(Problem::invalid(vec![problem]));
+    }
     let codes: BTreeSet<String> = state
         .app
         .read(|r| {
@@ -765,6 +731,9 @@ fn parse_change(
             new_deadline,
         },
         ChangeRequest::Weights { objective, weights } => {
+            if let Some(problem) = crate::commands::limits::size(&field("weights"), weights.len()) {
+                return Err(vec![problem]);
+            }
             let mut errors = Vec::new();
             let mut weights_hundredths = BTreeMap::new();
             for (PhaseNumber(n), weight) in weights {

@@ -13,7 +13,6 @@ use traguardo_events::store::{IdempotencyKey, Until};
 use traguardo_projections::audit::AuditFilter;
 
 use super::problem::Problem;
-use crate::app::sha256_hex;
 use crate::commands::Principal;
 use crate::error::{AppError, FieldError};
 use crate::App;
@@ -233,8 +232,8 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
         })
 }
 
-/// The idempotency key of a write: scoped to the caller, tied to the request's
-/// method, path and body.
+/// The idempotency key of a write, tied to the caller's identity and the
+/// request's method, path and body ([`crate::app::idempotency_key`]).
 ///
 /// # Errors
 /// 400 for an empty or over-long key.
@@ -255,10 +254,11 @@ pub fn idempotency_key(
         ));
     }
     let request = format!("{method} {}\n{}", uri.path(), String::from_utf8_lossy(body));
-    Ok(Some(IdempotencyKey {
-        key: sha256_hex(&format!("{}\n{key}", principal.name)),
-        request_sha256: sha256_hex(&request),
-    }))
+    Ok(Some(crate::app::idempotency_key(
+        key,
+        &principal.actor_id,
+        &request,
+    )))
 }
 
 /// `201 Created` with a JSON body; a replay says so in `Idempotent-Replayed`.

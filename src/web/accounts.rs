@@ -221,6 +221,8 @@ impl App {
 pub fn principal_of(account: &UserAccount) -> Principal {
     Principal {
         name: account.actor.clone(),
+        // The username is the account's stable identity.
+        actor_id: traguardo_events::identity::actor_id_of(&account.username),
         role: account.role,
         units: account.units.clone(),
     }

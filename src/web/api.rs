@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::accounts::NewUser;
 use crate::http::auth::Auth;
-use crate::http::problem::{JsonBody, Problem};
+use crate::http::problem::{JsonBody, Problem, RawBody};
 use crate::http::AppState;
 
 /// The routes of this area (under `/api/v1`).
@@ -75,9 +75,11 @@ impl From<&traguardo_projections::UserAccount> for UserAnswer {
 async fn create_user(
     State(state): State<AppState>,
     auth: Auth,
-    body: JsonBody<UserBody>,
+    raw: RawBody,
 ) -> Result<Response, Problem> {
+    // Authorized before the body is read.
     auth.require(&[Role::Admin])?;
+    let body = JsonBody::<UserBody>::parse(raw)?;
     let UserBody {
         username,
         password,

@@ -49,11 +49,7 @@ pub enum UserCommand {
 /// When the database cannot be opened or the command is refused.
 pub fn run(db: &Path, command: UserCommand) -> anyhow::Result<ExitCode> {
     let app = App::open(db, Clock::system())?;
-    let admin = Principal {
-        name: "traguardo-cli".into(),
-        role: Role::Admin,
-        units: Vec::new(),
-    };
+    let admin = Principal::new("traguardo-cli", Role::Admin, Vec::new());
     let runtime = crate::cli::runtime()?;
     match command {
         UserCommand::Create {

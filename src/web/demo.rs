@@ -93,11 +93,11 @@ pub fn principal(username: &str) -> Principal {
         .iter()
         .find(|a| a.username == username)
         .unwrap_or(&ACCOUNTS[0]);
-    Principal {
-        name: a.actor.to_string(),
-        role: a.role,
-        units: a.units.iter().map(|u| u.to_string()).collect(),
-    }
+    Principal::new(
+        a.actor.to_string(),
+        a.role,
+        a.units.iter().map(|u| u.to_string()).collect(),
+    )
 }
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {

@@ -2,10 +2,13 @@
 //! file (and, for the HTTP API, the real server on a loopback port).
 
 mod audit;
+mod backup;
+mod bounds;
 mod engines;
 mod flags;
 mod hardening;
 mod http;
+mod identity;
 mod log;
 mod nucleo;
 mod openapi;

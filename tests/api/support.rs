@@ -120,20 +120,16 @@ impl World {
 
 /// The control office.
 pub fn admin() -> Principal {
-    Principal {
-        name: "Programmazione e Controllo".into(),
-        role: Role::Admin,
-        units: vec![],
-    }
+    Principal::new("Programmazione e Controllo", Role::Admin, vec![])
 }
 
 /// A manager of `unit`.
 pub fn manager(unit: &str) -> Principal {
-    Principal {
-        name: format!("Dirigente {unit}"),
-        role: Role::Manager,
-        units: vec![unit.into()],
-    }
+    Principal::new(
+        format!("Dirigente {unit}"),
+        Role::Manager,
+        vec![unit.into()],
+    )
 }
 
 /// The manager of the unit of objective `key` (`2022-2250-A` → unit 2250).
@@ -143,20 +139,12 @@ pub fn manager_of(key: &str) -> Principal {
 
 /// The Nucleo di Valutazione.
 pub fn validator() -> Principal {
-    Principal {
-        name: "Nucleo di Valutazione".into(),
-        role: Role::Validator,
-        units: vec![],
-    }
+    Principal::new("Nucleo di Valutazione", Role::Validator, vec![])
 }
 
 /// An auditor.
 pub fn auditor() -> Principal {
-    Principal {
-        name: "Revisore".into(),
-        role: Role::Auditor,
-        units: vec![],
-    }
+    Principal::new("Revisore", Role::Auditor, vec![])
 }
 
 /// A PostgreSQL database of one test's own, dropped when the test ends, however
