@@ -8,19 +8,23 @@
 //! - [`transparency`]: signed checkpoints, proofs, cosignatures, the seal.
 //! - [`min_seq`]: `?min_seq=N` / `X-Min-Seq`, waiting for a seq written
 //!   through another instance.
+//! - [`layers`]: compression, CORS, request ids, rate limits, caching headers.
 //!
 //! [`start`] binds, serves in the background and returns the bound address, so
 //! tests bind port 0; [`serve_blocking`] is `traguardo serve`.
 
 pub mod auth;
+pub mod layers;
 pub mod log;
 pub mod min_seq;
 pub mod objectives;
 pub mod ops;
 pub mod plans;
 pub mod problem;
+pub mod problem_types;
 pub mod reports;
 mod support;
+pub use support::created;
 pub mod transparency;
 
 use std::net::SocketAddr;
@@ -69,6 +73,9 @@ pub struct ServeArgs {
     #[arg(long = "witness-vkey", env = "TRAGUARDO_WITNESS_VKEYS", value_delimiter = ',',
           value_parser = crate::transparency::parse_vkey)]
     pub witness_vkeys: Vec<traguardo_tlog::note::VerifierKey>,
+    /// CORS origins and rate limits.
+    #[command(flatten)]
+    pub conventions: layers::Conventions,
 }
 
 /// What every handler reaches through `State`.
@@ -98,8 +105,17 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
-/// The router and its OpenAPI document, built from the same route list.
+/// The router and its OpenAPI document, built from the same route list, with
+/// the default [`layers::Conventions`].
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    router_with(state, &layers::Conventions::default())
+}
+
+/// The router and its OpenAPI document, with these CORS origins and rate limits.
+pub fn router_with(
+    state: AppState,
+    conventions: &layers::Conventions,
+) -> (Router, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::<AppState>::new()
         .merge(objectives::router())
         .merge(plans::router())
@@ -115,6 +131,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let _ = state.openapi.set(doc.clone());
     let router = router
         .merge(crate::web::router())
+        .merge(problem_types::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -135,9 +152,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(
-                    tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO),
-                )
+                .make_span_with(layers::request_span)
                 .on_response(
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
                 ),
@@ -150,7 +165,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             },
         ))
         .with_state(state);
-    (router, doc)
+    (layers::apply(router, conventions), doc)
 }
 
 /// A running server.
@@ -214,6 +229,19 @@ pub async fn start_with(
     addr: &str,
     checkpoints: crate::transparency::Checkpoints,
 ) -> anyhow::Result<Server> {
+    start_configured(app, addr, checkpoints, layers::Conventions::default()).await
+}
+
+/// As [`start_with`], with these CORS origins and rate limits.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn start_configured(
+    app: App,
+    addr: &str,
+    checkpoints: crate::transparency::Checkpoints,
+    conventions: layers::Conventions,
+) -> anyhow::Result<Server> {
     let checkpoints = Arc::new(checkpoints);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -246,7 +274,8 @@ pub async fn start_with(
         openapi: Arc::default(),
         checkpoints,
     };
-    let (router, _) = router(state);
+    state.metrics.watch_commits(app.store().as_ref());
+    let (router, _) = router_with(state, &conventions);
     let mut until_stopped = shutdown;
     let task = tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -357,7 +386,7 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             println!("signing checkpoints as {vkey}");
         }
         let signals = StopSignals::listen()?;
-        let server = start_with(app, &args.addr, checkpoints).await?;
+        let server = start_configured(app, &args.addr, checkpoints, args.conventions).await?;
         println!("traguardo listening on http://{}", server.addr);
         println!("API base: http://{}/api/v1  (OpenAPI: /api/v1/openapi.json)", server.addr);
         if args.demo {

@@ -81,7 +81,7 @@ async fn create_token(
             units: info.units,
         },
         false,
-        None,
+        Some(format!("/api/v1/tokens/{}", info.token_id)),
     ))
 }
 

@@ -21,7 +21,8 @@ pub const RETRY_AFTER_SECONDS: &str = "1";
 /// An RFC 9457 problem.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
-    /// A URI reference naming the kind of problem, e.g. `/problems/validation`.
+    /// A URI reference naming the kind of problem, e.g. `/problemi/validation`:
+    /// following it gives a short Italian page about that kind.
     #[serde(rename = "type")]
     pub kind: String,
     /// A short summary of the kind.
@@ -34,6 +35,13 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<FieldErrorDoc>)]
     pub errors: Vec<FieldError>,
+    /// This occurrence: `urn:uuid:<request id>` when the request's
+    /// `X-Request-Id` is a UUID (the server makes one when none is sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The request's `X-Request-Id`, to quote when reporting the problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One invalid field (schema of [`FieldError`]).
@@ -46,14 +54,17 @@ pub struct FieldErrorDoc {
 }
 
 impl Problem {
-    /// A problem of a kind (`slug` becomes `/problems/{slug}`).
+    /// A problem of a kind (`slug` becomes `/problemi/{slug}`, see
+    /// [`super::problem_types`]).
     pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
         Problem {
-            kind: format!("/problems/{slug}"),
+            kind: super::problem_types::uri(slug),
             title: title.to_string(),
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            instance: None,
+            request_id: None,
         }
     }
 
@@ -117,7 +128,17 @@ impl Problem {
 }
 
 impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if self.request_id.is_none() {
+            self.request_id = super::layers::current_request_id();
+        }
+        if self.instance.is_none() {
+            self.instance = self
+                .request_id
+                .as_deref()
+                .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                .map(|id| id.urn().to_string());
+        }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -221,8 +242,7 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        // Any content type is read as JSON (curl -d sends form encoding by
-        // default); what is not JSON is refused by the parser below.
+        require_json(req.headers())?;
         let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -239,6 +259,47 @@ where
         let value = parse_json(&raw)?;
         Ok(JsonBody { value, raw })
     }
+}
+
+/// Whether a `Content-Type` is JSON: `application/json` or an
+/// `application/…+json` type, with any parameters.
+pub fn is_json(content_type: &HeaderValue) -> bool {
+    content_type
+        .to_str()
+        .ok()
+        .and_then(|text| text.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        })
+}
+
+/// 415 unless the request says its body is JSON.
+///
+/// # Errors
+/// 415 problem+json for another content type, or none.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), Problem> {
+    match headers.get(header::CONTENT_TYPE) {
+        Some(value) if is_json(value) => Ok(()),
+        other => Err(unsupported_media_type(
+            other,
+            "application/json (o un tipo application/…+json)",
+        )),
+    }
+}
+
+/// 415: the body's content type is not one this route reads.
+pub fn unsupported_media_type(sent: Option<&HeaderValue>, wanted: &str) -> Problem {
+    let sent = match sent.and_then(|v| v.to_str().ok()) {
+        Some(text) => format!("è {text}"),
+        None => "non è indicato (manca Content-Type)".to_string(),
+    };
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        format!("Il tipo del corpo della richiesta {sent}: questa risorsa accetta {wanted}."),
+    )
 }
 
 /// Parses JSON text into `T`, naming the field at fault.

@@ -2,6 +2,7 @@
 //! file (and, for the HTTP API, the real server on a loopback port).
 
 mod audit;
+mod conventions;
 mod engines;
 mod flags;
 mod http;
