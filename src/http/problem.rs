@@ -35,13 +35,20 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<FieldErrorDoc>)]
     pub errors: Vec<FieldError>,
+    /// Which request this was (boxed: a problem travels in every `Err`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<Box<Occurrence>>,
+}
+
+/// The request a problem answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Occurrence {
     /// This occurrence: `urn:uuid:<request id>` when the request's
     /// `X-Request-Id` is a UUID (the server makes one when none is sent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// The request's `X-Request-Id`, to quote when reporting the problem.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: String,
 }
 
 /// One invalid field (schema of [`FieldError`]).
@@ -63,8 +70,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
-            instance: None,
-            request_id: None,
+            occurrence: None,
         }
     }
 
@@ -129,15 +135,16 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(mut self) -> Response {
-        if self.request_id.is_none() {
-            self.request_id = super::layers::current_request_id();
-        }
-        if self.instance.is_none() {
-            self.instance = self
-                .request_id
-                .as_deref()
-                .and_then(|id| uuid::Uuid::parse_str(id).ok())
-                .map(|id| id.urn().to_string());
+        if self.occurrence.is_none() {
+            self.occurrence = super::layers::current_request_id().map(|request_id| {
+                let instance = uuid::Uuid::parse_str(&request_id)
+                    .ok()
+                    .map(|id| id.urn().to_string());
+                Box::new(Occurrence {
+                    instance,
+                    request_id,
+                })
+            });
         }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
