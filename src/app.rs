@@ -851,6 +851,20 @@ impl App {
     }
 
     /// [`App::replay`] on a blocking thread: it reads the store.
+    /// The first answer of a write that committed with idempotency key `key`,
+    /// if one did: the key wins over any later check (a stale `If-Match`, a
+    /// version moved by that very write).
+    ///
+    /// # Errors
+    /// When the store cannot be read, or the key was used with another request
+    /// or identity.
+    pub async fn idempotent_answer(
+        &self,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Option<Written>, AppError> {
+        self.replay_off_runtime(key).await
+    }
+
     async fn replay_off_runtime(
         &self,
         key: Option<&IdempotencyKey>,

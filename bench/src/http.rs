@@ -572,7 +572,7 @@ fn history_event(plan: &SyntheticPlan, i: u64, round: u64) -> ObjectiveEvent {
     if round < phase_events {
         let phase = (round / 2) as u32 + 1;
         let start_day = u64::from(phase - 1) * 300 / u64::from(plan.phases);
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             ObjectiveEvent::PhaseStarted {
                 phase,
                 on: plan.date(start_day),
@@ -584,7 +584,7 @@ fn history_event(plan: &SyntheticPlan, i: u64, round: u64) -> ObjectiveEvent {
             }
         } else {
             // One objective in seven finishes a phase late.
-            let late = if (i + u64::from(phase)) % 7 == 0 {
+            let late = if (i + u64::from(phase)).is_multiple_of(7) {
                 40
             } else {
                 20

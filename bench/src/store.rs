@@ -458,7 +458,7 @@ impl Workload {
         let i = self.objective;
         self.objective += 1;
         let (year, unit, letter) = Self::place(i);
-        if i % OBJECTIVES_PER_PLAN == 0 {
+        if i.is_multiple_of(OBJECTIVES_PER_PLAN) {
             self.plans += 1;
             let plan = PlanEvent::PlanDefined {
                 year,
@@ -539,7 +539,7 @@ impl Workload {
                 backfill: None,
             };
             // One objective in seven finishes a phase late.
-            let late = (i + u64::from(p)) % 7 == 0;
+            let late = (i + u64::from(p)).is_multiple_of(7);
             let completed = ObjectiveEvent::PhaseCompleted {
                 phase: p,
                 on: date(2 * p + 1, 28)

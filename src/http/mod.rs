@@ -12,12 +12,14 @@
 //!   through another instance.
 //! - [`serve`]: the connection loop, with its bounds ([`Limits`]).
 //! - [`head_file`]: the highest head seen, kept beside a SQLite database.
+//! - [`layers`]: compression, CORS, request ids, rate limits, caching headers.
 //!
 //! [`start`] binds, serves in the background and returns the bound address, so
 //! tests bind port 0; [`serve_blocking`] is `traguardo serve`.
 
 pub mod auth;
 pub mod head_file;
+pub mod layers;
 pub mod log;
 pub mod min_seq;
 pub mod objectives;
@@ -25,10 +27,12 @@ pub mod openapi;
 pub mod ops;
 pub mod plans;
 pub mod problem;
+pub mod problem_types;
 pub mod reports;
 mod serve;
 mod support;
 pub mod tokens;
+pub use support::created;
 pub mod transparency;
 
 use std::net::SocketAddr;
@@ -112,6 +116,9 @@ pub struct ServeArgs {
     /// auditor token.
     #[arg(long, env = "TRAGUARDO_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+    /// CORS origins and rate limits.
+    #[command(flatten)]
+    pub conventions: layers::Conventions,
 }
 
 impl ServeArgs {
@@ -134,6 +141,8 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// Where to serve `/metrics` without a token, if anywhere.
     pub metrics_addr: Option<String>,
+    /// CORS origins and rate limits.
+    pub conventions: layers::Conventions,
 }
 
 /// What every handler reaches through `State`.
@@ -184,13 +193,23 @@ pub fn openapi_document() -> serde_json::Value {
     openapi::finish(&routes().split_for_parts().1)
 }
 
-/// The router and its OpenAPI document, built from the same route list.
+/// The router and its OpenAPI document, built from the same route list, with
+/// the default [`layers::Conventions`].
 pub fn router(state: AppState) -> (Router, serde_json::Value) {
+    router_with(state, &layers::Conventions::default())
+}
+
+/// The router and its OpenAPI document, with these CORS origins and rate limits.
+pub fn router_with(
+    state: AppState,
+    conventions: &layers::Conventions,
+) -> (Router, serde_json::Value) {
     let (router, doc) = routes().split_for_parts();
     let doc = openapi::finish(&doc);
     let _ = state.openapi.set(doc.clone());
     let router = router
         .merge(crate::web::router())
+        .merge(problem_types::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -211,9 +230,7 @@ pub fn router(state: AppState) -> (Router, serde_json::Value) {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(
-                    tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO),
-                )
+                .make_span_with(layers::request_span)
                 .on_response(
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
                 ),
@@ -228,7 +245,7 @@ pub fn router(state: AppState) -> (Router, serde_json::Value) {
         ))
         .layer(axum::middleware::from_fn(problem::problems_only))
         .with_state(state);
-    (router, doc)
+    (layers::apply(router, conventions), doc)
 }
 
 /// A running server.
@@ -296,6 +313,23 @@ pub async fn start_with(
     checkpoints: crate::transparency::Checkpoints,
 ) -> anyhow::Result<Server> {
     start_with_options(app, addr, checkpoints, ServerOptions::default()).await
+}
+
+/// As [`start_with`], with these CORS origins and rate limits.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn start_configured(
+    app: App,
+    addr: &str,
+    checkpoints: crate::transparency::Checkpoints,
+    conventions: layers::Conventions,
+) -> anyhow::Result<Server> {
+    let options = ServerOptions {
+        conventions,
+        ..ServerOptions::default()
+    };
+    start_with_options(app, addr, checkpoints, options).await
 }
 
 /// Binds `addr` (and `options.metrics_addr`) and serves `app` in the
@@ -389,7 +423,8 @@ pub async fn start_with_options(
             shutdown.clone(),
         )));
     }
-    let (router, _) = router(state);
+    state.metrics.watch_commits(app.store().as_ref());
+    let (router, _) = router_with(state, &options.conventions);
     tasks.push(tokio::spawn(serve::run(
         listener,
         router,
@@ -524,6 +559,7 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let options = ServerOptions {
             limits: args.limits(),
             metrics_addr: args.metrics_addr.clone(),
+            conventions: args.conventions.clone(),
         };
         let server = start_with_options(app, &args.addr, checkpoints, options).await?;
         println!("traguardo listening on http://{}", server.addr);

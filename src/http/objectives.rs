@@ -3,9 +3,10 @@
 //! the objective's audit trail and raw events.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use headers::HeaderMapExt;
 use serde::{Deserialize, Serialize};
 use traguardo_events::model::{Backfill, Hundredths, Role, ValidationOutcome, ValidationStage};
 use traguardo_events::store::Until;
@@ -188,7 +189,8 @@ pub struct ValidationBody {
     params(("key" = String, Path, description = "e.g. 2022-2250-A"), StateQuery),
     responses(
         (status = 200, description = "the objective", body = ObjectiveView,
-         headers(("ETag" = String, description = "\"<version>\""))),
+         headers(("ETag" = String, description = "\"<version>\" for the current state; \"<version>-<at>\" when `at`, `seq` or `as_of` is given (the version and the date evaluated at)"))),
+        (status = 304, description = "If-None-Match names the current ETag"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -197,6 +199,7 @@ async fn get_objective(
     _auth: Auth,
     Path(key): Path<String>,
     Query(query): Query<StateQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let app = state.app.clone();
     let cut = support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?;
@@ -211,11 +214,20 @@ async fn get_objective(
         }
     };
     let view = view.ok_or_else(|| Problem::not_found(format!("no objective {key}")))?;
-    let etag = format!("\"{}\"", view.version);
-    let mut response = Json(view).into_response();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        response.headers_mut().insert(header::ETAG, value);
+    // The contract's `"<version>"` for the current state; with an explicit
+    // evaluation date or record-time cut the body depends on them too, and the
+    // tag says so (`"<version>-<at>"`).
+    let explicit = query.at.as_deref().is_some_and(|a| !a.is_empty()) || cut.is_some();
+    let etag = if explicit {
+        support::objective_etag(view.version, at)?
+    } else {
+        support::version_etag(view.version)?
+    };
+    if support::not_modified(&headers, &etag) {
+        return Ok(support::not_modified_response(etag));
     }
+    let mut response = Json(view).into_response();
+    response.headers_mut().typed_insert(etag);
     Ok(response)
 }
 
@@ -473,20 +485,33 @@ async fn write(
     command: ObjectiveCommand,
     raw: &[u8],
 ) -> Result<Response, Problem> {
-    let if_match = support::if_match(&request.headers)?;
+    let today = state.app.today();
+    let version = state.app.read(|r| r.objective(key).map(|o| o.version()));
     let idempotency = request.idempotency_key(raw)?;
     let auth = &request.auth;
     let started = std::time::Instant::now();
-    let written = state
-        .app
-        .execute(key, &command, &auth.0, if_match, idempotency)
-        .await?;
+    let written = match support::if_match(&request.headers, version, today) {
+        Ok(if_match) => {
+            state
+                .app
+                .execute(key, &command, &auth.0, if_match, idempotency)
+                .await?
+        }
+        // The key wins over the version: a retry whose first attempt committed
+        // (and so moved the version) gets that first answer, not a 412.
+        Err(stale) => match state.app.idempotent_answer(idempotency.as_ref()).await? {
+            Some(first) => first,
+            None => return Err(stale),
+        },
+    };
     state
         .metrics
         .append_seconds
         .observe(started.elapsed().as_secs_f64());
     let answer = answer(state, key, &written).await?;
-    Ok(support::created(answer, written.replayed, None))
+    // What the write created: the objective's state as of its event.
+    let location = format!("/api/v1/objectives/{key}?seq={}", answer.event.seq);
+    Ok(support::created(answer, written.replayed, Some(location)))
 }
 
 async fn answer(state: &AppState, key: &str, written: &Written) -> Result<WriteAnswer, Problem> {

@@ -398,7 +398,12 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
     };
     for (code, response) in responses.iter_mut() {
         let success = code.parse::<u16>().is_ok_and(|c| c < 400);
-        if success && response.get("description").and_then(Value::as_str) == Some("") {
+        if success
+            && response
+                .get("description")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
             response["description"] = json!(success_description(code));
         }
     }

@@ -22,7 +22,8 @@ pub const RETRY_AFTER_SECONDS: &str = "1";
 /// An RFC 9457 problem.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
-    /// A URI reference naming the kind of problem, e.g. `/problems/validation`.
+    /// A URI reference naming the kind of problem, e.g. `/problemi/validation`:
+    /// following it gives a short Italian page about that kind.
     #[serde(rename = "type")]
     pub kind: String,
     /// A short summary of the kind.
@@ -35,6 +36,20 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<FieldErrorDoc>)]
     pub errors: Vec<FieldError>,
+    /// Which request this was (boxed: a problem travels in every `Err`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<Box<Occurrence>>,
+}
+
+/// The request a problem answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Occurrence {
+    /// This occurrence: `urn:uuid:<request id>` when the request's
+    /// `X-Request-Id` is a UUID (the server makes one when none is sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The request's `X-Request-Id`, to quote when reporting the problem.
+    pub request_id: String,
 }
 
 /// One invalid field (schema of [`FieldError`]).
@@ -47,14 +62,16 @@ pub struct FieldErrorDoc {
 }
 
 impl Problem {
-    /// A problem of a kind (`slug` becomes `/problems/{slug}`).
+    /// A problem of a kind (`slug` becomes `/problemi/{slug}`, see
+    /// [`super::problem_types`]).
     pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
         Problem {
-            kind: format!("/problems/{slug}"),
+            kind: super::problem_types::uri(slug),
             title: title.to_string(),
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            occurrence: None,
         }
     }
 
@@ -118,7 +135,18 @@ impl Problem {
 }
 
 impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if self.occurrence.is_none() {
+            self.occurrence = super::layers::current_request_id().map(|request_id| {
+                let instance = uuid::Uuid::parse_str(&request_id)
+                    .ok()
+                    .map(|id| id.urn().to_string());
+                Box::new(Occurrence {
+                    instance,
+                    request_id,
+                })
+            });
+        }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -366,6 +394,7 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_json(req.headers())?;
         JsonBody::parse(RawBody::from_request(req, state).await?)
     }
 }
@@ -378,8 +407,15 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        // Any content type is read as JSON (curl -d sends form encoding by
-        // default); what is not JSON is refused by the parser.
+        // JSON, or the spreadsheet a plan may come as: anything else is a 415
+        // before the body is read.
+        let content_type = req.headers().get(header::CONTENT_TYPE);
+        if !content_type.is_some_and(|v| is_json(v) || is_xlsx(v)) {
+            return Err(unsupported_media_type(
+                content_type,
+                "application/json (o un tipo application/…+json)",
+            ));
+        }
         Bytes::from_request(req, state)
             .await
             .map(RawBody)
@@ -397,6 +433,58 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                 }
             })
     }
+}
+
+/// Whether a `Content-Type` is JSON: `application/json` or an
+/// `application/…+json` type, with any parameters.
+pub fn is_json(content_type: &HeaderValue) -> bool {
+    content_type
+        .to_str()
+        .ok()
+        .and_then(|text| text.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        })
+}
+
+/// 415 unless the request says its body is JSON.
+///
+/// # Errors
+/// 415 problem+json for another content type, or none.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), Problem> {
+    match headers.get(header::CONTENT_TYPE) {
+        Some(value) if is_json(value) => Ok(()),
+        other => Err(unsupported_media_type(
+            other,
+            "application/json (o un tipo application/…+json)",
+        )),
+    }
+}
+
+/// Whether a content type is the xlsx workbook's.
+pub fn is_xlsx(value: &HeaderValue) -> bool {
+    value.to_str().is_ok_and(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case(super::layers::XLSX)
+    })
+}
+
+/// 415: the body's content type is not one this route reads.
+pub fn unsupported_media_type(sent: Option<&HeaderValue>, wanted: &str) -> Problem {
+    let sent = match sent.and_then(|v| v.to_str().ok()) {
+        Some(text) => format!("è {text}"),
+        None => "non è indicato (manca Content-Type)".to_string(),
+    };
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        format!("Il tipo del corpo della richiesta {sent}: questa risorsa accetta {wanted}."),
+    )
 }
 
 /// Parses JSON text into `T`, naming the field at fault.

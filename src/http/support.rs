@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
+use headers::{ETag, HeaderMapExt, IfMatch, IfNoneMatch};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use traguardo_events::store::{IdempotencyKey, Until};
@@ -209,27 +210,91 @@ pub fn plan_year(text: &str) -> Result<i32, Problem> {
         .map_err(|_| Problem::not_found(format!("no plan for {text}")))
 }
 
-/// `If-Match: "<version>"`.
+/// The ETag of an objective's state as a read answers it: the body depends on
+/// the objective's version (as of the record-time cut, if any) and on the date
+/// its deadlines and scores were evaluated at, so both are in the tag:
+/// `"7-2022-06-30"`.
 ///
 /// # Errors
-/// 400 for a header that is not an ETag of this API.
-pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
-    let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
+/// Never in practice (the tag is digits and dashes); a 500 otherwise.
+pub fn objective_etag(version: u64, at: NaiveDate) -> Result<ETag, Problem> {
+    format!("\"{version}-{}\"", at.format("%Y-%m-%d"))
+        .parse()
+        .map_err(|_| Problem::internal())
+}
+
+/// The contract's ETag of an objective's current state: `"<version>"`.
+///
+/// # Errors
+/// Never in practice (the tag is digits); a 500 otherwise.
+pub fn version_etag(version: u64) -> Result<ETag, Problem> {
+    format!("\"{version}\"")
+        .parse()
+        .map_err(|_| Problem::internal())
+}
+
+/// Whether a read may answer `304 Not Modified`: the request's `If-None-Match`
+/// (parsed by `headers`, weak comparison as RFC 9110 §13.1.2 asks) names
+/// `etag`. A malformed header is ignored, as if absent.
+pub fn not_modified(headers: &HeaderMap, etag: &ETag) -> bool {
+    headers
+        .typed_try_get::<IfNoneMatch>()
+        .ok()
+        .flatten()
+        .is_some_and(|condition| !condition.precondition_passes(etag))
+}
+
+/// `304 Not Modified` for `etag`: no body, the tag and the caching rule.
+pub fn not_modified_response(etag: ETag) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    response.headers_mut().typed_insert(etag);
+    response
+}
+
+/// A write's `If-Match` (RFC 9110 §13.1.1), parsed by `headers`: a list of
+/// entity tags or `*`. It holds when one of its tags is, by strong comparison
+/// (so a weak `W/"4"` never does), the objective's `"<version>"` (DESIGN.md §5)
+/// or the ETag a read of it today answers (`"<version>-<today>"`).
+///
+/// Returns the version the write must still find when it appends (so that a
+/// write racing another gets its 412 too), or `None` when there is no
+/// condition, or no such objective (the write then answers 404).
+///
+/// # Errors
+/// 400 for a header that is not a list of entity tags; 412 when it does not hold.
+pub fn if_match(
+    headers: &HeaderMap,
+    version: Option<u64>,
+    today: NaiveDate,
+) -> Result<Option<u64>, Problem> {
+    let condition = headers.typed_try_get::<IfMatch>().map_err(|_| {
+        Problem::bad_request(
+            "If-Match deve essere * o un elenco di ETag tra virgolette, come \"7\"",
+        )
+    })?;
+    let (Some(condition), Some(version)) = (condition, version) else {
         return Ok(None);
     };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
+    if condition.is_any() {
         return Ok(None);
     }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
+    let plain: ETag = format!("\"{version}\"")
         .parse()
-        .map(Some)
-        .map_err(|_| {
-            Problem::bad_request(format!(
-                "If-Match must be an ETag such as \"7\", not {text}"
-            ))
-        })
+        .map_err(|_| Problem::internal())?;
+    let read_today = objective_etag(version, today)?;
+    if condition.precondition_passes(&plain) || condition.precondition_passes(&read_today) {
+        Ok(Some(version))
+    } else {
+        Err(Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "stale",
+            "Precondition failed",
+            format!(
+                "the objective is at version {version}, which If-Match does not name: \
+                 read it again and retry"
+            ),
+        ))
+    }
 }
 
 /// The idempotency key of a write, tied to the caller's identity and the

@@ -144,7 +144,7 @@ async fn create_token(
             expires: info.expires,
         },
         false,
-        None,
+        Some(format!("/api/v1/tokens/{}", info.token_id)),
     ))
 }
 

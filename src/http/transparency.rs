@@ -89,7 +89,14 @@ async fn add_cosignature(
 ) -> Result<Response, Problem> {
     auth.require(&[Role::Validator])?;
     match state.checkpoints.add_cosignature(&body) {
-        Ok(note) => Ok(text(StatusCode::CREATED, note.to_string())),
+        Ok(note) => {
+            let mut response = text(StatusCode::CREATED, note.to_string());
+            response.headers_mut().insert(
+                axum::http::header::LOCATION,
+                axum::http::HeaderValue::from_static("/api/v1/checkpoint"),
+            );
+            Ok(response)
+        }
         Err(CosignatureRefused::NoKey) => Err(no_key()),
         Err(refused) => Err(Problem::invalid(vec![FieldError::new(
             "cosignature",
@@ -305,6 +312,6 @@ async fn seal(
             seal,
         },
         false,
-        None,
+        Some(format!("/api/v1/plans/{year}")),
     ))
 }

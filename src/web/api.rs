@@ -100,7 +100,11 @@ async fn create_user(
             &auth.0,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(UserAnswer::from(&user))).into_response())
+    Ok(crate::http::created(
+        UserAnswer::from(&user),
+        false,
+        Some(format!("/api/v1/users/{}", user.username)),
+    ))
 }
 
 /// The web accounts (admin).

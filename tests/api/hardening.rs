@@ -324,7 +324,7 @@ fn a_socket_that_sends_nothing_or_half_a_head_is_closed_after_the_header_timeout
     write!(
         stream,
         "POST /api/v1/plans HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SERVE_ADMIN}\r\n\
-         Content-Length: 100\r\n\r\n{{\"year\""
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"year\""
     )
     .unwrap();
     let mut answer = String::new();

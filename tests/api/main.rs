@@ -4,6 +4,7 @@
 mod audit;
 mod backup;
 mod bounds;
+mod conventions;
 mod engines;
 mod flags;
 mod hardening;

@@ -89,7 +89,14 @@ impl Signing {
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(token);
         if let Some(body) = body {
-            request = request.body(body);
+            // JSON says so (415 otherwise); a cosignature line is plain text.
+            let json = serde_json::from_str::<Value>(&body).is_ok();
+            let content_type = if json {
+                "application/json"
+            } else {
+                "text/plain"
+            };
+            request = request.header("content-type", content_type).body(body);
         }
         let response = request.send().await.unwrap();
         (response.status(), response.text().await.unwrap())
