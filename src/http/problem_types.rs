@@ -29,6 +29,50 @@ pub struct ProblemType {
 /// Every problem type the server answers.
 pub const ALL: &[ProblemType] = &[
     ProblemType {
+        name: "request-timeout",
+        status: 408,
+        title: "Richiesta non completata in tempo",
+        explanation: "Il client non ha inviato la richiesta completa, oppure la risposta non è stata \
+                      pronta, entro il tempo concesso. Riprovare; con Idempotency-Key una scrittura \
+                      non viene registrata due volte.",
+    },
+    ProblemType {
+        name: "uri-too-long",
+        status: 414,
+        title: "Indirizzo troppo lungo",
+        explanation: "L'indirizzo della richiesta supera il limite del server: accorciare i \
+                      parametri della richiesta.",
+    },
+    ProblemType {
+        name: "headers-too-large",
+        status: 431,
+        title: "Intestazioni troppo grandi",
+        explanation: "Le intestazioni della richiesta sono troppe o troppo lunghe: inviare solo \
+                      quelle necessarie.",
+    },
+    ProblemType {
+        name: "insufficient-storage",
+        status: 507,
+        title: "Spazio su disco esaurito",
+        explanation: "Il disco che ospita il registro degli eventi è pieno: nulla è stato \
+                      registrato. Avvisare chi gestisce il server; quando lo spazio torna, la \
+                      stessa richiesta (con la stessa Idempotency-Key) va a buon fine.",
+    },
+    ProblemType {
+        name: "read-only",
+        status: 503,
+        title: "Registro in sola lettura",
+        explanation: "Il registro degli eventi non accetta scritture (file o disco in sola \
+                      lettura): nulla è stato registrato. Avvisare chi gestisce il server.",
+    },
+    ProblemType {
+        name: "http-error",
+        status: 400,
+        title: "Richiesta non accettata",
+        explanation: "Il server non ha accettato la richiesta per il motivo indicato nel campo \
+                      status e nel campo detail.",
+    },
+    ProblemType {
         name: "bad-request",
         status: 400,
         title: "Richiesta non leggibile",
@@ -240,8 +284,15 @@ mod tests {
                 {
                     let text = std::fs::read_to_string(&path).unwrap();
                     for (at, _) in text.match_indices("Problem::new(") {
-                        let rest = &text[at..];
-                        let name = rest.split('"').nth(1).unwrap();
+                        // The second argument, when it is a literal.
+                        let rest = &text[at + "Problem::new(".len()..];
+                        let Some((_, second)) = rest.split_once(',') else {
+                            continue;
+                        };
+                        let Some(literal) = second.trim_start().strip_prefix('"') else {
+                            continue;
+                        };
+                        let name = literal.split('"').next().unwrap();
                         if name != "about:blank" {
                             names.push((path.display().to_string(), name.to_string()));
                         }
