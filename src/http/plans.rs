@@ -123,20 +123,40 @@ pub struct PlanCreated {
     pub objectives: Vec<String>,
 }
 
-/// Loads a plan document (admin): every problem is reported at once and nothing
-/// is loaded unless there are none.
+/// Loads a plan document (admin), or a plan workbook sent as xlsx (the
+/// template of `traguardo plan-template`): every problem is reported at once,
+/// a workbook's with its sheet and cell (`Fasi!D7`), and nothing is loaded
+/// unless there are none.
 #[utoipa::path(post, path = "/plans", tag = "plans",
-    request_body(content = Object, description = "a plan document (DESIGN.md §6)"),
+    request_body(description = "a plan document (DESIGN.md §6), or a plan workbook",
+        content((Object = "application/json"),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
     responses((status = 201, body = PlanCreated), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem, description = "the year is loaded already"),
               (status = 422, body = Problem)))]
 async fn create_plan(
     State(state): State<AppState>,
     auth: Auth,
-    body: JsonBody<Value>,
+    request: axum::extract::Request,
 ) -> Result<Response, Problem> {
     auth.require(&[Role::Admin])?;
-    let plan = crate::plan_document::validate(&body.value).map_err(Problem::invalid)?;
+    let xlsx_type = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case(crate::plan_sheet::XLSX_CONTENT_TYPE)
+        });
+    let raw = super::problem::read_body(request, &state).await?;
+    let plan = if xlsx_type || crate::plan_sheet::is_xlsx(&raw) {
+        support::blocking(move || crate::plan_sheet::read(&raw).map_err(crate::AppError::Invalid))
+            .await?
+    } else {
+        let value: Value = super::problem::parse_json(&raw)?;
+        crate::plan_document::validate(&value).map_err(Problem::invalid)?
+    };
     state.app.import_plan(&plan, &auth.0).await?;
     let answer = PlanCreated {
         year: plan.year,

@@ -223,22 +223,30 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         // Any content type is read as JSON (curl -d sends form encoding by
         // default); what is not JSON is refused by the parser below.
-        let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(
-                    status,
-                    "too-large",
-                    "Payload too large",
-                    "the body is larger than the 1 MiB limit",
-                )
-            } else {
-                Problem::new(status, "bad-request", "Bad request", rejection.body_text())
-            }
-        })?;
+        let raw = read_body(req, state).await?;
         let value = parse_json(&raw)?;
         Ok(JsonBody { value, raw })
     }
+}
+
+/// A request's body as bytes, whatever it holds; over the limit, a 413.
+///
+/// # Errors
+/// 413 for a body over the limit, 400 for one that cannot be read.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                status,
+                "too-large",
+                "Payload too large",
+                "the body is larger than the 1 MiB limit",
+            )
+        } else {
+            Problem::new(status, "bad-request", "Bad request", rejection.body_text())
+        }
+    })
 }
 
 /// Parses JSON text into `T`, naming the field at fault.

@@ -8,6 +8,7 @@ mod http;
 mod log;
 mod nucleo;
 mod plan;
+mod plan_sheet;
 mod progress;
 mod properties;
 mod report;
