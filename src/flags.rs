@@ -125,10 +125,7 @@ pub fn run(db: &Path, args: FlagsArgs) -> anyhow::Result<ExitCode> {
 
 /// One flag as a line of text.
 fn line(flag: &Flag) -> String {
-    let kind = serde_json::to_value(flag.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let kind = flag.kind.as_str();
     let phase = flag.phase.map(|n| format!(" fase {n}")).unwrap_or_default();
     let seqs: Vec<String> = flag.seqs.iter().map(u64::to_string).collect();
     format!(

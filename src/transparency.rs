@@ -138,6 +138,12 @@ impl Checkpoints {
         self.recent().values().next_back().map(|s| s.note.clone())
     }
 
+    /// The signed checkpoint of exactly tree size `size`, cosignatures included,
+    /// if it is among the recent ones.
+    pub fn of_size(&self, size: u64) -> Option<Note> {
+        self.recent().get(&size).map(|s| s.note.clone())
+    }
+
     /// Signs a checkpoint of the current head unless the latest one is of it
     /// already; returns the latest (none without a key). Blocking: it reads the
     /// store.

@@ -554,7 +554,7 @@ fn describe_objective_event(
             reason = Some(why.clone());
             (
                 format!(
-                    "Fase {phase}: ritirato il completamento del {}; ritiro {}{}",
+                    "Fase {phase}: annullato il completamento del {}; annullamento {}{}",
                     italian::date(*completed_on),
                     by.replace("registrata", "registrato"),
                     backfill_clause(backfill.as_ref())

@@ -326,7 +326,7 @@ fn retracted_after_validation(cx: &Context<'_>) -> Option<Raised> {
         Some(*phase),
         vec![completion, Some(*validation_seq)],
         format!(
-            "Il completamento della fase {phase} del {} è stato ritirato il {} da \
+            "Il completamento della fase {phase} del {} è stato annullato il {} da \
              {} dopo la registrazione {validation}: il risultato validato poggia \
              su un completamento non più dichiarato e va riesaminato.",
             italian::date(*completed_on),
@@ -438,7 +438,7 @@ fn weights_revised_after_completion(cx: &Context<'_>) -> Option<Raised> {
             seqs,
             format!(
                 "L'atto «{}» ha rimodulato le incidenze delle fasi quando {which}: \
-                 cambiare i pesi a risultati noti può spostare il punteggio verso \
+                 cambiare i pesi a risultati noti può spostare il grado di raggiungimento verso \
                  le fasi già concluse; {SCORE}.",
                 r.act
             ),

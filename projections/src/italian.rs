@@ -103,7 +103,7 @@ pub fn status(status: PhaseStatus) -> &'static str {
         PhaseStatus::Overdue => "scaduta, non completata",
         PhaseStatus::InProgress => "in corso",
         PhaseStatus::NotStarted => "non avviata",
-        PhaseStatus::Withdrawn => "ritirata",
+        PhaseStatus::Withdrawn => "stralciata",
     }
 }
 
@@ -127,13 +127,13 @@ pub fn status_legend() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-/// *Raggiunto*, *non raggiunto*, *in corso*, *ritirato*.
+/// *Raggiunto*, *non raggiunto*, *in corso*, *stralciato*.
 pub fn outcome(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Achieved => "raggiunto",
         Outcome::NotAchieved => "non raggiunto",
         Outcome::InProgress => "in corso",
-        Outcome::Withdrawn => "ritirato",
+        Outcome::Withdrawn => "stralciato",
     }
 }
 
@@ -142,6 +142,30 @@ pub fn validation_outcome(outcome: ValidationOutcome) -> &'static str {
     match outcome {
         ValidationOutcome::Approved => "approvata",
         ValidationOutcome::Rejected => "respinta",
+    }
+}
+
+/// The name of a kind of red flag (*segnalazione*), as a heading: the one
+/// wording of pages, reports and the command line.
+pub fn flag_kind(kind: crate::flags::FlagKind) -> &'static str {
+    use crate::flags::FlagKind as K;
+    match kind {
+        K::RetroactiveRevision => "Rimodulazione retroattiva",
+        K::LateRegistration => "Registrazione tardiva",
+        K::RescuedByRevision => "Ritardo sanato da rimodulazione",
+        K::ChangedAfterValidation => "Modifica dopo la validazione",
+        K::RetractedAfterValidation => "Completamento annullato dopo la validazione",
+        K::WeightsRevisedAfterCompletion => "Pesi rivisti dopo un completamento",
+    }
+}
+
+/// Where a flag stands: *aperta*, *risolta*, *presa visione*.
+pub fn flag_status(status: crate::flags::FlagStatus) -> &'static str {
+    use crate::flags::FlagStatus as S;
+    match status {
+        S::Open => "aperta",
+        S::Resolved => "risolta da una validazione successiva",
+        S::Acknowledged => "presa visione del Nucleo di Valutazione",
     }
 }
 
@@ -176,6 +200,6 @@ mod tests {
     fn the_legend_names_every_status_once() {
         let legend = status_legend();
         assert_eq!(legend.len(), PhaseStatus::ALL.len());
-        assert!(legend.contains(&("⊘", "ritirata")));
+        assert!(legend.contains(&("⊘", "stralciata")));
     }
 }

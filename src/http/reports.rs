@@ -74,10 +74,14 @@ async fn plan_report(
         None => None,
     };
     let app = state.app.clone();
+    let checkpoints = state.checkpoints.clone();
     let rendered = support::blocking(move || {
         // Whole seconds, as the command line writes it.
         let generated_at = chrono::SubsecRound::trunc_subsecs(app.store().clock().now(), 0);
-        let report = crate::report::build(&app, year, at, as_of, generated_at)?;
+        let mut report = crate::report::build(&app, year, at, as_of, generated_at)?;
+        // A server that signs checkpoints names the one of exactly this head.
+        checkpoints.refresh(&**app.store())?;
+        report.checkpoint = checkpoints.of_size(report.head.seq).map(|n| n.to_string());
         crate::report::render(&report, format, level)
     })
     .await?;

@@ -2,14 +2,18 @@
 //! Italian words and formats, so that the templates only lay it out.
 
 use super::italian as it;
-use super::model::{ObjectiveReport, PhaseReport, Report};
+use super::model::{IndicatorReport, ObjectiveReport, PhaseReport, Report};
 use super::Level;
+use traguardo_projections::objective::Pct;
 use traguardo_projections::{Outcome, PhaseStatus};
 
 /// The whole document.
 pub struct Document {
-    /// `Relazione sul grado di raggiungimento degli obiettivi 2022`.
+    /// `Relazione sul grado di raggiungimento degli obiettivi 2022`, or
+    /// `Monitoraggio intermedio al 30/06/2022` before the end of the year.
     pub heading: String,
+    /// What the document is, under the heading: `Obiettivi 2022 — …`.
+    pub subheading: String,
     /// *Ente*.
     pub organisation: String,
     /// The plan's title.
@@ -24,6 +28,8 @@ pub struct Document {
     pub head_seq: u64,
     /// Head hash of the log.
     pub head_hash: String,
+    /// The signed checkpoint of the head, when the server signs them.
+    pub checkpoint: Option<String>,
     /// Whether phases are listed (phase level) or only objectives.
     pub phases: bool,
     /// Plan summary.
@@ -36,6 +42,27 @@ pub struct Document {
     pub flags: Vec<String>,
     /// The year-end seal, if the year is sealed.
     pub sealed: Option<SealDoc>,
+    /// The signature block.
+    pub signatures: SignaturesDoc,
+}
+
+/// The signature block as printed.
+pub struct SignaturesDoc {
+    /// `Il Dirigente` / `Il Responsabile` of each unit.
+    pub units: Vec<SignatureDoc>,
+    /// The Nucleo's *visto di validazione*: date and minutes of each validation
+    /// session, or that there was none yet.
+    pub validations: Vec<String>,
+}
+
+/// One unit's signature line.
+pub struct SignatureDoc {
+    /// `Il Dirigente` or `Il Responsabile`.
+    pub role: String,
+    /// `Settore 2250 — Risorse finanziarie e tributi`.
+    pub unit: String,
+    /// The manager's name, or blank for the signature.
+    pub name: String,
 }
 
 /// The year-end seal (*esercizio chiuso*) as printed.
@@ -64,12 +91,14 @@ pub struct SummaryDoc {
     pub not_achieved: usize,
     /// *In corso*.
     pub in_progress: usize,
-    /// *Ritirati*.
+    /// *Stralciati*.
     pub withdrawn: usize,
     /// With a final validation.
     pub validated: usize,
-    /// Mean score.
+    /// Declared *grado di raggiungimento* of the plan.
     pub score: String,
+    /// Validated *grado di raggiungimento*, or why there is none yet.
+    pub validated_score: String,
     /// Per unit.
     pub units: Vec<UnitScoreDoc>,
     /// The bar chart of unit scores (HTML).
@@ -84,8 +113,12 @@ pub struct UnitScoreDoc {
     pub name: String,
     /// Objectives that count.
     pub objectives: usize,
-    /// Score.
+    /// Declared *grado di raggiungimento*.
     pub score: String,
+    /// Objectives with a current final validation.
+    pub validated: usize,
+    /// Validated *grado di raggiungimento*, or a dash.
+    pub validated_score: String,
 }
 
 /// An SVG bar chart, geometry computed here so the template only draws.
@@ -148,8 +181,10 @@ pub struct UnitDoc {
     pub name: String,
     /// `Dott. Stefano Specchia (Dirigente)`, or a dash.
     pub manager: String,
-    /// Score, or a dash.
+    /// Declared *grado di raggiungimento*, or a dash.
     pub score: String,
+    /// `validato: 80% (3 obiettivi validati su 3)`.
+    pub validated: String,
     /// Objectives.
     pub objectives: Vec<ObjectiveDoc>,
 }
@@ -164,6 +199,14 @@ pub struct ObjectiveDoc {
     pub title: String,
     /// Manager.
     pub manager: String,
+    /// *Finalità strategiche*.
+    pub strategic_purpose: String,
+    /// *Risultato atteso*.
+    pub expected_result: String,
+    /// The other units and bodies involved, or a dash.
+    pub involved: String,
+    /// Indicators.
+    pub indicators: Vec<IndicatorDoc>,
     /// Final deadline in force.
     pub final_deadline: String,
     /// Final deadline as planned, when a revision moved it.
@@ -178,8 +221,11 @@ pub struct ObjectiveDoc {
     pub outcome: &'static str,
     /// Outcome as a CSS class suffix.
     pub outcome_class: &'static str,
-    /// Validated result, or `non ancora validato`.
+    /// Validated result, or `non ancora validato`; a stale validation says
+    /// *validazione da ripetere*.
     pub validated: String,
+    /// Whether the validation went stale.
+    pub stale: bool,
     /// What the validation said besides the number.
     pub validation_detail: Option<String>,
     /// The validation's note.
@@ -188,6 +234,21 @@ pub struct ObjectiveDoc {
     pub validation_reference: Option<String>,
     /// The manager's notes on its phases, one line each.
     pub notes: Vec<String>,
+}
+
+/// An indicator.
+pub struct IndicatorDoc {
+    /// Its description.
+    pub description: String,
+    /// `Rapporto`, `Soglia`, `Qualitativo`.
+    pub kind: &'static str,
+    /// Target, or a dash.
+    pub target: String,
+    /// The measured value with its date, the finding of a qualitative one, or
+    /// `non rilevato`.
+    pub actual: String,
+    /// `sì`, `no`, or a dash.
+    pub met: &'static str,
 }
 
 /// A phase.
@@ -202,6 +263,8 @@ pub struct PhaseDoc {
     pub original_deadline: String,
     /// Deadline in force.
     pub deadline: String,
+    /// Units or bodies involved, or a dash.
+    pub involved: String,
     /// Whether a revision moved the deadline.
     pub deadline_changed: bool,
     /// Completion date, or a dash.
@@ -231,15 +294,40 @@ impl Document {
                     (None, _) => "—".into(),
                 },
                 score: u.score.map_or_else(|| "—".into(), it::pct),
+                validated: validated_line(
+                    u.validated_score,
+                    u.validated,
+                    u.objectives
+                        .iter()
+                        .filter(|o| o.outcome != Outcome::Withdrawn)
+                        .count(),
+                ),
                 objectives: u.objectives.iter().map(objective).collect(),
             })
             .collect();
         let summary = &report.summary;
+        let (heading, subheading) = if report.interim {
+            (
+                format!("Monitoraggio intermedio al {}", it::date(report.at)),
+                format!(
+                    "Stato di attuazione degli obiettivi {} — {}",
+                    report.year, report.organisation
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "Relazione sul grado di raggiungimento degli obiettivi {}",
+                    report.year
+                ),
+                format!("{} — {}", report.organisation, report.title),
+            )
+        };
         Document {
-            heading: format!(
-                "Relazione sul grado di raggiungimento degli obiettivi {}",
-                report.year
-            ),
+            heading,
+            subheading,
+            checkpoint: report.checkpoint.as_ref().map(|c| c.trim_end().to_string()),
+            signatures: signatures(report),
             organisation: report.organisation.clone(),
             plan_title: report.title.clone(),
             at: it::date(report.at),
@@ -264,6 +352,15 @@ impl Document {
                 withdrawn: summary.withdrawn,
                 validated: summary.validated,
                 score: it::pct(summary.score),
+                validated_score: summary.validated_score.map_or_else(
+                    || {
+                        format!(
+                            "non ancora disponibile ({} obiettivi validati su {})",
+                            summary.validated, summary.objectives
+                        )
+                    },
+                    it::pct,
+                ),
                 units: summary
                     .units
                     .iter()
@@ -272,6 +369,8 @@ impl Document {
                         name: u.name.clone(),
                         objectives: u.objectives,
                         score: it::pct(u.score),
+                        validated: u.validated,
+                        validated_score: u.validated_score.map_or_else(|| "—".into(), it::pct),
                     })
                     .collect(),
                 chart: chart(report),
@@ -283,12 +382,103 @@ impl Document {
     }
 }
 
+/// A unit's validated *grado di raggiungimento* with its count.
+fn validated_line(score: Option<Pct>, validated: usize, objectives: usize) -> String {
+    let count = format!("{validated} obiettivi validati su {objectives}");
+    match score {
+        Some(score) => format!("{} ({count})", it::pct(score)),
+        None => format!("non ancora disponibile ({count})"),
+    }
+}
+
+/// The signature block.
+fn signatures(report: &Report) -> SignaturesDoc {
+    SignaturesDoc {
+        units: report
+            .signatures
+            .units
+            .iter()
+            .map(|s| SignatureDoc {
+                role: s.role.clone(),
+                unit: format!("{} — {}", s.unit, s.name),
+                name: s.manager.clone().unwrap_or_default(),
+            })
+            .collect(),
+        validations: report
+            .signatures
+            .validations
+            .iter()
+            .map(|m| {
+                let objectives = if m.objectives == 1 {
+                    "1 obiettivo".to_string()
+                } else {
+                    format!("{} obiettivi", m.objectives)
+                };
+                match &m.reference {
+                    Some(reference) => format!(
+                        "{reference}, registrato il {} ({objectives})",
+                        it::date(m.date)
+                    ),
+                    None => format!(
+                        "validazione registrata il {} senza verbale ({objectives})",
+                        it::date(m.date)
+                    ),
+                }
+            })
+            .collect(),
+    }
+}
+
+fn indicator(i: &IndicatorReport) -> IndicatorDoc {
+    use traguardo_events::model::IndicatorKind;
+    let kind = match i.kind {
+        IndicatorKind::Ratio => "Rapporto",
+        IndicatorKind::Threshold => "Soglia",
+        IndicatorKind::Qualitative => "Qualitativo",
+    };
+    let measured = i
+        .measured_on
+        .map(|on| format!(" al {}", it::date(on)))
+        .unwrap_or_default();
+    let actual = match (&i.text, i.actual, i.numerator, i.denominator) {
+        (Some(text), _, _, _) => format!("{}{measured}", it::one_line(text)),
+        (None, Some(value), Some(a), Some(b)) => {
+            format!("{} ({a} su {b}){measured}", it::pct(value))
+        }
+        (None, Some(value), _, _) => format!("{}{measured}", it::pct(value)),
+        (None, None, _, _) => "non rilevato".to_string(),
+    };
+    IndicatorDoc {
+        description: if i.withdrawn {
+            format!("{} (stralciato)", i.description)
+        } else {
+            i.description.clone()
+        },
+        kind,
+        target: i.target.map_or_else(|| "—".into(), it::pct),
+        actual,
+        met: match i.met {
+            Some(true) => "sì",
+            Some(false) => "no",
+            None => "—",
+        },
+    }
+}
+
 fn objective(o: &ObjectiveReport) -> ObjectiveDoc {
     ObjectiveDoc {
         key: o.key.clone(),
         letter: o.letter.clone(),
         title: o.title.clone(),
         manager: o.manager.clone(),
+        strategic_purpose: o.strategic_purpose.clone(),
+        expected_result: o.expected_result.clone(),
+        involved: if o.involved.is_empty() {
+            "—".into()
+        } else {
+            o.involved.join(", ")
+        },
+        indicators: o.indicators.iter().map(indicator).collect(),
         final_deadline: it::date(o.final_deadline),
         original_final_deadline: (o.original_final_deadline != o.final_deadline)
             .then(|| it::date(o.original_final_deadline)),
@@ -310,6 +500,7 @@ fn objective(o: &ObjectiveReport) -> ObjectiveDoc {
             (Some(pct), false) => it::pct(pct),
             (Some(pct), true) => format!("{} — validazione da ripetere", it::pct(pct)),
         },
+        stale: o.validation.as_ref().is_some_and(|v| v.stale),
         validation_detail: o.validation.as_ref().map(|v| {
             it::validation_detail(
                 v.outcome,
@@ -355,6 +546,21 @@ fn phase_notes(p: &PhaseReport) -> Vec<String> {
     }
 }
 
+/// The manager's justification of a late or overdue phase: the text of its
+/// latest note that has one, else *nessuna motivazione registrata*; `None` for a
+/// phase that is neither late nor overdue.
+pub fn justification(p: &PhaseReport) -> Option<String> {
+    let late = matches!(p.status, PhaseStatus::CompletedLate | PhaseStatus::Overdue);
+    late.then(|| {
+        p.notes
+            .iter()
+            .rev()
+            .find_map(|n| n.text.as_deref().map(it::one_line))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "nessuna motivazione registrata".to_string())
+    })
+}
+
 /// A phase's note in one line: «Fase 2 — completamento del 28/05/2022 (Dott.
 /// Rossi, registrato il 10/06/2022): testo; evidenze: …; caricamento storico …».
 fn note_line(phase: u32, n: &traguardo_projections::objective::NoteView) -> String {
@@ -362,7 +568,7 @@ fn note_line(phase: u32, n: &traguardo_projections::objective::NoteView) -> Stri
     let what = match (n.kind, n.on) {
         (NoteKind::Start, Some(on)) => format!("avvio del {}", it::date(on)),
         (NoteKind::Completion, Some(on)) => format!("completamento del {}", it::date(on)),
-        (NoteKind::Retraction, _) => "annullamento del completamento".to_string(),
+        (NoteKind::Retraction, _) => "completamento annullato".to_string(),
         (NoteKind::Start, None) => "avvio".to_string(),
         (NoteKind::Completion, None) => "completamento".to_string(),
     };
@@ -395,6 +601,11 @@ fn phase(p: &PhaseReport) -> PhaseDoc {
         weight: it::pct(p.weight),
         original_deadline: it::date(p.original_deadline),
         deadline: it::date(p.deadline),
+        involved: if p.involved.is_empty() {
+            "—".into()
+        } else {
+            p.involved.join(", ")
+        },
         deadline_changed: p.deadline != p.original_deadline,
         completed_on: it::optional_date(p.completed_on),
         status: it::status(p.status),

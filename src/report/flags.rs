@@ -18,12 +18,9 @@ pub fn flags_of(events: &[RecordedEvent]) -> Result<Vec<FlagReport>, AppError> {
             id: flag.id.clone(),
             status: flag.status,
             acknowledgement: flag.acknowledgement().and_then(|s| s.note.clone()),
-            // The kind's own serialized name, so the report says what
-            // `GET /plans/{year}/flags` says.
-            kind: serde_json::to_value(flag.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            acknowledged_by: flag.acknowledgement().map(|s| s.actor.clone()),
+            acknowledged_at: flag.acknowledgement().map(|s| s.recorded_at),
+            kind: flag.kind,
             objective: flag.objective,
             phase: flag.phase,
             seqs: flag.seqs,

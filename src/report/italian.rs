@@ -8,8 +8,8 @@ use traguardo_projections::objective::Pct;
 use super::model::{ChangeReport, FlagReport, PhaseValidation, RevisionReport};
 
 pub use traguardo_projections::italian::{
-    date, one_line, optional_date, outcome, recorded_on, status, status_symbol, timestamp,
-    validation_outcome,
+    date, flag_kind, flag_status, one_line, optional_date, outcome, recorded_on, status,
+    status_symbol, timestamp, validation_outcome,
 };
 
 /// A percentage with a decimal comma: `33,33%`.
@@ -41,9 +41,12 @@ pub fn validation_detail(
     actor: &str,
     at: DateTime<Utc>,
 ) -> String {
+    let decided = match outcome {
+        ValidationOutcome::Approved => "Approvata dal Nucleo di Valutazione",
+        ValidationOutcome::Rejected => "Respinta dal Nucleo di Valutazione",
+    };
     let mut parts = vec![format!(
-        "validazione finale {} da {actor} il {}",
-        validation_outcome(outcome),
+        "{decided} il {}, registrata da {actor}",
         recorded_on(at)
     )];
     if !neutralised.is_empty() {
@@ -83,15 +86,22 @@ pub fn change(change: &ChangeReport) -> String {
             from,
             to,
         } => {
+            // Only the weights that changed: a phase whose weight stayed is not
+            // news.
             let weights = to
                 .iter()
+                .filter(|(n, w)| from.get(n) != Some(w))
                 .map(|(n, w)| match from.get(n) {
                     Some(before) => format!("fase {n} {} → {}", pct(*before), pct(*w)),
                     None => format!("fase {n} {}", pct(*w)),
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            format!("{objective}: pesi {weights}")
+            if weights.is_empty() {
+                format!("{objective}: pesi confermati senza variazioni")
+            } else {
+                format!("{objective}: pesi {weights}")
+            }
         }
         ChangeReport::AddPhase {
             objective,
@@ -105,13 +115,13 @@ pub fn change(change: &ChangeReport) -> String {
             date(*deadline)
         ),
         ChangeReport::WithdrawPhase { objective, phase } => {
-            format!("{objective}: ritirata fase {phase}")
+            format!("{objective}: stralciata la fase {phase}")
         }
         ChangeReport::AddObjective { objective, title } => {
-            format!("aggiunto obiettivo {objective} «{title}»")
+            format!("aggiunto l'obiettivo {objective} «{title}»")
         }
         ChangeReport::WithdrawObjective { objective } => {
-            format!("ritirato obiettivo {objective}")
+            format!("stralciato l'obiettivo {objective}")
         }
         ChangeReport::Other { objective, summary } => format!("{objective}: {summary}"),
     }
@@ -145,19 +155,6 @@ pub fn revision(revision: &RevisionReport) -> String {
     one_line(&line)
 }
 
-/// The name of a kind of red flag.
-pub fn flag_kind(kind: &str) -> &str {
-    match kind {
-        "retroactive_revision" => "revisione retroattiva",
-        "late_registration" => "registrazione tardiva",
-        "rescued_by_revision" => "salvato da una revisione",
-        "changed_after_validation" => "modifica dopo la validazione",
-        "retracted_after_validation" => "completamento ritirato dopo la validazione",
-        "weights_revised_after_completion" => "pesi rivisti dopo il completamento",
-        other => other,
-    }
-}
-
 /// A red flag in one line.
 pub fn flag(flag: &FlagReport) -> String {
     let place = match flag.phase {
@@ -175,11 +172,19 @@ pub fn flag(flag: &FlagReport) -> String {
     } else {
         "eventi"
     };
-    one_line(&format!(
-        "{} — {place}: {} ({events} {seqs})",
-        flag_kind(&flag.kind),
-        flag.message
-    ))
+    let mut line = format!(
+        "{} — {place}: {} ({events} {seqs}). Stato: {}",
+        flag_kind(flag.kind),
+        flag.message,
+        flag_status(flag.status)
+    );
+    if let (Some(by), Some(on)) = (&flag.acknowledged_by, flag.acknowledged_at) {
+        line.push_str(&format!(" ({by}, il {})", recorded_on(on)));
+    }
+    if let Some(note) = &flag.acknowledgement {
+        line.push_str(&format!(": «{}»", note.trim()));
+    }
+    one_line(&line)
 }
 
 #[cfg(test)]
@@ -200,5 +205,21 @@ mod tests {
             .with_timezone(&Utc);
         assert_eq!(timestamp(late_evening), "10/06/2022 00:30:00 CEST");
         assert_eq!(recorded_on(late_evening), "10/06/2022");
+    }
+
+    #[test]
+    fn a_weights_change_lists_only_the_weights_that_changed() {
+        let weights = |pairs: &[(u32, i64)]| {
+            pairs
+                .iter()
+                .map(|(n, w)| (*n, Pct(Hundredths(*w))))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let line = change(&ChangeReport::Weights {
+            objective: "2022-2247-B".into(),
+            from: weights(&[(1, 2000), (2, 6000), (3, 1000), (4, 1000)]),
+            to: weights(&[(1, 2000), (2, 7000), (3, 1000)]),
+        });
+        assert_eq!(line, "2022-2247-B: pesi fase 2 60% → 70%");
     }
 }

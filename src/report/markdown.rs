@@ -6,7 +6,10 @@ use askama::Template;
 use super::document::Document;
 
 /// Escapes text for Markdown tables and one-line list items: `|` would end a
-/// cell, a line break would end the row, and a backslash could swallow either.
+/// cell, a line break would end the row, a backslash could swallow either, and
+/// every character CommonMark gives a meaning inline (emphasis, code, links,
+/// raw HTML, entities) is backslash-escaped so that what a user typed, such as a
+/// `<script>` in a note, is printed as text and never interpreted.
 #[derive(Debug, Clone, Copy)]
 pub struct Markdown;
 
@@ -14,8 +17,10 @@ impl askama::filters::Escaper for Markdown {
     fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, string: &str) -> std::fmt::Result {
         for c in string.chars() {
             match c {
-                '|' => dest.write_str("\\|")?,
-                '\\' => dest.write_str("\\\\")?,
+                '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '#' | '~' => {
+                    dest.write_char('\\')?;
+                    dest.write_char(c)?;
+                }
                 '\r' | '\n' => dest.write_char(' ')?,
                 c => dest.write_char(c)?,
             }

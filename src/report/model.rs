@@ -32,6 +32,9 @@ pub struct Report {
     pub title: String,
     /// Reference date (valid time): statuses and scores are as of this day.
     pub at: NaiveDate,
+    /// Whether `at` is before the end of the plan year: then the document is a
+    /// *Monitoraggio intermedio*, not the final *Relazione*.
+    pub interim: bool,
     /// Record-time cut: only events recorded at or before it were read; null for
     /// the whole log.
     #[serde(with = "optional_timestamp")]
@@ -46,6 +49,10 @@ pub struct Report {
     /// last event recorded at or before it): check it with `traguardo verify
     /// --expect SEQ:HASH`.
     pub head: Head,
+    /// The signed checkpoint (C2SP signed note) of exactly `head`, when the
+    /// server that produced the report signs checkpoints; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
     /// Units with objectives, in unit-code order.
     pub units: Vec<UnitReport>,
     /// Counts and scores of the whole plan.
@@ -58,6 +65,46 @@ pub struct Report {
     /// checkpoint it names, with its cosignatures. Absent for an open year.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sealed: Option<traguardo_projections::Seal>,
+    /// Who signs the document: each unit's manager, and the *Nucleo di
+    /// Valutazione* with the minutes of its validations.
+    pub signatures: Signatures,
+}
+
+/// The signature block.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Signatures {
+    /// One line per unit, in unit-code order.
+    pub units: Vec<UnitSignature>,
+    /// The minutes of the current final validations the *Nucleo di Valutazione*
+    /// recorded, each once, in the order of their dates: its *visto di
+    /// validazione*. Empty before any.
+    pub validations: Vec<ValidationMinutes>,
+}
+
+/// Who signs for a unit.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct UnitSignature {
+    /// Unit code.
+    pub unit: String,
+    /// The unit's name.
+    pub name: String,
+    /// `Il Dirigente` for a *Dirigente*, else `Il Responsabile`.
+    pub role: String,
+    /// The manager's name, when known.
+    pub manager: Option<String>,
+}
+
+/// A meeting of the *Nucleo di Valutazione* that validated results.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ValidationMinutes {
+    /// The minutes, e.g. "Verbale n. 3 del 15/03/2023"; null when the
+    /// validations named none.
+    pub reference: Option<String>,
+    /// The Italian date the validations were recorded on (the latest, when one
+    /// set of minutes was recorded over several days).
+    pub date: NaiveDate,
+    /// How many objectives it validated.
+    pub objectives: usize,
 }
 
 /// One unit (*Settore* / *Servizio Autonomo*) and its objectives.
@@ -75,6 +122,11 @@ pub struct UnitReport {
     pub objectives: Vec<ObjectiveReport>,
     /// Mean `on_time_pct` of its objectives that count; null when none does.
     pub score: Option<Pct>,
+    /// How many of its objectives that count have a current final validation.
+    pub validated: usize,
+    /// Their mean validated result, when every one has a current final
+    /// validation; else null.
+    pub validated_score: Option<Pct>,
 }
 
 /// One objective, evaluated at the report's date.
@@ -88,6 +140,13 @@ pub struct ObjectiveReport {
     pub title: String,
     /// Accountable manager as the plan names them.
     pub manager: String,
+    /// *Finalità strategiche*.
+    pub strategic_purpose: String,
+    /// *Risultato atteso*.
+    pub expected_result: String,
+    /// The units and bodies its phases involve besides the owner, each once, in
+    /// the order the phases name them.
+    pub involved: Vec<String>,
     /// *Scadenza finale* in force at `at`.
     pub final_deadline: NaiveDate,
     /// *Scadenza finale* as planned.
@@ -105,6 +164,9 @@ pub struct ObjectiveReport {
     pub validated_pct: Option<Pct>,
     /// The latest final validation recorded on or before `at`.
     pub validation: Option<ValidationReport>,
+    /// Its indicators (*indicatori di risultato*) at `at`, withdrawn ones
+    /// included.
+    pub indicators: Vec<IndicatorReport>,
     /// `achieved` when the validated result is 100, else `not_achieved`; null
     /// before a final validation.
     pub validated_outcome: Option<Outcome>,
@@ -125,6 +187,8 @@ pub struct PhaseReport {
     pub original_deadline: NaiveDate,
     /// *Scadenza* in force at `at`.
     pub deadline: NaiveDate,
+    /// The units or bodies it involves.
+    pub involved: Vec<String>,
     /// Start date (valid time), if started by `at`.
     pub started_on: Option<NaiveDate>,
     /// Completion date as declared (valid time), if completed by `at`.
@@ -136,6 +200,35 @@ pub struct PhaseReport {
     /// The manager's notes, evidence and retractions, with who and when.
     #[schema(value_type = Vec<Object>)]
     pub notes: Vec<traguardo_projections::objective::NoteView>,
+}
+
+/// An indicator, target against the latest measurement on or before `at`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct IndicatorReport {
+    /// Its id.
+    pub id: String,
+    /// What it measures.
+    pub description: String,
+    /// `ratio`, `threshold` or `qualitative`.
+    #[schema(value_type = String)]
+    pub kind: traguardo_events::model::IndicatorKind,
+    /// The target in force at `at`; null for a qualitative indicator.
+    pub target: Option<Pct>,
+    /// The latest measured value on or before `at`.
+    pub actual: Option<Pct>,
+    /// n° a of a ratio.
+    pub numerator: Option<u64>,
+    /// n° b of a ratio.
+    pub denominator: Option<u64>,
+    /// The date of that measurement.
+    pub measured_on: Option<NaiveDate>,
+    /// The finding of a qualitative indicator.
+    pub text: Option<String>,
+    /// Whether the measurement meets the target; null when there is none to
+    /// compare (qualitative, or not measured).
+    pub met: Option<bool>,
+    /// Withdrawn by a revision.
+    pub withdrawn: bool,
 }
 
 /// How the final validation treated a phase.
@@ -317,10 +410,17 @@ pub struct FlagReport {
     pub status: traguardo_projections::flags::FlagStatus,
     /// The Nucleo's note, when it acknowledged the flag.
     pub acknowledgement: Option<String>,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<String>,
+    /// When.
+    #[serde(with = "optional_timestamp")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub acknowledged_at: Option<DateTime<Utc>>,
     /// `retroactive_revision`, `late_registration`, `rescued_by_revision`,
     /// `changed_after_validation`, `retracted_after_validation` or
     /// `weights_revised_after_completion`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: traguardo_projections::flags::FlagKind,
     /// Objective key.
     pub objective: String,
     /// Phase number, when the flag is about one phase.
@@ -362,16 +462,25 @@ pub fn build(
         )),
     })?;
     let mut changes = revision_changes(&events)?;
-    let units = unit_reports(plan, &registry, at);
+    let mut units = unit_reports(plan, &registry, at);
     let summary = summary(plan, &registry, &units, at);
+    for unit in &mut units {
+        if let Some(line) = summary.units.iter().find(|l| l.unit == unit.code) {
+            unit.validated = line.validated;
+            unit.validated_score = line.validated_score;
+        }
+    }
     Ok(Report {
         organisation: plan.organisation.clone(),
         year,
         title: plan.title.clone(),
         at,
+        interim: at < NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(NaiveDate::MAX),
         as_of,
         generated_at,
         head,
+        checkpoint: None,
+        signatures: signatures(&units),
         units,
         summary,
         revisions: plan
@@ -431,6 +540,8 @@ fn unit_reports(plan: &Plan, registry: &Registry, at: NaiveDate) -> Vec<UnitRepo
                     .or_else(|| objectives.first().map(|o| o.spec().manager.clone())),
                 manager_title: unit.and_then(|u| u.manager_title.clone()),
                 score: scores.units.first().map(|u| u.score),
+                validated: 0,
+                validated_score: None,
                 objectives: objectives.iter().map(|o| objective_report(o, at)).collect(),
                 code,
             }
@@ -461,6 +572,7 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
             original_weight: p.original_weight,
             original_deadline: p.original_deadline,
             deadline: p.deadline,
+            involved: p.involved.clone(),
             started_on: p.started_on,
             completed_on: p.completed_on,
             status: if p.withdrawn {
@@ -472,11 +584,38 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
             notes: p.notes.clone(),
         })
         .collect();
+    let mut involved: Vec<String> = Vec::new();
+    for name in view.phases.iter().flat_map(|p| &p.involved) {
+        if name != objective.unit() && !involved.contains(name) {
+            involved.push(name.clone());
+        }
+    }
+    let indicators = view
+        .indicators
+        .iter()
+        .map(|i| IndicatorReport {
+            id: i.id.clone(),
+            description: i.description.clone(),
+            kind: i.kind,
+            target: i.target,
+            actual: i.latest.as_ref().and_then(|m| m.value),
+            numerator: i.latest.as_ref().and_then(|m| m.numerator),
+            denominator: i.latest.as_ref().and_then(|m| m.denominator),
+            measured_on: i.latest.as_ref().map(|m| m.on),
+            text: i.latest.as_ref().and_then(|m| m.text.clone()),
+            met: i.met,
+            withdrawn: i.withdrawn,
+        })
+        .collect();
     ObjectiveReport {
         key: view.key,
         letter: view.letter,
         title: view.title,
         manager: view.manager,
+        strategic_purpose: objective.spec().strategic_purpose.clone(),
+        expected_result: objective.spec().expected_result.clone(),
+        involved,
+        indicators,
         final_deadline: view.final_deadline,
         original_final_deadline: view.original_final_deadline,
         phases,
@@ -499,6 +638,47 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
             recorded_at: v.recorded.recorded_at,
         }),
         validated_outcome: view.score.validated_outcome,
+    }
+}
+
+/// The signature block: a line per unit, and the minutes of the current final
+/// validations, each once.
+fn signatures(units: &[UnitReport]) -> Signatures {
+    let mut validations: Vec<ValidationMinutes> = Vec::new();
+    let current = units
+        .iter()
+        .flat_map(|u| &u.objectives)
+        .filter_map(|o| o.validation.as_ref().filter(|v| !v.stale));
+    for v in current {
+        let date = traguardo_events::clock::local_date(&v.recorded_at);
+        match validations.iter_mut().find(|m| m.reference == v.reference) {
+            Some(minutes) => {
+                minutes.date = minutes.date.max(date);
+                minutes.objectives += 1;
+            }
+            None => validations.push(ValidationMinutes {
+                reference: v.reference.clone(),
+                date,
+                objectives: 1,
+            }),
+        }
+    }
+    validations.sort_by(|a, b| (a.date, &a.reference).cmp(&(b.date, &b.reference)));
+    Signatures {
+        units: units
+            .iter()
+            .map(|u| UnitSignature {
+                unit: u.code.clone(),
+                name: u.name.clone(),
+                role: match u.manager_title.as_deref() {
+                    Some(t) if t.to_lowercase().starts_with("dirigente") => "Il Dirigente",
+                    _ => "Il Responsabile",
+                }
+                .to_string(),
+                manager: u.manager.clone(),
+            })
+            .collect(),
+        validations,
     }
 }
 

@@ -1005,25 +1005,12 @@ impl FlagsPage {
     }
 }
 
-/// The Italian name of a flag's kind.
-pub fn flag_kind(kind: traguardo_projections::flags::FlagKind) -> &'static str {
-    use traguardo_projections::flags::FlagKind as K;
-    match kind {
-        K::RetroactiveRevision => "Rimodulazione retroattiva",
-        K::LateRegistration => "Registrazione tardiva",
-        K::RescuedByRevision => "Ritardo sanato da rimodulazione",
-        K::ChangedAfterValidation => "Modifica dopo la validazione",
-        K::RetractedAfterValidation => "Annullamento dopo la validazione",
-        K::WeightsRevisedAfterCompletion => "Pesi rivisti dopo un completamento",
-    }
-}
-
 /// A flag as a line of a table.
 pub fn flag_line(
     f: &traguardo_projections::flags::Flag,
 ) -> (String, String, String, String, String) {
     (
-        flag_kind(f.kind).to_string(),
+        traguardo_projections::italian::flag_kind(f.kind).to_string(),
         f.objective.clone(),
         f.phase.map(|p| p.to_string()).unwrap_or_else(|| "—".into()),
         f.seqs

@@ -258,7 +258,7 @@ fn every_event_type_has_its_italian_summary() {
     assert_eq!(
         summaries(&all, "phase_completion_retracted"),
         [
-            "Fase 1: ritirato il completamento del 28/03/2022; ritiro registrato il 05/04/2022 \
+            "Fase 1: annullato il completamento del 28/03/2022; annullamento registrato il 05/04/2022 \
              da Dirigente 2250"
         ]
     );

@@ -372,7 +372,7 @@ fn a_completion_retracted_after_the_final_validation_is_flagged() {
     assert_eq!(found[0].seqs, [completion, validation, retraction]);
     assert_eq!(
         found[0].message,
-        "Il completamento della fase 1 del 28/03/2022 è stato ritirato il 25/01/2023 da \
+        "Il completamento della fase 1 del 28/03/2022 è stato annullato il 25/01/2023 da \
          Dirigente 2250 dopo la registrazione della validazione finale del Nucleo di Valutazione \
          del 20/01/2023: il risultato validato poggia su un completamento non più dichiarato e va \
          riesaminato."
@@ -407,8 +407,8 @@ fn weights_revised_after_a_phase_was_completed_are_flagged_with_the_score_they_m
     assert_eq!(
         found[0].message,
         "L'atto «D.G.C. n. 60 del 15/04/2022» ha rimodulato le incidenze delle fasi quando la \
-         fase 1 era già completata: cambiare i pesi a risultati noti può spostare il punteggio \
-         verso le fasi già concluse; il grado di raggiungimento al 15/04/2022 passa dal 30% al \
+         fase 1 era già completata: cambiare i pesi a risultati noti può spostare il grado di \
+         raggiungimento verso le fasi già concluse; il grado di raggiungimento al 15/04/2022 passa dal 30% al \
          40%."
     );
 }

@@ -42,7 +42,7 @@ fn validate(world: &World, key: &str, neutralised: Vec<u32>, note: Option<&str>)
                 unverified_phases: vec![],
                 neutralised_phases: neutralised,
                 note: note.map(str::to_string),
-                reference: None,
+                reference: Some("Verbale n. 1 del 20/01/2023".into()),
             }),
             &validator(),
         )
@@ -216,8 +216,12 @@ fn the_csv_reports_start_with_a_bom_parse_back_and_match_their_snapshots() {
         assert!(rendered.content_type.starts_with("text/csv"));
         assert!(rendered.body.starts_with(b"\xEF\xBB\xBF"), "UTF-8 BOM");
         let body = &rendered.body[3..];
-        let mut reader = csv::Reader::from_reader(body);
+        let mut reader = italian_csv(body);
         let headers = reader.headers().expect("a header row").clone();
+        assert!(
+            headers.iter().all(|h| !h.contains('_')),
+            "Italian headers, no identifiers: {headers:?}"
+        );
         let records: Vec<csv::StringRecord> = reader
             .records()
             .collect::<Result<_, _>>()
@@ -235,10 +239,10 @@ fn the_csv_keeps_quotes_and_accents_of_titles_intact() {
     let world = scripted_year();
     let report = build(&world, None);
     let rendered = report::render(&report, Format::Csv, Level::Objective).expect("renders");
-    let mut reader = csv::Reader::from_reader(&rendered.body[3..]);
+    let mut reader = italian_csv(&rendered.body[3..]);
     let headers = reader.headers().expect("headers").clone();
-    let title = headers.iter().position(|h| h == "title").expect("title");
-    let key = headers.iter().position(|h| h == "objective").expect("key");
+    let title = headers.iter().position(|h| h == "Titolo").expect("title");
+    let key = headers.iter().position(|h| h == "Obiettivo").expect("key");
     let pedibus = reader
         .records()
         .map(|r| r.expect("a row"))
@@ -289,7 +293,7 @@ fn the_html_report_is_well_formed_and_names_every_objective_with_its_outcome() {
             // Status is readable without colour: a symbol and words.
             assert!(page.text.contains("✔completata nei tempi"));
             assert!(page.text.contains("▲completata in ritardo"));
-            assert!(page.text.contains("⊘ritirata"));
+            assert!(page.text.contains("⊘stralciata"));
         }
     }
 }
@@ -307,7 +311,52 @@ fn a_title_with_markup_is_escaped_in_html_and_kept_whole_in_markdown() {
         .text
         .contains("Sicurezza <script>alert('x')</script> & \"co\" | più"));
     let md = text(&report, Format::Md, Level::Phase);
-    assert!(md.contains("Sicurezza <script>alert('x')</script> & \"co\" \\| più"));
+    assert!(!md.contains("<script>"));
+    // A Markdown reader shows the title as written, and finds no raw HTML in it.
+    let mut html_events = Vec::new();
+    let mut shown = String::new();
+    for event in pulldown_cmark::Parser::new_ext(&md, pulldown_cmark::Options::ENABLE_TABLES) {
+        match event {
+            pulldown_cmark::Event::Html(h) | pulldown_cmark::Event::InlineHtml(h) => {
+                html_events.push(h.to_string())
+            }
+            pulldown_cmark::Event::Text(t) => shown.push_str(&t),
+            _ => {}
+        }
+    }
+    assert!(
+        html_events.is_empty(),
+        "raw HTML in the Markdown: {html_events:?}"
+    );
+    assert!(
+        shown.contains("Sicurezza <script>alert('x')</script> & \"co\" | più"),
+        "the title reads as typed"
+    );
+}
+
+#[test]
+fn a_validator_note_with_markup_is_printed_as_text_in_markdown() {
+    let world = scripted_year();
+    let mut report = build(&world, None);
+    let validated = report
+        .units
+        .iter_mut()
+        .flat_map(|u| u.objectives.iter_mut())
+        .find_map(|o| o.validation.as_mut())
+        .expect("a validated objective");
+    validated.note = Some("<script>alert(1)</script> *grassetto* [link](http://x)".into());
+    let md = text(&report, Format::Md, Level::Phase);
+    let raw = pulldown_cmark::Parser::new(&md).any(|e| {
+        matches!(
+            e,
+            pulldown_cmark::Event::Html(_)
+                | pulldown_cmark::Event::InlineHtml(_)
+                | pulldown_cmark::Event::Start(pulldown_cmark::Tag::Link { .. })
+                | pulldown_cmark::Event::Start(pulldown_cmark::Tag::Emphasis)
+        )
+    });
+    assert!(!raw, "the note is text, not markup:\n{md}");
+    assert!(md.contains("\\<script\\>alert(1)\\</script\\>"));
 }
 
 #[test]
@@ -364,7 +413,14 @@ fn a_report_as_of_before_a_revision_shows_the_old_deadlines() {
     assert_eq!(at_cut[0].hash, old.head.hash);
     let md = text(&old, Format::Md, Level::Phase);
     assert!(md.contains("Situazione registrata al:** 21/07/2022 02:00:00 CEST"));
-    assert!(md.contains("| 3 | Formazione e redazione delle tabelle sull'applicativo per l'inserimento puntuale | 20% | 31/07/2022 | 31/07/2022 |"));
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| 3 | Formazione e redazione delle tabelle sull'applicativo"))
+        .expect("phase 3 of 2022-2250-A");
+    assert!(
+        row.contains("| 20% |") && row.contains("| 31/07/2022 | 31/07/2022 |"),
+        "{row}"
+    );
 }
 
 #[test]
@@ -380,13 +436,179 @@ fn an_unknown_year_or_a_cut_before_the_plan_is_not_found() {
 }
 
 #[test]
+fn a_report_before_the_end_of_the_year_is_an_interim_monitoring() {
+    let world = scripted_year();
+    let interim = report::build(
+        &world.app,
+        2022,
+        Some(d("2022-06-30")),
+        None,
+        generated_at(),
+    )
+    .expect("a report");
+    assert!(interim.interim);
+    let md = text(&interim, Format::Md, Level::Phase);
+    assert!(
+        md.starts_with("# Monitoraggio intermedio al 30/06/2022\n"),
+        "{md}"
+    );
+    let html = text(&interim, Format::Html, Level::Phase);
+    assert!(html.contains("<h1>Monitoraggio intermedio al 30/06/2022</h1>"));
+    let last_day = report::build(
+        &world.app,
+        2022,
+        Some(d("2022-12-31")),
+        None,
+        generated_at(),
+    )
+    .expect("a report");
+    assert!(!last_day.interim);
+    assert!(text(&last_day, Format::Md, Level::Phase)
+        .starts_with("# Relazione sul grado di raggiungimento degli obiettivi 2022\n"));
+}
+
+#[test]
+fn the_signature_block_names_each_manager_and_the_nucleo_minutes() {
+    let world = scripted_year();
+    let report = build(&world, None);
+    let units: Vec<(&str, &str)> = report
+        .signatures
+        .units
+        .iter()
+        .map(|s| (s.unit.as_str(), s.role.as_str()))
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("2247", "Il Responsabile"),
+            ("2249", "Il Dirigente"),
+            ("2250", "Il Dirigente"),
+            ("2252", "Il Dirigente")
+        ]
+    );
+    let minutes = &report.signatures.validations;
+    assert_eq!(minutes.len(), 1);
+    assert_eq!(
+        minutes[0].reference.as_deref(),
+        Some("Verbale n. 1 del 20/01/2023")
+    );
+    assert_eq!(minutes[0].objectives, report.summary.validated);
+    for format in [Format::Md, Format::Html] {
+        let text = text(&report, format, Level::Objective);
+        assert!(text.contains("Visto di validazione — il Nucleo di Valutazione"));
+        assert!(text.contains("Verbale n. 1 del 20/01/2023, registrato il 20/01/2023"));
+        assert!(text.contains("Il Responsabile"));
+        assert!(text.contains("Dott. Stefano Specchia"));
+    }
+}
+
+#[test]
+fn a_stale_validation_is_marked_where_its_figure_is() {
+    let world = scripted_year();
+    let validated = build(&world, None)
+        .units
+        .iter()
+        .flat_map(|u| &u.objectives)
+        .find(|o| o.validation.is_some())
+        .map(|o| o.key.clone())
+        .expect("a validated objective");
+    // A completion recorded after the validation makes it stale.
+    let retract = world.run(
+        &validated,
+        ObjectiveCommand::RetractCompletion {
+            phase: 1,
+            reason: "Verbale di collaudo annullato".into(),
+            backfill: None,
+        },
+        &crate::support::manager_of(&validated),
+    );
+    retract.expect("the completion is withdrawn");
+    let report = build(&world, None);
+    let objective = report
+        .units
+        .iter()
+        .flat_map(|u| &u.objectives)
+        .find(|o| o.key == validated)
+        .expect("the objective");
+    assert!(objective.validation.as_ref().is_some_and(|v| v.stale));
+    let md = text(&report, Format::Md, Level::Objective);
+    let row = md
+        .lines()
+        .find(|l| l.starts_with(&format!("| {validated} |")))
+        .expect("its row");
+    assert!(row.contains("validazione da ripetere"), "{row}");
+    let md = text(&report, Format::Md, Level::Phase);
+    assert!(md.contains("completamento annullato"));
+}
+
+/// A reader set as an Italian spreadsheet reads a CSV: `;` between fields.
+fn italian_csv(body: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().delimiter(b';').from_reader(body)
+}
+
+#[test]
+fn the_csv_reads_as_an_italian_spreadsheet_reads_it() {
+    let world = scripted_year();
+    let report = build(&world, None);
+    let rendered = report::render(&report, Format::Csv, Level::Phase).expect("renders");
+    let mut reader = italian_csv(&rendered.body[3..]);
+    let headers = reader.headers().expect("headers").clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("a column {name:?} in {headers:?}"))
+    };
+    let (key, phase, weight, deadline, status, declared) = (
+        column("Obiettivo"),
+        column("Fase"),
+        column("Peso (%)"),
+        column("Scadenza in vigore"),
+        column("Stato"),
+        column("Grado di raggiungimento dichiarato (%)"),
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a row")).collect();
+    for (unit, objective) in report
+        .units
+        .iter()
+        .flat_map(|u| u.objectives.iter().map(move |o| (u, o)))
+    {
+        for p in &objective.phases {
+            let row = rows
+                .iter()
+                .find(|r| r[key] == objective.key && r[phase] == p.number.to_string())
+                .unwrap_or_else(|| panic!("a row for {} phase {}", objective.key, p.number));
+            // A decimal comma, no point: 33,33 reads as a number in Italian.
+            let expected = traguardo::report::italian::number(p.weight);
+            assert_eq!(row[weight], expected, "{} {}", unit.code, objective.key);
+            assert!(!row[weight].contains('.'));
+            assert_eq!(
+                row[deadline],
+                p.deadline.format("%d/%m/%Y").to_string(),
+                "dd/mm/yyyy"
+            );
+            assert_eq!(&row[status], traguardo::report::italian::status(p.status));
+        }
+    }
+    assert!(rows.iter().all(|r| !r[declared].contains('.')));
+    // A third of a phase's weight is written with a decimal comma.
+    let mut thirds = report.clone();
+    thirds.units[0].objectives[0].phases[0].weight =
+        traguardo_projections::objective::Pct(Hundredths(3333));
+    let rendered = report::render(&thirds, Format::Csv, Level::Phase).expect("renders");
+    let mut reader = italian_csv(&rendered.body[3..]);
+    let first = reader.records().next().expect("a row").expect("parses");
+    assert_eq!(&first[weight], "33,33");
+}
+
+#[test]
 fn csv_cells_that_a_spreadsheet_would_evaluate_are_written_as_text() {
     let world = scripted_year();
     let mut report = build(&world, None);
     report.units[0].objectives[0].title = "=HYPERLINK(\"http://x\")".into();
     report.units[0].objectives[0].phases[0].description = "- attivazione".into();
     let rendered = report::render(&report, Format::Csv, Level::Phase).expect("renders");
-    let mut reader = csv::Reader::from_reader(&rendered.body[3..]);
+    let mut reader = italian_csv(&rendered.body[3..]);
     let first = reader.records().next().expect("a row").expect("parses");
     assert_eq!(&first[5], "'=HYPERLINK(\"http://x\")");
     assert_eq!(&first[8], "'- attivazione");

@@ -1032,3 +1032,51 @@ async fn the_readme_auditor_script_verifies_a_checkpoint_and_an_inclusion_proof(
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_from_a_signing_server_carries_the_checkpoint_of_its_head() {
+    let server = Signing::start(Some(log_key()), vec![]).await;
+    server.load_seed().await;
+    let auditor = server.token("Revisore", "auditor", &[]).await;
+    let (status, report) = server
+        .json(
+            Method::GET,
+            "/api/v1/plans/2022/report?at=2022-12-31",
+            &auditor,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let note = report["checkpoint"].as_str().expect("a checkpoint");
+    let signed = checkpoint::open(note.as_bytes(), server.vkey.as_ref().unwrap())
+        .expect("it verifies with the log's key");
+    assert_eq!(
+        signed.checkpoint.size(),
+        report["head"]["seq"].as_u64().unwrap()
+    );
+    let (status, md) = server
+        .send(
+            Method::GET,
+            "/api/v1/plans/2022/report?format=md&at=2022-12-31",
+            &auditor,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(md.contains("Checkpoint firmato del registro"), "{md}");
+    assert!(md.contains(note.lines().next().unwrap()));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_from_a_server_without_a_key_has_no_checkpoint() {
+    let server = Signing::start(None, vec![]).await;
+    server.load_seed().await;
+    let auditor = server.token("Revisore", "auditor", &[]).await;
+    let (status, report) = server
+        .json(Method::GET, "/api/v1/plans/2022/report", &auditor, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert!(report.get("checkpoint").is_none(), "{report}");
+    server.stop().await;
+}
