@@ -12,6 +12,7 @@ mod plan_sheet;
 mod progress;
 mod properties;
 mod report;
+mod report_xlsx;
 mod support;
 mod transparency;
 mod web;

@@ -53,7 +53,7 @@ fn validate(world: &World, key: &str, neutralised: Vec<u32>, note: Option<&str>)
 /// registration, a revision that moves deadlines (one retroactively), a revision
 /// that withdraws a phase and revises weights, and final validations, one with a
 /// neutralised phase.
-fn scripted_year() -> World {
+pub(crate) fn scripted_year() -> World {
     let world = World::with_seed();
 
     world.on("2022-02-25");
@@ -162,7 +162,7 @@ fn scripted_year() -> World {
     world
 }
 
-fn build(world: &World, as_of: Option<DateTime<Utc>>) -> Report {
+pub(crate) fn build(world: &World, as_of: Option<DateTime<Utc>>) -> Report {
     report::build(&world.app, 2022, Some(d(AT)), as_of, generated_at()).expect("the report builds")
 }
 
