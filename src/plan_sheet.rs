@@ -40,7 +40,7 @@ pub fn is_xlsx(bytes: &[u8]) -> bool {
 
 /// How a column's cells are written and read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum Shape {
     /// A short text, e.g. a code: stored as text even when it looks like a number.
     Code,
     /// A text.
@@ -66,7 +66,7 @@ enum Kind {
 struct Column {
     key: &'static str,
     header: &'static str,
-    kind: Kind,
+    kind: Shape,
     required: bool,
     width: f64,
     help: &'static str,
@@ -75,7 +75,7 @@ struct Column {
 const fn col(
     key: &'static str,
     header: &'static str,
-    kind: Kind,
+    kind: Shape,
     required: bool,
     width: f64,
     help: &'static str,
@@ -107,7 +107,7 @@ const PLAN: Sheet = Sheet {
         col(
             "organisation",
             "Ente",
-            Kind::Text,
+            Shape::Text,
             true,
             60.0,
             "l'ente, ad esempio «Città di Alessandria»",
@@ -115,7 +115,7 @@ const PLAN: Sheet = Sheet {
         col(
             "year",
             "Anno",
-            Kind::Integer,
+            Shape::Integer,
             true,
             60.0,
             "l'anno del piano, ad esempio 2023",
@@ -123,7 +123,7 @@ const PLAN: Sheet = Sheet {
         col(
             "title",
             "Titolo",
-            Kind::Text,
+            Shape::Text,
             true,
             60.0,
             "il titolo del piano, ad esempio «Piano degli obiettivi 2023»",
@@ -135,12 +135,12 @@ const UNITS: Sheet = Sheet {
     name: "Strutture",
     row: "una struttura dell'Elenco Responsabili",
     columns: &[
-        col("code", "Codice", Kind::Code, true, 10.0, "il codice della struttura nell'Elenco Responsabili, ad esempio 2250"),
-        col("name", "Nome (Elenco)", Kind::Text, true, 50.0, "il nome come è stampato nell'Elenco Responsabili, ad esempio «RESPONSABILE SETTORE RISORSE FINANZIARIE E TRIBUTI»"),
-        col("kind", "Tipo", Kind::UnitKind, false, 18.0, "Settore, Servizio autonomo, Area o Ufficio (facoltativo)"),
-        col("label", "Denominazione", Kind::Text, false, 45.0, "il nome come lo scrive il Comune, ad esempio «Settore Risorse finanziarie e tributi» (facoltativo)"),
-        col("manager", "Responsabile", Kind::Text, false, 30.0, "chi ne risponde, ad esempio «Dott. Stefano Specchia» (facoltativo)"),
-        col("manager_title", "Qualifica", Kind::Text, false, 22.0, "Dirigente, Responsabile in P.O., … (facoltativo)"),
+        col("code", "Codice", Shape::Code, true, 10.0, "il codice della struttura nell'Elenco Responsabili, ad esempio 2250"),
+        col("name", "Nome (Elenco)", Shape::Text, true, 50.0, "il nome come è stampato nell'Elenco Responsabili, ad esempio «RESPONSABILE SETTORE RISORSE FINANZIARIE E TRIBUTI»"),
+        col("kind", "Tipo", Shape::UnitKind, false, 18.0, "Settore, Servizio autonomo, Area o Ufficio (facoltativo)"),
+        col("label", "Denominazione", Shape::Text, false, 45.0, "il nome come lo scrive il Comune, ad esempio «Settore Risorse finanziarie e tributi» (facoltativo)"),
+        col("manager", "Responsabile", Shape::Text, false, 30.0, "chi ne risponde, ad esempio «Dott. Stefano Specchia» (facoltativo)"),
+        col("manager_title", "Qualifica", Shape::Text, false, 22.0, "Dirigente, Responsabile in P.O., … (facoltativo)"),
     ],
 };
 
@@ -151,7 +151,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "unit",
             "Struttura",
-            Kind::Code,
+            Shape::Code,
             true,
             10.0,
             "il codice della struttura a cui l'obiettivo è assegnato (foglio Strutture)",
@@ -159,7 +159,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "letter",
             "Lettera",
-            Kind::Code,
+            Shape::Code,
             true,
             8.0,
             "la lettera dell'obiettivo, unica per struttura e anno: A, B, C, …",
@@ -167,7 +167,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "manager",
             "Responsabile",
-            Kind::Text,
+            Shape::Text,
             true,
             28.0,
             "il dirigente o responsabile che ne risponde",
@@ -175,7 +175,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "title",
             "Titolo",
-            Kind::LongText,
+            Shape::LongText,
             true,
             45.0,
             "il titolo dell'obiettivo",
@@ -183,7 +183,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "strategic_purpose",
             "Finalità strategiche",
-            Kind::LongText,
+            Shape::LongText,
             false,
             40.0,
             "le finalità strategiche",
@@ -191,7 +191,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "directives",
             "Direttive specifiche",
-            Kind::LongText,
+            Shape::LongText,
             false,
             40.0,
             "le direttive specifiche",
@@ -199,7 +199,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "final_deadline",
             "Scadenza finale",
-            Kind::Date,
+            Shape::Date,
             true,
             14.0,
             "la scadenza finale, una data (gg/mm/aaaa)",
@@ -207,7 +207,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "expected_result",
             "Risultato atteso",
-            Kind::LongText,
+            Shape::LongText,
             false,
             35.0,
             "il risultato atteso",
@@ -215,7 +215,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "achieved_when",
             "Raggiunto se",
-            Kind::LongText,
+            Shape::LongText,
             false,
             30.0,
             "quando l'obiettivo è raggiunto al 100%",
@@ -223,7 +223,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "not_achieved_when",
             "Non raggiunto se",
-            Kind::LongText,
+            Shape::LongText,
             false,
             30.0,
             "quando l'obiettivo non è raggiunto",
@@ -231,7 +231,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "constraints",
             "Vincoli",
-            Kind::LongText,
+            Shape::LongText,
             false,
             25.0,
             "i vincoli",
@@ -239,7 +239,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "human_resources",
             "Risorse umane",
-            Kind::LongText,
+            Shape::LongText,
             false,
             25.0,
             "le risorse umane",
@@ -247,7 +247,7 @@ const OBJECTIVES: Sheet = Sheet {
         col(
             "financial_resources",
             "Risorse finanziarie",
-            Kind::LongText,
+            Shape::LongText,
             false,
             25.0,
             "le risorse finanziarie",
@@ -259,13 +259,13 @@ const PHASES: Sheet = Sheet {
     name: "Fasi",
     row: "una fase di un obiettivo; le fasi di un obiettivo, nell'ordine delle righe, hanno incidenze che sommano a 100",
     columns: &[
-        col("unit", "Struttura", Kind::Code, true, 10.0, "il codice della struttura dell'obiettivo"),
-        col("letter", "Lettera", Kind::Code, true, 8.0, "la lettera dell'obiettivo (foglio Obiettivi)"),
-        col("number", "Fase", Kind::Integer, true, 6.0, "il numero della fase: 1, 2, … senza salti"),
-        col("deadline", "Scadenza", Kind::Date, true, 12.0, "la scadenza prevista della fase, una data (gg/mm/aaaa), non dopo la scadenza finale"),
-        col("weight", "Incidenza %", Kind::Percent, true, 11.0, "l'incidenza della fase in percentuale, un numero con al più due decimali (20 vuol dire 20%)"),
-        col("description", "Descrizione", Kind::LongText, true, 60.0, "che cosa prevede la fase"),
-        col("involved", "Coinvolti", Kind::List, false, 25.0, "i codici delle strutture coinvolte o i nomi di enti esterni, separati da punto e virgola"),
+        col("unit", "Struttura", Shape::Code, true, 10.0, "il codice della struttura dell'obiettivo"),
+        col("letter", "Lettera", Shape::Code, true, 8.0, "la lettera dell'obiettivo (foglio Obiettivi)"),
+        col("number", "Fase", Shape::Integer, true, 6.0, "il numero della fase: 1, 2, … senza salti"),
+        col("deadline", "Scadenza", Shape::Date, true, 12.0, "la scadenza prevista della fase, una data (gg/mm/aaaa), non dopo la scadenza finale"),
+        col("weight", "Incidenza %", Shape::Percent, true, 11.0, "l'incidenza della fase in percentuale, un numero con al più due decimali (20 vuol dire 20%)"),
+        col("description", "Descrizione", Shape::LongText, true, 60.0, "che cosa prevede la fase"),
+        col("involved", "Coinvolti", Shape::List, false, 25.0, "i codici delle strutture coinvolte o i nomi di enti esterni, separati da punto e virgola"),
     ],
 };
 
@@ -273,12 +273,12 @@ const INDICATORS: Sheet = Sheet {
     name: "Indicatori",
     row: "un indicatore di risultato di un obiettivo",
     columns: &[
-        col("unit", "Struttura", Kind::Code, true, 10.0, "il codice della struttura dell'obiettivo"),
-        col("letter", "Lettera", Kind::Code, true, 8.0, "la lettera dell'obiettivo (foglio Obiettivi)"),
-        col("id", "Codice", Kind::Code, true, 24.0, "un codice breve, unico nell'obiettivo, ad esempio rimborsi-90gg"),
-        col("kind", "Tipo", Kind::IndicatorKind, true, 14.0, "rapporto (n° a / n° b), soglia (un valore contro una soglia) o qualitativo (un giudizio a parole)"),
-        col("target", "Valore atteso %", Kind::Percent, false, 14.0, "il valore atteso in percentuale, se c'è (100 vuol dire 100%)"),
-        col("description", "Descrizione", Kind::LongText, true, 60.0, "che cosa misura"),
+        col("unit", "Struttura", Shape::Code, true, 10.0, "il codice della struttura dell'obiettivo"),
+        col("letter", "Lettera", Shape::Code, true, 8.0, "la lettera dell'obiettivo (foglio Obiettivi)"),
+        col("id", "Codice", Shape::Code, true, 24.0, "un codice breve, unico nell'obiettivo, ad esempio rimborsi-90gg"),
+        col("kind", "Tipo", Shape::IndicatorKind, true, 14.0, "rapporto (n° a / n° b), soglia (un valore contro una soglia) o qualitativo (un giudizio a parole)"),
+        col("target", "Valore atteso %", Shape::Percent, false, 14.0, "il valore atteso in percentuale, se c'è (100 vuol dire 100%)"),
+        col("description", "Descrizione", Shape::LongText, true, 60.0, "che cosa misura"),
     ],
 };
 
@@ -444,15 +444,17 @@ impl Styles {
 
     /// The format of a column's cells, so that what is typed in later is stored
     /// as it should (a code typed `2250` stays text).
-    fn of(&self, kind: Kind) -> &Format {
+    fn of(&self, kind: Shape) -> &Format {
         match kind {
-            Kind::Code => &self.text,
-            Kind::Text | Kind::LongText | Kind::List | Kind::UnitKind | Kind::IndicatorKind => {
-                &self.wrap
-            }
-            Kind::Integer => &self.integer,
-            Kind::Percent => &self.percent,
-            Kind::Date => &self.date,
+            Shape::Code => &self.text,
+            Shape::Text
+            | Shape::LongText
+            | Shape::List
+            | Shape::UnitKind
+            | Shape::IndicatorKind => &self.wrap,
+            Shape::Integer => &self.integer,
+            Shape::Percent => &self.percent,
+            Shape::Date => &self.date,
         }
     }
 }
@@ -474,8 +476,8 @@ fn table(
         out.set_column_format(c, styles.of(column.kind))?;
         out.write_string_with_format(0, c, column.header, &styles.header)?;
         let choices: Option<Vec<&str>> = match column.kind {
-            Kind::UnitKind => Some(UnitKind::ALL.iter().map(|k| k.italian()).collect()),
-            Kind::IndicatorKind => Some(vec!["rapporto", "soglia", "qualitativo"]),
+            Shape::UnitKind => Some(UnitKind::ALL.iter().map(|k| k.italian()).collect()),
+            Shape::IndicatorKind => Some(vec!["rapporto", "soglia", "qualitativo"]),
             _ => None,
         };
         if let Some(choices) = choices {
@@ -510,14 +512,14 @@ fn write_cell(
     sheet: &mut Worksheet,
     row: u32,
     col: u16,
-    kind: Kind,
+    kind: Shape,
     value: &Value,
     styles: &Styles,
 ) -> Result<(), WriteError> {
     let format = styles.of(kind);
     match (kind, value) {
         (_, Value::Null) => {}
-        (Kind::Date, Value::String(text)) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        (Shape::Date, Value::String(text)) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
             Ok(date) => {
                 let cell = ExcelDateTime::from_ymd(
                     u16::try_from(date.year()).unwrap_or_default(),
@@ -533,13 +535,13 @@ fn write_cell(
         (_, Value::Number(n)) => {
             sheet.write_number_with_format(row, col, n.as_f64().unwrap_or_default(), format)?;
         }
-        (Kind::List, Value::Array(items)) => {
+        (Shape::List, Value::Array(items)) => {
             let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
             if !joined.is_empty() {
                 sheet.write_string_with_format(row, col, joined.join("; "), format)?;
             }
         }
-        (Kind::UnitKind, Value::String(code)) => {
+        (Shape::UnitKind, Value::String(code)) => {
             let word = code
                 .parse::<UnitKind>()
                 .map(UnitKind::italian)
@@ -678,6 +680,9 @@ impl Cells {
 fn cell_name(sheet: &str, row: u32, col: usize) -> String {
     format!("{sheet}!{}", row_col_to_cell(row, col as u16))
 }
+
+/// A row of a sheet: its number (from 0) and the document's object it holds.
+type Row = (u32, Map<String, Value>);
 
 /// A sheet's header row, read: for each of the sheet's columns, the spreadsheet
 /// column it is in (users may move columns about).
@@ -925,7 +930,7 @@ impl Reading {
         range: &calamine::Range<Data>,
         sheet: &Sheet,
         path: &str,
-    ) -> (Header, Vec<(u32, Map<String, Value>)>) {
+    ) -> (Header, Vec<Row>) {
         let header = self.header(range, sheet);
         let last = range.end().map_or(0, |(r, _)| r);
         let mut rows = Vec::new();
@@ -980,7 +985,7 @@ impl Reading {
         }
         if is_blank(data) {
             return match column.kind {
-                Kind::Text | Kind::LongText if !column.required => {
+                Shape::Text | Shape::LongText if !column.required => {
                     // Optional texts of an objective are empty texts; those of a
                     // unit (manager, label) are absent.
                     matches!(
@@ -1000,8 +1005,8 @@ impl Reading {
             };
         }
         match column.kind {
-            Kind::Code | Kind::Text | Kind::LongText => Some(Value::String(text(data))),
-            Kind::Integer => match data {
+            Shape::Code | Shape::Text | Shape::LongText => Some(Value::String(text(data))),
+            Shape::Integer => match data {
                 Data::Int(i) => Some(json!(i)),
                 Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(json!(*f as i64)),
                 Data::String(s) if s.trim().parse::<i64>().is_ok() => {
@@ -1012,7 +1017,7 @@ impl Reading {
                     None
                 }
             },
-            Kind::Percent => match data {
+            Shape::Percent => match data {
                 Data::Int(i) => Some(json!(i)),
                 Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(json!(*f as i64)),
                 Data::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number),
@@ -1035,14 +1040,14 @@ impl Reading {
                     None
                 }
             },
-            Kind::Date => match date(data) {
+            Shape::Date => match date(data) {
                 Some(date) => Some(Value::String(date.format("%Y-%m-%d").to_string())),
                 None => {
                     self.problem(place, format!("{} non è una data", text(data)));
                     None
                 }
             },
-            Kind::List => {
+            Shape::List => {
                 let items: Vec<Value> = text(data)
                     .split([';', ',', '\n'])
                     .map(str::trim)
@@ -1051,7 +1056,7 @@ impl Reading {
                     .collect();
                 Some(Value::Array(items))
             }
-            Kind::UnitKind => match unit_kind(&text(data)) {
+            Shape::UnitKind => match unit_kind(&text(data)) {
                 Some(kind) => Some(Value::String(kind.as_str().into())),
                 None => {
                     self.problem(
@@ -1064,7 +1069,7 @@ impl Reading {
                     None
                 }
             },
-            Kind::IndicatorKind => match indicator_kind_code(&text(data)) {
+            Shape::IndicatorKind => match indicator_kind_code(&text(data)) {
                 Some(code) => Some(Value::String(code.into())),
                 None => {
                     self.problem(
