@@ -624,7 +624,7 @@ fn formats_and_levels_parse_and_name_the_choices_when_wrong() {
         .parse::<Format>()
         .expect_err("not a format")
         .to_string();
-    assert!(wrong.contains("json, csv, md or html"), "{wrong}");
+    assert!(wrong.contains("json, csv, md, html or xlsx"), "{wrong}");
     let wrong = "unit"
         .parse::<Level>()
         .expect_err("not a level")
@@ -736,7 +736,7 @@ fn the_command_line_refuses_a_missing_database_and_an_unknown_format() {
         .output()
         .expect("the binary runs");
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("json, csv, md or html"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("json, csv, md, html or xlsx"));
 }
 
 #[test]
