@@ -36,10 +36,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API.
     Serve(crate::http::ServeArgs),
-    /// Load a plan document (JSON, DESIGN.md §6); prints every problem and loads
-    /// nothing if there is any.
+    /// Load a plan document (JSON, DESIGN.md §6) or a plan workbook (xlsx, from
+    /// `plan-template`); prints every problem and loads nothing if there is any.
     Import {
-        /// The plan document.
+        /// The plan document or workbook.
         file: PathBuf,
         /// The actor written on the events.
         #[arg(long, default_value = "traguardo-cli")]
@@ -95,6 +95,11 @@ pub enum Command {
     PlanSchema,
     /// Print the OpenAPI document the server serves at /api/v1/openapi.json.
     Openapi,
+    /// Write the template workbook of a plan (xlsx) to stdout.
+    PlanTemplate(crate::plan_cli::TemplateArgs),
+    /// Write a loaded plan, as it was loaded, to stdout: the plan document (json)
+    /// or its workbook (xlsx).
+    PlanExport(crate::plan_cli::ExportArgs),
     /// Manage web accounts (DESIGN.md §8).
     User {
         /// What to do with accounts.
@@ -233,6 +238,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command } => crate::web::cli::run(&cli.db, command),
+        Command::PlanTemplate(args) => crate::plan_cli::template(args),
+        Command::PlanExport(args) => crate::plan_cli::export(&cli.db, args),
     }
 }
 
@@ -322,9 +329,8 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn import(db: &std::path::Path, file: &std::path::Path, actor: &str) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let plan = match crate::plan_document::parse(&text) {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let plan = match crate::plan_cli::parse_plan(file, &bytes) {
         Ok(plan) => plan,
         Err(errors) => {
             for e in &errors {

@@ -1,6 +1,8 @@
 //! Traguardo: event-sourced tracking of a municipality's *Piano degli Obiettivi*.
 //!
-//! - [`plan_document`]: the plan document of DESIGN.md §6, validated all at once.
+//! - [`plan_document`]: the plan document of DESIGN.md §6, validated all at once;
+//!   [`plan_sheet`]: the same plan as a workbook (template, export, import), and
+//!   [`plan_cli`]: its commands.
 //! - [`commands`]: decide functions, where every rule lives (no I/O).
 //! - [`app`]: the use cases over the store and the in-memory read model.
 //! - [`error`]: the application's error type.
@@ -22,7 +24,9 @@ pub mod commands;
 pub mod error;
 pub mod flags;
 pub mod http;
+pub mod plan_cli;
 pub mod plan_document;
+pub mod plan_sheet;
 pub mod report;
 pub mod transparency;
 pub mod transparency_cli;

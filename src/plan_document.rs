@@ -9,15 +9,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::commands::limits;
 use crate::commands::shape::{self, PhaseShape, ShapeProblem};
 pub use crate::error::FieldError;
+use crate::AppError;
 use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use traguardo_events::domain::{ObjectiveEvent, PlanEvent};
+use traguardo_events::model::{objective_stream, plan_stream};
 use traguardo_events::model::{
-    Hundredths, IndicatorKind, IndicatorSpec, ObjectiveSpec, PhaseSpec, Unit,
+    Hundredths, IndicatorKind, IndicatorSpec, ObjectiveSpec, PhaseSpec, Unit, UnitKind,
 };
+use traguardo_events::store::Until;
+use traguardo_events::Store;
 
 /// A plan document that passed validation, in domain types.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +81,29 @@ pub struct UnitDocument {
     /// *Dirigente*, *Responsabile in P.O.*, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manager_title: Option<String>,
+    /// `settore`, `servizio_autonomo`, `area` or `ufficio`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<UnitKindSchema>")]
+    pub kind: Option<UnitKind>,
+    /// The name as the Comune writes it in prose, without the *Elenco*'s
+    /// "RESPONSABILE", e.g. "Servizio autonomo Polizia locale".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// The JSON Schema of [`UnitKind`] (the domain type carries no schemars).
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum UnitKindSchema {
+    /// *Settore*.
+    Settore,
+    /// *Servizio autonomo*.
+    ServizioAutonomo,
+    /// *Area*.
+    Area,
+    /// *Ufficio*.
+    Ufficio,
 }
 
 /// An objective (*Obiettivo*).
@@ -178,6 +207,122 @@ pub enum IndicatorKindDocument {
     Threshold,
     /// A judgement in words.
     Qualitative,
+}
+
+impl From<&ValidPlan> for PlanDocument {
+    /// The document that loads `plan` (weights and targets back to percentages).
+    fn from(plan: &ValidPlan) -> Self {
+        PlanDocument {
+            organisation: plan.organisation.clone(),
+            year: plan.year,
+            title: plan.title.clone(),
+            units: plan
+                .units
+                .iter()
+                .map(|u| UnitDocument {
+                    code: u.code.clone(),
+                    name: u.name.clone(),
+                    manager: u.manager.clone(),
+                    manager_title: u.manager_title.clone(),
+                    kind: u.kind,
+                    label: u.label.clone(),
+                })
+                .collect(),
+            objectives: plan
+                .objectives
+                .iter()
+                .map(|o| ObjectiveDocument {
+                    unit: o.unit.clone(),
+                    letter: o.letter.clone(),
+                    manager: o.manager.clone(),
+                    title: o.title.clone(),
+                    strategic_purpose: o.strategic_purpose.clone(),
+                    directives: o.directives.clone(),
+                    phases: o
+                        .phases
+                        .iter()
+                        .map(|p| PhaseDocument {
+                            number: p.number,
+                            description: p.description.clone(),
+                            weight: p.weight_hundredths.as_f64(),
+                            involved: p.involved.clone(),
+                            deadline: p.deadline,
+                        })
+                        .collect(),
+                    final_deadline: o.final_deadline,
+                    expected_result: o.expected_result.clone(),
+                    achieved_when: o.achieved_when.clone(),
+                    not_achieved_when: o.not_achieved_when.clone(),
+                    indicators: o
+                        .indicators
+                        .iter()
+                        .map(|i| IndicatorDocument {
+                            id: i.id.clone(),
+                            description: i.description.clone(),
+                            kind: match i.kind {
+                                IndicatorKind::Ratio => IndicatorKindDocument::Ratio,
+                                IndicatorKind::Threshold => IndicatorKindDocument::Threshold,
+                                IndicatorKind::Qualitative => IndicatorKindDocument::Qualitative,
+                            },
+                            target: i.target_hundredths.map(Hundredths::as_f64),
+                        })
+                        .collect(),
+                    constraints: o.constraints.clone(),
+                    human_resources: o.human_resources.clone(),
+                    financial_resources: o.financial_resources.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The plan of `year` as it was loaded: its `plan_defined` event and the
+/// definitions of the objectives loaded with it (what later revisions changed or
+/// added is not part of it).
+///
+/// # Errors
+/// [`AppError::NotFound`] when no plan of that year is loaded; a store error when
+/// the log cannot be read or holds what it should not.
+pub fn loaded_plan(store: &dyn Store, year: i32) -> Result<ValidPlan, AppError> {
+    let defined = store
+        .read_stream(&plan_stream(year), Until::Version(1))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::NotFound(format!("no plan for {year}")))?;
+    let PlanEvent::PlanDefined {
+        organisation,
+        title,
+        units,
+        objectives: keys,
+        ..
+    } = defined.decode()?
+    else {
+        return Err(AppError::Internal(format!(
+            "the first event of plan/{year} is not its definition"
+        )));
+    };
+    let mut objectives = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let first = store
+            .read_stream(&objective_stream(key), Until::Version(1))?
+            .into_iter()
+            .next();
+        match first.map(|e| e.decode::<ObjectiveEvent>()).transpose()? {
+            Some(ObjectiveEvent::ObjectiveDefined { objective, .. }) => objectives.push(objective),
+            _ => {
+                return Err(AppError::Internal(format!(
+                    "objective {key} of plan {year} has no definition"
+                )))
+            }
+        }
+    }
+    Ok(ValidPlan {
+        organisation,
+        year,
+        title,
+        units,
+        objectives,
+    })
 }
 
 /// The JSON Schema of the plan document, as published in `seeds/plan.schema.json`.
@@ -585,9 +730,11 @@ impl Walker {
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
             let path = format!("units[{i}]");
-            let Some(unit) =
-                self.object(item, &path, &["code", "name", "manager", "manager_title"])
-            else {
+            let Some(unit) = self.object(
+                item,
+                &path,
+                &["code", "name", "manager", "manager_title", "kind", "label"],
+            ) else {
                 ok = false;
                 continue;
             };
@@ -595,6 +742,16 @@ impl Walker {
             let name = self.text(unit, &path, "name", true);
             let manager = self.optional_text(unit, &path, "manager");
             let manager_title = self.optional_text(unit, &path, "manager_title");
+            let kind = self.unit_kind(unit, &path);
+            let label = self.optional_text(unit, &path, "label");
+            if let Some(Some(label)) = &label {
+                if let Some(problem) =
+                    limits::text(&join(&path, "label"), label, limits::NAME_CHARS)
+                {
+                    self.errors.push(problem);
+                    ok = false;
+                }
+            }
             if let Some(code) = &code {
                 codes.insert(code.clone());
                 if let Some(first) = seen.insert(code.clone(), i) {
@@ -604,17 +761,47 @@ impl Walker {
                     );
                 }
             }
-            match (code, name, manager, manager_title) {
-                (Some(code), Some(name), Some(manager), Some(manager_title)) => units.push(Unit {
+            match (code, name, manager, manager_title, kind, label) {
+                (
+                    Some(code),
+                    Some(name),
+                    Some(manager),
+                    Some(manager_title),
+                    Some(kind),
+                    Some(label),
+                ) => units.push(Unit {
                     code,
                     name,
                     manager,
                     manager_title,
+                    kind,
+                    label,
                 }),
                 _ => ok = false,
             }
         }
         ok.then_some(units)
+    }
+
+    /// A unit's optional `kind`: none when absent, a problem when unknown.
+    fn unit_kind(&mut self, map: &Map<String, Value>, path: &str) -> Option<Option<UnitKind>> {
+        match map.get("kind") {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(s)) => match s.trim().parse::<UnitKind>() {
+                Ok(kind) => Some(Some(kind)),
+                Err(message) => {
+                    self.error(join(path, "kind"), message);
+                    None
+                }
+            },
+            Some(_) => {
+                self.error(
+                    join(path, "kind"),
+                    "deve essere settore, servizio_autonomo, area o ufficio",
+                );
+                None
+            }
+        }
     }
 
     fn objective(

@@ -7,6 +7,7 @@
 //! - [`http`]: the HTTP API under load, the real server and a load generator
 //!   (`wrk` or reqwest) on loopback.
 //! - [`proofs`]: the latency of Merkle proofs on a large log, over HTTP.
+//! - [`report`]: the report of a plan of 2,000 objectives in every format.
 //!
 //! The append loop that the crash test kills is the test-support binary
 //! `traguardo-append-loop` (`tests/support/append_loop.rs`) of the root package.
@@ -15,6 +16,7 @@
 
 mod http;
 mod proofs;
+mod report;
 mod store;
 mod web;
 
@@ -44,6 +46,9 @@ enum Command {
     /// Measure Merkle proofs on a large log: over HTTP (the real server with a
     /// checkpoint key) and straight from the store.
     Proofs(proofs::ProofsArgs),
+    /// Render the report of a generated plan of 2,000 objectives and 12,000
+    /// phases in every format.
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         Command::Http(args) => http::run(args),
         Command::Web(args) => web::run(args),
         Command::Proofs(args) => proofs::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => code,

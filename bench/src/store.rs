@@ -470,6 +470,8 @@ impl Workload {
                         name: format!("SETTORE {} — SERVIZI AL CITTADINO", 2200 + u),
                         manager: Some(format!("Dott. Dirigente {u}")),
                         manager_title: Some("Dirigente".into()),
+                        kind: None,
+                        label: None,
                     })
                     .collect(),
                 objectives: (i..i + OBJECTIVES_PER_PLAN)

@@ -148,6 +148,99 @@ pub struct Unit {
     /// The manager's title, e.g. `Dirigente`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manager_title: Option<String>,
+    /// What kind of unit it is (*Settore*, *Servizio autonomo*, …), if the plan
+    /// says. Absent from plans loaded before it existed, and then not written, so
+    /// that their events hash as they always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<UnitKind>,
+    /// The name as the Comune writes it in prose, e.g. "Servizio autonomo Polizia
+    /// locale" (`name` keeps the *Elenco*'s capitals and its "RESPONSABILE").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Unit {
+    /// The name to show people: the label when the plan gives one, else the
+    /// name as printed in the *Elenco*.
+    pub fn display_name(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// The kind of an organisational unit, in the Comune's own words.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// *Settore*, headed by a *Dirigente*.
+    Settore,
+    /// *Servizio autonomo*, outside the Settori.
+    ServizioAutonomo,
+    /// *Area*, grouping Settori.
+    Area,
+    /// *Ufficio*.
+    Ufficio,
+}
+
+impl UnitKind {
+    /// Every kind, in the order of the organisation chart.
+    pub const ALL: [UnitKind; 4] = [
+        UnitKind::Settore,
+        UnitKind::ServizioAutonomo,
+        UnitKind::Area,
+        UnitKind::Ufficio,
+    ];
+
+    /// The word written in documents: `settore`, `servizio_autonomo`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitKind::Settore => "settore",
+            UnitKind::ServizioAutonomo => "servizio_autonomo",
+            UnitKind::Area => "area",
+            UnitKind::Ufficio => "ufficio",
+        }
+    }
+
+    /// The Italian word people read: "Settore", "Servizio autonomo", …
+    pub fn italian(self) -> &'static str {
+        match self {
+            UnitKind::Settore => "Settore",
+            UnitKind::ServizioAutonomo => "Servizio autonomo",
+            UnitKind::Area => "Area",
+            UnitKind::Ufficio => "Ufficio",
+        }
+    }
+}
+
+impl std::str::FromStr for UnitKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        UnitKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "{s:?} non è un tipo di struttura: settore, servizio_autonomo, area o ufficio"
+                )
+            })
+    }
+}
+
+impl fmt::Display for UnitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A phase (*Fase*) as defined: description, weight, involved units, deadline.
@@ -380,6 +473,31 @@ mod tests {
         assert_eq!(Hundredths(2000).to_string(), "20");
         assert_eq!(Hundredths(2050).to_string(), "20.5");
         assert_eq!(Hundredths(-5).to_string(), "-0.05");
+    }
+
+    #[test]
+    fn a_unit_without_kind_or_label_serializes_as_before_and_shows_its_name() {
+        let unit: Unit =
+            serde_json::from_str(r#"{"code":"2250","name":"RESPONSABILE X"}"#).unwrap();
+        assert_eq!(unit.kind, None);
+        assert_eq!(unit.display_name(), "RESPONSABILE X");
+        assert_eq!(
+            serde_json::to_string(&unit).unwrap(),
+            r#"{"code":"2250","name":"RESPONSABILE X"}"#
+        );
+        let labelled = Unit {
+            kind: Some(UnitKind::ServizioAutonomo),
+            label: Some("Servizio autonomo Polizia locale".into()),
+            ..unit
+        };
+        assert_eq!(labelled.display_name(), "Servizio autonomo Polizia locale");
+        assert_eq!(
+            serde_json::to_value(&labelled).unwrap()["kind"],
+            "servizio_autonomo"
+        );
+        assert_eq!(UnitKind::ServizioAutonomo.italian(), "Servizio autonomo");
+        assert_eq!("area".parse::<UnitKind>(), Ok(UnitKind::Area));
+        assert!("Settore".parse::<UnitKind>().is_err());
     }
 
     #[test]

@@ -72,11 +72,13 @@ pub struct PlanCreated {
     pub objectives: Vec<String>,
 }
 
-/// Loads a plan document (admin): every problem is reported at once and nothing
-/// is loaded unless there are none.
+/// Loads a plan document (admin), or a plan workbook sent as xlsx (the
+/// template of `traguardo plan-template`): every problem is reported at once,
+/// a workbook's with its sheet and cell (`Fasi!D7`), and nothing is loaded
+/// unless there are none.
 #[utoipa::path(post, path = "/plans", tag = "plans",
-    request_body(content = Object, description = "a plan document (DESIGN.md §6; its JSON Schema is `traguardo plan-schema`, seeds/plan.schema.json)",
-        example = json!({"organisation": "Città di Alessandria", "year": 2023, "title": "Piano degli obiettivi 2023",
+    request_body(description = "a plan document (DESIGN.md §6; its JSON Schema is `traguardo plan-schema`, seeds/plan.schema.json), or a plan workbook (`traguardo plan-template`)",
+        content((Object = "application/json", example = json!({"organisation": "Città di Alessandria", "year": 2023, "title": "Piano degli obiettivi 2023",
             "units": [{"code": "2250", "name": "RESPONSABILE SETTORE RISORSE FINANZIARIE E TRIBUTI"}],
             "objectives": [{"unit": "2250", "letter": "A", "manager": "Dott. Stefano Specchia",
                 "title": "Rimborsi entro 90 giorni",
@@ -85,20 +87,31 @@ pub struct PlanCreated {
                            {"number": 3, "description": "Rimborsi", "weight": 33.34, "deadline": "2023-12-31"}],
                 "final_deadline": "2023-12-31",
                 "indicators": [{"id": "rimborsi-90gg", "description": "Rimborsi entro 90 giorni", "kind": "ratio", "target": 100}]}]})),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
     responses((status = 201, body = PlanCreated), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem, description = "the year is loaded already"),
               (status = 422, body = Problem)))]
 async fn create_plan(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     raw: RawBody,
 ) -> Result<Response, Problem> {
     auth.require(&[Role::Admin])?;
-    let body = JsonBody::<Value>::parse(raw)?;
-    if let Some(problem) = crate::plan_document::duplicate_key(&body.raw) {
-        return Err(Problem::invalid(vec![problem]));
-    }
-    let plan = crate::plan_document::validate(&body.value).map_err(Problem::invalid)?;
+    let xlsx_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(super::problem::is_xlsx);
+    let plan = if xlsx_type || crate::plan_sheet::is_xlsx(&raw.0) {
+        let raw = raw.0;
+        support::blocking(move || crate::plan_sheet::read(&raw).map_err(crate::AppError::Invalid))
+            .await?
+    } else {
+        let body = JsonBody::<Value>::parse(raw)?;
+        if let Some(problem) = crate::plan_document::duplicate_key(&body.raw) {
+            return Err(Problem::invalid(vec![problem]));
+        }
+        crate::plan_document::validate(&body.value).map_err(Problem::invalid)?
+    };
     state.app.import_plan(&plan, &auth.0).await?;
     let answer = PlanCreated {
         year: plan.year,

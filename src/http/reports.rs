@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// `json` (default), `csv`, `md` or `html`.
+    /// `json` (default), `csv`, `md`, `html` or `xlsx`.
     #[param(schema_with = support::report_format_schema)]
     pub format: Option<String>,
     /// For csv: `phase` (default, a row per phase) or `objective`.
@@ -53,7 +53,7 @@ pub struct ReportQuery {
 /// The end-of-year achievement report.
 #[utoipa::path(get, path = "/plans/{year}/report", tag = "reports", params(("year" = i32, Path), ReportQuery),
     responses((status = 200, description = "the report in the format asked (JSON: the `Report` document)", 
-               content((crate::report::Report = "application/json"), (String = "text/csv"), (String = "text/markdown"), (String = "text/html"))),
+               content((crate::report::Report = "application/json"), (String = "text/csv"), (String = "text/markdown"), (String = "text/html"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
               (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn plan_report(
     State(state): State<AppState>,

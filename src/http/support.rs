@@ -402,7 +402,7 @@ pub fn events_format_schema() -> utoipa::openapi::Object {
 
 /// `format` of `GET /plans/{year}/report`.
 pub fn report_format_schema() -> utoipa::openapi::Object {
-    text_choice(&["json", "csv", "md", "html"])
+    text_choice(&["json", "csv", "md", "html", "xlsx"])
 }
 
 /// `level` of `GET /plans/{year}/report`.

@@ -20,6 +20,7 @@ pub mod html;
 pub mod italian;
 pub mod markdown;
 pub mod model;
+pub mod xlsx;
 
 use std::io::Write;
 use std::path::Path;
@@ -45,6 +46,8 @@ pub enum Format {
     Md,
     /// One self-contained, printable HTML page.
     Html,
+    /// An xlsx workbook: numbers and dates as typed cells.
+    Xlsx,
 }
 
 impl FromStr for Format {
@@ -56,9 +59,10 @@ impl FromStr for Format {
             "csv" => Ok(Format::Csv),
             "md" => Ok(Format::Md),
             "html" => Ok(Format::Html),
+            "xlsx" => Ok(Format::Xlsx),
             _ => Err(AppError::invalid(
                 "format",
-                format!("unknown report format {text:?}: expected json, csv, md or html"),
+                format!("unknown report format {text:?}: expected json, csv, md, html or xlsx"),
             )),
         }
     }
@@ -135,6 +139,11 @@ pub fn render(report: &Report, format: Format, level: Level) -> Result<Rendered,
                 file_extension: "md",
             }
         }
+        Format::Xlsx => Rendered {
+            content_type: crate::plan_sheet::XLSX_CONTENT_TYPE,
+            body: xlsx::render(report)?,
+            file_extension: "xlsx",
+        },
         Format::Html => {
             let doc = document::Document::new(report, level);
             let text = html::HtmlReport { doc: &doc }
@@ -163,7 +172,7 @@ pub struct ReportArgs {
     /// Plan year.
     #[arg(long)]
     pub year: i32,
-    /// json, csv, md or html.
+    /// json, csv, md, html or xlsx (xlsx: redirect stdout to a file).
     #[arg(long, default_value = "md")]
     pub format: Format,
     /// phase (one row per phase) or objective (one per objective).

@@ -534,7 +534,7 @@ fn unit_reports(plan: &Plan, registry: &Registry, at: NaiveDate) -> Vec<UnitRepo
             let unit = plan.unit(&code);
             let scores = scores_of(plan.year, at, objectives.clone());
             UnitReport {
-                name: unit.map_or_else(|| code.clone(), |u| u.name.clone()),
+                name: unit.map_or_else(|| code.clone(), |u| u.display_name().to_string()),
                 manager: unit
                     .and_then(|u| u.manager.clone())
                     .or_else(|| objectives.first().map(|o| o.spec().manager.clone())),

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use traguardo::plan_document::{self, FieldError, PlanDocument};
 use traguardo::AppError;
 use traguardo_events::domain::ObjectiveEvent;
-use traguardo_events::model::{Hundredths, IndicatorKind};
+use traguardo_events::model::{Hundredths, IndicatorKind, UnitKind};
 use traguardo_events::store::Until;
 
 use crate::support::{admin, block_on, d, seed_path, World};
@@ -273,6 +273,83 @@ fn the_seed_lists_the_eighteen_units_of_the_elenco_with_the_four_managers() {
         assert_eq!(unit(code).manager.as_deref(), Some(manager), "{code}");
         assert_eq!(unit(code).manager_title.as_deref(), Some(title), "{code}");
     }
+}
+
+#[test]
+fn every_unit_of_the_seed_has_its_kind_and_the_name_the_comune_writes() {
+    let plan = seed_plan();
+    let unit = |code: &str| plan.units.iter().find(|u| u.code == code).unwrap();
+    for (code, kind, label) in [
+        (
+            "2247",
+            UnitKind::ServizioAutonomo,
+            "Servizio autonomo Polizia locale",
+        ),
+        (
+            "2250",
+            UnitKind::Settore,
+            "Settore Risorse finanziarie e tributi",
+        ),
+        ("22550", UnitKind::Area, "Area tecnica"),
+        ("12224", UnitKind::Ufficio, "Ufficio autonomo DPO"),
+    ] {
+        assert_eq!(unit(code).kind, Some(kind), "{code}");
+        assert_eq!(unit(code).display_name(), label, "{code}");
+    }
+    // The Elenco's name stays as printed, in capitals.
+    assert_eq!(
+        unit("2247").name,
+        "RESPONSABILE SERVIZIO AUTONOMO POLIZIA LOCALE"
+    );
+    for u in &plan.units {
+        let label = u
+            .label
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} has no label", u.code));
+        assert!(u.kind.is_some(), "{} has no kind", u.code);
+        assert!(!label.to_uppercase().contains("RESPONSABILE"), "{label}");
+        assert_ne!(label, label.to_uppercase(), "{label} is in capitals");
+        // The kind's word opens the label of every Settore, Servizio and Area.
+        if u.kind != Some(UnitKind::Ufficio) {
+            assert!(label.starts_with(u.kind.unwrap().italian()), "{label}");
+        }
+    }
+}
+
+#[test]
+fn a_unit_kind_that_is_not_one_of_the_four_and_a_label_too_long_are_reported() {
+    let mut doc = valid();
+    doc["units"][0]["kind"] = json!("dipartimento");
+    doc["units"][1]["label"] = json!("x".repeat(201));
+    assert_errors(
+        &doc,
+        &[
+            (
+                "units[0].kind",
+                "\"dipartimento\" non è un tipo di struttura: settore, servizio_autonomo, area o ufficio",
+            ),
+            ("units[1].label", "è lungo 201 caratteri, al massimo 200"),
+        ],
+    );
+}
+
+#[test]
+fn a_plan_without_kinds_or_labels_stores_its_units_exactly_as_before() {
+    // Documents and logs written before units had a kind: the event's data holds
+    // no new key, so its canonical form, and so its hash, is what it always was.
+    let world = World::new();
+    let plan = plan_document::validate(&valid()).unwrap();
+    assert_eq!(plan.units[0].kind, None);
+    assert_eq!(
+        plan.units[0].display_name(),
+        "RESPONSABILE SETTORE RISORSE FINANZIARIE E TRIBUTI"
+    );
+    block_on(world.app.import_plan(&plan, &admin())).unwrap();
+    let events = world.app.store().read_all(0, 10).unwrap();
+    assert_eq!(
+        events[0].data["units"][0],
+        json!({"code": "2250", "name": "RESPONSABILE SETTORE RISORSE FINANZIARIE E TRIBUTI"})
+    );
 }
 
 #[test]

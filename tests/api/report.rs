@@ -53,7 +53,7 @@ fn validate(world: &World, key: &str, neutralised: Vec<u32>, note: Option<&str>)
 /// registration, a revision that moves deadlines (one retroactively), a revision
 /// that withdraws a phase and revises weights, and final validations, one with a
 /// neutralised phase.
-fn scripted_year() -> World {
+pub(crate) fn scripted_year() -> World {
     let world = World::with_seed();
 
     world.on("2022-02-25");
@@ -162,7 +162,7 @@ fn scripted_year() -> World {
     world
 }
 
-fn build(world: &World, as_of: Option<DateTime<Utc>>) -> Report {
+pub(crate) fn build(world: &World, as_of: Option<DateTime<Utc>>) -> Report {
     report::build(&world.app, 2022, Some(d(AT)), as_of, generated_at()).expect("the report builds")
 }
 
@@ -624,7 +624,7 @@ fn formats_and_levels_parse_and_name_the_choices_when_wrong() {
         .parse::<Format>()
         .expect_err("not a format")
         .to_string();
-    assert!(wrong.contains("json, csv, md or html"), "{wrong}");
+    assert!(wrong.contains("json, csv, md, html or xlsx"), "{wrong}");
     let wrong = "unit"
         .parse::<Level>()
         .expect_err("not a level")
@@ -736,7 +736,7 @@ fn the_command_line_refuses_a_missing_database_and_an_unknown_format() {
         .output()
         .expect("the binary runs");
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("json, csv, md or html"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("json, csv, md, html or xlsx"));
 }
 
 #[test]
