@@ -96,11 +96,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let admin = Principal {
-        name: "bench".into(),
-        role: Role::Admin,
-        units: vec![],
-    };
+    let admin = Principal::new("bench", Role::Admin, vec![]);
     let valid = traguardo::plan_document::validate(&plan(args.objectives))
         .map_err(|e| anyhow::anyhow!("the generated plan is invalid: {e:?}"))?;
     let started = Instant::now();
@@ -115,11 +111,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     for objective in &valid.objectives {
         let key = objective.key();
-        let manager = Principal {
-            name: objective.manager.clone(),
-            role: Role::Manager,
-            units: vec![objective.unit.clone()],
-        };
+        let manager = Principal::new(
+            objective.manager.clone(),
+            Role::Manager,
+            vec![objective.unit.clone()],
+        );
         for phase in objective.phases.iter().take(3) {
             let on = phase.deadline - chrono::Duration::days((phase.number % 2) as i64 * 3 - 1);
             let command = ObjectiveCommand::CompletePhase {
