@@ -257,7 +257,7 @@ async fn numbers_have_formats_dates_are_dates_and_choices_are_enums() {
         param("/api/v1/plans/{year}/report", "get", "format")["enum"]
             .as_array()
             .map(Vec::len),
-        Some(4)
+        Some(5)
     );
     // The live feed is an event stream.
     let feed = &doc["paths"]["/api/v1/events/stream"]["get"]["responses"]["200"]["content"];
