@@ -141,11 +141,44 @@ pub struct StreamQuery {
     pub after: Option<String>,
 }
 
+/// One event of the live feed, as an SSE client reads it (the schema of each
+/// event of `text/event-stream`, as OpenAPI 3.2's `itemSchema` would say).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedEvent {
+    /// The event's seq: reconnect with it as `Last-Event-ID` to resume after it.
+    #[schema(pattern = "^[0-9]+$", example = "42")]
+    pub id: String,
+    /// The event's type, e.g. `phase_completed`.
+    #[schema(example = "phase_completed")]
+    pub event: String,
+    /// The event as JSON, as `GET /events` answers each one.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
+impl FeedEvent {
+    /// The feed's event for a recorded one.
+    fn of(e: &RecordedEvent) -> Option<FeedEvent> {
+        Some(FeedEvent {
+            id: e.seq.to_string(),
+            event: e.event_type.clone(),
+            data: serde_json::to_string(e).ok()?,
+        })
+    }
+}
+
+impl From<FeedEvent> for Event {
+    fn from(e: FeedEvent) -> Event {
+        Event::default().id(e.id).event(e.event).data(e.data)
+    }
+}
+
 /// The global log as server-sent events, each with `id: <seq>`; reconnect with
 /// `Last-Event-ID` to resume without gaps or duplicates.
 #[utoipa::path(get, path = "/events/stream", tag = "audit",
     params(StreamQuery, ("Last-Event-ID" = Option<String>, Header)),
-    responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "text/event-stream of events: the schema is that of each event, with its id, event type and data",
+               content_type = "text/event-stream", body = FeedEvent),
               (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn event_stream(
     State(state): State<AppState>,
@@ -154,9 +187,12 @@ async fn event_stream(
     Query(query): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     auth.require(&[Role::Auditor, Role::Admin])?;
+    // An empty Last-Event-ID (a client that has seen nothing yet) leaves `after`.
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
         .map(str::to_string)
         .or(query.after);
     let after = match resume.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
@@ -197,13 +233,7 @@ impl Feed {
             }
             if let Some(e) = self.buffer.pop_front() {
                 self.cursor = e.seq;
-                let data = serde_json::to_string(&e).ok()?;
-                return Some(
-                    Event::default()
-                        .id(e.seq.to_string())
-                        .event(e.event_type.clone())
-                        .data(data),
-                );
+                return FeedEvent::of(&e).map(Event::from);
             }
             // Mark the head as seen before reading, so a commit in between wakes us.
             self.head.borrow_and_update();

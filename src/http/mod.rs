@@ -10,6 +10,7 @@
 //! - [`transparency`]: signed checkpoints, proofs, cosignatures, the seal.
 //! - [`min_seq`]: `?min_seq=N` / `X-Min-Seq`, waiting for a seq written
 //!   through another instance.
+//! - [`query`]: only the query parameters the document names, each once.
 //! - [`serve`]: the connection loop, with its bounds ([`Limits`]).
 //! - [`head_file`]: the highest head seen, kept beside a SQLite database.
 //! - [`layers`]: compression, CORS, request ids, rate limits, caching headers.
@@ -28,6 +29,7 @@ pub mod ops;
 pub mod plans;
 pub mod problem;
 pub mod problem_types;
+pub mod query;
 pub mod reports;
 mod serve;
 mod support;
@@ -222,6 +224,10 @@ pub fn router_with(
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             min_seq::wait,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            query::check,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

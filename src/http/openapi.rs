@@ -71,11 +71,11 @@ struct ProblemStatus {
 }
 
 /// Every status a route of this API can answer with a problem.
-const PROBLEMS: [ProblemStatus; 12] = [
+const PROBLEMS: [ProblemStatus; 13] = [
     ProblemStatus {
         status: 400,
         name: "BadRequest",
-        description: "The request cannot be read: a body that is not JSON, a malformed header (If-Match, Idempotency-Key).",
+        description: "The request cannot be read: a query parameter the operation does not take, or one given twice (`errors` names each); a body that is not JSON; a malformed header (If-Match, Idempotency-Key).",
     },
     ProblemStatus {
         status: 401,
@@ -130,7 +130,12 @@ const PROBLEMS: [ProblemStatus; 12] = [
     ProblemStatus {
         status: 503,
         name: "ServiceUnavailable",
-        description: "Passing: the database is unreachable, or this instance has not yet read the log up to the `min_seq` asked for. Retry after Retry-After seconds (a write with the same Idempotency-Key).",
+        description: "Passing: the database is unreachable or read-only, or this instance has not yet read the log up to the `min_seq` asked for. Retry after Retry-After seconds (a write with the same Idempotency-Key).",
+    },
+    ProblemStatus {
+        status: 507,
+        name: "InsufficientStorage",
+        description: "The disk that holds the log is full: nothing was recorded. Retry with the same Idempotency-Key once space is freed.",
     },
 ];
 
@@ -278,6 +283,11 @@ fn example(status: u16) -> Value {
             "Too many requests",
             "troppe richieste: riprovare tra qualche secondo",
         ),
+        507 => (
+            "insufficient-storage",
+            "Insufficient storage",
+            "Il disco che ospita il registro degli eventi è pieno: la richiesta non è stata registrata.",
+        ),
         503 => (
             "unavailable",
             "Service unavailable",
@@ -320,6 +330,30 @@ fn path_example(name: &str) -> Option<Value> {
     }
 }
 
+/// The form the server reads of a request header, where it reads one: a
+/// value of another form is a 400.
+fn header_schema(name: &Value) -> Option<Value> {
+    match name.as_str()? {
+        // Visible ASCII, as `support::idempotency_key` takes it.
+        "Idempotency-Key" => Some(json!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "pattern": "^[!-~]+$",
+            "example": "3f2b9c1e-rev-2022-07-01"
+        })),
+        // `*` or a list of entity tags (RFC 9110 §8.8.3) of visible ASCII
+        // without commas, as `support::if_match` takes it; empty is no
+        // condition.
+        "If-Match" => Some(json!({
+            "type": "string",
+            "pattern": "^[ \t]*(|\\*|(W/)?\"[!#-+.-~-]*\"([ \t]*,[ \t]*(W/)?\"[!#-+.-~-]*\")*)[ \t]*$",
+            "example": "\"7\""
+        })),
+        _ => None,
+    }
+}
+
 /// What a success answers, when its annotation says nothing.
 fn success_description(status: &str) -> &'static str {
     match status {
@@ -353,6 +387,14 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
             if let (Some(example), true) = (example, p["in"] == "path") {
                 p["example"] = example;
             }
+            if let (Some(schema), true) = (header_schema(&p["name"]), p["in"] == "header") {
+                p["schema"] = schema;
+            }
+            // Every handler reads `?at=` as no `at` at all (what an empty form
+            // field sends).
+            if p["in"] == "query" {
+                p["allowEmptyValue"] = json!(true);
+            }
         }
     }
     let parameters = operation.entry("parameters").or_insert_with(|| json!([]));
@@ -366,13 +408,16 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
         })
         .unwrap_or_default();
     let has_path = path.contains('{');
-    let has_query = parameters
-        .as_array()
-        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
     let has_body = operation.contains_key("requestBody");
-    let mut statuses: Vec<u16> = vec![422, 500, 503];
+    // Every route: a query parameter it does not take (400), a bad `min_seq`
+    // (422), a failure (500), a read model behind `min_seq` (503), and, for a
+    // request with credentials, too many failed authentications (429).
+    let mut statuses: Vec<u16> = vec![400, 422, 429, 500, 503];
     if !public {
-        statuses.extend([401, 429]);
+        statuses.push(401);
+    }
+    if method == "post" || method == "delete" {
+        statuses.push(507);
     }
     if has_path {
         statuses.push(404);
@@ -385,9 +430,6 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
     }
     if headers.iter().any(|h| h == "Idempotency-Key") {
         statuses.push(400);
-    }
-    if has_query || method == "post" || method == "delete" {
-        statuses.push(422);
     }
     let responses = operation
         .entry("responses")

@@ -383,13 +383,25 @@ fn weights_schema() -> utoipa::openapi::Object {
 /// `?dry_run=true` on `POST /plans/{year}/revisions`.
 #[derive(Debug, Default, Deserialize)]
 pub struct DryRunQuery {
-    /// `true` (or `1`): preview, append nothing.
+    /// `true`: preview, append nothing; `false` (or nothing): record.
     pub dry_run: Option<String>,
 }
 
 impl DryRunQuery {
-    fn is_dry_run(&self) -> bool {
-        matches!(self.dry_run.as_deref(), Some("true" | "1"))
+    /// Whether to preview only. Anything but `true` or `false` is refused:
+    /// a client that meant a preview (`dry_run=yes`) must never record.
+    ///
+    /// # Errors
+    /// 422 naming `dry_run`.
+    fn is_dry_run(&self) -> Result<bool, Problem> {
+        match self.dry_run.as_deref() {
+            None | Some("" | "false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(Problem::invalid(vec![FieldError::new(
+                "dry_run",
+                format!("{other:?} non è true o false"),
+            )])),
+        }
     }
 }
 
@@ -421,6 +433,7 @@ async fn create_revision(
     let auth = &request.auth;
     let year = support::plan_year(&year)?;
     auth.require(&[Role::Admin])?;
+    let dry_run = dry.is_dry_run()?;
     let body = JsonBody::<RevisionBody>::parse(raw)?;
     // Bounded before any change is read, so that a huge list costs nothing and
     // answers one line, not one problem per change.
@@ -474,7 +487,9 @@ async fn create_revision(
             return Err(Problem::invalid(errors));
         }
     };
-    if dry.is_dry_run() {
+    // Read (and so checked) on a dry run too, though only a recording uses it.
+    let idempotency = request.idempotency_key(&body.raw)?;
+    if dry_run {
         let app = state.app.clone();
         let principal = auth.0.clone();
         let preview =
@@ -483,7 +498,6 @@ async fn create_revision(
         support::with_request_names(&mut answer);
         return Ok(Json(answer).into_response());
     }
-    let idempotency = request.idempotency_key(&body.raw)?;
     let started = std::time::Instant::now();
     let written = state
         .app
@@ -556,7 +570,8 @@ fn revision_request(
     codes: &BTreeSet<String>,
 ) -> Result<RevisionRequest, Box<ParsedRevision>> {
     let mut errors = Vec::new();
-    let act_date = match body.act_date.as_deref().filter(|d| !d.is_empty()) {
+    // `""` is not a date: an act without a date leaves the field out.
+    let act_date = match body.act_date.as_deref() {
         None => None,
         Some(text) => match crate::plan_document::parse_date(text) {
             Ok(date) => Some(date),

@@ -218,13 +218,17 @@ async fn plan_flags(
     known_plan(&state, year)?;
     let mut settings = FlagSettings::default();
     if let Some(text) = query.late_days.as_deref().filter(|t| !t.is_empty()) {
-        settings.late_registration_days =
-            text.parse().ok().filter(|d: &i64| *d >= 0).ok_or_else(|| {
-                Problem::invalid(vec![FieldError::new(
-                    "late_days",
-                    format!("{text:?} is not a number of days"),
-                )])
-            })?;
+        // A whole number of days within the documented int32 range.
+        let days = text.parse::<i32>().ok().filter(|d| *d >= 0);
+        settings.late_registration_days = days.map(i64::from).ok_or_else(|| {
+            Problem::invalid(vec![FieldError::new(
+                "late_days",
+                format!(
+                    "{text:?} non è un numero di giorni (un intero da 0 a {})",
+                    i32::MAX
+                ),
+            )])
+        })?;
     }
     let until =
         support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?.unwrap_or(Until::End);

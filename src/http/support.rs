@@ -267,11 +267,24 @@ pub fn if_match(
     version: Option<u64>,
     today: NaiveDate,
 ) -> Result<Option<u64>, Problem> {
-    let condition = headers.typed_try_get::<IfMatch>().map_err(|_| {
+    let values = headers.get_all(axum::http::header::IF_MATCH);
+    // An empty If-Match (an empty list, or a client's unset variable) is no
+    // condition, as an empty query parameter is no parameter.
+    if values
+        .iter()
+        .all(|v| v.as_bytes().iter().all(|b| matches!(b, b' ' | b'\t')))
+    {
+        return Ok(None);
+    }
+    let refused = || {
         Problem::bad_request(
             "If-Match deve essere * o un elenco di ETag tra virgolette, come \"7\"",
         )
-    })?;
+    };
+    if !values.iter().all(well_formed_if_match) {
+        return Err(refused());
+    }
+    let condition = headers.typed_try_get::<IfMatch>().map_err(|_| refused())?;
     let (Some(condition), Some(version)) = (condition, version) else {
         return Ok(None);
     };
@@ -297,11 +310,34 @@ pub fn if_match(
     }
 }
 
+/// Whether an `If-Match` value is `*` or a list of entity tags (RFC 9110
+/// §8.8.3, visible ASCII): the `headers` crate reads a list leniently, keeping
+/// what it cannot parse as a tag that never matches, which would turn a
+/// malformed condition into a 412 instead of a 400.
+fn well_formed_if_match(value: &HeaderValue) -> bool {
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    let entity_tag = |item: &str| {
+        let opaque = item.strip_prefix("W/").unwrap_or(item);
+        opaque.len() >= 2
+            && opaque.starts_with('"')
+            && opaque.ends_with('"')
+            && opaque[1..opaque.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b',')
+    };
+    text.trim() == "*"
+        || text
+            .split(',')
+            .all(|item| entity_tag(item.trim_matches([' ', '\t'])))
+}
+
 /// The idempotency key of a write, tied to the caller's identity and the
 /// request's method, path and body ([`crate::app::idempotency_key`]).
 ///
 /// # Errors
-/// 400 for an empty or over-long key.
+/// 400 for a key that is empty, over 255 bytes, or not visible ASCII.
 pub fn idempotency_key(
     headers: &HeaderMap,
     principal: &Principal,
@@ -312,10 +348,11 @@ pub fn idempotency_key(
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value.to_str().unwrap_or_default().trim();
-    if key.is_empty() || key.len() > 255 {
+    // Visible ASCII only (no spaces), as the document's schema says.
+    let key = value.to_str().unwrap_or_default();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Problem::bad_request(
-            "Idempotency-Key must be 1 to 255 visible characters",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters, without spaces",
         ));
     }
     let request = format!("{method} {}\n{}", uri.path(), String::from_utf8_lossy(body));

@@ -7,6 +7,7 @@ mod bounds;
 mod conventions;
 mod engines;
 mod flags;
+mod fuzzed;
 mod hardening;
 mod http;
 mod identity;
