@@ -10,8 +10,13 @@
 //!   schema, and on every operation every status it can answer: what its
 //!   annotation lists, plus what follows from its shape (a body can be too large,
 //!   of the wrong media type, malformed or invalid; a path names something that
-//!   may not exist; a token may be missing; every route takes `min_seq` and can
-//!   answer 503 while the read model catches up);
+//!   may not exist; a token may be missing; a write may find the disk full;
+//!   every route refuses a query parameter it does not take, refuses
+//!   credentials that failed too often, takes `min_seq` and can answer 503
+//!   while the read model catches up);
+//! - the form of the request headers the server reads (`If-Match`,
+//!   `Idempotency-Key`), and `allowEmptyValue` on query parameters, which every
+//!   handler reads empty as absent;
 //! - (`min_seq` and `X-Min-Seq`, which every route accepts, are described
 //!   once in `info.description` rather than on each operation: a fuzzer would
 //!   otherwise ask every route to wait for seqs that never come);
