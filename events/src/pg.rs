@@ -680,13 +680,7 @@ impl Store for PgStore {
         }
     }
 
-    fn open_session(
-        &self,
-        secret_sha256: &str,
-        username: &str,
-        now: i64,
-        idle: i64,
-    ) -> Result<()> {
+    fn open_session(&self, secret_sha256: &str, username: &str, now: i64, idle: i64) -> Result<()> {
         self.with_reader(|client| {
             client.execute(EXPIRE_SESSIONS, &[&(now - idle)])?;
             client.execute(INSERT_SESSION, &[&secret_sha256, &username, &now])?;

@@ -726,13 +726,7 @@ impl Store for SqliteStore {
         SqliteStore::import_recorded(self, events)
     }
 
-    fn open_session(
-        &self,
-        secret_sha256: &str,
-        username: &str,
-        now: i64,
-        idle: i64,
-    ) -> Result<()> {
+    fn open_session(&self, secret_sha256: &str, username: &str, now: i64, idle: i64) -> Result<()> {
         self.with_reader(|conn| {
             conn.prepare_cached(EXPIRE_SESSIONS)?
                 .execute([now - idle])?;

@@ -296,8 +296,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// When the database cannot be written (a session already named so is an
     /// error too: secrets are random).
-    fn open_session(&self, secret_sha256: &str, username: &str, now: i64, idle: i64)
-        -> Result<()>;
+    fn open_session(&self, secret_sha256: &str, username: &str, now: i64, idle: i64) -> Result<()>;
 
     /// The username of the session named by `secret_sha256`, if it is open and
     /// was used less than `idle` seconds before `now`. An expired session is

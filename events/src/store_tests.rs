@@ -244,7 +244,9 @@ fn web_sessions_live_beside_the_log_are_shared_by_stores_expire_and_end_when_clo
     let (a, b, old) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
     let idle = 8 * 3600;
     let now = 1_700_000_000;
-    f.store.open_session(&old, "rossi", now - idle - 5, idle).unwrap();
+    f.store
+        .open_session(&old, "rossi", now - idle - 5, idle)
+        .unwrap();
     f.store.open_session(&a, "specchia", now, idle).unwrap();
     assert_eq!(
         f.raw_count("SELECT COUNT(*) FROM web_sessions"),
@@ -259,11 +261,17 @@ fn web_sessions_live_beside_the_log_are_shared_by_stores_expire_and_end_when_clo
     assert_eq!(other.session(&b, now, idle).unwrap(), None);
     // Used within the idle time it stays open, and its last use moves on.
     assert_eq!(
-        f.store.session(&a, now + idle - 1, idle).unwrap().as_deref(),
+        f.store
+            .session(&a, now + idle - 1, idle)
+            .unwrap()
+            .as_deref(),
         Some("specchia")
     );
     assert_eq!(
-        other.session(&a, now + 2 * idle - 2, idle).unwrap().as_deref(),
+        other
+            .session(&a, now + 2 * idle - 2, idle)
+            .unwrap()
+            .as_deref(),
         Some("specchia")
     );
     // Idle too long: gone, and its row with it.
@@ -278,7 +286,8 @@ fn web_sessions_live_beside_the_log_are_shared_by_stores_expire_and_end_when_clo
     // A session secret is unique: the same one twice is refused.
     f.store.open_session(&a, "specchia", now, idle).unwrap();
     assert!(other.open_session(&a, "bocchio", now, idle).is_err());
-    f.raw_execute("DELETE FROM web_sessions").expect("sessions may be deleted");
+    f.raw_execute("DELETE FROM web_sessions")
+        .expect("sessions may be deleted");
     assert_eq!(f.all().len(), 1, "the log is untouched");
     assert!(f.store.verify(&[]).unwrap().ok());
     other.shutdown();

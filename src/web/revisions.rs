@@ -499,7 +499,10 @@ fn add_objective(
         let Some(weight_value) = weight_value else {
             errors.push(FieldError::new(
                 field("phases"),
-                format!("riga {}: «{weight}» non è un peso (per esempio 35 o 33,34)", n + 1),
+                format!(
+                    "riga {}: «{weight}» non è un peso (per esempio 35 o 33,34)",
+                    n + 1
+                ),
             ));
             continue;
         };
@@ -553,8 +556,7 @@ fn add_objective(
     }
     objective.insert("final_deadline".into(), final_deadline);
     objective.insert("phases".into(), Value::Array(phases));
-    let parsed =
-        crate::plan_document::parse_objective(&Value::Object(objective), "", year, codes);
+    let parsed = crate::plan_document::parse_objective(&Value::Object(objective), "", year, codes);
     match parsed {
         Ok(objective) if errors.is_empty() => Ok(RevisionChange::AddObjective {
             objective: Box::new(objective),
@@ -779,10 +781,7 @@ fn form_field(field: &str, filled: &[usize], form: &FormData) -> (String, Option
                 if form.get(&format!("kind_{row}")) == "add_objective" {
                     let (name, message) = new_objective_field(tail, "");
                     let line = message.trim_end_matches(": ").to_string();
-                    return (
-                        format!("{name}_{row}"),
-                        (!line.is_empty()).then_some(line),
-                    );
+                    return (format!("{name}_{row}"), (!line.is_empty()).then_some(line));
                 }
                 let name = tail
                     .trim_start_matches('.')

@@ -38,11 +38,12 @@ impl Sessions {
     /// Opens a session for `username`: the cookie's secret.
     async fn open(app: &App, username: &str) -> Result<String, PageError> {
         let secret = random_hex()?;
-        let (store, hash, username) = (app.store().clone(), sha256_hex(&secret), username.to_string());
-        blocking(move || {
-            Ok(store.open_session(&hash, &username, now(), IDLE)?)
-        })
-        .await?;
+        let (store, hash, username) = (
+            app.store().clone(),
+            sha256_hex(&secret),
+            username.to_string(),
+        );
+        blocking(move || Ok(store.open_session(&hash, &username, now(), IDLE)?)).await?;
         Ok(secret)
     }
 

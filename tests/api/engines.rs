@@ -838,7 +838,11 @@ async fn page_on(server: &Serve, path: &str, session: &str, min_seq: u64) -> (u1
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    (answer.status().as_u16(), location, answer.text().await.expect("a page"))
+    (
+        answer.status().as_u16(),
+        location,
+        answer.text().await.expect("a page"),
+    )
 }
 
 /// How many `web_sessions` rows hold `value` as their name, read behind the
@@ -903,7 +907,11 @@ async fn a_session_opened_on_one_server_works_on_another_and_logging_out_ends_it
     assert_eq!(answer.status(), 303, "logged in on A");
     let session = set_cookie(&answer, "tg_sessione").expect("a session cookie");
     let hashed = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(session.as_bytes()));
-    assert_eq!(session_rows(&db, &hashed), 1, "the SHA-256 of the secret is kept");
+    assert_eq!(
+        session_rows(&db, &hashed),
+        1,
+        "the SHA-256 of the secret is kept"
+    );
     assert_eq!(session_rows(&db, &session), 0, "the secret is not");
 
     // The same cookie on B: signed in, with the same CSRF token, and a form posted
@@ -926,7 +934,11 @@ async fn a_session_opened_on_one_server_works_on_another_and_logging_out_ends_it
     assert_eq!(started.status(), 303, "{}", started.text().await.unwrap());
     let (status, events) = get(&b, "/api/v1/objectives/2022-2250-A/events", SERVE_ADMIN).await;
     assert_eq!(status, StatusCode::OK);
-    let last = events.as_array().and_then(|e| e.last()).cloned().expect("an event");
+    let last = events
+        .as_array()
+        .and_then(|e| e.last())
+        .cloned()
+        .expect("an event");
     assert_eq!(last["type"], "phase_started", "{last}");
     assert_eq!(last["actor"], "Dott. Stefano Specchia");
 

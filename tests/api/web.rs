@@ -177,6 +177,21 @@ async fn the_control_office_previews_a_revision_then_records_it() {
     b.login("controllo", "controllo-demo-2022").await;
     b.visit("/amministrazione").await;
     assert!(b.text("main").await.contains("specchia"));
+    // A workbook with a problem, chosen in the file input: listed by its cell.
+    let mut broken = serde_json::to_value(seed_of_2023()).unwrap();
+    broken["objectives"][0]["phases"][0]["weight"] = serde_json::json!(10);
+    let broken: traguardo::plan_document::PlanDocument = serde_json::from_value(broken).unwrap();
+    let file = site.dir.path().join("piano-2023.xlsx");
+    std::fs::write(&file, traguardo::plan_sheet::write(&broken).unwrap()).unwrap();
+    b.find("#file")
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("the file is chosen");
+    b.click("#form-piano button[type=submit]").await;
+    b.check("piano-rifiutato").await;
+    assert!(b.text("#file-errori").await.contains("Fasi!A2:"));
+    assert!(site.app.read(|r| r.plan(2023).is_none()));
     b.visit("/piani/2022/rimodulazioni").await;
     b.fill("#act", "D.G.C. n. 182 del 28/07/2022").await;
     b.set_value("#act_date", "2022-07-28").await;
@@ -866,7 +881,9 @@ async fn the_control_office_loads_a_plan_from_a_workbook_and_a_broken_one_loads_
     assert!(page.contains("/amministrazione/modello-piano.xlsx"));
 
     // The template, as `traguardo plan-template` writes it, for the year asked.
-    let template = office.fetch("/amministrazione/modello-piano.xlsx?anno=2024").await;
+    let template = office
+        .fetch("/amministrazione/modello-piano.xlsx?anno=2024")
+        .await;
     assert_eq!(template.status(), 200);
     assert_eq!(
         template.headers()["content-type"],
@@ -882,12 +899,18 @@ async fn the_control_office_loads_a_plan_from_a_workbook_and_a_broken_one_loads_
         traguardo::plan_sheet::template(2024).unwrap().as_slice()
     );
     assert_eq!(
-        office.fetch("/amministrazione/modello-piano.xlsx?anno=dopodomani").await.status(),
+        office
+            .fetch("/amministrazione/modello-piano.xlsx?anno=dopodomani")
+            .await
+            .status(),
         400
     );
     let manager = FormClient::login(&site.base, "specchia", "specchia-demo-2022").await;
     assert_eq!(
-        manager.fetch("/amministrazione/modello-piano.xlsx").await.status(),
+        manager
+            .fetch("/amministrazione/modello-piano.xlsx")
+            .await
+            .status(),
         403,
         "the template is the control office's"
     );
@@ -909,11 +932,19 @@ async fn the_control_office_loads_a_plan_from_a_workbook_and_a_broken_one_loads_
         )
         .await;
     assert_eq!(status, 422, "{page}");
-    let at = page.find("id=\"file-errori\"").expect("the problems next to the file");
+    let at = page
+        .find("id=\"file-errori\"")
+        .expect("the problems next to the file");
     let problems = &page[at..at + page[at..].find("</ul>").unwrap()];
     assert!(problems.contains("piano-2023.xlsx"), "{problems}");
-    assert!(problems.contains("Fasi!A2:"), "the rows of the objective: {problems}");
-    assert!(problems.contains("Fasi!D3:"), "the deadline's cell: {problems}");
+    assert!(
+        problems.contains("Fasi!A2:"),
+        "the rows of the objective: {problems}"
+    );
+    assert!(
+        problems.contains("Fasi!D3:"),
+        "the deadline's cell: {problems}"
+    );
     assert!(problems.matches("<li>").count() >= 2, "{problems}");
     assert_eq!(site.app.store().head().unwrap().seq, head, "nothing loaded");
     assert!(site.app.read(|r| r.plan(2023).is_none()));
@@ -980,7 +1011,10 @@ async fn the_revision_form_adds_an_objective_after_a_preview_and_shows_its_probl
     let office = FormClient::login(&site.base, "controllo", "controllo-demo-2022").await;
     let path = "/piani/2022/rimodulazioni";
     let page = office.get(path).await;
-    assert!(page.contains("value=\"add_objective\""), "the kind is offered");
+    assert!(
+        page.contains("value=\"add_objective\""),
+        "the kind is offered"
+    );
     let before = site.app.store().head().expect("a head").seq;
     // A letter missing, weights that sum to 90, a line without a date: each
     // problem next to its field, what was typed kept, nothing recorded.
@@ -1003,7 +1037,9 @@ async fn the_revision_form_adds_an_objective_after_a_preview_and_shows_its_probl
         )
         .await;
     assert_eq!(status, 422, "{page}");
-    let letter = page.find("id=\"letter_0-errore\"").expect("a problem next to the letter");
+    let letter = page
+        .find("id=\"letter_0-errore\"")
+        .expect("a problem next to the letter");
     assert!(page[letter..].starts_with("id=\"letter_0-errore\">è obbligatorio"));
     assert!(
         page.contains("riga 3: «Formazione del personale | 10» non è nella forma"),
@@ -1027,12 +1063,21 @@ async fn the_revision_form_adds_an_objective_after_a_preview_and_shows_its_probl
         ("final_deadline_0", "2022-12-31"),
     ];
     let mut wrong = fields.clone();
-    wrong.push(("phases_0", "Attivazione | 40 | 30/09/2022\nCollaudo | 50 | 15/12/2022"));
+    wrong.push((
+        "phases_0",
+        "Attivazione | 40 | 30/09/2022\nCollaudo | 50 | 15/12/2022",
+    ));
     wrong.push(("azione", "anteprima"));
     let (status, page) = office.post(path, &wrong).await;
     assert_eq!(status, 422, "{page}");
-    let phases = page.find("id=\"phases_0-errore\"").expect("a problem next to the phases");
-    assert!(page[phases..phases + 300].contains("100"), "{}", &page[phases..phases + 300]);
+    let phases = page
+        .find("id=\"phases_0-errore\"")
+        .expect("a problem next to the phases");
+    assert!(
+        page[phases..phases + 300].contains("100"),
+        "{}",
+        &page[phases..phases + 300]
+    );
     assert_eq!(site.app.store().head().expect("a head").seq, before);
     // Right: the preview shows the new objective and records nothing; then it is recorded.
     fields.push((
@@ -1044,7 +1089,10 @@ async fn the_revision_form_adds_an_objective_after_a_preview_and_shows_its_probl
     let (status, page) = office.post(path, &preview).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Anteprima: nulla è ancora registrato"));
-    assert!(page.contains("2022-2250-Z"), "the new objective in the preview");
+    assert!(
+        page.contains("2022-2250-Z"),
+        "the new objective in the preview"
+    );
     assert_eq!(site.app.store().head().expect("a head").seq, before);
     let mut record = fields.clone();
     record.push(("azione", "registra"));
@@ -1063,7 +1111,13 @@ async fn the_revision_form_adds_an_objective_after_a_preview_and_shows_its_probl
     // The same objective again: it exists already, said next to its letter.
     let (status, page) = office.post(path, &preview).await;
     assert_eq!(status, 422, "{page}");
-    let letter = page.find("id=\"letter_0-errore\"").expect("a problem next to the letter");
-    assert!(page[letter..letter + 200].contains("esiste già"), "{}", &page[letter..letter + 200]);
+    let letter = page
+        .find("id=\"letter_0-errore\"")
+        .expect("a problem next to the letter");
+    assert!(
+        page[letter..letter + 200].contains("esiste già"),
+        "{}",
+        &page[letter..letter + 200]
+    );
     site.stop().await;
 }
