@@ -144,6 +144,15 @@ const MIGRATIONS: &[&str] = &[
         END IF;
         RETURN NEW;
     END $$;"#,
+    // 5: web sessions, beside the log and not in it (rows are deleted when a
+    // session ends): the SHA-256 of the session's secret, never the secret.
+    "CREATE TABLE web_sessions (
+        secret_sha256 TEXT   PRIMARY KEY,
+        username      TEXT   NOT NULL,
+        created_at    BIGINT NOT NULL,
+        last_seen     BIGINT NOT NULL
+    );
+    CREATE INDEX web_sessions_last_seen ON web_sessions (last_seen);",
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is
@@ -198,6 +207,13 @@ const SELECT_NODES: &str = "SELECT level, idx, hash FROM tree_nodes \
 const INSERT_NODES: &str = "INSERT INTO tree_nodes (level, idx, hash) \
      SELECT * FROM UNNEST($1::smallint[], $2::bigint[], $3::bytea[])";
 const EVENT_HASHES: &str = "SELECT seq, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+const INSERT_SESSION: &str = "INSERT INTO web_sessions (secret_sha256, username, created_at, \
+     last_seen) VALUES ($1, $2, $3, $3)";
+const EXPIRE_SESSIONS: &str = "DELETE FROM web_sessions WHERE last_seen <= $1";
+const SELECT_SESSION: &str =
+    "SELECT username, last_seen FROM web_sessions WHERE secret_sha256 = $1";
+const TOUCH_SESSION: &str = "UPDATE web_sessions SET last_seen = $2 WHERE secret_sha256 = $1";
+const DELETE_SESSION: &str = "DELETE FROM web_sessions WHERE secret_sha256 = $1";
 const SEQ_AT: &str = "SELECT COALESCE((SELECT seq FROM events WHERE recorded_at <= $1 \
      ORDER BY recorded_at DESC, seq DESC LIMIT 1), 0)";
 
@@ -662,6 +678,42 @@ impl Store for PgStore {
             Some(e) => Err(e),
             None => Ok(check.finish()),
         }
+    }
+
+    fn open_session(&self, secret_sha256: &str, username: &str, now: i64, idle: i64) -> Result<()> {
+        self.with_reader(|client| {
+            client.execute(EXPIRE_SESSIONS, &[&(now - idle)])?;
+            client.execute(INSERT_SESSION, &[&secret_sha256, &username, &now])?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, secret_sha256: &str, now: i64, idle: i64) -> Result<Option<String>> {
+        self.with_reader(|client| {
+            let Some(row) = client.query_opt(SELECT_SESSION, &[&secret_sha256])? else {
+                return Ok(None);
+            };
+            let username: String = row.try_get(0)?;
+            let last_seen: i64 = row.try_get(1)?;
+            match store::session_fate(last_seen, now, idle) {
+                store::SessionFate::Expired => {
+                    client.execute(DELETE_SESSION, &[&secret_sha256])?;
+                    Ok(None)
+                }
+                store::SessionFate::Touch => {
+                    client.execute(TOUCH_SESSION, &[&secret_sha256, &now])?;
+                    Ok(Some(username))
+                }
+                store::SessionFate::Alive => Ok(Some(username)),
+            }
+        })
+    }
+
+    fn close_session(&self, secret_sha256: &str) -> Result<()> {
+        self.with_reader(|client| {
+            client.execute(DELETE_SESSION, &[&secret_sha256])?;
+            Ok(())
+        })
     }
 
     fn import_recorded(&self, events: &[RecordedEvent]) -> Result<Head> {

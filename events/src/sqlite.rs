@@ -88,6 +88,15 @@ the next version of its stream and link to the head'); END;",
     BEGIN SELECT RAISE(ABORT, 'the Merkle tree is append-only: UPDATE refused'); END;
     CREATE TRIGGER tree_nodes_no_delete BEFORE DELETE ON tree_nodes
     BEGIN SELECT RAISE(ABORT, 'the Merkle tree is append-only: DELETE refused'); END;",
+    // 5: web sessions, beside the log and not in it (rows are deleted when a
+    // session ends): the SHA-256 of the session's secret, never the secret.
+    "CREATE TABLE web_sessions (
+        secret_sha256 TEXT    PRIMARY KEY,
+        username      TEXT    NOT NULL,
+        created_at    INTEGER NOT NULL,
+        last_seen     INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX web_sessions_last_seen ON web_sessions (last_seen);",
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is gone.
@@ -109,6 +118,13 @@ const SELECT_IDEMPOTENCY: &str =
 const TREE_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 0";
 const SELECT_NODE: &str = "SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2";
 const INSERT_NODE: &str = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)";
+const INSERT_SESSION: &str = "INSERT INTO web_sessions (secret_sha256, username, created_at, \
+     last_seen) VALUES (?1, ?2, ?3, ?3)";
+const EXPIRE_SESSIONS: &str = "DELETE FROM web_sessions WHERE last_seen <= ?1";
+const SELECT_SESSION: &str =
+    "SELECT username, last_seen FROM web_sessions WHERE secret_sha256 = ?1";
+const TOUCH_SESSION: &str = "UPDATE web_sessions SET last_seen = ?2 WHERE secret_sha256 = ?1";
+const DELETE_SESSION: &str = "DELETE FROM web_sessions WHERE secret_sha256 = ?1";
 const EVENT_HASHES: &str = "SELECT seq, hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 
 /// The writer's page cache, in KiB (a negative `cache_size` is KiB).
@@ -708,6 +724,49 @@ impl Store for SqliteStore {
 
     fn import_recorded(&self, events: &[RecordedEvent]) -> Result<Head> {
         SqliteStore::import_recorded(self, events)
+    }
+
+    fn open_session(&self, secret_sha256: &str, username: &str, now: i64, idle: i64) -> Result<()> {
+        self.with_reader(|conn| {
+            conn.prepare_cached(EXPIRE_SESSIONS)?
+                .execute([now - idle])?;
+            conn.prepare_cached(INSERT_SESSION)?
+                .execute(params![secret_sha256, username, now])?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, secret_sha256: &str, now: i64, idle: i64) -> Result<Option<String>> {
+        self.with_reader(|conn| {
+            let found: Option<(String, i64)> = conn
+                .prepare_cached(SELECT_SESSION)?
+                .query_row([secret_sha256], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((username, last_seen)) = found else {
+                return Ok(None);
+            };
+            match store::session_fate(last_seen, now, idle) {
+                store::SessionFate::Expired => {
+                    conn.prepare_cached(DELETE_SESSION)?
+                        .execute([secret_sha256])?;
+                    Ok(None)
+                }
+                store::SessionFate::Touch => {
+                    conn.prepare_cached(TOUCH_SESSION)?
+                        .execute(params![secret_sha256, now])?;
+                    Ok(Some(username))
+                }
+                store::SessionFate::Alive => Ok(Some(username)),
+            }
+        })
+    }
+
+    fn close_session(&self, secret_sha256: &str) -> Result<()> {
+        self.with_reader(|conn| {
+            conn.prepare_cached(DELETE_SESSION)?
+                .execute([secret_sha256])?;
+            Ok(())
+        })
     }
 
     fn shutdown(&self) {

@@ -57,6 +57,39 @@ pub struct IdempotentResult {
     pub last_seq: u64,
 }
 
+/// Web sessions (DESIGN.md §8) are kept beside the log, in `web_sessions`, not
+/// in it: a session is not a fact of the plan, and it is deleted when it ends.
+/// A row names the session by the SHA-256 (hex) of its secret, never the secret,
+/// so a copy of the database opens no session. Times are Unix seconds.
+///
+/// A session's last use is written again only when it is older than this, so
+/// that a page view costs a read, not a write: idle expiry is this coarse.
+pub const SESSION_TOUCH_SECONDS: i64 = 60;
+
+/// What [`Store::session`] does with a session: whether it is still alive at
+/// `now` after `idle` seconds without use, and whether its last use must be
+/// written again.
+pub(crate) fn session_fate(last_seen: i64, now: i64, idle: i64) -> SessionFate {
+    if now - last_seen >= idle {
+        SessionFate::Expired
+    } else if now - last_seen >= SESSION_TOUCH_SECONDS {
+        SessionFate::Touch
+    } else {
+        SessionFate::Alive
+    }
+}
+
+/// See [`session_fate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionFate {
+    /// Gone: its row is deleted.
+    Expired,
+    /// Alive, its last use written again.
+    Touch,
+    /// Alive, used recently.
+    Alive,
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
@@ -255,6 +288,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// for it (and stops following). Later appends fail with
     /// [`Error::WriterGone`]; reads still work.
     fn shutdown(&self);
+
+    /// Opens a web session for `username`, named by the SHA-256 (hex) of its
+    /// secret, last used at `now` (Unix seconds); sessions idle for `idle`
+    /// seconds or more are deleted on the way.
+    ///
+    /// # Errors
+    /// When the database cannot be written (a session already named so is an
+    /// error too: secrets are random).
+    fn open_session(&self, secret_sha256: &str, username: &str, now: i64, idle: i64) -> Result<()>;
+
+    /// The username of the session named by `secret_sha256`, if it is open and
+    /// was used less than `idle` seconds before `now`. An expired session is
+    /// deleted; a live one is marked used at `now` (at most once every
+    /// [`SESSION_TOUCH_SECONDS`]).
+    ///
+    /// # Errors
+    /// When the database cannot be read or written.
+    fn session(&self, secret_sha256: &str, now: i64, idle: i64) -> Result<Option<String>>;
+
+    /// Ends a session: its row is deleted (nothing when there is none).
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    fn close_session(&self, secret_sha256: &str) -> Result<()>;
 
     /// Why the last commit failed, while the database refuses writes (a full
     /// disk, a read-only file); `None` once a commit succeeds again. Engines

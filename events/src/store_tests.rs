@@ -228,7 +228,70 @@ contract_tests!(
     a_log_without_tree_nodes_gets_them_at_open_and_at_the_next_append,
     proofs_beyond_the_head_from_seq_zero_or_backwards_are_refused,
     a_log_imported_into_either_engine_keeps_every_hash_and_a_fork_is_refused,
+    web_sessions_live_beside_the_log_are_shared_by_stores_expire_and_end_when_closed,
 );
+
+/// Web sessions: kept in `web_sessions`, outside the chained log; one store
+/// opens a session and another store on the same database (another process)
+/// finds it; a session idle too long is gone (its row deleted), a closed one
+/// too, and none of it touches the log.
+fn web_sessions_live_beside_the_log_are_shared_by_stores_expire_and_end_when_closed(
+    engine: Engine,
+) {
+    let f = Fixture::new(engine);
+    f.append_one("org", json!({"n": 1}));
+    let other = f.open_another(Clock::system());
+    let (a, b, old) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+    let idle = 8 * 3600;
+    let now = 1_700_000_000;
+    f.store
+        .open_session(&old, "rossi", now - idle - 5, idle)
+        .unwrap();
+    f.store.open_session(&a, "specchia", now, idle).unwrap();
+    assert_eq!(
+        f.raw_count("SELECT COUNT(*) FROM web_sessions"),
+        1,
+        "opening a session deletes those idle too long"
+    );
+    assert_eq!(
+        other.session(&a, now + 10, idle).unwrap().as_deref(),
+        Some("specchia"),
+        "another store on the same database finds it"
+    );
+    assert_eq!(other.session(&b, now, idle).unwrap(), None);
+    // Used within the idle time it stays open, and its last use moves on.
+    assert_eq!(
+        f.store
+            .session(&a, now + idle - 1, idle)
+            .unwrap()
+            .as_deref(),
+        Some("specchia")
+    );
+    assert_eq!(
+        other
+            .session(&a, now + 2 * idle - 2, idle)
+            .unwrap()
+            .as_deref(),
+        Some("specchia")
+    );
+    // Idle too long: gone, and its row with it.
+    assert_eq!(f.store.session(&a, now + 3 * idle, idle).unwrap(), None);
+    assert_eq!(f.raw_count("SELECT COUNT(*) FROM web_sessions"), 0);
+    // Closed on one store: gone on both; the row may be deleted, the log's may not.
+    f.store.open_session(&b, "bocchio", now, idle).unwrap();
+    assert!(other.session(&b, now, idle).unwrap().is_some());
+    other.close_session(&b).unwrap();
+    assert_eq!(f.store.session(&b, now, idle).unwrap(), None);
+    f.store.close_session(&b).unwrap();
+    // A session secret is unique: the same one twice is refused.
+    f.store.open_session(&a, "specchia", now, idle).unwrap();
+    assert!(other.open_session(&a, "bocchio", now, idle).is_err());
+    f.raw_execute("DELETE FROM web_sessions")
+        .expect("sessions may be deleted");
+    assert_eq!(f.all().len(), 1, "the log is untouched");
+    assert!(f.store.verify(&[]).unwrap().ok());
+    other.shutdown();
+}
 
 /// `import_recorded` (what `traguardo copy` uses) into a fresh log of each
 /// engine, from a log of the other: every row as it was, and events that do

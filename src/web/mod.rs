@@ -42,11 +42,10 @@ use crate::http::AppState;
 
 pub use view::Chrome;
 
-/// What the pages share besides [`AppState`]: sessions and failed logins.
+/// What the pages of one process share besides [`AppState`]: failed logins
+/// (sessions are in the database, shared by every process).
 #[derive(Default)]
 pub struct Web {
-    /// Open sessions.
-    pub sessions: session::Sessions,
     /// Failed logins.
     pub throttle: accounts::Throttle,
 }
@@ -87,6 +86,10 @@ pub fn router() -> Router<AppState> {
         .route("/integrita/export.ndjson", get(pages::export))
         .route("/amministrazione", get(admin::page))
         .route("/amministrazione/piani", post(admin::load_plan))
+        .route(
+            "/amministrazione/modello-piano.xlsx",
+            get(admin::plan_template),
+        )
         .route("/amministrazione/account", post(admin::create_user))
         .route(
             "/amministrazione/account/{username}/elimina",

@@ -3,7 +3,7 @@
 //! flags it would raise, computed without appending anything), and the replay of
 //! a recorded one side by side.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -239,6 +239,16 @@ struct ChangeRow {
     indicator: String,
     /// An indicator's new target.
     target: String,
+    /// A new objective: its unit, letter, manager, title, final deadline,
+    /// *finalità*, *risultato atteso*, and phases (one a line).
+    unit: String,
+    letter: String,
+    manager: String,
+    title: String,
+    final_deadline: String,
+    purpose: String,
+    expected: String,
+    phases: String,
 }
 
 impl ChangeRow {
@@ -256,6 +266,14 @@ impl ChangeRow {
             weight: field("weight"),
             indicator: field("indicator"),
             target: field("target"),
+            unit: field("unit"),
+            letter: field("letter"),
+            manager: form.raw(&format!("manager_{i}")),
+            title: form.raw(&format!("title_{i}")),
+            final_deadline: field("final_deadline"),
+            purpose: form.raw(&format!("purpose_{i}")),
+            expected: form.raw(&format!("expected_{i}")),
+            phases: form.raw(&format!("phases_{i}")),
         }
     }
 }
@@ -273,6 +291,8 @@ struct RevisionsPage {
     reason: String,
     rows: Vec<ChangeRow>,
     keys: Vec<String>,
+    /// The plan's units (code, name), for a new objective.
+    units: Vec<(String, String)>,
     errors: HashMap<String, String>,
     general: Vec<String>,
     preview: Option<Vec<Compared>>,
@@ -324,6 +344,16 @@ fn page(app: &App, viewer: &Viewer, year: i32) -> Result<RevisionsPage, PageErro
             .unwrap_or_default()
     });
     keys.sort();
+    let units = app.read(|r| {
+        r.plan(year)
+            .map(|p| {
+                p.units
+                    .iter()
+                    .map(|u| (u.code.clone(), u.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
     Ok(RevisionsPage {
         chrome: Chrome::new(
             &format!("Rimodulazioni {year}"),
@@ -342,6 +372,7 @@ fn page(app: &App, viewer: &Viewer, year: i32) -> Result<RevisionsPage, PageErro
             .map(|i| ChangeRow::of_form(&FormData::default(), i))
             .collect(),
         keys,
+        units,
         errors: HashMap::new(),
         general: Vec::new(),
         preview: None,
@@ -416,6 +447,163 @@ fn add_phase(
     })
 }
 
+/// A date typed as the page shows them (`gg/mm/aaaa`) or as a date input sends
+/// it (`AAAA-MM-GG`), as `AAAA-MM-GG`.
+fn typed_date(text: &str) -> Option<String> {
+    let text = text.trim();
+    chrono::NaiveDate::parse_from_str(text, "%d/%m/%Y")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d"))
+        .ok()
+        .map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+/// Row `i` as a new objective (`add_objective`): its fields become the
+/// objective of a plan document, which the plan document's own validation
+/// checks, as the API's `add_objective` does. Each problem is named by the
+/// form's field (`letter_2`, `phases_2`…). Phases are typed one a line,
+/// `descrizione | peso | scadenza`.
+fn add_objective(
+    form: &FormData,
+    i: usize,
+    year: i32,
+    codes: &BTreeSet<String>,
+) -> Result<RevisionChange, Vec<FieldError>> {
+    use serde_json::{json, Map, Value};
+    let mut errors = Vec::new();
+    let field = |name: &str| format!("{name}_{i}");
+    let mut phases = Vec::new();
+    let lines: Vec<String> = form
+        .raw(&field("phases"))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    for (n, line) in lines.iter().enumerate() {
+        let mut parts = line.rsplitn(3, '|').map(str::trim);
+        let (deadline, weight, description) = (parts.next(), parts.next(), parts.next());
+        let (Some(deadline), Some(weight), Some(description)) = (deadline, weight, description)
+        else {
+            errors.push(FieldError::new(
+                field("phases"),
+                format!(
+                    "riga {}: «{line}» non è nella forma descrizione | peso | scadenza",
+                    n + 1
+                ),
+            ));
+            continue;
+        };
+        let weight_value = serde_json::from_str::<Value>(&weight.replace(',', "."))
+            .ok()
+            .filter(Value::is_number);
+        let Some(weight_value) = weight_value else {
+            errors.push(FieldError::new(
+                field("phases"),
+                format!(
+                    "riga {}: «{weight}» non è un peso (per esempio 35 o 33,34)",
+                    n + 1
+                ),
+            ));
+            continue;
+        };
+        let Some(deadline) = typed_date(deadline) else {
+            errors.push(FieldError::new(
+                field("phases"),
+                format!("riga {}: «{deadline}» non è una data (gg/mm/aaaa)", n + 1),
+            ));
+            continue;
+        };
+        phases.push(json!({
+            "number": n + 1,
+            "description": description,
+            "weight": weight_value,
+            "deadline": deadline,
+        }));
+    }
+    if lines.is_empty() {
+        errors.push(FieldError::new(
+            field("phases"),
+            "indica almeno una fase: una riga per fase, descrizione | peso | scadenza",
+        ));
+    }
+    let final_deadline = form.get(&field("final_deadline"));
+    let final_deadline = match final_deadline.as_str() {
+        "" => Value::Null,
+        text => match typed_date(text) {
+            Some(d) => Value::String(d),
+            None => {
+                errors.push(FieldError::new(
+                    field("final_deadline"),
+                    format!("«{text}» non è una data valida (gg/mm/aaaa)"),
+                ));
+                Value::Null
+            }
+        },
+    };
+    let mut objective = Map::new();
+    for (key, name) in [
+        ("unit", "unit"),
+        ("letter", "letter"),
+        ("manager", "manager"),
+        ("title", "title"),
+        ("strategic_purpose", "purpose"),
+        ("expected_result", "expected"),
+    ] {
+        let text = form.get(&field(name));
+        if !text.is_empty() {
+            objective.insert(key.into(), Value::String(text));
+        }
+    }
+    objective.insert("final_deadline".into(), final_deadline);
+    objective.insert("phases".into(), Value::Array(phases));
+    let parsed = crate::plan_document::parse_objective(&Value::Object(objective), "", year, codes);
+    match parsed {
+        Ok(objective) if errors.is_empty() => Ok(RevisionChange::AddObjective {
+            objective: Box::new(objective),
+        }),
+        Ok(_) => Err(errors),
+        Err(problems) => {
+            // A problem of the phases the lines could not show is already listed.
+            let unreadable_lines = errors.iter().any(|e| e.field == field("phases"));
+            for p in problems {
+                let (name, message) = new_objective_field(&p.field, &p.message);
+                if unreadable_lines && p.field.trim_start_matches('.') == "phases" {
+                    continue;
+                }
+                errors.push(FieldError::new(field(name), message));
+            }
+            Err(errors)
+        }
+    }
+}
+
+/// The form field of a new objective's problem at `path` (relative to the
+/// objective: `letter`, `phases[1].weight`), and its message (naming the line
+/// of a phase).
+fn new_objective_field(path: &str, message: &str) -> (&'static str, String) {
+    let path = path.trim_start_matches('.');
+    let path = path.strip_prefix("objective.").unwrap_or(path);
+    if let Some(rest) = path.strip_prefix("phases[") {
+        if let Some((n, _)) = rest.split_once(']') {
+            if let Ok(n) = n.parse::<usize>() {
+                return ("phases", format!("riga {}: {message}", n + 1));
+            }
+        }
+    }
+    let name = match path.split(['.', '[']).next().unwrap_or("") {
+        "unit" => "unit",
+        "letter" => "letter",
+        "manager" => "manager",
+        "title" => "title",
+        "final_deadline" => "final_deadline",
+        "strategic_purpose" => "purpose",
+        "expected_result" => "expected",
+        "phases" => "phases",
+        _ => "letter",
+    };
+    (name, message.to_string())
+}
+
 /// Row `i` as an indicator's new target (empty: no numeric target).
 fn indicator_target(
     form: &FormData,
@@ -476,7 +664,12 @@ fn parse_weights(text: &str, field: &str) -> Result<BTreeMap<u32, Hundredths>, F
 
 /// The request a form describes, or the problems of its fields (named as the
 /// form names them: `kind_0`, `new_deadline_1`…).
-fn request_of(form: &FormData, rows: usize) -> Result<RevisionRequest, Vec<FieldError>> {
+fn request_of(
+    form: &FormData,
+    rows: usize,
+    year: i32,
+    codes: &BTreeSet<String>,
+) -> Result<RevisionRequest, Vec<FieldError>> {
     let mut errors = Vec::new();
     let act_date = match form.get("act_date") {
         t if t.is_empty() => None,
@@ -486,6 +679,13 @@ fn request_of(form: &FormData, rows: usize) -> Result<RevisionRequest, Vec<Field
     for i in 0..rows {
         let kind = form.get(&format!("kind_{i}"));
         if kind.is_empty() {
+            continue;
+        }
+        if kind == "add_objective" {
+            match add_objective(form, i, year, codes) {
+                Ok(change) => changes.push(change),
+                Err(mut problems) => errors.append(&mut problems),
+            }
             continue;
         }
         let objective = form.get(&format!("objective_{i}"));
@@ -573,11 +773,16 @@ fn request_of(form: &FormData, rows: usize) -> Result<RevisionRequest, Vec<Field
 
 /// Where a problem from the decide function goes on the form: `changes[2].x`
 /// is row 2's field `x`; indices count only the rows that hold a change.
-fn form_field(field: &str, filled: &[usize]) -> String {
+fn form_field(field: &str, filled: &[usize], form: &FormData) -> (String, Option<String>) {
     if let Some(rest) = field.strip_prefix("changes[") {
         if let Some((n, tail)) = rest.split_once(']') {
             if let Ok(n) = n.parse::<usize>() {
                 let row = filled.get(n).copied().unwrap_or(n);
+                if form.get(&format!("kind_{row}")) == "add_objective" {
+                    let (name, message) = new_objective_field(tail, "");
+                    let line = message.trim_end_matches(": ").to_string();
+                    return (format!("{name}_{row}"), (!line.is_empty()).then_some(line));
+                }
                 let name = tail
                     .trim_start_matches('.')
                     .split(['.', '['])
@@ -595,11 +800,11 @@ fn form_field(field: &str, filled: &[usize]) -> String {
                     "target_hundredths" | "target" => "target",
                     other => other,
                 };
-                return format!("{name}_{row}");
+                return (format!("{name}_{row}"), None);
             }
         }
     }
-    field.to_string()
+    (field.to_string(), None)
 }
 
 /// `POST /piani/{year}/rimodulazioni`: `azione` is `anteprima` (preview),
@@ -638,7 +843,8 @@ pub async fn submit(
     let filled: Vec<usize> = (0..rows)
         .filter(|i| !form.get(&format!("kind_{i}")).is_empty())
         .collect();
-    let outcome: Result<Option<String>, AppError> = match request_of(&form, rows) {
+    let codes: BTreeSet<String> = p.units.iter().map(|(code, _)| code.clone()).collect();
+    let outcome: Result<Option<String>, AppError> = match request_of(&form, rows, year, &codes) {
         Err(errors) => Err(AppError::Invalid(errors)),
         Ok(request) if action == "registra" => app
             .revise(year, &request, &viewer.principal, None)
@@ -687,7 +893,11 @@ pub async fn submit(
             match &e {
                 AppError::Invalid(errors) => {
                     for err in errors {
-                        let field = form_field(&err.field, &filled);
+                        let (field, line) = form_field(&err.field, &filled, &form);
+                        let message = match line {
+                            Some(line) => format!("{line}: {}", err.message),
+                            None => err.message.clone(),
+                        };
                         let known = ["act", "act_date", "reason"].contains(&field.as_str())
                             || field.contains('_')
                                 && field
@@ -698,11 +908,11 @@ pub async fn submit(
                                 .entry(field)
                                 .and_modify(|m| {
                                     m.push_str("; ");
-                                    m.push_str(&err.message)
+                                    m.push_str(&message)
                                 })
-                                .or_insert_with(|| err.message.clone());
+                                .or_insert(message);
                         } else {
-                            p.general.push(err.message.clone());
+                            p.general.push(message);
                         }
                     }
                 }

@@ -1,11 +1,13 @@
 //! Sessions: `POST /accesso` checks a username and password and opens a session
-//! kept in memory, named by a random cookie (HttpOnly, SameSite=Strict); each
-//! session has its CSRF token, which every form carries back. `POST /esci` ends it.
+//! named by a random cookie (HttpOnly, SameSite=Strict). Sessions are kept in the
+//! database beside the log (the store's `web_sessions`, by the SHA-256 of the
+//! cookie's secret, never the secret), so that every `serve` process on one
+//! database knows them: no sticky sessions behind a load balancer. Each session
+//! has its CSRF token, derived from its secret, which every form carries back.
+//! `POST /esci` ends it everywhere.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
@@ -14,65 +16,65 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
+use super::pages::blocking;
 use super::{render, Chrome, FormData, PageError, Web};
 use crate::commands::Principal;
 use crate::http::AppState;
+use crate::App;
 
 /// The session cookie.
 pub const COOKIE: &str = "tg_sessione";
 /// The cookie that carries the login form's CSRF token before a session exists.
 const PRE_COOKIE: &str = "tg_accesso";
-/// A session unused for this long ends.
-const IDLE: Duration = Duration::from_secs(8 * 60 * 60);
+/// A session unused for this long (seconds) ends.
+const IDLE: i64 = 8 * 60 * 60;
 
-/// Open sessions by their secret id.
-#[derive(Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-}
-
-#[derive(Debug, Clone)]
-struct Session {
-    username: String,
-    csrf: String,
-    last_seen: Instant,
-}
+/// Sessions, kept by the store: these only name them and derive their tokens.
+struct Sessions;
 
 impl Sessions {
-    fn open(&self, username: &str) -> Result<String, PageError> {
-        let id = random_hex()?;
-        let csrf = random_hex()?;
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.last_seen.elapsed() < IDLE);
-        map.insert(
-            id.clone(),
-            Session {
-                username: username.to_string(),
-                csrf,
-                last_seen: Instant::now(),
-            },
+    /// Opens a session for `username`: the cookie's secret.
+    async fn open(app: &App, username: &str) -> Result<String, PageError> {
+        let secret = random_hex()?;
+        let (store, hash, username) = (
+            app.store().clone(),
+            sha256_hex(&secret),
+            username.to_string(),
         );
-        Ok(id)
+        blocking(move || Ok(store.open_session(&hash, &username, now(), IDLE)?)).await?;
+        Ok(secret)
     }
 
-    fn get(&self, id: &str) -> Option<Session> {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let session = map.get_mut(id)?;
-        if session.last_seen.elapsed() >= IDLE {
-            map.remove(id);
-            return None;
-        }
-        session.last_seen = Instant::now();
-        Some(session.clone())
+    /// The username of the open session named by `secret`.
+    async fn find(app: &App, secret: &str) -> Result<Option<String>, PageError> {
+        let (store, hash) = (app.store().clone(), sha256_hex(secret));
+        blocking(move || Ok(store.session(&hash, now(), IDLE)?)).await
     }
 
-    fn close(&self, id: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+    /// Ends the session named by `secret`, in every process.
+    async fn close(app: &App, secret: &str) -> Result<(), PageError> {
+        let (store, hash) = (app.store().clone(), sha256_hex(secret));
+        blocking(move || Ok(store.close_session(&hash)?)).await
     }
+
+    /// The CSRF token of the session named by `secret`: a hash of it under
+    /// another label, so it is the same in every process and the database does
+    /// not hold it.
+    fn csrf(secret: &str) -> String {
+        sha256_hex(&format!("traguardo csrf\n{secret}"))
+    }
+}
+
+/// Real time in Unix seconds: idle expiry is in wall-clock time, shared by
+/// every process (the store's clock may be a demo's or a test's).
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 fn random_hex() -> Result<String, PageError> {
@@ -137,30 +139,41 @@ pub struct SignedIn(pub Viewer);
 pub struct MaybeViewer(pub Option<Viewer>);
 
 impl FromRequestParts<AppState> for MaybeViewer {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(web) = parts.extensions.get::<Arc<Web>>().cloned() else {
+        let Some(secret) = cookie(&parts.headers, COOKIE).filter(|s| is_secret(s)) else {
             return Ok(MaybeViewer(None));
         };
-        let viewer = cookie(&parts.headers, COOKIE).and_then(|id| {
-            let session = web.sessions.get(&id)?;
-            let principal = state.app.account_principal(&session.username);
-            if principal.is_none() {
-                // The account was deleted: its sessions end.
-                web.sessions.close(&id);
-            }
-            Some(Viewer {
-                username: session.username,
-                principal: principal?,
-                csrf: session.csrf,
-            })
-        });
-        Ok(MaybeViewer(viewer))
+        let app = &state.app;
+        let Some(username) = Sessions::find(app, &secret)
+            .await
+            .map_err(IntoResponse::into_response)?
+        else {
+            return Ok(MaybeViewer(None));
+        };
+        let Some(principal) = app.account_principal(&username) else {
+            // The account was deleted: its sessions end.
+            Sessions::close(app, &secret)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            return Ok(MaybeViewer(None));
+        };
+        Ok(MaybeViewer(Some(Viewer {
+            username,
+            principal,
+            csrf: Sessions::csrf(&secret),
+        })))
     }
+}
+
+/// Whether a cookie's value has the shape of a session secret (64 hex digits):
+/// anything else is not looked up.
+fn is_secret(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl FromRequestParts<AppState> for SignedIn {
@@ -170,9 +183,7 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let MaybeViewer(viewer) = MaybeViewer::from_request_parts(parts, state)
-            .await
-            .unwrap_or(MaybeViewer(None));
+        let MaybeViewer(viewer) = MaybeViewer::from_request_parts(parts, state).await?;
         match viewer {
             Some(v) => Ok(SignedIn(v)),
             None => {
@@ -327,7 +338,7 @@ pub async fn login(
         );
     };
     web.throttle.succeeded(&keys[0]);
-    let id = web.sessions.open(&username)?;
+    let id = Sessions::open(&state.app, &username).await?;
     let mut response = Redirect::to(&after).into_response();
     set_cookie(
         &mut response,
@@ -342,14 +353,14 @@ pub async fn login(
 
 /// `POST /esci`.
 pub async fn logout(
-    Extension(web): Extension<Arc<Web>>,
+    State(state): State<AppState>,
     SignedIn(viewer): SignedIn,
     headers: HeaderMap,
     form: FormData,
 ) -> Result<Response, PageError> {
     viewer.check_csrf(&form)?;
     if let Some(id) = cookie(&headers, COOKIE) {
-        web.sessions.close(&id);
+        Sessions::close(&state.app, &id).await?;
     }
     let mut response = Redirect::to("/accesso").into_response();
     set_cookie(

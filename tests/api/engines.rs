@@ -107,6 +107,7 @@ macro_rules! on_both_engines {
 }
 
 on_both_engines!(
+    a_session_opened_on_one_server_works_on_another_and_logging_out_ends_it_on_both,
     an_objective_is_written_and_read_back,
     an_idempotent_retry_returns_the_first_answer_after_the_server_restarts,
     twenty_racing_completions_of_one_phase_append_one_event_and_nineteen_409s,
@@ -794,4 +795,167 @@ async fn while_postgres_is_unreachable_writes_and_status_answer_503_and_the_serv
     assert!(acked.is_subset(&logged), "{acked:?} all in the log");
     server.stop();
     assert_verifies(&db.url);
+}
+
+/// A browser without JavaScript, by hand: no redirects followed, cookies sent
+/// as told.
+fn form_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_string())
+}
+
+fn csrf_in(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let at = page.find(marker).expect("a form with a CSRF token") + marker.len();
+    page[at..at + page[at..].find('"').expect("the token ends")].to_string()
+}
+
+/// GET `path` on `server` with the session cookie (and the seq it must have
+/// read): status, `Location`, page.
+async fn page_on(server: &Serve, path: &str, session: &str, min_seq: u64) -> (u16, String, String) {
+    let answer = form_client()
+        .get(server.url(path))
+        .header("cookie", format!("tg_sessione={session}"))
+        .header("x-min-seq", min_seq.to_string())
+        .send()
+        .await
+        .expect("an answer");
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (
+        answer.status().as_u16(),
+        location,
+        answer.text().await.expect("a page"),
+    )
+}
+
+/// How many `web_sessions` rows hold `value` as their name, read behind the
+/// servers' backs.
+fn session_rows(db: &Db, value: &str) -> i64 {
+    let sql = "SELECT COUNT(*) FROM web_sessions WHERE secret_sha256 = ";
+    match db {
+        Db::Sqlite(_) => rusqlite::Connection::open(db.target())
+            .expect("the file opens")
+            .query_row(&format!("{sql}?1"), [value], |r| r.get(0))
+            .expect("the count reads"),
+        Db::Postgres(pg) => {
+            let (url, value) = (pg.url.clone(), value.to_string());
+            std::thread::spawn(move || {
+                ::postgres::Client::connect(&url, ::postgres::NoTls)
+                    .expect("a connection")
+                    .query_one(&format!("{sql}$1"), &[&value])
+                    .expect("the count reads")
+                    .get(0)
+            })
+            .join()
+            .expect("the count")
+        }
+    }
+}
+
+/// Sessions live in the database: a login on one `serve` process is a session
+/// on every process over the same database (no sticky sessions), and logging
+/// out on one ends it on all. The database holds the SHA-256 of the cookie's
+/// secret, not the secret.
+async fn a_session_opened_on_one_server_works_on_another_and_logging_out_ends_it_on_both(db: Db) {
+    let target = db.target();
+    let a = Serve::start(&target);
+    load_seed(&a).await;
+    let (status, body) = post(
+        &a,
+        "/api/v1/users",
+        SERVE_ADMIN,
+        json!({"username": "specchia", "password": "una-password-lunga",
+               "actor": "Dott. Stefano Specchia", "role": "manager", "units": ["2250"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let b = Serve::start(&target);
+
+    // Logged in through A.
+    let http = form_client();
+    let login = http.get(a.url("/accesso")).send().await.unwrap();
+    let pre = set_cookie(&login, "tg_accesso").expect("the login form's cookie");
+    let csrf = csrf_in(&login.text().await.unwrap());
+    let answer = http
+        .post(a.url("/accesso"))
+        .header("cookie", format!("tg_accesso={pre}"))
+        .form(&[
+            ("username", "specchia"),
+            ("password", "una-password-lunga"),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "logged in on A");
+    let session = set_cookie(&answer, "tg_sessione").expect("a session cookie");
+    let hashed = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(session.as_bytes()));
+    assert_eq!(
+        session_rows(&db, &hashed),
+        1,
+        "the SHA-256 of the secret is kept"
+    );
+    assert_eq!(session_rows(&db, &session), 0, "the secret is not");
+
+    // The same cookie on B: signed in, with the same CSRF token, and a form posted
+    // on B records the event with the account's identity.
+    let seq = head_seq(&a).await;
+    let (status, _, home_b) = page_on(&b, "/", &session, seq).await;
+    assert_eq!(status, 200, "signed in on B with A's cookie: {home_b}");
+    assert!(home_b.contains("Dott. Stefano Specchia"), "{home_b}");
+    let (_, _, objective_a) = page_on(&a, "/obiettivi/2022-2250-A", &session, seq).await;
+    let (_, _, objective_b) = page_on(&b, "/obiettivi/2022-2250-A", &session, seq).await;
+    let csrf = csrf_in(&objective_b);
+    assert_eq!(csrf, csrf_in(&objective_a), "one session, one CSRF token");
+    let started = http
+        .post(b.url("/obiettivi/2022-2250-A/fasi/1/avvio"))
+        .header("cookie", format!("tg_sessione={session}"))
+        .form(&[("csrf", csrf.as_str()), ("on", "2022-03-01"), ("note", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 303, "{}", started.text().await.unwrap());
+    let (status, events) = get(&b, "/api/v1/objectives/2022-2250-A/events", SERVE_ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    let last = events
+        .as_array()
+        .and_then(|e| e.last())
+        .cloned()
+        .expect("an event");
+    assert_eq!(last["type"], "phase_started", "{last}");
+    assert_eq!(last["actor"], "Dott. Stefano Specchia");
+
+    // Logged out on A: gone on B too, and its row deleted.
+    let logout = http
+        .post(a.url("/esci"))
+        .header("cookie", format!("tg_sessione={session}"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 303);
+    let (status, location, _) = page_on(&b, "/", &session, 0).await;
+    assert_eq!((status, location.as_str()), (303, "/accesso"), "ended on B");
+    let (status, location, _) = page_on(&a, "/", &session, 0).await;
+    assert_eq!((status, location.as_str()), (303, "/accesso"), "ended on A");
+    assert_eq!(session_rows(&db, &hashed), 0);
+    a.stop();
+    b.stop();
 }

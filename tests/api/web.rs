@@ -177,6 +177,21 @@ async fn the_control_office_previews_a_revision_then_records_it() {
     b.login("controllo", "controllo-demo-2022").await;
     b.visit("/amministrazione").await;
     assert!(b.text("main").await.contains("specchia"));
+    // A workbook with a problem, chosen in the file input: listed by its cell.
+    let mut broken = serde_json::to_value(seed_of_2023()).unwrap();
+    broken["objectives"][0]["phases"][0]["weight"] = serde_json::json!(10);
+    let broken: traguardo::plan_document::PlanDocument = serde_json::from_value(broken).unwrap();
+    let file = site.dir.path().join("piano-2023.xlsx");
+    std::fs::write(&file, traguardo::plan_sheet::write(&broken).unwrap()).unwrap();
+    b.find("#file")
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("the file is chosen");
+    b.click("#form-piano button[type=submit]").await;
+    b.check("piano-rifiutato").await;
+    assert!(b.text("#file-errori").await.contains("Fasi!A2:"));
+    assert!(site.app.read(|r| r.plan(2023).is_none()));
     b.visit("/piani/2022/rimodulazioni").await;
     b.fill("#act", "D.G.C. n. 182 del 28/07/2022").await;
     b.set_value("#act_date", "2022-07-28").await;
@@ -784,6 +799,325 @@ async fn the_revision_form_adds_a_phase_renames_and_retargets_and_shows_problems
     assert_eq!(
         objective.title_at_latest(),
         "Contabilità analitica per centri di costo"
+    );
+    site.stop().await;
+}
+
+impl FormClient {
+    /// A GET answer as it is (status, headers, bytes).
+    async fn fetch(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("tg_sessione={}", self.session))
+            .send()
+            .await
+            .expect("an answer")
+    }
+
+    /// Posts `fields` and a file `file` as `multipart/form-data`, as a browser
+    /// sends the plan-load form, with the CSRF token of the page at `page`.
+    async fn post_file(
+        &self,
+        page: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &[u8]),
+    ) -> (u16, String) {
+        let csrf = csrf_of(&self.get(page).await);
+        let boundary = "----traguardo-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, value) in fields.iter().chain([("csrf", csrf.as_str())].iter()) {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        let (file_name, bytes) = file;
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let answer = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", format!("tg_sessione={}", self.session))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("an answer");
+        let status = answer.status().as_u16();
+        (status, answer.text().await.expect("its text"))
+    }
+}
+
+/// The Alessandria plan moved to 2023 (every date a year on), as a workbook.
+fn seed_of_2023() -> traguardo::plan_document::PlanDocument {
+    let text = std::fs::read_to_string(crate::support::seed_path())
+        .expect("the seed")
+        .replace("\"2022-", "\"2023-")
+        .replace("\"year\": 2022", "\"year\": 2023");
+    let document: traguardo::plan_document::PlanDocument =
+        serde_json::from_str(&text).expect("a plan document");
+    assert_eq!(document.year, 2023);
+    document
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_office_loads_a_plan_from_a_workbook_and_a_broken_one_loads_nothing() {
+    let site = Site::start("2023-01-10", None).await;
+    let office = FormClient::login(&site.base, "controllo", "controllo-demo-2022").await;
+    let page = office.get("/amministrazione").await;
+    assert!(page.contains("enctype=\"multipart/form-data\""), "{page}");
+    assert!(page.contains("/amministrazione/modello-piano.xlsx"));
+
+    // The template, as `traguardo plan-template` writes it, for the year asked.
+    let template = office
+        .fetch("/amministrazione/modello-piano.xlsx?anno=2024")
+        .await;
+    assert_eq!(template.status(), 200);
+    assert_eq!(
+        template.headers()["content-type"],
+        traguardo::plan_sheet::XLSX_CONTENT_TYPE
+    );
+    assert!(template.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("modello-piano-2024.xlsx"));
+    let bytes = template.bytes().await.expect("the workbook");
+    assert_eq!(
+        bytes.as_ref(),
+        traguardo::plan_sheet::template(2024).unwrap().as_slice()
+    );
+    assert_eq!(
+        office
+            .fetch("/amministrazione/modello-piano.xlsx?anno=dopodomani")
+            .await
+            .status(),
+        400
+    );
+    let manager = FormClient::login(&site.base, "specchia", "specchia-demo-2022").await;
+    assert_eq!(
+        manager
+            .fetch("/amministrazione/modello-piano.xlsx")
+            .await
+            .status(),
+        403,
+        "the template is the control office's"
+    );
+
+    // A broken workbook: every problem listed with its sheet and cell, nothing loaded.
+    let mut broken = seed_of_2023();
+    let mut value = serde_json::to_value(&broken).unwrap();
+    value["objectives"][0]["phases"][0]["weight"] = serde_json::json!(10);
+    value["objectives"][0]["phases"][1]["deadline"] = serde_json::json!("2024-06-30");
+    broken = serde_json::from_value(value).unwrap();
+    let workbook = traguardo::plan_sheet::write(&broken).unwrap();
+    let head = site.app.store().head().unwrap().seq;
+    let (status, page) = office
+        .post_file(
+            "/amministrazione",
+            "/amministrazione/piani",
+            &[("plan", "")],
+            ("piano-2023.xlsx", &workbook),
+        )
+        .await;
+    assert_eq!(status, 422, "{page}");
+    let at = page
+        .find("id=\"file-errori\"")
+        .expect("the problems next to the file");
+    let problems = &page[at..at + page[at..].find("</ul>").unwrap()];
+    assert!(problems.contains("piano-2023.xlsx"), "{problems}");
+    assert!(
+        problems.contains("Fasi!A2:"),
+        "the rows of the objective: {problems}"
+    );
+    assert!(
+        problems.contains("Fasi!D3:"),
+        "the deadline's cell: {problems}"
+    );
+    assert!(problems.matches("<li>").count() >= 2, "{problems}");
+    assert_eq!(site.app.store().head().unwrap().seq, head, "nothing loaded");
+    assert!(site.app.read(|r| r.plan(2023).is_none()));
+
+    // Not a workbook nor JSON: one problem, nothing loaded.
+    let (status, page) = office
+        .post_file(
+            "/amministrazione",
+            "/amministrazione/piani",
+            &[],
+            ("piano.xlsx", b"not a workbook"),
+        )
+        .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("non è una cartella di lavoro xlsx leggibile"));
+
+    // The seed of 2023 as a workbook: loaded, every objective of it.
+    let workbook = traguardo::plan_sheet::write(&seed_of_2023()).unwrap();
+    let (status, page) = office
+        .post_file(
+            "/amministrazione",
+            "/amministrazione/piani",
+            &[("plan", "")],
+            ("piano-2023.xlsx", &workbook),
+        )
+        .await;
+    assert_eq!(status, 303, "{page}");
+    let objectives = site
+        .app
+        .read(|r| r.plan(2023).map(|p| p.objectives.clone()))
+        .expect("the plan of 2023 is loaded");
+    assert_eq!(objectives.len(), 7);
+    // Once more: the year is loaded already, said next to the file.
+    let (status, page) = office
+        .post_file(
+            "/amministrazione",
+            "/amministrazione/piani",
+            &[],
+            ("piano-2023.xlsx", &workbook),
+        )
+        .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("il piano del 2023 è già caricato"), "{page}");
+
+    // The form without its CSRF token loads nothing.
+    let head = site.app.store().head().unwrap().seq;
+    let forged = office
+        .http
+        .post(format!("{}/amministrazione/piani", site.base))
+        .header("cookie", format!("tg_sessione={}", office.session))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x\r\nContent-Disposition: form-data; name=\"plan\"\r\n\r\n{}\r\n--x--\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(site.app.store().head().unwrap().seq, head);
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revision_form_adds_an_objective_after_a_preview_and_shows_its_problems_by_field() {
+    let site = Site::start("2022-07-29", Some("2022-07-21")).await;
+    let office = FormClient::login(&site.base, "controllo", "controllo-demo-2022").await;
+    let path = "/piani/2022/rimodulazioni";
+    let page = office.get(path).await;
+    assert!(
+        page.contains("value=\"add_objective\""),
+        "the kind is offered"
+    );
+    let before = site.app.store().head().expect("a head").seq;
+    // A letter missing, weights that sum to 90, a line without a date: each
+    // problem next to its field, what was typed kept, nothing recorded.
+    let (status, page) = office
+        .post(
+            path,
+            &[
+                ("act", "D.G.C. n. 201 del 29/07/2022"),
+                ("act_date", "2022-07-29"),
+                ("reason", "Nuovo obiettivo di digitalizzazione"),
+                ("rows", "1"),
+                ("kind_0", "add_objective"),
+                ("unit_0", "2250"),
+                ("manager_0", "Dott. Stefano Specchia"),
+                ("title_0", "Pagamenti elettronici con pagoPA"),
+                ("final_deadline_0", "2022-12-31"),
+                ("phases_0", "Attivazione dei servizi | 40 | 30/09/2022\nCollaudo | 50 | 15/12/2022\nFormazione del personale | 10"),
+                ("azione", "anteprima"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{page}");
+    let letter = page
+        .find("id=\"letter_0-errore\"")
+        .expect("a problem next to the letter");
+    assert!(page[letter..].starts_with("id=\"letter_0-errore\">è obbligatorio"));
+    assert!(
+        page.contains("riga 3: «Formazione del personale | 10» non è nella forma"),
+        "{page}"
+    );
+    assert!(page.contains("Pagamenti elettronici con pagoPA"), "kept");
+    assert!(page.contains("Collaudo | 50 | 15/12/2022"), "kept");
+    assert_eq!(site.app.store().head().expect("a head").seq, before);
+    // Weights that do not sum to 100.
+    let mut fields = vec![
+        ("act", "D.G.C. n. 201 del 29/07/2022"),
+        ("act_date", "2022-07-29"),
+        ("reason", "Nuovo obiettivo di digitalizzazione"),
+        ("rows", "1"),
+        ("kind_0", "add_objective"),
+        ("unit_0", "2250"),
+        ("letter_0", "Z"),
+        ("manager_0", "Dott. Stefano Specchia"),
+        ("title_0", "Pagamenti elettronici con pagoPA"),
+        ("purpose_0", "Semplificare i pagamenti dei cittadini"),
+        ("final_deadline_0", "2022-12-31"),
+    ];
+    let mut wrong = fields.clone();
+    wrong.push((
+        "phases_0",
+        "Attivazione | 40 | 30/09/2022\nCollaudo | 50 | 15/12/2022",
+    ));
+    wrong.push(("azione", "anteprima"));
+    let (status, page) = office.post(path, &wrong).await;
+    assert_eq!(status, 422, "{page}");
+    let phases = page
+        .find("id=\"phases_0-errore\"")
+        .expect("a problem next to the phases");
+    assert!(
+        page[phases..phases + 300].contains("100"),
+        "{}",
+        &page[phases..phases + 300]
+    );
+    assert_eq!(site.app.store().head().expect("a head").seq, before);
+    // Right: the preview shows the new objective and records nothing; then it is recorded.
+    fields.push((
+        "phases_0",
+        "Attivazione dei servizi | 40 | 30/09/2022\nCollaudo | 33,5 | 15/12/2022\nFormazione | 26,5 | 2022-12-20",
+    ));
+    let mut preview = fields.clone();
+    preview.push(("azione", "anteprima"));
+    let (status, page) = office.post(path, &preview).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Anteprima: nulla è ancora registrato"));
+    assert!(
+        page.contains("2022-2250-Z"),
+        "the new objective in the preview"
+    );
+    assert_eq!(site.app.store().head().expect("a head").seq, before);
+    let mut record = fields.clone();
+    record.push(("azione", "registra"));
+    let (status, page) = office.post(path, &record).await;
+    assert_eq!(status, 303, "{page}");
+    let added = site
+        .app
+        .objective_as_of("2022-2250-Z", Until::End)
+        .expect("the log reads")
+        .expect("the objective was added");
+    assert_eq!(added.phases().len(), 3);
+    assert_eq!(added.title_at_latest(), "Pagamenti elettronici con pagoPA");
+    let events = events_of(&site, "2022-2250-Z").await;
+    assert_eq!(events[0].event_type, "objective_defined");
+    assert_eq!(events[0].role, "admin");
+    // The same objective again: it exists already, said next to its letter.
+    let (status, page) = office.post(path, &preview).await;
+    assert_eq!(status, 422, "{page}");
+    let letter = page
+        .find("id=\"letter_0-errore\"")
+        .expect("a problem next to the letter");
+    assert!(
+        page[letter..letter + 200].contains("esiste già"),
+        "{}",
+        &page[letter..letter + 200]
     );
     site.stop().await;
 }
