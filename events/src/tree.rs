@@ -336,6 +336,7 @@ mod tests {
         let more = [merkle::leaf_hash(b"more")];
         let (created, _) = grow(&mut nodes, &Edge::default(), size, &more).expect("it grows");
         nodes.insert_nodes(&created).expect("stored");
+        nodes.size = size + 1;
         assert_eq!(nodes.fetched, Edge::keys(size).count());
         let mut all = leaves.clone();
         all.extend(more);
