@@ -38,9 +38,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use postgres::binary_copy::{BinaryCopyOutIter, BinaryCopyOutRow};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::binary_copy::{BinaryCopyOutIter, BinaryCopyOutRow};
 use postgres::types::{FromSql, Type};
 use postgres::{Client, Config, NoTls, Row, Statement};
 use serde_json::Value;
@@ -202,8 +202,8 @@ const CHANNEL: &str = "traguardo_head";
 
 const SELECT_EVENT: &str = "SELECT seq, id, stream, version, type, schema, data, actor, role, \
      recorded_at, correlation, prev_hash, hash FROM events";
-/// The events of one append, in one statement: one array per column, inserted
-/// in seq order (the insert trigger checks each row against the one before).
+/// Events in one statement (an import's): one array per column, inserted in
+/// seq order; the insert trigger checks the whole statement's rows at its end.
 const INSERT_EVENTS: &str = "INSERT INTO events (seq, id, stream, version, type, schema, data, \
      actor, role, recorded_at, correlation, prev_hash, hash) \
      SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], \
@@ -838,7 +838,10 @@ impl Store for PgStore {
             if let Some(row) = tx.query_opt(KEY_USED, &[&names])? {
                 return Err(Error::KeyUsed(row.try_get(0)?));
             }
-            let hashes: Vec<&str> = keys.iter().map(|k| k.result.request_sha256.as_str()).collect();
+            let hashes: Vec<&str> = keys
+                .iter()
+                .map(|k| k.result.request_sha256.as_str())
+                .collect();
             let first: Vec<i64> = keys.iter().map(|k| to_i64(k.result.first_seq)).collect();
             let last: Vec<i64> = keys.iter().map(|k| to_i64(k.result.last_seq)).collect();
             tx.execute(INSERT_KEYS, &[&names, &hashes, &first, &last])?;
@@ -1254,8 +1257,7 @@ impl GroupCommit for PgWriter {
         if tree_size != head.seq {
             tree::catch_up(&mut PgTree(&mut *tx.client), head.seq).map_err(|e| (e, Some(last)))?;
         }
-        let (mut versions, mut used) =
-            look_up(tx.client, statements, group).map_err(whole)?;
+        let (mut versions, mut used) = look_up(tx.client, statements, group).map_err(whole)?;
         let mut staged = Vec::with_capacity(group.len());
         let mut all = Vec::new();
         let mut rows = Rows::with_capacity(group.iter().map(|r| r.batch.events.len()).sum());
@@ -1439,6 +1441,12 @@ impl GroupCommit for PgWriter {
     }
 }
 
+/// The versions of a group's streams, and which of its keys are used.
+type LookedUp<'g> = (
+    std::collections::HashMap<&'g str, u64>,
+    std::collections::HashSet<&'g str>,
+);
+
 /// The version of every stream a group names, expected or appended to (those
 /// without events are left out), and which of its idempotency keys are used
 /// already: one query.
@@ -1446,13 +1454,7 @@ fn look_up<'g>(
     client: &mut Client,
     statements: &Statements,
     group: &'g [Request],
-) -> std::result::Result<
-    (
-        std::collections::HashMap<&'g str, u64>,
-        std::collections::HashSet<&'g str>,
-    ),
-    postgres::Error,
-> {
+) -> std::result::Result<LookedUp<'g>, postgres::Error> {
     let mut names: Vec<&str> = group
         .iter()
         .flat_map(|r| {

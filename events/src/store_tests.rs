@@ -247,12 +247,14 @@ fn idempotency_keys_imported_into_either_engine_answer_as_on_the_source(engine: 
             key: format!("manager-2250:richiesta-{i}"),
             request_sha256: format!("{i:02}").repeat(32),
         };
-        block_on(source.store.append_idempotent(
-            AppendBatch::new()
-                .push(event(stream, json!({"n": i})))
-                .push(event(stream, json!({"n": i, "second": true}))),
-            Some(key),
-        ))
+        block_on(
+            source.store.append_idempotent(
+                AppendBatch::new()
+                    .push(event(stream, json!({"n": i})))
+                    .push(event(stream, json!({"n": i, "second": true}))),
+                Some(key),
+            ),
+        )
         .expect("appended");
     }
     let mut keys = Vec::new();

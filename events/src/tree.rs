@@ -183,12 +183,12 @@ pub(crate) fn grow(
         tx.fetch(&missing)?
     };
     known.extend(edge.0.iter().map(|(key, hash)| (*key, *hash)));
-    let reader = Prefetch::Fetched {
-        size,
-        nodes: known,
-    };
+    let reader = Prefetch::Fetched { size, nodes: known };
     let created = merkle::append(&reader, size, leaves).map_err(Error::Tree)?;
-    let Prefetch::Fetched { nodes: mut known, .. } = reader else {
+    let Prefetch::Fetched {
+        nodes: mut known, ..
+    } = reader
+    else {
         unreachable!("built as a fetched reader")
     };
     known.extend(created.iter().map(|n| ((n.level, n.index), n.hash)));
