@@ -1160,9 +1160,7 @@ struct GroupTx<'c> {
 impl<'c> GroupTx<'c> {
     /// Begins, takes the writers' lock and reads the head, its record time and
     /// the tree's size, all in one round trip.
-    fn open(
-        client: &'c mut Client,
-    ) -> std::result::Result<(Self, Head, Option<DateTime<Utc>>, u64), Error> {
+    fn open(client: &'c mut Client) -> std::result::Result<(Self, Opened), Error> {
         let tx = GroupTx { client, open: true };
         let mut head = Head::genesis();
         let mut last_at = None;
@@ -1193,7 +1191,14 @@ impl<'c> GroupTx<'c> {
             seq: head.seq,
             message: "the tree's size was not read".into(),
         })?;
-        Ok((tx, head, last_at, tree_size))
+        Ok((
+            tx,
+            Opened {
+                head,
+                last_at,
+                tree_size,
+            },
+        ))
     }
 
     fn commit(mut self) -> std::result::Result<(), postgres::Error> {
@@ -1210,6 +1215,15 @@ impl Drop for GroupTx<'_> {
             }
         }
     }
+}
+
+/// What [`GroupTx::open`] read under the lock.
+struct Opened {
+    head: Head,
+    /// The head's record time (none on an empty log).
+    last_at: Option<DateTime<Utc>>,
+    /// The number of leaves of the stored tree.
+    tree_size: u64,
 }
 
 /// A number in a simple-query (text) answer.
@@ -1242,7 +1256,14 @@ impl GroupCommit for PgWriter {
         let edge = std::mem::take(&mut self.edge);
         let (client, statements) = self.connection().map_err(|e| (e, None))?;
         // Every process's writer queues on the lock; then the head is the last commit's.
-        let (tx, mut head, last_at, tree_size) = GroupTx::open(client).map_err(|e| (e, None))?;
+        let (
+            tx,
+            Opened {
+                mut head,
+                last_at,
+                tree_size,
+            },
+        ) = GroupTx::open(client).map_err(|e| (e, None))?;
         // Record time never goes backwards along the log, even if the clock does
         // (an NTP step, another process with a skewed clock).
         let now = match last_at {

@@ -543,7 +543,7 @@ fn keys_of(store: &dyn traguardo_events::Store) -> Vec<traguardo_events::StoredK
 #[test]
 fn copy_moves_the_idempotency_keys_both_ways() {
     use traguardo_events::store::IdempotencyKey;
-    use traguardo_events::{AppendBatch, NewEvent, SqliteStore, Store};
+    use traguardo_events::{AppendBatch, NewEvent, SqliteStore};
 
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first.db");
