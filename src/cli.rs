@@ -397,8 +397,8 @@ const COPY_PAGE: usize = 1_000;
 
 /// `traguardo copy`: verifies the source, refuses a destination that is not
 /// empty, moves every event as it is (seq, id, record time, hashes), checking
-/// each hash on the way, then verifies the destination against the source's
-/// head.
+/// each hash on the way, then every idempotency key, then verifies the
+/// destination against the source's head.
 fn copy(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<ExitCode> {
     let source = open_existing_store(from).context("cannot read the source")?;
     let checked = source.verify(&[])?;
@@ -440,6 +440,23 @@ fn copy(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<ExitCode
     if !page.is_empty() {
         target.import_recorded(&page)?;
     }
+    // Then the idempotency keys, so that a request retried against the
+    // destination gets its first answer back rather than being applied twice.
+    let mut keys = Vec::with_capacity(COPY_PAGE);
+    let mut moved_keys = 0usize;
+    source.visit_keys(&mut |key| {
+        keys.push(key);
+        if keys.len() == COPY_PAGE {
+            target.import_keys(&keys)?;
+            moved_keys += keys.len();
+            keys.clear();
+        }
+        Ok(())
+    })?;
+    if !keys.is_empty() {
+        target.import_keys(&keys)?;
+        moved_keys += keys.len();
+    }
     let copied = target.verify(std::slice::from_ref(&prev))?;
     target.shutdown();
     if !copied.ok() || copied.head != prev {
@@ -457,7 +474,7 @@ fn copy(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<ExitCode
         return Ok(ExitCode::FAILURE);
     }
     println!(
-        "copied {} events from {} to {}; head {}:{} verified on both",
+        "copied {} events and {moved_keys} idempotency keys from {} to {}; head {}:{} verified on both",
         copied.events,
         source.location(),
         target.location(),

@@ -44,4 +44,4 @@ pub use error::{Error, Result, Unwritable};
 pub use ids::{IdError, ObjectiveKey, StreamId, StreamRef};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
-pub use store::{PendingAppend, Store, StoreExt, Verification};
+pub use store::{PendingAppend, Store, StoreExt, StoredKey, Verification};

@@ -38,9 +38,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use postgres::binary_copy::{BinaryCopyOutIter, BinaryCopyOutRow};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, IsolationLevel, NoTls, Row, Statement, Transaction};
+use postgres::types::{FromSql, Type};
+use postgres::{Client, Config, NoTls, Row, Statement};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -48,8 +50,8 @@ use crate::chain;
 use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
 use crate::store::{
     self, ChainCheck, CommitHook, Follower, GroupCommit, GroupDone, GroupFailure, IdempotencyKey,
-    IdempotentResult, PendingAppend, Queue, RawVisitor, Request, Staged, Store, Until,
-    Verification, Writer,
+    IdempotentResult, KeyVisitor, PendingAppend, Queue, RawVisitor, Request, Staged, Store,
+    StoredKey, Until, Verification, Writer,
 };
 use crate::tree::{self, NodeKey, TreeTx};
 use crate::{Clock, Error, Result};
@@ -153,6 +155,38 @@ const MIGRATIONS: &[&str] = &[
         last_seen     BIGINT NOT NULL
     );
     CREATE INDEX web_sessions_last_seen ON web_sessions (last_seen);",
+    // 6: the same guarantee, checked once per statement over the whole batch
+    // instead of once per row (a PL/pgSQL call and a head lookup each). Every
+    // inserted row must link to the row one seq before it (or be seq 1 on the
+    // zero hash) and take version 1 or follow its stream's previous version,
+    // which must come earlier in the log. With the keys on seq, id and (stream,
+    // version), the seqs stay 1..n without a gap, the chain unbroken and each
+    // stream's versions 1..k in log order, as the per-row check kept them. The
+    // look-ups are scalar subqueries, one index probe per row, whatever plan
+    // the batch's size would otherwise suggest.
+    r#"DROP TRIGGER events_append_only ON events;
+    DROP FUNCTION traguardo_check_insert();
+    CREATE FUNCTION traguardo_check_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF EXISTS (
+            SELECT 1 FROM new_rows n
+            WHERE n.prev_hash IS DISTINCT FROM
+                      CASE WHEN n.seq = 1 THEN repeat('0', 64)
+                           ELSE (SELECT p.hash FROM events p WHERE p.seq = n.seq - 1) END
+               OR NOT (n.version = 1
+                       OR COALESCE((SELECT v.seq FROM events v
+                                    WHERE v.stream = n.stream AND v.version = n.version - 1)
+                                   < n.seq, false)))
+        THEN
+            RAISE EXCEPTION 'the event log is append-only: an insert must take the next '
+                'seq, the next version of its stream and link to the head'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER events_append_only AFTER INSERT ON events
+        REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION traguardo_check_inserted();"#,
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is
@@ -177,8 +211,8 @@ const CHANNEL: &str = "traguardo_head";
 
 const SELECT_EVENT: &str = "SELECT seq, id, stream, version, type, schema, data, actor, role, \
      recorded_at, correlation, prev_hash, hash FROM events";
-/// The events of one append, in one statement: one array per column, inserted
-/// in seq order (the insert trigger checks each row against the one before).
+/// Events in one statement (an import's): one array per column, inserted in
+/// seq order; the insert trigger checks the whole statement's rows at its end.
 const INSERT_EVENTS: &str = "INSERT INTO events (seq, id, stream, version, type, schema, data, \
      actor, role, recorded_at, correlation, prev_hash, hash) \
      SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], \
@@ -188,19 +222,47 @@ const INSERT_EVENTS: &str = "INSERT INTO events (seq, id, stream, version, type,
      correlation, prev_hash, hash) ORDER BY seq";
 const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $1";
 const HEAD: &str = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1";
-/// The current version of each of the streams `$1` names (NULL for those
-/// without events): one backward step in the `(stream, version)` index each,
-/// never the stream's other rows.
-const STREAM_VERSIONS: &str = "SELECT s.stream, (SELECT e.version FROM events e \
-     WHERE e.stream = s.stream ORDER BY e.version DESC LIMIT 1) \
-     FROM UNNEST($1::text[]) AS s (stream)";
-/// Which of the keys `$1` names are used already.
-const KEYS_USED: &str = "SELECT key FROM idempotency WHERE key = ANY($1)";
-/// The idempotency keys of a group, in one statement.
-const INSERT_KEYS: &str = "INSERT INTO idempotency (key, request_sha256, first_seq, last_seq) \
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])";
+/// Opens a group's transaction in one round trip (simple query protocol):
+/// BEGIN, the writers' lock, then, read under it, the head with its record
+/// time (in the stored text form, whatever the session's time zone) and the
+/// number of leaves of the stored tree.
+const OPEN_GROUP: &str = "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE; \
+     SELECT seq, hash, to_char(recorded_at AT TIME ZONE 'UTC', \
+     'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM events ORDER BY seq DESC LIMIT 1; \
+     SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 0";
+/// What a group must know before it writes, in one query: the current version
+/// of each of the streams `$1` names that has events (one backward step in the
+/// `(stream, version)` index each, never the stream's other rows), then, with
+/// a NULL version, those of the keys `$2` names that are used already.
+const LOOK_UP: &str = "SELECT s.stream, v.version FROM UNNEST($1::text[]) AS s (stream) \
+     CROSS JOIN LATERAL (SELECT e.version FROM events e WHERE e.stream = s.stream \
+     ORDER BY e.version DESC LIMIT 1) AS v \
+     UNION ALL SELECT key, NULL FROM idempotency WHERE key = ANY($2)";
+/// Everything a group writes, in one statement: its events as
+/// [`INSERT_EVENTS`] does, its idempotency keys, the tree's new nodes, and the
+/// notification of the new head (delivered at commit).
+const WRITE_GROUP: &str = "WITH appended AS (INSERT INTO events (seq, id, stream, version, \
+     type, schema, data, actor, role, recorded_at, correlation, prev_hash, hash) \
+     SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], \
+     $6::bigint[], $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::text[], \
+     $12::text[], $13::text[]) \
+     AS u (seq, id, stream, version, type, schema, data, actor, role, recorded_at, \
+     correlation, prev_hash, hash) ORDER BY seq), \
+     keys AS (INSERT INTO idempotency (key, request_sha256, first_seq, last_seq) \
+     SELECT * FROM UNNEST($14::text[], $15::text[], $16::bigint[], $17::bigint[])), \
+     nodes AS (INSERT INTO tree_nodes (level, idx, hash) \
+     SELECT * FROM UNNEST($18::smallint[], $19::bigint[], $20::bytea[])) \
+     SELECT pg_notify($21, $22)";
 const SELECT_IDEMPOTENCY: &str =
     "SELECT request_sha256, first_seq, last_seq FROM idempotency WHERE key = $1";
+/// Every key, in the order of the seqs it appended.
+const SELECT_KEYS: &str =
+    "SELECT key, request_sha256, first_seq, last_seq FROM idempotency ORDER BY first_seq, key";
+/// The first of the keys `$1` names that is used already.
+const KEY_USED: &str = "SELECT key FROM idempotency WHERE key = ANY($1) LIMIT 1";
+/// Keys, in one statement.
+const INSERT_KEYS: &str = "INSERT INTO idempotency (key, request_sha256, first_seq, last_seq) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])";
 const TREE_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 0";
 const SELECT_NODES: &str = "SELECT level, idx, hash FROM tree_nodes \
      WHERE (level, idx) IN (SELECT * FROM UNNEST($1::smallint[], $2::bigint[]))";
@@ -219,8 +281,24 @@ const SEQ_AT: &str = "SELECT COALESCE((SELECT seq FROM events WHERE recorded_at 
 
 /// Idle read connections kept per store.
 const MAX_IDLE_READERS: usize = 16;
-/// Rows fetched per round trip when walking the whole log.
-const PAGE: i32 = 1_000;
+/// Rows handed on at a time when walking the whole log.
+const PAGE: usize = 1_000;
+/// The types of [`SELECT_EVENT`]'s columns, for a binary COPY of them.
+const EVENT_COLUMNS: [Type; 13] = [
+    Type::INT8,
+    Type::UUID,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+];
 
 struct Inner {
     /// The URL, password hidden.
@@ -312,6 +390,7 @@ impl PgStore {
                         statements: None,
                         clock,
                         canonical: String::with_capacity(1024),
+                        edge: tree::Edge::default(),
                     },
                     hooks,
                     head: head_publisher,
@@ -373,23 +452,35 @@ impl PgStore {
         })
     }
 
-    /// Calls `sink` with the rows after `after`, a page at a time, from one
-    /// snapshot of the log, until it returns false.
-    fn read_pages(&self, after: u64, mut sink: impl FnMut(Vec<Row>) -> bool) -> Result<()> {
+    /// Calls `sink` with the rows after `after`, a page at a time, until it
+    /// returns false: one `COPY … TO STDOUT (FORMAT binary)`, so one snapshot
+    /// of the log, streamed by the server while the pages are used here rather
+    /// than fetched page by page in round trips.
+    fn read_pages(
+        &self,
+        after: u64,
+        mut sink: impl FnMut(Vec<BinaryCopyOutRow>) -> bool,
+    ) -> Result<()> {
         let mut client = self.connect()?;
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
-        let sql = format!("{SELECT_EVENT} WHERE seq > $1 ORDER BY seq");
-        let portal = tx.bind(sql.as_str(), &[&to_i64(after)])?;
-        loop {
-            let page = tx.query_portal(&portal, PAGE)?;
-            if page.is_empty() || !sink(page) {
+        // A number, not text: formatted into the statement (COPY takes no parameters).
+        let sql = format!(
+            "COPY ({SELECT_EVENT} WHERE seq > {} ORDER BY seq) TO STDOUT (FORMAT binary)",
+            to_i64(after)
+        );
+        let reader = client.copy_out(sql.as_str())?;
+        let mut rows = BinaryCopyOutIter::new(reader, &EVENT_COLUMNS);
+        let mut page = Vec::with_capacity(PAGE);
+        while let Some(row) = rows.next()? {
+            page.push(row);
+            if page.len() == PAGE && !sink(std::mem::replace(&mut page, Vec::with_capacity(PAGE))) {
+                // Broken off: the connection is dropped with the rest of the copy.
                 return Ok(());
             }
         }
+        if !page.is_empty() {
+            sink(page);
+        }
+        Ok(())
     }
 
     /// Registers a hook called after every commit with the committed events.
@@ -582,7 +673,7 @@ impl Store for PgStore {
 
     fn visit_raw(&self, after: u64, visit: &mut RawVisitor<'_>) -> Result<()> {
         // Each row is decoded and handed over here; whether `visit` broke off.
-        let mut feed = |page: Vec<Row>| -> Result<bool> {
+        let mut feed = |page: Vec<BinaryCopyOutRow>| -> Result<bool> {
             for row in &page {
                 let event = envelope_from_row(row, Value::Null)?;
                 let data: &str = row.try_get(6)?;
@@ -606,7 +697,7 @@ impl Store for PgStore {
         // On an async worker the client must run on another thread: it reads the
         // pages there and hands them over, one in flight.
         std::thread::scope(|scope| {
-            let (pages, received) = mpsc::sync_channel::<Result<Vec<Row>>>(1);
+            let (pages, received) = mpsc::sync_channel::<Result<Vec<BinaryCopyOutRow>>>(1);
             scope.spawn(move || {
                 if let Err(e) = self.read_pages(after, |page| pages.send(Ok(page)).is_ok()) {
                     let _ = pages.send(Err(e));
@@ -659,7 +750,7 @@ impl Store for PgStore {
         let walk = || {
             self.read_pages(0, |page| {
                 for row in &page {
-                    let seq = match row.try_get::<_, i64>(0) {
+                    let seq = match row.column::<i64>(0) {
                         Ok(seq) => seq as u64,
                         Err(e) => {
                             failed = Some(Error::from(e));
@@ -757,6 +848,57 @@ impl Store for PgStore {
             tx.commit()?;
             store::publish_head(&self.inner.head, head.clone());
             Ok(head)
+        })
+    }
+
+    fn visit_keys(&self, visit: &mut KeyVisitor<'_>) -> Result<()> {
+        let read = |client: &mut Client, visit: &mut KeyVisitor<'_>| -> Result<()> {
+            let mut rows = client.query_raw(SELECT_KEYS, std::iter::empty::<i64>())?;
+            while let Some(row) = rows.next()? {
+                visit(StoredKey {
+                    key: row.try_get(0)?,
+                    result: IdempotentResult {
+                        request_sha256: row.try_get(1)?,
+                        first_seq: row.try_get::<_, i64>(2)? as u64,
+                        last_seq: row.try_get::<_, i64>(3)? as u64,
+                    },
+                })?;
+            }
+            Ok(())
+        };
+        if !in_runtime() {
+            return read(&mut self.connect()?, visit);
+        }
+        // On an async worker the client runs on a helper thread, which collects them.
+        let mut keys = Vec::new();
+        self.with_reader(|client| {
+            read(client, &mut |key| {
+                keys.push(key);
+                Ok(())
+            })
+        })?;
+        keys.into_iter().try_for_each(visit)
+    }
+
+    fn import_keys(&self, keys: &[StoredKey]) -> Result<()> {
+        off_runtime(|| {
+            let mut client = self.connect()?;
+            let mut tx = client.transaction()?;
+            tx.batch_execute(LOCK_LOG)?;
+            store::check_import_keys(&read_head(&mut tx)?, keys)?;
+            let names: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+            if let Some(row) = tx.query_opt(KEY_USED, &[&names])? {
+                return Err(Error::KeyUsed(row.try_get(0)?));
+            }
+            let hashes: Vec<&str> = keys
+                .iter()
+                .map(|k| k.result.request_sha256.as_str())
+                .collect();
+            let first: Vec<i64> = keys.iter().map(|k| to_i64(k.result.first_seq)).collect();
+            let last: Vec<i64> = keys.iter().map(|k| to_i64(k.result.last_seq)).collect();
+            tx.execute(INSERT_KEYS, &[&names, &hashes, &first, &last])?;
+            tx.commit()?;
+            Ok(())
         })
     }
 
@@ -909,18 +1051,7 @@ impl<C: postgres::GenericClient> TreeTx for PgTree<'_, C> {
         &mut self,
         keys: &[NodeKey],
     ) -> Result<std::collections::HashMap<NodeKey, traguardo_tlog::Hash>> {
-        let levels: Vec<i16> = keys.iter().map(|k| i16::from(k.0)).collect();
-        let indexes: Vec<i64> = keys.iter().map(|k| to_i64(k.1)).collect();
-        let mut nodes = std::collections::HashMap::with_capacity(keys.len());
-        for row in self.0.query(SELECT_NODES, &[&levels, &indexes])? {
-            let level: i16 = row.try_get(0)?;
-            let idx: i64 = row.try_get(1)?;
-            let hash: &[u8] = row.try_get(2)?;
-            if let (Ok(level), Ok(hash)) = (u8::try_from(level), <[u8; 32]>::try_from(hash)) {
-                nodes.insert((level, idx as u64), hash);
-            }
-        }
-        Ok(nodes)
+        fetch_nodes(self.0, SELECT_NODES, keys)
     }
 
     fn event_hashes(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, String)>> {
@@ -942,6 +1073,26 @@ impl<C: postgres::GenericClient> TreeTx for PgTree<'_, C> {
     }
 }
 
+/// The stored nodes among `keys`, with [`SELECT_NODES`] (prepared or not).
+fn fetch_nodes<T: postgres::ToStatement + ?Sized>(
+    client: &mut impl postgres::GenericClient,
+    statement: &T,
+    keys: &[NodeKey],
+) -> Result<std::collections::HashMap<NodeKey, traguardo_tlog::Hash>> {
+    let levels: Vec<i16> = keys.iter().map(|k| i16::from(k.0)).collect();
+    let indexes: Vec<i64> = keys.iter().map(|k| to_i64(k.1)).collect();
+    let mut nodes = std::collections::HashMap::with_capacity(keys.len());
+    for row in client.query(statement, &[&levels, &indexes])? {
+        let level: i16 = row.try_get(0)?;
+        let idx: i64 = row.try_get(1)?;
+        let hash: &[u8] = row.try_get(2)?;
+        if let (Ok(level), Ok(hash)) = (u8::try_from(level), <[u8; 32]>::try_from(hash)) {
+            nodes.insert((level, idx as u64), hash);
+        }
+    }
+    Ok(nodes)
+}
+
 /// The versions `schema_migrations` records, for tests.
 #[cfg(test)]
 pub(crate) const MIGRATION_COUNT: usize = MIGRATIONS.len();
@@ -956,45 +1107,61 @@ fn read_head(client: &mut impl postgres::GenericClient) -> Result<Head> {
     })
 }
 
-fn event_from_row(row: &Row) -> Result<RecordedEvent> {
-    let data: &str = row.try_get(6)?;
+/// A row of [`SELECT_EVENT`], from a query or from a binary COPY.
+trait EventRow {
+    fn column<'a, T: FromSql<'a>>(&'a self, idx: usize) -> std::result::Result<T, postgres::Error>;
+}
+
+impl EventRow for Row {
+    fn column<'a, T: FromSql<'a>>(&'a self, idx: usize) -> std::result::Result<T, postgres::Error> {
+        self.try_get(idx)
+    }
+}
+
+impl EventRow for BinaryCopyOutRow {
+    fn column<'a, T: FromSql<'a>>(&'a self, idx: usize) -> std::result::Result<T, postgres::Error> {
+        self.try_get(idx)
+    }
+}
+
+fn event_from_row(row: &impl EventRow) -> Result<RecordedEvent> {
+    let data: &str = row.column(6)?;
     let data = serde_json::from_str(data).map_err(|e| Error::Corrupt {
-        seq: row.try_get::<_, i64>(0).unwrap_or_default() as u64,
+        seq: row.column::<i64>(0).unwrap_or_default() as u64,
         message: format!("data: {e}"),
     })?;
     envelope_from_row(row, data)
 }
 
 /// The envelope of a row, with `data` given by the caller.
-fn envelope_from_row(row: &Row, data: Value) -> Result<RecordedEvent> {
-    let seq = row.try_get::<_, i64>(0)? as u64;
-    let schema = u32::try_from(row.try_get::<_, i64>(5)?).map_err(|e| Error::Corrupt {
+fn envelope_from_row(row: &impl EventRow, data: Value) -> Result<RecordedEvent> {
+    let seq = row.column::<i64>(0)? as u64;
+    let schema = u32::try_from(row.column::<i64>(5)?).map_err(|e| Error::Corrupt {
         seq,
         message: format!("schema: {e}"),
     })?;
     Ok(RecordedEvent {
         seq,
-        id: row.try_get(1)?,
-        stream: row.try_get(2)?,
-        version: row.try_get::<_, i64>(3)? as u64,
-        event_type: row.try_get(4)?,
+        id: row.column(1)?,
+        stream: row.column(2)?,
+        version: row.column::<i64>(3)? as u64,
+        event_type: row.column(4)?,
         schema,
         data,
-        actor: row.try_get(7)?,
-        role: row.try_get(8)?,
-        recorded_at: row.try_get(9)?,
-        correlation: row.try_get(10)?,
-        prev_hash: row.try_get(11)?,
-        hash: row.try_get(12)?,
+        actor: row.column(7)?,
+        role: row.column(8)?,
+        recorded_at: row.column(9)?,
+        correlation: row.column(10)?,
+        prev_hash: row.column(11)?,
+        hash: row.column(12)?,
     })
 }
 
 /// The writer's prepared statements, valid on the connection that prepared them.
 struct Statements {
-    insert: Statement,
-    stream_versions: Statement,
-    keys_used: Statement,
-    insert_keys: Statement,
+    look_up: Statement,
+    nodes: Statement,
+    write: Statement,
 }
 
 /// The PostgreSQL side of group commit: the writer's connection, opened again
@@ -1006,6 +1173,8 @@ struct PgWriter {
     clock: Clock,
     /// Reused for each event's canonical form.
     canonical: String,
+    /// The tree's right edge as this writer last committed it.
+    edge: tree::Edge,
 }
 
 impl PgWriter {
@@ -1020,10 +1189,9 @@ impl PgWriter {
         };
         if self.statements.is_none() {
             self.statements = Some(Statements {
-                insert: client.prepare(INSERT_EVENTS)?,
-                stream_versions: client.prepare(STREAM_VERSIONS)?,
-                keys_used: client.prepare(KEYS_USED)?,
-                insert_keys: client.prepare(INSERT_KEYS)?,
+                look_up: client.prepare(LOOK_UP)?,
+                nodes: client.prepare(SELECT_NODES)?,
+                write: client.prepare(WRITE_GROUP)?,
             });
         }
         match &self.statements {
@@ -1033,13 +1201,102 @@ impl PgWriter {
     }
 }
 
+/// A group's transaction, begun by hand so that its `BEGIN` rides in the same
+/// round trip as the lock and the head ([`OPEN_GROUP`]); rolled back when it
+/// is dropped uncommitted.
+struct GroupTx<'c> {
+    client: &'c mut Client,
+    open: bool,
+}
+
+impl<'c> GroupTx<'c> {
+    /// Begins, takes the writers' lock and reads the head, its record time and
+    /// the tree's size, all in one round trip.
+    fn open(client: &'c mut Client) -> std::result::Result<(Self, Opened), Error> {
+        let tx = GroupTx { client, open: true };
+        let mut head = Head::genesis();
+        let mut last_at = None;
+        let mut tree_size = None;
+        for message in tx.client.simple_query(OPEN_GROUP)? {
+            let postgres::SimpleQueryMessage::Row(row) = message else {
+                continue;
+            };
+            // The head's row has three columns, the tree's size one.
+            if row.len() == 3 {
+                let (Some(seq), Some(hash), Some(at)) = (row.get(0), row.get(1), row.get(2)) else {
+                    continue;
+                };
+                head = Head {
+                    seq: parse_simple(seq)?,
+                    hash: hash.to_string(),
+                };
+                let at = DateTime::parse_from_rfc3339(at).map_err(|e| Error::Corrupt {
+                    seq: head.seq,
+                    message: format!("recorded_at: {e}"),
+                })?;
+                last_at = Some(at.to_utc());
+            } else if let Some(size) = row.get(0) {
+                tree_size = Some(parse_simple(size)?);
+            }
+        }
+        let tree_size = tree_size.ok_or_else(|| Error::Corrupt {
+            seq: head.seq,
+            message: "the tree's size was not read".into(),
+        })?;
+        Ok((
+            tx,
+            Opened {
+                head,
+                last_at,
+                tree_size,
+            },
+        ))
+    }
+
+    fn commit(mut self) -> std::result::Result<(), postgres::Error> {
+        self.open = false;
+        self.client.batch_execute("COMMIT")
+    }
+}
+
+impl Drop for GroupTx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.client.is_closed() {
+            if let Err(e) = self.client.batch_execute("ROLLBACK") {
+                tracing::warn!(error = %describe(&e), "cannot roll a failed group back");
+            }
+        }
+    }
+}
+
+/// What [`GroupTx::open`] read under the lock.
+struct Opened {
+    head: Head,
+    /// The head's record time (none on an empty log).
+    last_at: Option<DateTime<Utc>>,
+    /// The number of leaves of the stored tree.
+    tree_size: u64,
+}
+
+/// A number in a simple-query (text) answer.
+fn parse_simple(text: &str) -> Result<u64> {
+    text.parse().map_err(|e| Error::Corrupt {
+        seq: 0,
+        message: format!("not a number from the database: {text:?} ({e})"),
+    })
+}
+
 impl GroupCommit for PgWriter {
-    /// The whole group in a handful of round trips, whatever its size: the lock,
-    /// the head, the versions of every stream it names and the keys it uses
-    /// (one query each); the checks and the chain in memory; then every event in
-    /// one multi-row insert and every key in another. A failure of those inserts
-    /// (a bug, or the database failing) is blamed on the first append, so that
-    /// the writer retries each append alone and finds the one at fault.
+    /// The whole group in four round trips, whatever its size: [`OPEN_GROUP`]
+    /// (begin, the lock, the head, the tree's size); [`LOOK_UP`] (the version
+    /// of every stream it names and which of its keys are used); the checks,
+    /// the chain and the tree's new nodes in memory (the tree's edge is kept
+    /// from the last commit; a node it lacks is fetched, one more round trip
+    /// when another process appended meanwhile); then [`WRITE_GROUP`] (every
+    /// event, key and node, and the notification, in one statement); and
+    /// COMMIT. A failure of the write (a bug, or the database failing) is
+    /// blamed on the first append, so that the writer retries each append alone
+    /// and finds the one at fault.
     fn try_commit_group(
         &mut self,
         group: &[Request],
@@ -1047,20 +1304,18 @@ impl GroupCommit for PgWriter {
         let whole = |e: postgres::Error| (Error::from(e), None);
         let clock = self.clock.clone();
         let mut canonical = std::mem::take(&mut self.canonical);
+        // Whatever happens, the edge is kept only if this group commits.
+        let edge = std::mem::take(&mut self.edge);
         let (client, statements) = self.connection().map_err(|e| (e, None))?;
-        let mut tx = client.transaction().map_err(whole)?;
-        // Every process's writer queues here; then the head is the last commit's.
-        tx.batch_execute(LOCK_LOG).map_err(whole)?;
-        let (mut head, last_at) = match tx.query_opt(HEAD, &[]).map_err(whole)? {
-            Some(row) => (
-                Head {
-                    seq: row.try_get::<_, i64>(0).map_err(whole)? as u64,
-                    hash: row.try_get(1).map_err(whole)?,
-                },
-                Some(row.try_get::<_, DateTime<Utc>>(2).map_err(whole)?),
-            ),
-            None => (Head::genesis(), None),
-        };
+        // Every process's writer queues on the lock; then the head is the last commit's.
+        let (
+            tx,
+            Opened {
+                mut head,
+                last_at,
+                tree_size,
+            },
+        ) = GroupTx::open(client).map_err(|e| (e, None))?;
         // Record time never goes backwards along the log, even if the clock does
         // (an NTP step, another process with a skewed clock).
         let now = match last_at {
@@ -1068,14 +1323,20 @@ impl GroupCommit for PgWriter {
             None => clock.now(),
         };
         let now_text = format_timestamp(&now);
-        let tree_size = head.seq;
-        let mut versions = stream_versions(&mut tx, statements, group).map_err(whole)?;
-        let mut used = keys_used(&mut tx, statements, group).map_err(whole)?;
+        // A log whose tree is behind (events imported by `copy`): built first.
+        // A failure here is the database's: blame the last append, so the group
+        // is retried one by one.
+        let last = group.len().saturating_sub(1);
+        if tree_size != head.seq {
+            tree::catch_up(&mut PgTree(&mut *tx.client), head.seq).map_err(|e| (e, Some(last)))?;
+        }
+        let (mut versions, mut used) = look_up(tx.client, statements, group).map_err(whole)?;
         let mut staged = Vec::with_capacity(group.len());
         let mut all = Vec::new();
         let mut rows = Rows::with_capacity(group.iter().map(|r| r.batch.events.len()).sum());
         let mut keys = KeyRows::default();
         let mut id_text = Uuid::encode_buffer();
+        let first_seq = head.seq + 1;
         for request in group {
             // The checks that may refuse an append, against the versions and
             // keys as the appends before it in the group left them.
@@ -1172,6 +1433,25 @@ impl GroupCommit for PgWriter {
             }
             staged.push(Staged::Appended(start..all.len()));
         }
+        if all.is_empty() {
+            // Every append was refused: nothing to write, nothing to keep.
+            tx.commit().map_err(whole)?;
+            self.canonical = canonical;
+            self.edge = edge;
+            return Ok((staged, all));
+        }
+        // The tree's new nodes, from the kept edge (or what it lacks, fetched).
+        let leaves = all
+            .iter()
+            .map(|e| tree::leaf(e.seq, &e.hash))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| (e, Some(last)))?;
+        let mut reader = PgNodes {
+            client: &mut *tx.client,
+            statement: &statements.nodes,
+        };
+        let (nodes, grown) =
+            tree::grow(&mut reader, &edge, first_seq - 1, &leaves).map_err(|e| (e, Some(last)))?;
         // Blamed on the first append: see above.
         let blame = |e: postgres::Error| {
             let e = match (group, all.first()) {
@@ -1193,53 +1473,61 @@ impl GroupCommit for PgWriter {
             };
             (e, Some(0))
         };
-        if !all.is_empty() {
-            rows.insert(&mut tx, &statements.insert).map_err(blame)?;
-            if !keys.key.is_empty() {
-                tx.execute(
-                    &statements.insert_keys,
-                    &[
-                        &keys.key,
-                        &keys.request_sha256,
-                        &keys.first_seq,
-                        &keys.last_seq,
-                    ],
-                )
-                .map_err(blame)?;
-            }
-            // The tree's nodes go in the same transaction. A failure here is the
-            // database's: blame the last append, so the group is retried one by one.
-            let last = staged.len().saturating_sub(1);
-            let mut nodes = PgTree(&mut tx);
-            tree::catch_up(&mut nodes, tree_size)
-                .and_then(|_| {
-                    let leaves = all
-                        .iter()
-                        .map(|e| tree::leaf(e.seq, &e.hash))
-                        .collect::<Result<Vec<_>>>()?;
-                    tree::extend(&mut nodes, tree_size, &leaves)
-                })
-                .map_err(|e| (e, Some(last)))?;
-            // Delivered to listeners when the transaction commits, not before.
-            tx.execute(
-                "SELECT pg_notify($1, $2)",
-                &[&CHANNEL, &head.seq.to_string()],
+        let levels: Vec<i16> = nodes.iter().map(|n| i16::from(n.level)).collect();
+        let indexes: Vec<i64> = nodes.iter().map(|n| to_i64(n.index)).collect();
+        let hashes: Vec<&[u8]> = nodes.iter().map(|n| &n.hash[..]).collect();
+        // The notification is delivered when the transaction commits, not before.
+        let head_text = head.seq.to_string();
+        tx.client
+            .query(
+                &statements.write,
+                &[
+                    &rows.seq,
+                    &rows.id,
+                    &rows.stream,
+                    &rows.version,
+                    &rows.event_type,
+                    &rows.schema,
+                    &rows.data,
+                    &rows.actor,
+                    &rows.role,
+                    &rows.recorded_at,
+                    &rows.correlation,
+                    &rows.prev_hash,
+                    &rows.hash,
+                    &keys.key,
+                    &keys.request_sha256,
+                    &keys.first_seq,
+                    &keys.last_seq,
+                    &levels,
+                    &indexes,
+                    &hashes,
+                    &CHANNEL,
+                    &head_text,
+                ],
             )
-            .map_err(whole)?;
-        }
+            .map_err(blame)?;
         tx.commit().map_err(whole)?;
         self.canonical = canonical;
+        self.edge = grown;
         Ok((staged, all))
     }
 }
 
-/// The version of every stream a group names, expected or appended to (0 for
-/// those without events), in one query.
-fn stream_versions<'g>(
-    tx: &mut Transaction<'_>,
+/// The versions of a group's streams, and which of its keys are used.
+type LookedUp<'g> = (
+    std::collections::HashMap<&'g str, u64>,
+    std::collections::HashSet<&'g str>,
+);
+
+/// The version of every stream a group names, expected or appended to (those
+/// without events are left out), and which of its idempotency keys are used
+/// already: one query.
+fn look_up<'g>(
+    client: &mut Client,
     statements: &Statements,
     group: &'g [Request],
-) -> std::result::Result<std::collections::HashMap<&'g str, u64>, postgres::Error> {
+) -> std::result::Result<LookedUp<'g>, postgres::Error> {
     let mut names: Vec<&str> = group
         .iter()
         .flat_map(|r| {
@@ -1252,39 +1540,57 @@ fn stream_versions<'g>(
         .collect();
     names.sort_unstable();
     names.dedup();
-    let mut versions = std::collections::HashMap::with_capacity(names.len());
-    for row in tx.query(&statements.stream_versions, &[&names])? {
-        let stream: &str = row.try_get(0)?;
-        let version: Option<i64> = row.try_get(1)?;
-        // Keyed by the request's own string, which outlives the row.
-        if let (Ok(i), Some(version)) = (names.binary_search(&stream), version) {
-            versions.insert(names[i], version as u64);
-        }
-    }
-    Ok(versions)
-}
-
-/// Which of the idempotency keys of a group are used already, in one query.
-fn keys_used<'g>(
-    tx: &mut Transaction<'_>,
-    statements: &Statements,
-    group: &'g [Request],
-) -> std::result::Result<std::collections::HashSet<&'g str>, postgres::Error> {
     let keys: Vec<&str> = group
         .iter()
         .filter_map(|r| r.idempotency.as_ref().map(|k| k.key.as_str()))
         .collect();
+    let mut versions = std::collections::HashMap::with_capacity(names.len());
     let mut used = std::collections::HashSet::new();
-    if keys.is_empty() {
-        return Ok(used);
-    }
-    for row in tx.query(&statements.keys_used, &[&keys])? {
-        let key: &str = row.try_get(0)?;
-        if let Some(ours) = keys.iter().find(|k| **k == key) {
-            used.insert(*ours);
+    for row in client.query(&statements.look_up, &[&names, &keys])? {
+        let name: &str = row.try_get(0)?;
+        let version: Option<i64> = row.try_get(1)?;
+        // Keyed by the request's own string, which outlives the row.
+        match version {
+            Some(version) => {
+                if let Ok(i) = names.binary_search(&name) {
+                    versions.insert(names[i], version as u64);
+                }
+            }
+            None => {
+                if let Some(ours) = keys.iter().find(|k| **k == name) {
+                    used.insert(*ours);
+                }
+            }
         }
     }
-    Ok(used)
+    Ok((versions, used))
+}
+
+/// The tree's nodes fetched by the writer, with its prepared statement.
+struct PgNodes<'a> {
+    client: &'a mut Client,
+    statement: &'a Statement,
+}
+
+impl TreeTx for PgNodes<'_> {
+    fn tree_size(&mut self) -> Result<u64> {
+        PgTree(&mut *self.client).tree_size()
+    }
+
+    fn fetch(
+        &mut self,
+        keys: &[NodeKey],
+    ) -> Result<std::collections::HashMap<NodeKey, traguardo_tlog::Hash>> {
+        fetch_nodes(&mut *self.client, self.statement, keys)
+    }
+
+    fn event_hashes(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+        PgTree(&mut *self.client).event_hashes(after, limit)
+    }
+
+    fn insert_nodes(&mut self, nodes: &[traguardo_tlog::merkle::Node]) -> Result<()> {
+        PgTree(&mut *self.client).insert_nodes(nodes)
+    }
 }
 
 /// The idempotency keys of a group, column by column, for [`INSERT_KEYS`].
@@ -1317,7 +1623,7 @@ impl Rows<'_> {
     /// Inserts the rows with `statement` ([`INSERT_EVENTS`], prepared or not).
     fn insert<T: postgres::ToStatement + ?Sized>(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut impl postgres::GenericClient,
         statement: &T,
     ) -> std::result::Result<u64, postgres::Error> {
         tx.execute(

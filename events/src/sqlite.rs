@@ -25,8 +25,8 @@ use crate::chain;
 use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
 use crate::store::{
     self, ChainCheck, CommitHook, Follower, GroupCommit, GroupDone, GroupFailure, IdempotencyKey,
-    IdempotentResult, PendingAppend, Queue, RawVisitor, Request, Staged, Store, Until,
-    Verification, Writer,
+    IdempotentResult, KeyVisitor, PendingAppend, Queue, RawVisitor, Request, Staged, Store,
+    StoredKey, Until, Verification, Writer,
 };
 use crate::tree::{self, NodeKey, TreeTx};
 use crate::{Clock, Error, Result};
@@ -115,6 +115,9 @@ const INSERT_IDEMPOTENCY: &str =
 const KEY_USED: &str = "SELECT 1 FROM idempotency WHERE key = ?1";
 const SELECT_IDEMPOTENCY: &str =
     "SELECT request_sha256, first_seq, last_seq FROM idempotency WHERE key = ?1";
+/// Every key, in the order of the seqs it appended.
+const SELECT_KEYS: &str =
+    "SELECT key, request_sha256, first_seq, last_seq FROM idempotency ORDER BY first_seq, key";
 const TREE_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 0";
 const SELECT_NODE: &str = "SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2";
 const INSERT_NODE: &str = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)";
@@ -620,6 +623,55 @@ impl SqliteStore {
         })
     }
 
+    /// Calls `visit` with every stored idempotency key; see [`Store::visit_keys`].
+    ///
+    /// # Errors
+    /// When the database cannot be read, or `visit` fails.
+    pub fn visit_keys(&self, visit: &mut KeyVisitor<'_>) -> Result<()> {
+        self.with_reader(|conn| {
+            let mut statement = conn.prepare_cached(SELECT_KEYS)?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                visit(StoredKey {
+                    key: row.get(0)?,
+                    result: IdempotentResult {
+                        request_sha256: row.get(1)?,
+                        first_seq: row.get(2)?,
+                        last_seq: row.get(3)?,
+                    },
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records keys used on another log; see [`Store::import_keys`].
+    ///
+    /// # Errors
+    /// [`Error::Import`], [`Error::KeyUsed`], or a database error.
+    pub fn import_keys(&self, keys: &[StoredKey]) -> Result<()> {
+        let mut conn = open_connection(&self.inner.path, false)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        store::check_import_keys(&read_head(&tx)?, keys)?;
+        {
+            let mut used = tx.prepare_cached(KEY_USED)?;
+            let mut insert = tx.prepare_cached(INSERT_IDEMPOTENCY)?;
+            for stored in keys {
+                if used.exists([&stored.key])? {
+                    return Err(Error::KeyUsed(stored.key.clone()));
+                }
+                insert.execute(params![
+                    stored.key,
+                    stored.result.request_sha256,
+                    stored.result.first_seq,
+                    stored.result.last_seq,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Recomputes the whole chain from seq 1 and checks each published head in
     /// `expect` against it.
     ///
@@ -767,6 +819,14 @@ impl Store for SqliteStore {
                 .execute([secret_sha256])?;
             Ok(())
         })
+    }
+
+    fn visit_keys(&self, visit: &mut KeyVisitor<'_>) -> Result<()> {
+        SqliteStore::visit_keys(self, visit)
+    }
+
+    fn import_keys(&self, keys: &[StoredKey]) -> Result<()> {
+        SqliteStore::import_keys(self, keys)
     }
 
     fn shutdown(&self) {

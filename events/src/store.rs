@@ -89,6 +89,18 @@ pub(crate) enum SessionFate {
     /// Alive, used recently.
     Alive,
 }
+/// An idempotency key as stored: the key and what it was first used for.
+/// What `traguardo copy` moves beside the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The client's key.
+    pub key: String,
+    /// The request it was first used with, and the seqs that request appended.
+    pub result: IdempotentResult,
+}
+
+/// Called by [`Store::visit_keys`] with each stored key.
+pub type KeyVisitor<'a> = dyn FnMut(StoredKey) -> Result<()> + 'a;
 
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,6 +295,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`Error::Import`] when the events do not continue this log (nothing is
     /// written), or when the database fails.
     fn import_recorded(&self, events: &[RecordedEvent]) -> Result<Head>;
+
+    /// Calls `visit` with every stored idempotency key, in the order of the
+    /// seqs they appended, one at a time; stops at the first error `visit`
+    /// returns, and returns it.
+    ///
+    /// # Errors
+    /// When the database cannot be read, or `visit` fails.
+    fn visit_keys(&self, visit: &mut KeyVisitor<'_>) -> Result<()>;
+
+    /// Records idempotency keys used on another log exactly as they are, in one
+    /// transaction, after that log's events were imported with
+    /// [`Store::import_recorded`]: a retried request then finds its first
+    /// answer on this log too.
+    ///
+    /// # Errors
+    /// [`Error::Import`] when a key names seqs this log does not hold;
+    /// [`Error::KeyUsed`] when a key is recorded here already (nothing is
+    /// written either way); or when the database fails.
+    fn import_keys(&self, keys: &[StoredKey]) -> Result<()>;
 
     /// Stops accepting appends, lets the writer finish what is queued, and waits
     /// for it (and stops following). Later appends fail with
@@ -730,6 +761,25 @@ pub(crate) fn check_import(head: &Head, events: &[RecordedEvent]) -> Result<()> 
             seq: event.seq,
             hash: event.hash.clone(),
         };
+    }
+    Ok(())
+}
+
+/// Checks that imported keys name seqs of a log whose head is `head`.
+pub(crate) fn check_import_keys(head: &Head, keys: &[StoredKey]) -> Result<()> {
+    for stored in keys {
+        let IdempotentResult {
+            first_seq,
+            last_seq,
+            ..
+        } = stored.result;
+        if first_seq == 0 || first_seq > last_seq || last_seq > head.seq {
+            return Err(Error::Import(format!(
+                "the idempotency key {:?} names seqs {first_seq}..{last_seq}, \
+                 not within this log's 1..{}",
+                stored.key, head.seq
+            )));
+        }
     }
     Ok(())
 }

@@ -229,6 +229,7 @@ contract_tests!(
     proofs_beyond_the_head_from_seq_zero_or_backwards_are_refused,
     a_log_imported_into_either_engine_keeps_every_hash_and_a_fork_is_refused,
     web_sessions_live_beside_the_log_are_shared_by_stores_expire_and_end_when_closed,
+    idempotency_keys_imported_into_either_engine_answer_as_on_the_source,
 );
 
 /// Web sessions: kept in `web_sessions`, outside the chained log; one store
@@ -291,6 +292,86 @@ fn web_sessions_live_beside_the_log_are_shared_by_stores_expire_and_end_when_clo
     assert_eq!(f.all().len(), 1, "the log is untouched");
     assert!(f.store.verify(&[]).unwrap().ok());
     other.shutdown();
+}
+
+/// `visit_keys` and `import_keys` (what `traguardo copy` moves keys with) into
+/// a fresh log of each engine, from a log of the other: each key answers as on
+/// the source and cannot be used again; a key naming seqs the log does not hold,
+/// or one recorded already, is refused with nothing written.
+fn idempotency_keys_imported_into_either_engine_answer_as_on_the_source(engine: Engine) {
+    let source = Fixture::new(match engine {
+        Engine::Sqlite => Engine::Postgres,
+        Engine::Postgres => Engine::Sqlite,
+    });
+    let stream = "objective/2022-2250-A";
+    source.append_one(stream, json!({"n": 0}));
+    for i in 1..=3 {
+        let key = IdempotencyKey {
+            key: format!("manager-2250:richiesta-{i}"),
+            request_sha256: format!("{i:02}").repeat(32),
+        };
+        block_on(
+            source.store.append_idempotent(
+                AppendBatch::new()
+                    .push(event(stream, json!({"n": i})))
+                    .push(event(stream, json!({"n": i, "second": true}))),
+                Some(key),
+            ),
+        )
+        .expect("appended");
+    }
+    let mut keys = Vec::new();
+    source
+        .store
+        .visit_keys(&mut |key| {
+            keys.push(key);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.result.first_seq).collect::<Vec<_>>(),
+        [2, 4, 6],
+        "in the order of their seqs"
+    );
+    let target = Fixture::new(engine);
+    // Before the events are there, the keys name seqs the log does not hold.
+    assert!(matches!(
+        target.store.import_keys(&keys),
+        Err(Error::Import(_))
+    ));
+    target.store.import_recorded(&source.all()).unwrap();
+    target.store.import_keys(&keys[..1]).unwrap();
+    // A key recorded already refuses the whole import.
+    match target.store.import_keys(&keys) {
+        Err(Error::KeyUsed(key)) => assert_eq!(key, keys[0].key),
+        other => panic!("expected KeyUsed, got {other:?}"),
+    }
+    let mut imported = Vec::new();
+    target
+        .store
+        .visit_keys(&mut |key| {
+            imported.push(key);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(imported, keys[..1]);
+    target.store.import_keys(&keys[1..]).unwrap();
+    for key in &keys {
+        assert_eq!(
+            target.store.idempotent_result(&key.key).unwrap().as_ref(),
+            Some(&key.result)
+        );
+    }
+    // A key that came with the log cannot be used again on it.
+    let reused = block_on(target.store.append_idempotent(
+        AppendBatch::new().push(event(stream, json!({"n": 9}))),
+        Some(IdempotencyKey {
+            key: keys[2].key.clone(),
+            request_sha256: keys[2].result.request_sha256.clone(),
+        }),
+    ));
+    assert!(matches!(reused, Err(Error::KeyUsed(_))), "{reused:?}");
+    assert_eq!(target.all(), source.all());
 }
 
 /// `import_recorded` (what `traguardo copy` uses) into a fresh log of each
@@ -806,6 +887,41 @@ fn update_and_delete_through_another_connection_are_refused(engine: Engine) {
     // head, a stream version skipped.
     refused(&insert("INSERT", 3, 3, &fresh, chain::GENESIS, ""));
     refused(&insert("INSERT", 3, 4, &fresh, &head, ""));
+    // Refused by a trigger, or by a key before the trigger runs.
+    let refused_by_schema = |sql: &str| {
+        let e = f
+            .raw_execute(sql)
+            .expect_err("the database refuses it by itself");
+        assert!(
+            e.contains("append-only") || e.to_lowercase().contains("unique"),
+            "refused by the schema: {e}"
+        );
+    };
+    // A seq skipped; a version taken again; a new stream not starting at 1.
+    refused(&insert("INSERT", 4, 3, &fresh, &head, ""));
+    refused_by_schema(&insert("INSERT", 3, 2, &fresh, &head, ""));
+    refused(
+        &insert("INSERT", 3, 3, &fresh, &head, "")
+            .replace("objective/2022-2250-A", "objective/2022-2250-Z"),
+    );
+    // Two rows in one statement: versions out of log order (4 before 3), or
+    // the second not linking to the first.
+    let two = |first_version: u64, second_version: u64, second_prev: &str| {
+        format!(
+            "INSERT INTO events (seq, id, stream, version, type, schema, data, \
+             actor, role, recorded_at, correlation, prev_hash, hash) VALUES \
+             (3, '{fresh}', 'objective/2022-2250-A', {first_version}, 'phase_started', 1, \
+             '{{}}', 'x', 'admin', '2022-06-10T09:12:03.000000Z', NULL, '{head}', '{hash}'), \
+             (4, '{}', 'objective/2022-2250-A', {second_version}, 'phase_started', 1, '{{}}', \
+             'x', 'admin', '2022-06-10T09:12:03.000000Z', NULL, '{second_prev}', '{}')",
+            uuid::Uuid::now_v7(),
+            "ef".repeat(32)
+        )
+    };
+    refused(&two(4, 3, &hash));
+    refused(&two(3, 4, &"cd".repeat(32)));
+    // The same id again, at the right seq, version and link.
+    refused_by_schema(&insert("INSERT", 3, 3, &first.id.to_string(), &head, ""));
     match engine {
         Engine::Sqlite => {
             // REPLACE deletes the row it collides with without firing DELETE triggers.

@@ -141,6 +141,64 @@ pub(crate) fn extend(tx: &mut impl TreeTx, size: u64, leaves: &[Hash]) -> Result
     tx.insert_nodes(&nodes)
 }
 
+/// The right edge of a stored tree (its complete subtrees of decreasing size
+/// covering every leaf): the nodes the next append reads. A writer keeps the
+/// edge it committed last so that its next append need not read it again. A
+/// node never changes once stored, so what is kept stays true when another
+/// process appends meanwhile; the nodes the next append lacks are fetched.
+#[derive(Debug, Default)]
+pub(crate) struct Edge(HashMap<NodeKey, Hash>);
+
+impl Edge {
+    /// The addresses of the right edge of a tree of `size` leaves: one
+    /// complete subtree for each bit set in `size`, the largest first.
+    fn keys(size: u64) -> impl Iterator<Item = NodeKey> {
+        let mut start = 0u64;
+        (0..64u8).rev().filter_map(move |level| {
+            let width = 1u64 << level;
+            (size & width != 0).then(|| {
+                let key = (level, start >> level);
+                start += width;
+                key
+            })
+        })
+    }
+}
+
+/// The nodes that `leaves` add to a tree of `size` stored leaves, reading the
+/// edge from `edge` and fetching only the nodes it lacks; and the edge of the
+/// grown tree, to keep once those nodes are committed (and only then).
+pub(crate) fn grow(
+    tx: &mut impl TreeTx,
+    edge: &Edge,
+    size: u64,
+    leaves: &[Hash],
+) -> Result<(Vec<Node>, Edge)> {
+    let missing: Vec<NodeKey> = Edge::keys(size)
+        .filter(|key| !edge.0.contains_key(key))
+        .collect();
+    let mut known = if missing.is_empty() {
+        HashMap::new()
+    } else {
+        tx.fetch(&missing)?
+    };
+    known.extend(edge.0.iter().map(|(key, hash)| (*key, *hash)));
+    let reader = Prefetch::Fetched { size, nodes: known };
+    let created = merkle::append(&reader, size, leaves).map_err(Error::Tree)?;
+    let Prefetch::Fetched {
+        nodes: mut known, ..
+    } = reader
+    else {
+        unreachable!("built as a fetched reader")
+    };
+    known.extend(created.iter().map(|n| ((n.level, n.index), n.hash)));
+    let grown = size + leaves.len() as u64;
+    let next = Edge::keys(grown)
+        .filter_map(|key| known.get(&key).map(|hash| (key, *hash)))
+        .collect();
+    Ok((created, Edge(next)))
+}
+
 /// [`catch_up`] at open: a tree longer than the log (its tail deleted behind
 /// the store's back) is left as it is, with a warning, so that the log still
 /// opens and `verify` can say what happened; appends will fail on it.
@@ -194,4 +252,99 @@ pub(crate) fn catch_up(tx: &mut impl TreeTx, head: u64) -> Result<u64> {
         });
     }
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes in memory, counting what is fetched.
+    #[derive(Default)]
+    struct Nodes {
+        stored: HashMap<NodeKey, Hash>,
+        size: u64,
+        fetched: usize,
+    }
+
+    impl TreeTx for Nodes {
+        fn tree_size(&mut self) -> Result<u64> {
+            Ok(self.size)
+        }
+
+        fn fetch(&mut self, keys: &[NodeKey]) -> Result<HashMap<NodeKey, Hash>> {
+            self.fetched += keys.len();
+            Ok(keys
+                .iter()
+                .filter_map(|k| self.stored.get(k).map(|h| (*k, *h)))
+                .collect())
+        }
+
+        fn event_hashes(&mut self, _after: u64, _limit: usize) -> Result<Vec<(u64, String)>> {
+            Ok(Vec::new())
+        }
+
+        fn insert_nodes(&mut self, nodes: &[Node]) -> Result<()> {
+            for n in nodes {
+                self.stored.insert((n.level, n.index), n.hash);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_right_edge_is_what_an_append_reads() {
+        for size in (0..300).chain([1 << 20, (1 << 40) + 12_345, u64::MAX >> 1]) {
+            let recording = Prefetch::Recording {
+                size,
+                wanted: RefCell::new(Vec::new()),
+            };
+            merkle::append(&recording, size, &[[7; 32]]).expect("an append records");
+            let Prefetch::Recording { wanted, .. } = recording else {
+                unreachable!()
+            };
+            assert_eq!(
+                Edge::keys(size).collect::<Vec<_>>(),
+                wanted.into_inner(),
+                "size {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kept_edge_grows_the_same_tree_without_reading_it_again() {
+        let leaves: Vec<Hash> = (0..500u32)
+            .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
+            .collect();
+        let mut nodes = Nodes::default();
+        let mut edge = Edge::default();
+        let mut size = 0u64;
+        for chunk in leaves.chunks(37) {
+            let (created, next) = grow(&mut nodes, &edge, size, chunk).expect("it grows");
+            nodes.insert_nodes(&created).expect("stored");
+            size += chunk.len() as u64;
+            nodes.size = size;
+            edge = next;
+        }
+        assert_eq!(nodes.fetched, 0, "the kept edge is all an append reads");
+        let expected = merkle::MemoryTree::from_leaf_hashes(&leaves);
+        assert_eq!(
+            root(&mut nodes, size).expect("a root"),
+            expected.root(size).expect("a root")
+        );
+        // A writer that kept nothing (another process appended) fetches the edge.
+        nodes.fetched = 0;
+        let more = [merkle::leaf_hash(b"more")];
+        let (created, _) = grow(&mut nodes, &Edge::default(), size, &more).expect("it grows");
+        nodes.insert_nodes(&created).expect("stored");
+        nodes.size = size + 1;
+        assert_eq!(nodes.fetched, Edge::keys(size).count());
+        let mut all = leaves.clone();
+        all.extend(more);
+        assert_eq!(
+            root(&mut nodes, size + 1).expect("a root"),
+            merkle::MemoryTree::from_leaf_hashes(&all)
+                .root(size + 1)
+                .expect("a root")
+        );
+    }
 }

@@ -529,6 +529,81 @@ fn copy_moves_a_log_from_sqlite_to_postgres_and_back_hash_for_hash() {
     assert_eq!(stdout_of(&traguardo(&pg.url, &["export"])), exported[0]);
 }
 
+/// What a log holds for each idempotency key it has.
+fn keys_of(store: &dyn traguardo_events::Store) -> Vec<traguardo_events::StoredKey> {
+    let mut keys = Vec::new();
+    store
+        .visit_keys(&mut |key| {
+            keys.push(key);
+            Ok(())
+        })
+        .expect("the keys read");
+    keys
+}
+
+#[test]
+fn copy_moves_the_idempotency_keys_both_ways() {
+    use traguardo_events::store::IdempotencyKey;
+    use traguardo_events::{AppendBatch, NewEvent, SqliteStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.db");
+    let back = dir.path().join("back.db").display().to_string();
+    let pg = crate::support::PgDb::create();
+    // Writes made with keys, as the API records them for `Idempotency-Key`.
+    let source = SqliteStore::open(&first, traguardo_events::Clock::system()).unwrap();
+    for i in 1..=3 {
+        let event = NewEvent {
+            stream: "objective/2022-2250-A".into(),
+            event_type: "phase_started".into(),
+            schema: 1,
+            data: json!({"phase": 1, "nota": format!("ripresa n. {i}")}),
+            actor: "Dott. Stefano Specchia".into(),
+            role: "manager".into(),
+            correlation: None,
+        };
+        source
+            .append_idempotent(
+                AppendBatch::new().push(event),
+                Some(IdempotencyKey {
+                    key: format!("Dott. Stefano Specchia:richiesta-{i}"),
+                    request_sha256: format!("{i:02}").repeat(32),
+                }),
+            )
+            .wait()
+            .unwrap();
+    }
+    let keys = keys_of(&source);
+    assert_eq!(keys.len(), 3);
+    source.shutdown();
+    drop(source);
+    let first = first.display().to_string();
+
+    for (from, to) in [(&first, &pg.url), (&pg.url, &back)] {
+        let out = traguardo("unused", &["copy", "--from", from, "--to", to]);
+        assert!(
+            out.status.success(),
+            "{}{}",
+            stdout_of(&out),
+            stderr_of(&out)
+        );
+        assert!(
+            stdout_of(&out).contains("copied 3 events and 3 idempotency keys"),
+            "{}",
+            stdout_of(&out)
+        );
+        let copied = traguardo::app::open_existing_store(std::path::Path::new(to)).unwrap();
+        assert_eq!(keys_of(copied.as_ref()), keys, "{from} → {to}");
+        for key in &keys {
+            assert_eq!(
+                copied.idempotent_result(&key.key).unwrap().as_ref(),
+                Some(&key.result)
+            );
+        }
+        copied.shutdown();
+    }
+}
+
 #[test]
 fn a_wrong_url_or_a_refused_connection_is_one_line_on_stderr_and_a_failure() {
     for (url, expected) in [
