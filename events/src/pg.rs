@@ -48,7 +48,7 @@ use crate::chain;
 use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
 use crate::store::{
     self, ChainCheck, CommitHook, Follower, GroupCommit, GroupDone, GroupFailure, IdempotencyKey,
-    IdempotentResult, PendingAppend, Queue, RawVisitor, Request, Staged, Store, Until,
+    IdempotentResult, PendingAppend, Queue, RawVisitor, Request, Snapshot, Staged, Store, Until,
     Verification, Writer,
 };
 use crate::tree::{self, NodeKey, TreeTx};
@@ -144,6 +144,17 @@ const MIGRATIONS: &[&str] = &[
         END IF;
         RETURN NEW;
     END $$;"#,
+    // 5: snapshots of read models, to start without folding the whole log. Not
+    // part of the log: replaced and discarded freely, checked before use.
+    "CREATE TABLE snapshots (
+        name     TEXT        NOT NULL,
+        seq      BIGINT      NOT NULL CHECK (seq >= 0),
+        hash     TEXT        NOT NULL,
+        schema   INTEGER     NOT NULL,
+        taken_at TIMESTAMPTZ NOT NULL,
+        data     BYTEA       NOT NULL,
+        PRIMARY KEY (name, seq)
+    );",
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is
@@ -198,6 +209,11 @@ const SELECT_NODES: &str = "SELECT level, idx, hash FROM tree_nodes \
 const INSERT_NODES: &str = "INSERT INTO tree_nodes (level, idx, hash) \
      SELECT * FROM UNNEST($1::smallint[], $2::bigint[], $3::bytea[])";
 const EVENT_HASHES: &str = "SELECT seq, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+const DELETE_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE name = $1";
+const INSERT_SNAPSHOT: &str = "INSERT INTO snapshots (name, seq, hash, schema, taken_at, data) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+const LATEST_SNAPSHOT: &str = "SELECT seq, hash, schema, taken_at, data FROM snapshots \
+     WHERE name = $1 ORDER BY seq DESC LIMIT 1";
 const SEQ_AT: &str = "SELECT COALESCE((SELECT seq FROM events WHERE recorded_at <= $1 \
      ORDER BY recorded_at DESC, seq DESC LIMIT 1), 0)";
 
@@ -710,6 +726,51 @@ impl Store for PgStore {
 
     fn shutdown(&self) {
         PgStore::shutdown(self)
+    }
+
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        self.with_reader(|client| {
+            let mut tx = client.transaction()?;
+            tx.execute(DELETE_SNAPSHOTS, &[&snapshot.name])?;
+            let schema = i32::try_from(snapshot.schema).unwrap_or(i32::MAX);
+            tx.execute(
+                INSERT_SNAPSHOT,
+                &[
+                    &snapshot.name,
+                    &to_i64(snapshot.seq),
+                    &snapshot.hash,
+                    &schema,
+                    &snapshot.taken_at,
+                    &snapshot.data,
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn latest_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
+        self.with_reader(|client| {
+            let Some(row) = client.query_opt(LATEST_SNAPSHOT, &[&name])? else {
+                return Ok(None);
+            };
+            let schema: i32 = row.try_get(2)?;
+            Ok(Some(Snapshot {
+                name: name.to_string(),
+                seq: row.try_get::<_, i64>(0)? as u64,
+                hash: row.try_get(1)?,
+                schema: u32::try_from(schema).unwrap_or(u32::MAX),
+                taken_at: row.try_get(3)?,
+                data: row.try_get(4)?,
+            }))
+        })
+    }
+
+    fn discard_snapshots(&self, name: &str) -> Result<()> {
+        self.with_reader(|client| {
+            client.execute(DELETE_SNAPSHOTS, &[&name])?;
+            Ok(())
+        })
     }
 }
 

@@ -25,7 +25,7 @@ use crate::chain;
 use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
 use crate::store::{
     self, ChainCheck, CommitHook, Follower, GroupCommit, GroupDone, GroupFailure, IdempotencyKey,
-    IdempotentResult, PendingAppend, Queue, RawVisitor, Request, Staged, Store, Until,
+    IdempotentResult, PendingAppend, Queue, RawVisitor, Request, Snapshot, Staged, Store, Until,
     Verification, Writer,
 };
 use crate::tree::{self, NodeKey, TreeTx};
@@ -88,6 +88,17 @@ the next version of its stream and link to the head'); END;",
     BEGIN SELECT RAISE(ABORT, 'the Merkle tree is append-only: UPDATE refused'); END;
     CREATE TRIGGER tree_nodes_no_delete BEFORE DELETE ON tree_nodes
     BEGIN SELECT RAISE(ABORT, 'the Merkle tree is append-only: DELETE refused'); END;",
+    // 5: snapshots of read models, to start without folding the whole log. Not
+    // part of the log: replaced and discarded freely, checked before use.
+    "CREATE TABLE snapshots (
+        name     TEXT    NOT NULL,
+        seq      INTEGER NOT NULL,
+        hash     TEXT    NOT NULL,
+        schema   INTEGER NOT NULL,
+        taken_at TEXT    NOT NULL,
+        data     BLOB    NOT NULL,
+        PRIMARY KEY (name, seq)
+    );",
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is gone.
@@ -110,6 +121,11 @@ const TREE_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE 
 const SELECT_NODE: &str = "SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2";
 const INSERT_NODE: &str = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)";
 const EVENT_HASHES: &str = "SELECT seq, hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+const DELETE_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE name = ?1";
+const INSERT_SNAPSHOT: &str = "INSERT INTO snapshots (name, seq, hash, schema, taken_at, data) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const LATEST_SNAPSHOT: &str = "SELECT seq, hash, schema, taken_at, data FROM snapshots \
+     WHERE name = ?1 ORDER BY seq DESC LIMIT 1";
 
 /// The writer's page cache, in KiB (a negative `cache_size` is KiB).
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
@@ -712,6 +728,67 @@ impl Store for SqliteStore {
 
     fn shutdown(&self) {
         SqliteStore::shutdown(self)
+    }
+
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        self.with_reader(|conn| {
+            // IMMEDIATE: take the write lock first, so that the transaction never
+            // has to upgrade (and fail busy) halfway.
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            tx.prepare_cached(DELETE_SNAPSHOTS)?
+                .execute([&snapshot.name])?;
+            tx.prepare_cached(INSERT_SNAPSHOT)?.execute(params![
+                snapshot.name,
+                snapshot.seq,
+                snapshot.hash,
+                snapshot.schema,
+                format_timestamp(&snapshot.taken_at),
+                snapshot.data,
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn latest_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
+        self.with_reader(|conn| {
+            let row = conn
+                .prepare_cached(LATEST_SNAPSHOT)?
+                .query_row([name], |r| {
+                    Ok((
+                        r.get::<_, u64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u32>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                    ))
+                })
+                .optional()?;
+            let Some((seq, hash, schema, taken_at, data)) = row else {
+                return Ok(None);
+            };
+            let taken_at =
+                parse_timestamp(taken_at.as_bytes()).map_err(|message| Error::Snapshot {
+                    name: name.to_string(),
+                    seq,
+                    message,
+                })?;
+            Ok(Some(Snapshot {
+                name: name.to_string(),
+                seq,
+                hash,
+                schema,
+                taken_at,
+                data,
+            }))
+        })
+    }
+
+    fn discard_snapshots(&self, name: &str) -> Result<()> {
+        self.with_reader(|conn| {
+            conn.prepare_cached(DELETE_SNAPSHOTS)?.execute([name])?;
+            Ok(())
+        })
     }
 
     fn write_failure(&self) -> Option<String> {

@@ -82,6 +82,44 @@ impl Verification {
     }
 }
 
+/// The state of a read model as serialised at one point of the log, kept beside
+/// the log so that a process can start without folding it all again. The log
+/// stays the truth: whoever loads a snapshot checks that the log still holds
+/// the event `seq` with the chain hash `hash`, and that `schema` is the fold's
+/// current one, before using it (and folds the events after `seq` on top).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// What it is the state of: [`REGISTRY_SNAPSHOT`] for the whole read model.
+    pub name: String,
+    /// The seq of the last event folded into it.
+    pub seq: u64,
+    /// The chain hash of that event.
+    pub hash: String,
+    /// The schema number of the fold that wrote it; another number means another
+    /// layout, and the snapshot is discarded.
+    pub schema: u32,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// The serialised state.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("name", &self.name)
+            .field("seq", &self.seq)
+            .field("hash", &self.hash)
+            .field("schema", &self.schema)
+            .field("taken_at", &self.taken_at)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
+/// The name of the snapshot of the whole read model.
+pub const REGISTRY_SNAPSHOT: &str = "registry";
+
 /// Called by the writer, in seq order, with the events of each of this store's
 /// commits before the appenders are answered: projections fold here so a reply
 /// never runs ahead of them. (Appends by other processes are not passed to hooks:
@@ -255,6 +293,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// for it (and stops following). Later appends fail with
     /// [`Error::WriterGone`]; reads still work.
     fn shutdown(&self);
+
+    /// Stores `snapshot` in place of every earlier one of the same name, in one
+    /// short transaction of its own, beside the log and around its writer (an
+    /// append waits at most for that one insert).
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()>;
+
+    /// The latest snapshot named `name`, if there is one; unchecked.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    fn latest_snapshot(&self, name: &str) -> Result<Option<Snapshot>>;
+
+    /// Deletes every snapshot named `name` (one that does not match the log
+    /// any more, or of an old schema).
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    fn discard_snapshots(&self, name: &str) -> Result<()>;
 
     /// Why the last commit failed, while the database refuses writes (a full
     /// disk, a read-only file); `None` once a commit succeeds again. Engines
