@@ -265,7 +265,7 @@ fn snapshot(db: &std::path::Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            eprintln!("nothing to snapshot: the log is empty");
+            eprintln!("nothing to snapshot: the log is empty, or the read model cannot fold it");
             Ok(ExitCode::FAILURE)
         }
     }

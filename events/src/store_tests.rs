@@ -228,7 +228,59 @@ contract_tests!(
     a_log_without_tree_nodes_gets_them_at_open_and_at_the_next_append,
     proofs_beyond_the_head_from_seq_zero_or_backwards_are_refused,
     a_log_imported_into_either_engine_keeps_every_hash_and_a_fork_is_refused,
+    a_snapshot_replaces_the_one_before_survives_a_restart_and_is_discarded_on_request,
 );
+
+/// Snapshots live beside the log: the latest of a name comes back byte for
+/// byte (after a restart too), a new one replaces the old, other names are
+/// left alone, and discarding removes them without touching the log.
+fn a_snapshot_replaces_the_one_before_survives_a_restart_and_is_discarded_on_request(
+    engine: Engine,
+) {
+    use crate::store::Snapshot;
+    let f = Fixture::new(engine);
+    for i in 0..3 {
+        f.store
+            .append(AppendBatch::new().push(event("org", json!({"i": i}))))
+            .unwrap();
+    }
+    assert_eq!(f.store.latest_snapshot("registry").unwrap(), None);
+    let at = |seq: u64, bytes: Vec<u8>| Snapshot {
+        name: "registry".into(),
+        seq,
+        hash: f.store.read_all(seq - 1, 1).unwrap()[0].hash.clone(),
+        schema: 7,
+        taken_at: f.clock.now(),
+        data: bytes,
+    };
+    let first = at(2, vec![0, 1, 2, 255]);
+    f.store.save_snapshot(&first).unwrap();
+    assert_eq!(f.store.latest_snapshot("registry").unwrap(), Some(first));
+    // Large enough to span many pages, every byte value.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let second = at(3, big);
+    f.store.save_snapshot(&second).unwrap();
+    let other = Snapshot {
+        name: "objective/2022-2250-A".into(),
+        ..at(1, vec![9])
+    };
+    f.store.save_snapshot(&other).unwrap();
+    f.store.shutdown();
+    let reopened = f.open_another(f.clock.clone());
+    assert_eq!(
+        reopened.latest_snapshot("registry").unwrap(),
+        Some(second),
+        "the newer snapshot replaced the older and survived the restart"
+    );
+    reopened.discard_snapshots("registry").unwrap();
+    assert_eq!(reopened.latest_snapshot("registry").unwrap(), None);
+    assert_eq!(
+        reopened.latest_snapshot("objective/2022-2250-A").unwrap(),
+        Some(other)
+    );
+    assert_eq!(reopened.head().unwrap().seq, 3, "the log is untouched");
+    assert!(reopened.verify(&[]).unwrap().ok());
+}
 
 /// `import_recorded` (what `traguardo copy` uses) into a fresh log of each
 /// engine, from a log of the other: every row as it was, and events that do
