@@ -1129,8 +1129,7 @@ fn postgres_url(db: &Path) -> Option<&str> {
 /// # Errors
 /// When the log cannot be read or an event cannot be folded.
 pub fn replay(store: &dyn Store) -> Result<Registry, AppError> {
-    let (registry, _, _) =
-        snapshots::fold_after(store, Registry::new(), Head::genesis().hash)?;
+    let (registry, _, _) = snapshots::fold_after(store, Registry::new(), Head::genesis().hash)?;
     Ok(registry)
 }
 

@@ -253,9 +253,12 @@ fn snapshot(db: &std::path::Path) -> anyhow::Result<ExitCode> {
     let app = App::with_store(open_existing_store(db)?)?;
     match app.start() {
         crate::snapshots::Start::Refused { seq, reason, .. } => {
-            eprintln!("snapshot at seq {seq} refused ({reason}): the log was folded from the start");
+            eprintln!(
+                "snapshot at seq {seq} refused ({reason}): the log was folded from the start"
+            );
         }
-        crate::snapshots::Start::FromSnapshot { .. } | crate::snapshots::Start::Replayed { .. } => {}
+        crate::snapshots::Start::FromSnapshot { .. } | crate::snapshots::Start::Replayed { .. } => {
+        }
     }
     let taken = app.take_snapshot()?;
     app.store().shutdown();

@@ -195,7 +195,8 @@ pub fn check(store: &dyn Store, stored: &Snapshot) -> Result<Registry, Refused> 
             found: event.hash,
         });
     }
-    let registry = snapshot::decode(&stored.data).map_err(|e| Refused::Undecodable(e.to_string()))?;
+    let registry =
+        snapshot::decode(&stored.data).map_err(|e| Refused::Undecodable(e.to_string()))?;
     if registry.last_seq() != stored.seq {
         return Err(Refused::Undecodable(format!(
             "it holds the read model at seq {}, not {}",

@@ -82,7 +82,10 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
 
 fn run_in(args: &StartArgs, binary: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
     let (cpus, model) = crate::store::cpus();
-    println!("traguardo-bench start: {} events, {cpus} CPUs ({model})", args.events);
+    println!(
+        "traguardo-bench start: {} events, {cpus} CPUs ({model})",
+        args.events
+    );
     let empty = dir.join("empty.db");
     let db = dir.join("start.db");
 
@@ -190,9 +193,8 @@ fn run_in(args: &StartArgs, binary: &Path, dir: &Path) -> anyhow::Result<ExitCod
     );
 
     section("targets");
-    let per_million = |rss: u64| {
-        rss.saturating_sub(floor.rss) as f64 / 1e6 * 1e6 / args.events.max(1) as f64
-    };
+    let per_million =
+        |rss: u64| rss.saturating_sub(floor.rss) as f64 / 1e6 * 1e6 / args.events.max(1) as f64;
     let ratio = bare.took.as_secs_f64() / replay.as_secs_f64().max(1e-9);
     target(
         "replay ≥ 0.8× a bare decode + fold into typed structs",
@@ -236,7 +238,9 @@ struct Started {
 /// Spawns `traguardo serve` on `db` and a free loopback port, times it until
 /// `/healthz` answers 200, reads its resident memory, and stops it (SIGTERM).
 fn serve_until_answering(binary: &Path, db: &Path) -> anyhow::Result<Started> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let started = Instant::now();
     let mut child = std::process::Command::new(binary)
@@ -368,14 +372,18 @@ fn bare_fold(db: &Path) -> anyhow::Result<Bare> {
                         },
                     );
                 }
-                ObjectiveEvent::PhaseStarted { phase, on, note, .. } => {
+                ObjectiveEvent::PhaseStarted {
+                    phase, on, note, ..
+                } => {
                     let o = objectives.get_mut(key).context("an unknown objective")?;
                     o.version = version;
                     let p = phase_of(o, phase)?;
                     p.started = Some(on);
                     p.note = note;
                 }
-                ObjectiveEvent::PhaseCompleted { phase, on, note, .. } => {
+                ObjectiveEvent::PhaseCompleted {
+                    phase, on, note, ..
+                } => {
                     let o = objectives.get_mut(key).context("an unknown objective")?;
                     o.version = version;
                     let p = phase_of(o, phase)?;
@@ -404,7 +412,10 @@ fn bare_fold(db: &Path) -> anyhow::Result<Bare> {
                 + p.note.as_ref().map_or(0, |n| n.len() as i64)
         })
         .sum::<i64>()
-        + objectives.values().map(|o| o.title.len() as i64 + o.version as i64).sum::<i64>();
+        + objectives
+            .values()
+            .map(|o| o.title.len() as i64 + o.version as i64)
+            .sum::<i64>();
     std::hint::black_box((checksum, plans.len()));
     Ok(Bare {
         events,

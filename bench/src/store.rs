@@ -574,7 +574,11 @@ pub(crate) struct Written {
     pub(crate) plans: u64,
 }
 
-pub(crate) fn batched_append(store: &dyn Store, events: u64, batch_size: usize) -> anyhow::Result<Written> {
+pub(crate) fn batched_append(
+    store: &dyn Store,
+    events: u64,
+    batch_size: usize,
+) -> anyhow::Result<Written> {
     let mut workload = Workload::new();
     let mut in_append = Duration::ZERO;
     let mut payload_bytes = 0u64;

@@ -371,7 +371,9 @@ pub async fn start_with_options(
         None => None,
     };
     let follower = app.follow()?;
-    let snapshots = options.snapshot_every.map(|every| app.snapshot_every(every));
+    let snapshots = options
+        .snapshot_every
+        .map(|every| app.snapshot_every(every));
     let addr = listener.local_addr()?;
     let metrics_addr = match &metrics_listener {
         Some(listener) => Some(listener.local_addr()?),

@@ -160,7 +160,11 @@ fn a_snapshot_whose_event_was_rewritten_since_is_refused_and_the_log_is_folded_i
         traguardo::app::replay(world.app.store().as_ref()).unwrap()
     );
     assert_eq!(
-        world.app.store().latest_snapshot(REGISTRY_SNAPSHOT).unwrap(),
+        world
+            .app
+            .store()
+            .latest_snapshot(REGISTRY_SNAPSHOT)
+            .unwrap(),
         None,
         "the refused snapshot is discarded"
     );
@@ -189,7 +193,11 @@ fn a_snapshot_of_an_old_schema_is_refused_and_the_log_is_folded_instead() {
     );
     assert_eq!(registry, world.app.read(Registry::clone));
     assert_eq!(
-        world.app.store().latest_snapshot(REGISTRY_SNAPSHOT).unwrap(),
+        world
+            .app
+            .store()
+            .latest_snapshot(REGISTRY_SNAPSHOT)
+            .unwrap(),
         None
     );
 }
@@ -241,7 +249,11 @@ fn without_events_there_is_nothing_to_snapshot() {
     let world = World::new();
     assert_eq!(world.app.take_snapshot().unwrap(), None);
     assert_eq!(
-        world.app.store().latest_snapshot(REGISTRY_SNAPSHOT).unwrap(),
+        world
+            .app
+            .store()
+            .latest_snapshot(REGISTRY_SNAPSHOT)
+            .unwrap(),
         None
     );
     assert_eq!(world.app.start(), &Start::Replayed { events: 0 });
@@ -339,7 +351,10 @@ async fn serve_takes_snapshots_starts_from_them_with_the_same_answers_and_refuse
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(taken >= 2, "snapshots are taken as events are folded: {taken}");
+    assert!(
+        taken >= 2,
+        "snapshots are taken as events are folded: {taken}"
+    );
     let before = bodies(&server).await;
     server.stop();
 
@@ -348,9 +363,10 @@ async fn serve_takes_snapshots_starts_from_them_with_the_same_answers_and_refuse
     let seq = metric(&server, "traguardo_read_model_snapshot_seq").await;
     assert!(seq > 0);
     assert!(
-        printed.iter().any(|line| line
-            .contains("read model started from a snapshot")
-            && line.contains(&format!("\"snapshot_seq\":{seq}"))),
+        printed
+            .iter()
+            .any(|line| line.contains("read model started from a snapshot")
+                && line.contains(&format!("\"snapshot_seq\":{seq}"))),
         "{printed:#?}"
     );
     assert_eq!(
@@ -364,7 +380,9 @@ async fn serve_takes_snapshots_starts_from_them_with_the_same_answers_and_refuse
     // appended): the snapshot is refused, said so, and the log folded.
     let more = traguardo(
         &target,
-        &["token", "create", "--actor", "Revisore", "--role", "auditor"],
+        &[
+            "token", "create", "--actor", "Revisore", "--role", "auditor",
+        ],
     );
     assert!(more.status.success(), "{more:?}");
     let conn = rusqlite::Connection::open(&target).unwrap();
@@ -386,7 +404,10 @@ async fn serve_takes_snapshots_starts_from_them_with_the_same_answers_and_refuse
         metric(&server, "traguardo_read_model_snapshot_refused").await,
         1
     );
-    assert_eq!(metric(&server, "traguardo_read_model_snapshot_seq").await, 0);
+    assert_eq!(
+        metric(&server, "traguardo_read_model_snapshot_seq").await,
+        0
+    );
     assert_eq!(bodies(&server).await, before);
     server.stop();
 }
