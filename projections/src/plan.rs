@@ -211,15 +211,15 @@ pub struct PlanScores {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Registry {
     /// Plans by year.
-    plans: BTreeMap<i32, Plan>,
+    pub(crate) plans: BTreeMap<i32, Plan>,
     /// Objectives by key.
-    objectives: HashMap<String, Objective>,
+    pub(crate) objectives: HashMap<String, Objective>,
     /// Every token ever issued, revoked ones too, by the hex SHA-256 of its secret.
-    tokens: HashMap<String, TokenInfo>,
+    pub(crate) tokens: HashMap<String, TokenInfo>,
     /// Web accounts by username.
-    users: BTreeMap<String, UserAccount>,
+    pub(crate) users: BTreeMap<String, UserAccount>,
     /// The seq of the last event folded.
-    last_seq: u64,
+    pub(crate) last_seq: u64,
 }
 
 impl Registry {
