@@ -56,7 +56,7 @@ pub fn encode(registry: &Registry) -> Result<Vec<u8>, SnapshotError> {
     let objectives: Vec<&Objective> = registry.objectives.values().collect();
     let per_chunk = objectives.len().div_ceil(CHUNKS).max(1);
     let chunks: Vec<&[&Objective]> = objectives.chunks(per_chunk).collect();
-    let encoded = in_parallel(&chunks, |chunk| named(chunk))?;
+    let encoded = in_parallel(&chunks, named)?;
     let mut bytes = Vec::with_capacity(encoded.iter().map(Vec::len).sum::<usize>() + 1024);
     bytes.extend_from_slice(MAGIC);
     for part in std::iter::once(named(&rest)?).chain(encoded) {
@@ -93,7 +93,9 @@ pub fn decode(bytes: &[u8]) -> Result<Registry, SnapshotError> {
         .ok_or_else(|| failed("the snapshot is empty"))?;
     let mut registry: Registry = from_named(first)?;
     let decoded = in_parallel(chunks, |chunk| from_named::<Vec<Objective>>(chunk))?;
-    registry.objectives.reserve(decoded.iter().map(Vec::len).sum());
+    registry
+        .objectives
+        .reserve(decoded.iter().map(Vec::len).sum());
     for objective in decoded.into_iter().flatten() {
         registry.objectives.insert(objective.key.clone(), objective);
     }
