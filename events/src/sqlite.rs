@@ -89,15 +89,24 @@ the next version of its stream and link to the head'); END;",
     CREATE TRIGGER tree_nodes_no_delete BEFORE DELETE ON tree_nodes
     BEGIN SELECT RAISE(ABORT, 'the Merkle tree is append-only: DELETE refused'); END;",
     // 5: snapshots of read models, to start without folding the whole log. Not
-    // part of the log: replaced and discarded freely, checked before use.
+    // part of the log: replaced and discarded freely, checked before use. The
+    // bytes go in parts, each written in a transaction of its own; the header
+    // row, written last, makes a snapshot visible.
     "CREATE TABLE snapshots (
         name     TEXT    NOT NULL,
         seq      INTEGER NOT NULL,
         hash     TEXT    NOT NULL,
         schema   INTEGER NOT NULL,
         taken_at TEXT    NOT NULL,
-        data     BLOB    NOT NULL,
+        parts    INTEGER NOT NULL,
         PRIMARY KEY (name, seq)
+    );
+    CREATE TABLE snapshot_parts (
+        name TEXT    NOT NULL,
+        seq  INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        data BLOB    NOT NULL,
+        PRIMARY KEY (name, seq, part)
     );",
 ];
 
@@ -122,10 +131,22 @@ const SELECT_NODE: &str = "SELECT hash FROM tree_nodes WHERE level = ?1 AND idx 
 const INSERT_NODE: &str = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)";
 const EVENT_HASHES: &str = "SELECT seq, hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 const DELETE_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE name = ?1";
-const INSERT_SNAPSHOT: &str = "INSERT INTO snapshots (name, seq, hash, schema, taken_at, data) \
+const DELETE_SNAPSHOT_PARTS: &str = "DELETE FROM snapshot_parts WHERE name = ?1";
+/// Parts of `name` that no complete snapshot other than the one at `seq` owns:
+/// what a save interrupted midway left, and an earlier save at the same seq.
+const DELETE_STRAY_PARTS: &str = "DELETE FROM snapshot_parts WHERE name = ?1 \
+     AND (seq = ?2 OR seq NOT IN (SELECT seq FROM snapshots WHERE name = ?1))";
+const DELETE_SNAPSHOT_AT: &str = "DELETE FROM snapshots WHERE name = ?1 AND seq = ?2";
+const INSERT_SNAPSHOT_PART: &str =
+    "INSERT INTO snapshot_parts (name, seq, part, data) VALUES (?1, ?2, ?3, ?4)";
+const INSERT_SNAPSHOT: &str = "INSERT INTO snapshots (name, seq, hash, schema, taken_at, parts) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-const LATEST_SNAPSHOT: &str = "SELECT seq, hash, schema, taken_at, data FROM snapshots \
+const DELETE_OLDER_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE name = ?1 AND seq <> ?2";
+const DELETE_OLDER_PARTS: &str = "DELETE FROM snapshot_parts WHERE name = ?1 AND seq <> ?2";
+const LATEST_SNAPSHOT: &str = "SELECT seq, hash, schema, taken_at, parts FROM snapshots \
      WHERE name = ?1 ORDER BY seq DESC LIMIT 1";
+const SNAPSHOT_PARTS: &str =
+    "SELECT data FROM snapshot_parts WHERE name = ?1 AND seq = ?2 ORDER BY part";
 
 /// The writer's page cache, in KiB (a negative `cache_size` is KiB).
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
@@ -732,19 +753,36 @@ impl Store for SqliteStore {
 
     fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
         self.with_reader(|conn| {
-            // IMMEDIATE: take the write lock first, so that the transaction never
-            // has to upgrade (and fail busy) halfway.
+            let (name, seq) = (&snapshot.name, snapshot.seq);
+            {
+                let tx =
+                    rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+                tx.execute(DELETE_SNAPSHOT_AT, params![name, seq])?;
+                tx.execute(DELETE_STRAY_PARTS, params![name, seq])?;
+                tx.commit()?;
+            }
+            // One short transaction per part: the store's writer waits at most
+            // for one of them, never for the whole snapshot.
+            let mut parts = 0u32;
+            for (i, part) in snapshot.data.chunks(store::SNAPSHOT_PART_BYTES).enumerate() {
+                conn.prepare_cached(INSERT_SNAPSHOT_PART)?
+                    .execute(params![name, seq, i as i64, part])?;
+                parts += 1;
+            }
             let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-            tx.prepare_cached(DELETE_SNAPSHOTS)?
-                .execute([&snapshot.name])?;
-            tx.prepare_cached(INSERT_SNAPSHOT)?.execute(params![
-                snapshot.name,
-                snapshot.seq,
-                snapshot.hash,
-                snapshot.schema,
-                format_timestamp(&snapshot.taken_at),
-                snapshot.data,
-            ])?;
+            tx.execute(
+                INSERT_SNAPSHOT,
+                params![
+                    name,
+                    seq,
+                    snapshot.hash,
+                    snapshot.schema,
+                    format_timestamp(&snapshot.taken_at),
+                    parts,
+                ],
+            )?;
+            tx.execute(DELETE_OLDER_SNAPSHOTS, params![name, seq])?;
+            tx.execute(DELETE_OLDER_PARTS, params![name, seq])?;
             tx.commit()?;
             Ok(())
         })
@@ -760,19 +798,34 @@ impl Store for SqliteStore {
                         r.get::<_, String>(1)?,
                         r.get::<_, u32>(2)?,
                         r.get::<_, String>(3)?,
-                        r.get::<_, Vec<u8>>(4)?,
+                        r.get::<_, u32>(4)?,
                     ))
                 })
                 .optional()?;
-            let Some((seq, hash, schema, taken_at, data)) = row else {
+            let Some((seq, hash, schema, taken_at, parts)) = row else {
                 return Ok(None);
             };
-            let taken_at =
-                parse_timestamp(taken_at.as_bytes()).map_err(|message| Error::Snapshot {
-                    name: name.to_string(),
-                    seq,
-                    message,
-                })?;
+            let broken = |message: String| Error::Snapshot {
+                name: name.to_string(),
+                seq,
+                message,
+            };
+            let taken_at = parse_timestamp(taken_at.as_bytes()).map_err(broken)?;
+            let mut data = Vec::new();
+            let mut found = 0u32;
+            let mut statement = conn.prepare_cached(SNAPSHOT_PARTS)?;
+            let mut rows = statement.query(params![name, seq])?;
+            while let Some(row) = rows.next()? {
+                let part = row
+                    .get_ref(0)?
+                    .as_blob()
+                    .map_err(|e| broken(format!("part {found}: {e}")))?;
+                data.extend_from_slice(part);
+                found += 1;
+            }
+            if found != parts {
+                return Err(broken(format!("{found} parts of {parts}")));
+            }
             Ok(Some(Snapshot {
                 name: name.to_string(),
                 seq,
@@ -786,7 +839,10 @@ impl Store for SqliteStore {
 
     fn discard_snapshots(&self, name: &str) -> Result<()> {
         self.with_reader(|conn| {
-            conn.prepare_cached(DELETE_SNAPSHOTS)?.execute([name])?;
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            tx.execute(DELETE_SNAPSHOTS, [name])?;
+            tx.execute(DELETE_SNAPSHOT_PARTS, [name])?;
+            tx.commit()?;
             Ok(())
         })
     }

@@ -120,6 +120,10 @@ impl std::fmt::Debug for Snapshot {
 /// The name of the snapshot of the whole read model.
 pub const REGISTRY_SNAPSHOT: &str = "registry";
 
+/// A snapshot is written in parts of at most this many bytes, each in a
+/// transaction of its own, so that appends never wait for a whole snapshot.
+pub const SNAPSHOT_PART_BYTES: usize = 4 << 20;
+
 /// Called by the writer, in seq order, with the events of each of this store's
 /// commits before the appenders are answered: projections fold here so a reply
 /// never runs ahead of them. (Appends by other processes are not passed to hooks:
@@ -294,9 +298,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`Error::WriterGone`]; reads still work.
     fn shutdown(&self);
 
-    /// Stores `snapshot` in place of every earlier one of the same name, in one
-    /// short transaction of its own, beside the log and around its writer (an
-    /// append waits at most for that one insert).
+    /// Stores `snapshot` in place of every earlier one of the same name, beside
+    /// the log and around its writer: its bytes in parts of
+    /// [`SNAPSHOT_PART_BYTES`], each in a transaction of its own (an append
+    /// waits at most for one part), then the row that makes it the latest,
+    /// which also deletes the older ones. Interrupted midway, it leaves the
+    /// previous snapshot in place (and parts that the next save deletes).
     ///
     /// # Errors
     /// When the database cannot be written.

@@ -256,8 +256,9 @@ fn a_snapshot_replaces_the_one_before_survives_a_restart_and_is_discarded_on_req
     let first = at(2, vec![0, 1, 2, 255]);
     f.store.save_snapshot(&first).unwrap();
     assert_eq!(f.store.latest_snapshot("registry").unwrap(), Some(first));
-    // Large enough to span many pages, every byte value.
-    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    // Three parts and a bit, every byte value.
+    let size = 3 * crate::store::SNAPSHOT_PART_BYTES + 12_345;
+    let big: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     let second = at(3, big);
     f.store.save_snapshot(&second).unwrap();
     let other = Snapshot {
