@@ -342,7 +342,7 @@ impl App {
     /// model has drifted from the log, or when another snapshot is being taken.
     /// The registry is encoded under its read lock (appends wait for the
     /// encoding, not for the disk); the bytes are written after the lock is
-    /// released, in a transaction of their own. Blocks: call it from a
+    /// released, in parts that are each a transaction of their own. Blocks: call it from a
     /// blocking thread.
     ///
     /// # Errors

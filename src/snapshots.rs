@@ -11,9 +11,9 @@
 //!
 //! `serve --snapshot-every N` takes one in the background whenever the read
 //! model has folded N events since the last ([`crate::App::take_snapshot`]):
-//! encoded under the registry's read lock (appends wait only for the encoding,
-//! never for the disk), then written by a blocking task in a transaction of its
-//! own, outside the store's writer.
+//! encoded under the registry's read lock (appends wait for the encoding, not
+//! for the disk), then written by a blocking task outside the store's writer,
+//! in parts that are each a transaction of their own ([`Store::save_snapshot`]).
 
 use traguardo_events::store::REGISTRY_SNAPSHOT;
 use traguardo_events::{Snapshot, Store, StoreExt};

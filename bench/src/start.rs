@@ -137,7 +137,7 @@ fn run_in(args: &StartArgs, binary: &Path, dir: &Path) -> anyhow::Result<ExitCod
     store.save_snapshot(&snapshot)?;
     let save = started.elapsed();
     println!(
-        "  snapshot write (one transaction)             {:>9.2} s",
+        "  snapshot write (parts of 4 MiB)              {:>9.2} s",
         save.as_secs_f64()
     );
     drop(snapshot);
