@@ -1,6 +1,9 @@
 //! The application: the store, the in-memory read model kept in step with it, and
 //! the use cases (load a plan, run a command, record a revision, issue a token).
 //!
+//! At start the read model comes from the latest snapshot when the log still
+//! holds its head, else from the whole log ([`crate::snapshots`]).
+//!
 //! Flow: parse → load state from the registry → decide (pure) → append → the
 //! store's commit hook folds the new events into the registry before the append
 //! returns → answer from the registry.
@@ -14,6 +17,7 @@
 //! store, never skipped.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -25,7 +29,6 @@ use traguardo_events::model::{objective_stream, plan_stream, Role, ORG_STREAM};
 use traguardo_events::store::{self, IdempotencyKey, Until};
 use traguardo_events::{
     AppendBatch, Clock, ExpectedVersion, Head, NewEvent, RecordedEvent, SqliteStore, Store,
-    StoreExt,
 };
 use traguardo_projections::{Objective, Registry, TokenInfo};
 use uuid::Uuid;
@@ -33,6 +36,7 @@ use uuid::Uuid;
 use crate::commands::{self, DomainError, ObjectiveCommand, Principal, RevisionRequest};
 use crate::error::AppError;
 use crate::plan_document::ValidPlan;
+use crate::snapshots::{self, Folded, Start};
 
 /// The application state: cheap to clone, shared by every request.
 #[derive(Clone)]
@@ -44,12 +48,29 @@ struct Inner {
     store: Arc<dyn Store>,
     model: Arc<ReadModel>,
     bootstrap_sha256: RwLock<Option<String>>,
+    /// How the read model was built at start.
+    start: Start,
+    /// Snapshots taken by this process, and the seq of the latest one (taken or
+    /// started from).
+    snapshots: SnapshotCounters,
+}
+
+/// What `/metrics` says about snapshots.
+#[derive(Default)]
+struct SnapshotCounters {
+    taken: AtomicU64,
+    latest_seq: AtomicU64,
+    /// Taken one at a time: a slow disk must not pile up encodings.
+    taking: Mutex<()>,
 }
 
 /// The registry and how far it has followed the log.
 struct ReadModel {
     // A std lock: held only to read or fold in memory, never across an await.
     registry: RwLock<Registry>,
+    /// The chain hash of the last event folded, moved with the cursor under the
+    /// registry's write lock: a snapshot names it.
+    hash: Mutex<String>,
     /// The last seq folded or found unfoldable: moved only under the registry's
     /// write lock, watched by requests waiting for a seq (`min_seq`).
     folded: tokio::sync::watch::Sender<u64>,
@@ -73,6 +94,7 @@ impl ReadModel {
     fn fold(&self, events: &[RecordedEvent]) {
         let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
         let mut cursor = *self.folded.borrow();
+        let mut last_hash = None;
         for event in events {
             if event.seq <= cursor {
                 continue;
@@ -91,6 +113,10 @@ impl ReadModel {
                 self.drifted(e.to_string());
             }
             cursor = event.seq;
+            last_hash = Some(&event.hash);
+        }
+        if let Some(hash) = last_hash {
+            hash.clone_into(&mut self.hash.lock().unwrap_or_else(|e| e.into_inner()));
         }
         self.folded.send_if_modified(|folded| {
             let moved = cursor > *folded;
@@ -194,10 +220,19 @@ impl App {
     /// # Errors
     /// When an event of the log cannot be folded.
     pub fn with_store(store: Arc<dyn Store>) -> Result<Self, AppError> {
-        let registry = replay(store.as_ref())?;
+        let Folded {
+            registry,
+            hash,
+            start,
+        } = snapshots::load(store.as_ref())?;
         let (folded, _) = tokio::sync::watch::channel(registry.last_seq());
+        let snapshot_counters = SnapshotCounters::default();
+        if let Some(seq) = start.snapshot_seq() {
+            snapshot_counters.latest_seq.store(seq, Ordering::Relaxed);
+        }
         let model = Arc::new(ReadModel {
             registry: RwLock::new(registry),
+            hash: Mutex::new(hash),
             folded,
             drift: Mutex::default(),
             lagging: Mutex::default(),
@@ -230,6 +265,8 @@ impl App {
                 store,
                 model,
                 bootstrap_sha256: RwLock::new(None),
+                start,
+                snapshots: snapshot_counters,
             }),
         })
     }
@@ -282,6 +319,91 @@ impl App {
     /// The last seq the read model has folded.
     pub fn folded_seq(&self) -> u64 {
         self.inner.model.cursor()
+    }
+
+    /// How the read model was built at start: from a snapshot, from the whole
+    /// log, or from the whole log after refusing a snapshot.
+    pub fn start(&self) -> &Start {
+        &self.inner.start
+    }
+
+    /// Snapshots this process took, and the seq of the latest one it took or
+    /// started from (0: none).
+    pub fn snapshot_counts(&self) -> (u64, u64) {
+        let counters = &self.inner.snapshots;
+        (
+            counters.taken.load(Ordering::Relaxed),
+            counters.latest_seq.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Stores a snapshot of the read model as it is now and answers its seq;
+    /// `None` when there is nothing to snapshot (an empty log), when the read
+    /// model has drifted from the log, or when another snapshot is being taken.
+    /// The registry is encoded under its read lock (appends wait for the
+    /// encoding, not for the disk); the bytes are written after the lock is
+    /// released, in parts that are each a transaction of their own. Blocks: call it from a
+    /// blocking thread.
+    ///
+    /// # Errors
+    /// When the snapshot cannot be encoded or written.
+    pub fn take_snapshot(&self) -> Result<Option<u64>, AppError> {
+        let counters = &self.inner.snapshots;
+        let Ok(_one_at_a_time) = counters.taking.try_lock() else {
+            return Ok(None);
+        };
+        if self.health().is_err() {
+            return Ok(None);
+        }
+        let model = &self.inner.model;
+        let taken = {
+            let registry = model.registry.read().unwrap_or_else(|e| e.into_inner());
+            let seq = registry.last_seq();
+            if seq == 0 || seq != model.cursor() {
+                return Ok(None);
+            }
+            let hash = model.hash.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            snapshots::encode(&registry, &hash, self.inner.store.clock().now())?
+        };
+        self.inner.store.save_snapshot(&taken)?;
+        counters.taken.fetch_add(1, Ordering::Relaxed);
+        counters.latest_seq.store(taken.seq, Ordering::Relaxed);
+        tracing::info!(
+            seq = taken.seq,
+            bytes = taken.data.len(),
+            "snapshot of the read model taken"
+        );
+        Ok(Some(taken.seq))
+    }
+
+    /// Takes a snapshot in the background whenever the read model has folded
+    /// `every` events since the latest one, until the task is aborted. A failed
+    /// snapshot is logged and tried again after the next `every` events.
+    pub fn snapshot_every(&self, every: u64) -> tokio::task::JoinHandle<()> {
+        let app = self.clone();
+        let every = every.max(1);
+        tokio::spawn(async move {
+            let mut folded = app.inner.model.folded.subscribe();
+            let mut last = app.inner.snapshots.latest_seq.load(Ordering::Relaxed);
+            loop {
+                if folded.wait_for(|seq| *seq >= last + every).await.is_err() {
+                    return;
+                }
+                let taker = app.clone();
+                match tokio::task::spawn_blocking(move || taker.take_snapshot()).await {
+                    Ok(Ok(Some(seq))) => last = seq,
+                    Ok(Ok(None)) => last = app.folded_seq(),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot take a snapshot");
+                        last = app.folded_seq();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the snapshot task failed");
+                        last = app.folded_seq();
+                    }
+                }
+            }
+        })
     }
 
     /// Waits until the read model has folded seq `seq`, at most `timeout`;
@@ -1002,15 +1124,12 @@ fn postgres_url(db: &Path) -> Option<&str> {
 }
 
 /// Folds the whole log into a fresh registry, decoding each event's data straight
-/// from its stored text (what the server does at start).
+/// from its stored text (what the server does at start without a snapshot).
 ///
 /// # Errors
 /// When the log cannot be read or an event cannot be folded.
 pub fn replay(store: &dyn Store) -> Result<Registry, AppError> {
-    let mut registry = Registry::new();
-    store.for_each_raw(0, |event, data| {
-        registry.apply_text(&event, data).map_err(AppError::from)
-    })?;
+    let (registry, _, _) = snapshots::fold_after(store, Registry::new(), Head::genesis().hash)?;
     Ok(registry)
 }
 

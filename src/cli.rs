@@ -81,6 +81,9 @@ pub enum Command {
     Cosign(Box<crate::transparency_cli::CosignArgs>),
     /// Write the whole log as NDJSON (one event per line, with hashes) to stdout.
     Export,
+    /// Take a snapshot of the read model now (beside the log, in the same
+    /// database), so that the next `serve` folds only the events after it.
+    Snapshot,
     /// End-of-year achievement report.
     Report(crate::report::ReportArgs),
     /// Red flags of a plan year, one per line.
@@ -220,6 +223,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prove { command } => crate::transparency_cli::prove(&cli.db, command),
         Command::Cosign(args) => crate::transparency_cli::cosign(&cli.db, *args),
         Command::Export => export(&cli.db),
+        Command::Snapshot => snapshot(&cli.db),
         Command::Report(args) => crate::report::run(&cli.db, args),
         Command::Flags(args) => crate::flags::run(&cli.db, args),
         Command::Token { command } => token(&cli.db, command),
@@ -240,6 +244,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command } => crate::web::cli::run(&cli.db, command),
         Command::PlanTemplate(args) => crate::plan_cli::template(args),
         Command::PlanExport(args) => crate::plan_cli::export(&cli.db, args),
+    }
+}
+
+/// `traguardo snapshot`: prints how the read model was built and the snapshot
+/// taken.
+fn snapshot(db: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let app = App::with_store(open_existing_store(db)?)?;
+    match app.start() {
+        crate::snapshots::Start::Refused { seq, reason, .. } => {
+            eprintln!(
+                "snapshot at seq {seq} refused ({reason}): the log was folded from the start"
+            );
+        }
+        crate::snapshots::Start::FromSnapshot { .. } | crate::snapshots::Start::Replayed { .. } => {
+        }
+    }
+    let taken = app.take_snapshot()?;
+    app.store().shutdown();
+    match taken {
+        Some(seq) => {
+            println!("snapshot of the read model at seq {seq}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("nothing to snapshot: the log is empty, or the read model cannot fold it");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 //!   [`plan_sheet`]: the same plan as a workbook (template, export, import), and
 //!   [`plan_cli`]: its commands.
 //! - [`commands`]: decide functions, where every rule lives (no I/O).
-//! - [`app`]: the use cases over the store and the in-memory read model.
+//! - [`app`]: the use cases over the store and the in-memory read model;
+//!   [`snapshots`]: that read model saved beside the log and checked against it
+//!   at start.
 //! - [`error`]: the application's error type.
 //! - [`backup`]: `backup` and `restore` of a SQLite log.
 //! - [`transparency`]: signed checkpoints, witnesses' cosignatures and the
@@ -28,6 +30,7 @@ pub mod plan_cli;
 pub mod plan_document;
 pub mod plan_sheet;
 pub mod report;
+pub mod snapshots;
 pub mod transparency;
 pub mod transparency_cli;
 pub mod web;

@@ -8,6 +8,8 @@
 //!   (`wrk` or reqwest) on loopback.
 //! - [`proofs`]: the latency of Merkle proofs on a large log, over HTTP.
 //! - [`report`]: the report of a plan of 2,000 objectives in every format.
+//! - [`start`]: how long `traguardo serve` takes to answer on a large log, from
+//!   a full replay and from a snapshot, and the read model's memory.
 //!
 //! The append loop that the crash test kills is the test-support binary
 //! `traguardo-append-loop` (`tests/support/append_loop.rs`) of the root package.
@@ -17,6 +19,7 @@
 mod http;
 mod proofs;
 mod report;
+mod start;
 mod store;
 mod web;
 
@@ -49,6 +52,10 @@ enum Command {
     /// Render the report of a generated plan of 2,000 objectives and 12,000
     /// phases in every format.
     Report(report::ReportArgs),
+    /// Time `traguardo serve` until it answers on a large log, folding the whole
+    /// log and starting from a snapshot; the read model's memory; the replay
+    /// against a bare decode + fold.
+    Start(start::StartArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
         Command::Web(args) => web::run(args),
         Command::Proofs(args) => proofs::run(args),
         Command::Report(args) => report::run(args),
+        Command::Start(args) => start::run(args),
     };
     match result {
         Ok(code) => code,

@@ -344,7 +344,7 @@ pub(crate) fn section(title: &str) {
     println!("\n{title}");
 }
 
-fn rate(events: u64, took: Duration) -> f64 {
+pub(crate) fn rate(events: u64, took: Duration) -> f64 {
     events as f64 / took.as_secs_f64().max(1e-9)
 }
 
@@ -403,7 +403,7 @@ pub(crate) fn load_average() -> Option<String> {
 }
 
 /// Resident memory of this process, in bytes (Linux only).
-fn resident_bytes() -> Option<u64> {
+pub(crate) fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -566,15 +566,19 @@ impl Workload {
     }
 }
 
-struct Written {
-    in_append: Duration,
-    wall: Duration,
+pub(crate) struct Written {
+    pub(crate) in_append: Duration,
+    pub(crate) wall: Duration,
     payload_bytes: u64,
-    objectives: u64,
-    plans: u64,
+    pub(crate) objectives: u64,
+    pub(crate) plans: u64,
 }
 
-fn batched_append(store: &dyn Store, events: u64, batch_size: usize) -> anyhow::Result<Written> {
+pub(crate) fn batched_append(
+    store: &dyn Store,
+    events: u64,
+    batch_size: usize,
+) -> anyhow::Result<Written> {
     let mut workload = Workload::new();
     let mut in_append = Duration::ZERO;
     let mut payload_bytes = 0u64;

@@ -428,8 +428,10 @@ impl Schema for ObjectiveEvent {}
 /// back into a number, so the keys are read as strings and parsed here.
 mod phase_keys {
     use std::collections::BTreeMap;
+    use std::fmt;
 
-    use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
+    use serde::de::{Error, Visitor};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use crate::model::Hundredths;
 
@@ -443,14 +445,41 @@ mod phase_keys {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<BTreeMap<u32, Hundredths>, D::Error> {
-        BTreeMap::<String, Hundredths>::deserialize(d)?
+        Ok(BTreeMap::<PhaseNumber, Hundredths>::deserialize(d)?
             .into_iter()
-            .map(|(key, weight)| {
-                key.parse::<u32>()
-                    .map(|n| (n, weight))
-                    .map_err(|_| D::Error::custom(format!("{key:?} is not a phase number")))
-            })
-            .collect()
+            .map(|(PhaseNumber(n), weight)| (n, weight))
+            .collect())
+    }
+
+    /// A phase number as a map key: text in JSON (`"3"`), an integer in the
+    /// binary snapshots of the read model.
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    struct PhaseNumber(u32);
+
+    impl<'de> Deserialize<'de> for PhaseNumber {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Key;
+            impl Visitor<'_> for Key {
+                type Value = PhaseNumber;
+
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a phase number")
+                }
+
+                fn visit_u64<E: Error>(self, n: u64) -> Result<PhaseNumber, E> {
+                    u32::try_from(n)
+                        .map(PhaseNumber)
+                        .map_err(|_| E::custom(format!("{n} is not a phase number")))
+                }
+
+                fn visit_str<E: Error>(self, key: &str) -> Result<PhaseNumber, E> {
+                    key.parse::<u32>()
+                        .map(PhaseNumber)
+                        .map_err(|_| E::custom(format!("{key:?} is not a phase number")))
+                }
+            }
+            d.deserialize_any(Key)
+        }
     }
 }
 

@@ -27,6 +27,17 @@ pub enum Error {
     /// An event could not be encoded or decoded.
     #[error("event encoding: {0}")]
     Encoding(#[from] serde_json::Error),
+    /// A stored snapshot row could not be read as one (its data is checked by
+    /// whoever decodes it).
+    #[error("unreadable snapshot {name} at seq {seq}: {message}")]
+    Snapshot {
+        /// Its name.
+        name: String,
+        /// The seq it names.
+        seq: u64,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A stored event was not a valid event (bad column, unknown type).
     #[error("corrupt event at seq {seq}: {message}")]
     Corrupt {

@@ -14,7 +14,9 @@
 //!   the engine: atomic multi-stream appends with optimistic concurrency and
 //!   idempotency keys, reads by stream, seq and record time, verification of the
 //!   whole chain, following other processes' appends; [`store::open`] picks the
-//!   engine from a path or URL. Also the group-commit writer loop both engines run.
+//!   engine from a path or URL. Also the group-commit writer loop both engines run,
+//!   and [`Snapshot`]s: a read model's serialised state at a seq and hash, kept
+//!   beside the log (table `snapshots`) and checked against it before use.
 //! - [`sqlite`]: [`SqliteStore`], the embedded engine (one file, WAL).
 //! - [`pg`]: [`PgStore`], the PostgreSQL engine (several processes on one
 //!   database, ordered by a table lock, followed by LISTEN/NOTIFY).
@@ -44,4 +46,4 @@ pub use error::{Error, Result, Unwritable};
 pub use ids::{IdError, ObjectiveKey, StreamId, StreamRef};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
-pub use store::{PendingAppend, Store, StoreExt, StoredKey, Verification};
+pub use store::{PendingAppend, Snapshot, Store, StoreExt, StoredKey, Verification};

@@ -50,8 +50,8 @@ use crate::chain;
 use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
 use crate::store::{
     self, ChainCheck, CommitHook, Follower, GroupCommit, GroupDone, GroupFailure, IdempotencyKey,
-    IdempotentResult, KeyVisitor, PendingAppend, Queue, RawVisitor, Request, Staged, Store,
-    StoredKey, Until, Verification, Writer,
+    IdempotentResult, KeyVisitor, PendingAppend, Queue, RawVisitor, Request, Snapshot, Staged,
+    Store, StoredKey, Until, Verification, Writer,
 };
 use crate::tree::{self, NodeKey, TreeTx};
 use crate::{Clock, Error, Result};
@@ -187,6 +187,26 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER events_append_only AFTER INSERT ON events
         REFERENCING NEW TABLE AS new_rows
         FOR EACH STATEMENT EXECUTE FUNCTION traguardo_check_inserted();"#,
+    // 7: snapshots of read models, to start without folding the whole log. Not
+    // part of the log: replaced and discarded freely, checked before use. The
+    // bytes go in parts, each written in a transaction of its own; the header
+    // row, written last, makes a snapshot visible.
+    "CREATE TABLE snapshots (
+        name     TEXT        NOT NULL,
+        seq      BIGINT      NOT NULL CHECK (seq >= 0),
+        hash     TEXT        NOT NULL,
+        schema   INTEGER     NOT NULL,
+        taken_at TIMESTAMPTZ NOT NULL,
+        parts    INTEGER     NOT NULL,
+        PRIMARY KEY (name, seq)
+    );
+    CREATE TABLE snapshot_parts (
+        name TEXT    NOT NULL,
+        seq  BIGINT  NOT NULL,
+        part INTEGER NOT NULL,
+        data BYTEA   NOT NULL,
+        PRIMARY KEY (name, seq, part)
+    );",
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is
@@ -276,6 +296,23 @@ const SELECT_SESSION: &str =
     "SELECT username, last_seen FROM web_sessions WHERE secret_sha256 = $1";
 const TOUCH_SESSION: &str = "UPDATE web_sessions SET last_seen = $2 WHERE secret_sha256 = $1";
 const DELETE_SESSION: &str = "DELETE FROM web_sessions WHERE secret_sha256 = $1";
+const DELETE_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE name = $1";
+const DELETE_SNAPSHOT_PARTS: &str = "DELETE FROM snapshot_parts WHERE name = $1";
+/// Parts of `name` that no complete snapshot other than the one at `seq` owns:
+/// what a save interrupted midway left, and an earlier save at the same seq.
+const DELETE_STRAY_PARTS: &str = "DELETE FROM snapshot_parts WHERE name = $1 \
+     AND (seq = $2 OR seq NOT IN (SELECT seq FROM snapshots WHERE name = $1))";
+const DELETE_SNAPSHOT_AT: &str = "DELETE FROM snapshots WHERE name = $1 AND seq = $2";
+const INSERT_SNAPSHOT_PART: &str =
+    "INSERT INTO snapshot_parts (name, seq, part, data) VALUES ($1, $2, $3, $4)";
+const INSERT_SNAPSHOT: &str = "INSERT INTO snapshots (name, seq, hash, schema, taken_at, parts) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+const DELETE_OLDER_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE name = $1 AND seq <> $2";
+const DELETE_OLDER_PARTS: &str = "DELETE FROM snapshot_parts WHERE name = $1 AND seq <> $2";
+const LATEST_SNAPSHOT: &str = "SELECT seq, hash, schema, taken_at, parts FROM snapshots \
+     WHERE name = $1 ORDER BY seq DESC LIMIT 1";
+const SNAPSHOT_PARTS: &str =
+    "SELECT data FROM snapshot_parts WHERE name = $1 AND seq = $2 ORDER BY part";
 const SEQ_AT: &str = "SELECT COALESCE((SELECT seq FROM events WHERE recorded_at <= $1 \
      ORDER BY recorded_at DESC, seq DESC LIMIT 1), 0)";
 
@@ -904,6 +941,81 @@ impl Store for PgStore {
 
     fn shutdown(&self) {
         PgStore::shutdown(self)
+    }
+
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        self.with_reader(|client| {
+            let (name, seq) = (&snapshot.name, to_i64(snapshot.seq));
+            let mut tx = client.transaction()?;
+            tx.execute(DELETE_SNAPSHOT_AT, &[name, &seq])?;
+            tx.execute(DELETE_STRAY_PARTS, &[name, &seq])?;
+            tx.commit()?;
+            // One transaction per part, as on SQLite.
+            let mut parts = 0i32;
+            for part in snapshot.data.chunks(store::SNAPSHOT_PART_BYTES) {
+                client.execute(INSERT_SNAPSHOT_PART, &[name, &seq, &parts, &part])?;
+                parts += 1;
+            }
+            let schema = i32::try_from(snapshot.schema).unwrap_or(i32::MAX);
+            let mut tx = client.transaction()?;
+            tx.execute(
+                INSERT_SNAPSHOT,
+                &[
+                    name,
+                    &seq,
+                    &snapshot.hash,
+                    &schema,
+                    &snapshot.taken_at,
+                    &parts,
+                ],
+            )?;
+            tx.execute(DELETE_OLDER_SNAPSHOTS, &[name, &seq])?;
+            tx.execute(DELETE_OLDER_PARTS, &[name, &seq])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn latest_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
+        self.with_reader(|client| {
+            let Some(row) = client.query_opt(LATEST_SNAPSHOT, &[&name])? else {
+                return Ok(None);
+            };
+            let seq: i64 = row.try_get(0)?;
+            let schema: i32 = row.try_get(2)?;
+            let parts: i32 = row.try_get(4)?;
+            let mut data = Vec::new();
+            let mut found = 0i32;
+            for part in client.query(SNAPSHOT_PARTS, &[&name, &seq])? {
+                data.extend_from_slice(part.try_get::<_, &[u8]>(0)?);
+                found += 1;
+            }
+            if found != parts {
+                return Err(Error::Snapshot {
+                    name: name.to_string(),
+                    seq: seq as u64,
+                    message: format!("{found} parts of {parts}"),
+                });
+            }
+            Ok(Some(Snapshot {
+                name: name.to_string(),
+                seq: seq as u64,
+                hash: row.try_get(1)?,
+                schema: u32::try_from(schema).unwrap_or(u32::MAX),
+                taken_at: row.try_get(3)?,
+                data,
+            }))
+        })
+    }
+
+    fn discard_snapshots(&self, name: &str) -> Result<()> {
+        self.with_reader(|client| {
+            let mut tx = client.transaction()?;
+            tx.execute(DELETE_SNAPSHOTS, &[&name])?;
+            tx.execute(DELETE_SNAPSHOT_PARTS, &[&name])?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 }
 

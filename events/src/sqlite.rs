@@ -25,8 +25,8 @@ use crate::chain;
 use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
 use crate::store::{
     self, ChainCheck, CommitHook, Follower, GroupCommit, GroupDone, GroupFailure, IdempotencyKey,
-    IdempotentResult, KeyVisitor, PendingAppend, Queue, RawVisitor, Request, Staged, Store,
-    StoredKey, Until, Verification, Writer,
+    IdempotentResult, KeyVisitor, PendingAppend, Queue, RawVisitor, Request, Snapshot, Staged,
+    Store, StoredKey, Until, Verification, Writer,
 };
 use crate::tree::{self, NodeKey, TreeTx};
 use crate::{Clock, Error, Result};
@@ -97,6 +97,26 @@ the next version of its stream and link to the head'); END;",
         last_seen     INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX web_sessions_last_seen ON web_sessions (last_seen);",
+    // 6: snapshots of read models, to start without folding the whole log. Not
+    // part of the log: replaced and discarded freely, checked before use. The
+    // bytes go in parts, each written in a transaction of its own; the header
+    // row, written last, makes a snapshot visible.
+    "CREATE TABLE snapshots (
+        name     TEXT    NOT NULL,
+        seq      INTEGER NOT NULL,
+        hash     TEXT    NOT NULL,
+        schema   INTEGER NOT NULL,
+        taken_at TEXT    NOT NULL,
+        parts    INTEGER NOT NULL,
+        PRIMARY KEY (name, seq)
+    );
+    CREATE TABLE snapshot_parts (
+        name TEXT    NOT NULL,
+        seq  INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        data BLOB    NOT NULL,
+        PRIMARY KEY (name, seq, part)
+    );",
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is gone.
@@ -129,6 +149,23 @@ const SELECT_SESSION: &str =
 const TOUCH_SESSION: &str = "UPDATE web_sessions SET last_seen = ?2 WHERE secret_sha256 = ?1";
 const DELETE_SESSION: &str = "DELETE FROM web_sessions WHERE secret_sha256 = ?1";
 const EVENT_HASHES: &str = "SELECT seq, hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+const DELETE_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE name = ?1";
+const DELETE_SNAPSHOT_PARTS: &str = "DELETE FROM snapshot_parts WHERE name = ?1";
+/// Parts of `name` that no complete snapshot other than the one at `seq` owns:
+/// what a save interrupted midway left, and an earlier save at the same seq.
+const DELETE_STRAY_PARTS: &str = "DELETE FROM snapshot_parts WHERE name = ?1 \
+     AND (seq = ?2 OR seq NOT IN (SELECT seq FROM snapshots WHERE name = ?1))";
+const DELETE_SNAPSHOT_AT: &str = "DELETE FROM snapshots WHERE name = ?1 AND seq = ?2";
+const INSERT_SNAPSHOT_PART: &str =
+    "INSERT INTO snapshot_parts (name, seq, part, data) VALUES (?1, ?2, ?3, ?4)";
+const INSERT_SNAPSHOT: &str = "INSERT INTO snapshots (name, seq, hash, schema, taken_at, parts) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const DELETE_OLDER_SNAPSHOTS: &str = "DELETE FROM snapshots WHERE name = ?1 AND seq <> ?2";
+const DELETE_OLDER_PARTS: &str = "DELETE FROM snapshot_parts WHERE name = ?1 AND seq <> ?2";
+const LATEST_SNAPSHOT: &str = "SELECT seq, hash, schema, taken_at, parts FROM snapshots \
+     WHERE name = ?1 ORDER BY seq DESC LIMIT 1";
+const SNAPSHOT_PARTS: &str =
+    "SELECT data FROM snapshot_parts WHERE name = ?1 AND seq = ?2 ORDER BY part";
 
 /// The writer's page cache, in KiB (a negative `cache_size` is KiB).
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
@@ -831,6 +868,102 @@ impl Store for SqliteStore {
 
     fn shutdown(&self) {
         SqliteStore::shutdown(self)
+    }
+
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        self.with_reader(|conn| {
+            let (name, seq) = (&snapshot.name, snapshot.seq);
+            {
+                let tx =
+                    rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+                tx.execute(DELETE_SNAPSHOT_AT, params![name, seq])?;
+                tx.execute(DELETE_STRAY_PARTS, params![name, seq])?;
+                tx.commit()?;
+            }
+            // One short transaction per part: the store's writer waits at most
+            // for one of them, never for the whole snapshot.
+            let mut parts = 0u32;
+            for (i, part) in snapshot.data.chunks(store::SNAPSHOT_PART_BYTES).enumerate() {
+                conn.prepare_cached(INSERT_SNAPSHOT_PART)?
+                    .execute(params![name, seq, i as i64, part])?;
+                parts += 1;
+            }
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            tx.execute(
+                INSERT_SNAPSHOT,
+                params![
+                    name,
+                    seq,
+                    snapshot.hash,
+                    snapshot.schema,
+                    format_timestamp(&snapshot.taken_at),
+                    parts,
+                ],
+            )?;
+            tx.execute(DELETE_OLDER_SNAPSHOTS, params![name, seq])?;
+            tx.execute(DELETE_OLDER_PARTS, params![name, seq])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn latest_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
+        self.with_reader(|conn| {
+            let row = conn
+                .prepare_cached(LATEST_SNAPSHOT)?
+                .query_row([name], |r| {
+                    Ok((
+                        r.get::<_, u64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u32>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, u32>(4)?,
+                    ))
+                })
+                .optional()?;
+            let Some((seq, hash, schema, taken_at, parts)) = row else {
+                return Ok(None);
+            };
+            let broken = |message: String| Error::Snapshot {
+                name: name.to_string(),
+                seq,
+                message,
+            };
+            let taken_at = parse_timestamp(taken_at.as_bytes()).map_err(broken)?;
+            let mut data = Vec::new();
+            let mut found = 0u32;
+            let mut statement = conn.prepare_cached(SNAPSHOT_PARTS)?;
+            let mut rows = statement.query(params![name, seq])?;
+            while let Some(row) = rows.next()? {
+                let part = row
+                    .get_ref(0)?
+                    .as_blob()
+                    .map_err(|e| broken(format!("part {found}: {e}")))?;
+                data.extend_from_slice(part);
+                found += 1;
+            }
+            if found != parts {
+                return Err(broken(format!("{found} parts of {parts}")));
+            }
+            Ok(Some(Snapshot {
+                name: name.to_string(),
+                seq,
+                hash,
+                schema,
+                taken_at,
+                data,
+            }))
+        })
+    }
+
+    fn discard_snapshots(&self, name: &str) -> Result<()> {
+        self.with_reader(|conn| {
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            tx.execute(DELETE_SNAPSHOTS, [name])?;
+            tx.execute(DELETE_SNAPSHOT_PARTS, [name])?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     fn write_failure(&self) -> Option<String> {

@@ -127,6 +127,48 @@ impl Verification {
     }
 }
 
+/// The state of a read model as serialised at one point of the log, kept beside
+/// the log so that a process can start without folding it all again. The log
+/// stays the truth: whoever loads a snapshot checks that the log still holds
+/// the event `seq` with the chain hash `hash`, and that `schema` is the fold's
+/// current one, before using it (and folds the events after `seq` on top).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// What it is the state of: [`REGISTRY_SNAPSHOT`] for the whole read model.
+    pub name: String,
+    /// The seq of the last event folded into it.
+    pub seq: u64,
+    /// The chain hash of that event.
+    pub hash: String,
+    /// The schema number of the fold that wrote it; another number means another
+    /// layout, and the snapshot is discarded.
+    pub schema: u32,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// The serialised state.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("name", &self.name)
+            .field("seq", &self.seq)
+            .field("hash", &self.hash)
+            .field("schema", &self.schema)
+            .field("taken_at", &self.taken_at)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
+/// The name of the snapshot of the whole read model.
+pub const REGISTRY_SNAPSHOT: &str = "registry";
+
+/// A snapshot is written in parts of at most this many bytes, each in a
+/// transaction of its own, so that appends never wait for a whole snapshot.
+pub const SNAPSHOT_PART_BYTES: usize = 4 << 20;
+
 /// Called by the writer, in seq order, with the events of each of this store's
 /// commits before the appenders are answered: projections fold here so a reply
 /// never runs ahead of them. (Appends by other processes are not passed to hooks:
@@ -343,6 +385,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// When the database cannot be written.
     fn close_session(&self, secret_sha256: &str) -> Result<()>;
+    /// Stores `snapshot` in place of every earlier one of the same name, beside
+    /// the log and around its writer: its bytes in parts of
+    /// [`SNAPSHOT_PART_BYTES`], each in a transaction of its own (an append
+    /// waits at most for one part), then the row that makes it the latest,
+    /// which also deletes the older ones. Interrupted midway, it leaves the
+    /// previous snapshot in place (and parts that the next save deletes).
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()>;
+
+    /// The latest snapshot named `name`, if there is one; unchecked.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    fn latest_snapshot(&self, name: &str) -> Result<Option<Snapshot>>;
+
+    /// Deletes every snapshot named `name` (one that does not match the log
+    /// any more, or of an old schema).
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    fn discard_snapshots(&self, name: &str) -> Result<()>;
 
     /// Why the last commit failed, while the database refuses writes (a full
     /// disk, a read-only file); `None` once a commit succeeds again. Engines

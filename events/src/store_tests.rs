@@ -230,6 +230,7 @@ contract_tests!(
     a_log_imported_into_either_engine_keeps_every_hash_and_a_fork_is_refused,
     web_sessions_live_beside_the_log_are_shared_by_stores_expire_and_end_when_closed,
     idempotency_keys_imported_into_either_engine_answer_as_on_the_source,
+    a_snapshot_replaces_the_one_before_survives_a_restart_and_is_discarded_on_request,
 );
 
 /// Web sessions: kept in `web_sessions`, outside the chained log; one store
@@ -372,6 +373,58 @@ fn idempotency_keys_imported_into_either_engine_answer_as_on_the_source(engine: 
     ));
     assert!(matches!(reused, Err(Error::KeyUsed(_))), "{reused:?}");
     assert_eq!(target.all(), source.all());
+}
+
+/// Snapshots live beside the log: the latest of a name comes back byte for
+/// byte (after a restart too), a new one replaces the old, other names are
+/// left alone, and discarding removes them without touching the log.
+fn a_snapshot_replaces_the_one_before_survives_a_restart_and_is_discarded_on_request(
+    engine: Engine,
+) {
+    use crate::store::Snapshot;
+    let f = Fixture::new(engine);
+    for i in 0..3 {
+        f.store
+            .append(AppendBatch::new().push(event("org", json!({"i": i}))))
+            .unwrap();
+    }
+    assert_eq!(f.store.latest_snapshot("registry").unwrap(), None);
+    let at = |seq: u64, bytes: Vec<u8>| Snapshot {
+        name: "registry".into(),
+        seq,
+        hash: f.store.read_all(seq - 1, 1).unwrap()[0].hash.clone(),
+        schema: 7,
+        taken_at: f.clock.now(),
+        data: bytes,
+    };
+    let first = at(2, vec![0, 1, 2, 255]);
+    f.store.save_snapshot(&first).unwrap();
+    assert_eq!(f.store.latest_snapshot("registry").unwrap(), Some(first));
+    // Three parts and a bit, every byte value.
+    let size = 3 * crate::store::SNAPSHOT_PART_BYTES + 12_345;
+    let big: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let second = at(3, big);
+    f.store.save_snapshot(&second).unwrap();
+    let other = Snapshot {
+        name: "objective/2022-2250-A".into(),
+        ..at(1, vec![9])
+    };
+    f.store.save_snapshot(&other).unwrap();
+    f.store.shutdown();
+    let reopened = f.open_another(f.clock.clone());
+    assert_eq!(
+        reopened.latest_snapshot("registry").unwrap(),
+        Some(second),
+        "the newer snapshot replaced the older and survived the restart"
+    );
+    reopened.discard_snapshots("registry").unwrap();
+    assert_eq!(reopened.latest_snapshot("registry").unwrap(), None);
+    assert_eq!(
+        reopened.latest_snapshot("objective/2022-2250-A").unwrap(),
+        Some(other)
+    );
+    assert_eq!(reopened.head().unwrap().seq, 3, "the log is untouched");
+    assert!(reopened.verify(&[]).unwrap().ok());
 }
 
 /// `import_recorded` (what `traguardo copy` uses) into a fresh log of each

@@ -12,6 +12,8 @@
 //! - [`flags`]: red flags: retroactive revisions, late registrations, changes after
 //!   validation…, each with the events that raise it.
 //! - [`italian`]: the one Italian formatter (dates, percentages, statuses, roles).
+//! - [`snapshot`]: the registry as bytes for snapshots, and the [`snapshot::SCHEMA`]
+//!   number that a change of the fold must raise.
 //! - [`error`]: the one error type: an event that cannot be folded.
 
 pub mod audit;
@@ -21,6 +23,7 @@ pub mod italian;
 pub mod objective;
 pub mod plan;
 pub mod revision;
+pub mod snapshot;
 pub mod timeline;
 
 pub use error::ProjectionError;

@@ -1,7 +1,7 @@
 //! One objective, folded from its stream, and its score at any valid date.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use traguardo_events::domain::{ObjectiveEvent, RevisionRef};
 use traguardo_events::model::{
     Backfill, Hundredths, IndicatorKind, IndicatorSpec, ObjectiveSpec, PhaseSpec,
@@ -13,7 +13,7 @@ use crate::timeline::Timeline;
 use crate::ProjectionError;
 
 /// Who recorded a fact, and when the system learnt it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
     /// The actor of the event.
     pub actor: String,
@@ -37,7 +37,7 @@ impl Recorded {
 }
 
 /// A dated fact about a phase: started or completed on a valid date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
     /// Valid date.
     pub on: NaiveDate,
@@ -50,12 +50,13 @@ pub struct Mark {
     /// Who and when.
     pub recorded: Recorded,
     /// The stable identity of who recorded it (separation of duties compares it).
-    #[serde(skip)]
+    /// Serialised with the rest (snapshots keep it); the API shows views, never a
+    /// `Mark`.
     pub actor_id: String,
 }
 
 /// What a note of a phase records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NoteKind {
     /// A start, with the manager's note.
@@ -69,7 +70,7 @@ pub enum NoteKind {
 /// A justification the manager gave on a phase, with who and when: the Nucleo
 /// decides a *sterilizzazione* on these, and the Relazione explains every
 /// *scostamento* with them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhaseNote {
     /// What it records.
     pub kind: NoteKind,
@@ -86,7 +87,7 @@ pub struct PhaseNote {
 }
 
 /// A phase as folded: its timelines and its facts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Phase {
     /// 1..n.
     pub number: u32,
@@ -228,7 +229,7 @@ pub enum Outcome {
 }
 
 /// An indicator measurement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Measurement {
     /// Valid date.
     pub on: NaiveDate,
@@ -249,7 +250,7 @@ pub struct Measurement {
 }
 
 /// An indicator and its measurements, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Indicator {
     /// As defined.
     pub spec: IndicatorSpec,
@@ -303,7 +304,7 @@ impl Indicator {
 }
 
 /// A validation by the *Nucleo di Valutazione*.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Validation {
     /// `plan` or `final`.
     pub stage: ValidationStage,
@@ -325,7 +326,7 @@ pub struct Validation {
 }
 
 /// One objective, folded from the events of its stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Objective {
     /// `{year}-{unit}-{letter}`.
     pub(crate) key: String,

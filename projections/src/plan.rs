@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use traguardo_events::domain::{OrgEvent, PlanEvent, RevisionChange};
 use traguardo_events::model::{Hundredths, Role, Unit};
 use traguardo_events::RecordedEvent;
@@ -14,7 +14,7 @@ use crate::objective::{Objective, Outcome, Pct, Score};
 use crate::ProjectionError;
 
 /// A revision as recorded on the plan stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Revision {
     /// Its id.
     pub id: Uuid,
@@ -41,7 +41,7 @@ pub struct Revision {
 }
 
 /// A plan year.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// Year.
     pub year: i32,
@@ -63,7 +63,7 @@ pub struct Plan {
 
 /// A year-end seal (*chiusura dell'esercizio*) as recorded on the plan stream:
 /// the signed checkpoint it names, and who sealed and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Seal {
     /// The checkpoint's origin (the log key's name).
     pub origin: String,
@@ -89,7 +89,7 @@ impl Plan {
 }
 
 /// A web account, as the `org` stream says (DESIGN.md §8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAccount {
     /// Username: the account's `actor_id`.
     pub username: String,
@@ -99,13 +99,14 @@ pub struct UserAccount {
     pub role: Role,
     /// Units a manager may act for.
     pub units: Vec<String>,
-    /// Argon2id hash of the password (PHC string); never serialized out.
-    #[serde(skip)]
+    /// Argon2id hash of the password (PHC string). Serialised only into
+    /// snapshots, which stay in the database beside the log; the API answers
+    /// its own view of an account, without it.
     pub password_phc: String,
 }
 
 /// A token holder, as the `org` stream says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenInfo {
     /// Token id.
     pub token_id: Uuid,
@@ -205,19 +206,20 @@ pub struct PlanScores {
     pub plan: PlanScore,
 }
 
-/// Everything folded from the log: plans, objectives, tokens.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Everything folded from the log: plans, objectives, tokens. Serialisable
+/// whole, for snapshots ([`crate::snapshot`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Registry {
     /// Plans by year.
-    plans: BTreeMap<i32, Plan>,
+    pub(crate) plans: BTreeMap<i32, Plan>,
     /// Objectives by key.
-    objectives: HashMap<String, Objective>,
+    pub(crate) objectives: HashMap<String, Objective>,
     /// Every token ever issued, revoked ones too, by the hex SHA-256 of its secret.
-    tokens: HashMap<String, TokenInfo>,
+    pub(crate) tokens: HashMap<String, TokenInfo>,
     /// Web accounts by username.
-    users: BTreeMap<String, UserAccount>,
+    pub(crate) users: BTreeMap<String, UserAccount>,
     /// The seq of the last event folded.
-    last_seq: u64,
+    pub(crate) last_seq: u64,
 }
 
 impl Registry {

@@ -1,10 +1,10 @@
 //! A value that revisions change from a valid date on (*in force from* the act).
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One change: from `in_force_from` on, the value is `value`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change<T> {
     /// The act's date.
     pub in_force_from: NaiveDate,
@@ -16,7 +16,7 @@ pub struct Change<T> {
 
 /// An original value and the changes made to it, in record order (which is also
 /// act-date order: a revision may not predate an earlier one on the same objective).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeline<T> {
     /// The value as first defined.
     pub original: T,

@@ -121,6 +121,12 @@ pub struct ServeArgs {
     /// CORS origins and rate limits.
     #[command(flatten)]
     pub conventions: layers::Conventions,
+    /// Take a snapshot of the read model in the background every N events
+    /// folded, so that the next start folds only the events after it; off when
+    /// absent. Snapshots are checked against the log at start, never trusted.
+    #[arg(long, env = "TRAGUARDO_SNAPSHOT_EVERY",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_every: Option<u64>,
 }
 
 impl ServeArgs {
@@ -145,6 +151,8 @@ pub struct ServerOptions {
     pub metrics_addr: Option<String>,
     /// CORS origins and rate limits.
     pub conventions: layers::Conventions,
+    /// Take a snapshot of the read model every this many events folded.
+    pub snapshot_every: Option<u64>,
 }
 
 /// What every handler reaches through `State`.
@@ -264,6 +272,7 @@ pub struct Server {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     follower: tokio::task::JoinHandle<()>,
+    snapshots: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -278,6 +287,9 @@ impl Server {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.follower.abort();
+        if let Some(snapshots) = self.snapshots {
+            snapshots.abort();
+        }
         for task in self.tasks {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "server task failed");
@@ -365,6 +377,9 @@ pub async fn start_with_options(
         None => None,
     };
     let follower = app.follow()?;
+    let snapshots = options
+        .snapshot_every
+        .map(|every| app.snapshot_every(every));
     let addr = listener.local_addr()?;
     let metrics_addr = match &metrics_listener {
         Some(listener) => Some(listener.local_addr()?),
@@ -444,6 +459,7 @@ pub async fn start_with_options(
         stop,
         tasks,
         follower,
+        snapshots,
     })
 }
 
@@ -566,6 +582,7 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             limits: args.limits(),
             metrics_addr: args.metrics_addr.clone(),
             conventions: args.conventions.clone(),
+            snapshot_every: args.snapshot_every,
         };
         let server = start_with_options(app, &args.addr, checkpoints, options).await?;
         println!("traguardo listening on http://{}", server.addr);

@@ -71,6 +71,9 @@ pub struct Metrics {
     events: Gauge,
     folded: Gauge,
     lag: Gauge,
+    snapshot_seq: Gauge,
+    snapshots_taken: Gauge,
+    snapshot_refused: Gauge,
     appended: Counter,
     groups: Counter,
     group_size: Histogram,
@@ -123,6 +126,24 @@ impl Metrics {
             "Events in the log that the read model has not folded yet",
             lag.clone(),
         );
+        let snapshot_seq = Gauge::default();
+        registry.register(
+            "traguardo_read_model_snapshot_seq",
+            "The seq of the latest snapshot of the read model this process started from or took (0: none)",
+            snapshot_seq.clone(),
+        );
+        let snapshots_taken = Gauge::default();
+        registry.register(
+            "traguardo_read_model_snapshots_taken",
+            "Snapshots of the read model this process has taken since it started",
+            snapshots_taken.clone(),
+        );
+        let snapshot_refused = Gauge::default();
+        registry.register(
+            "traguardo_read_model_snapshot_refused",
+            "1 when this process refused a snapshot at start (it did not match the log or the fold) and folded the whole log",
+            snapshot_refused.clone(),
+        );
         let appended = Counter::default();
         registry.register(
             "traguardo_store_appended_events",
@@ -164,6 +185,9 @@ impl Metrics {
             events,
             folded,
             lag,
+            snapshot_seq,
+            snapshots_taken,
+            snapshot_refused,
             appended,
             groups,
             group_size,
@@ -441,6 +465,13 @@ async fn metrics_text(state: &AppState, headers: &axum::http::HeaderMap) -> Resp
             .lag
             .set(head.seq.saturating_sub(folded) as i64);
     }
+    let (taken, latest) = state.app.snapshot_counts();
+    state.metrics.snapshot_seq.set(latest as i64);
+    state.metrics.snapshots_taken.set(taken as i64);
+    state
+        .metrics
+        .snapshot_refused
+        .set(i64::from(state.app.start().refused()));
     let format =
         MetricsFormat::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let Ok(text) = state.metrics.encode(format) else {

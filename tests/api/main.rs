@@ -21,6 +21,7 @@ mod progress;
 mod properties;
 mod report;
 mod report_xlsx;
+mod snapshots;
 mod support;
 mod transparency;
 mod web;

@@ -30,7 +30,7 @@ use crate::support::{admin, block_on, d, manager, manager_of, validator, World};
 /// phase or indicator of it) modulo their number, so that most steps name things
 /// that exist; phase numbers go one or two past the end so that some do not.
 #[derive(Debug, Clone)]
-enum Step {
+pub(crate) enum Step {
     /// Move record time forward.
     Advance(i64),
     Start {
@@ -79,7 +79,7 @@ enum Step {
 }
 
 #[derive(Debug, Clone)]
-enum Change {
+pub(crate) enum Change {
     Deadline {
         objective: usize,
         phase: Option<u32>,
@@ -186,7 +186,7 @@ fn change() -> impl Strategy<Value = Change> {
     ]
 }
 
-fn step() -> impl Strategy<Value = Step> {
+pub(crate) fn step() -> impl Strategy<Value = Step> {
     let phases = || prop::collection::vec(1..7u32, 0..2);
     prop_oneof![
         4 => (0..25i64).prop_map(Step::Advance),
@@ -249,7 +249,7 @@ fn objectives_of(registry: &Registry) -> BTreeMap<String, Objective> {
 }
 
 /// Plans and objectives, serialized in a fixed order.
-fn bytes_of(registry: &Registry) -> Vec<u8> {
+pub(crate) fn bytes_of(registry: &Registry) -> Vec<u8> {
     let plans: Vec<&Plan> = registry.plans().collect();
     let objectives: BTreeMap<&str, &Objective> =
         registry.objectives().map(|o| (o.key(), o)).collect();
@@ -719,7 +719,7 @@ fn resolve(world: &World, keys: &[String], step: &Step) -> Step {
 }
 
 /// Runs one step; `Ok(true)` when something was appended.
-fn run(world: &World, step: &Step) -> Result<bool, TestCaseError> {
+pub(crate) fn run(world: &World, step: &Step) -> Result<bool, TestCaseError> {
     let keys = keys(world);
     let step = &resolve(world, &keys, step);
     let result = match step {
@@ -773,7 +773,7 @@ fn run(world: &World, step: &Step) -> Result<bool, TestCaseError> {
 }
 
 /// The dates at which (d) is checked: before the plan, through 2022, after it.
-fn dates() -> Vec<NaiveDate> {
+pub(crate) fn dates() -> Vec<NaiveDate> {
     let mut dates = vec![d("2021-12-01")];
     let mut at = d("2022-01-01");
     while at <= d("2023-03-31") {

@@ -267,25 +267,34 @@ pub struct Serve {
 impl Serve {
     /// Starts `traguardo --db DB serve` and waits until it listens.
     pub fn start(db: &str) -> Serve {
+        Self::start_with(db, &[], "warn").0
+    }
+
+    /// Starts `traguardo --db DB serve ARGS…` with `RUST_LOG=log` and waits
+    /// until it listens; also answers what it printed until then (its logs).
+    pub fn start_with(db: &str, args: &[&str], log: &str) -> (Serve, Vec<String>) {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_traguardo"))
             .arg("--db")
             .arg(db)
             .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
             .env("TRAGUARDO_BOOTSTRAP_TOKEN", SERVE_ADMIN)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .env_remove("TRAGUARDO_DB")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .expect("the binary starts");
         let mut lines = BufReader::new(child.stdout.take().expect("its stdout")).lines();
+        let mut printed = Vec::new();
         let base = loop {
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(addr) = line.strip_prefix("traguardo listening on ") {
                         break addr.trim().to_string();
                     }
+                    printed.push(line);
                 }
                 _ => {
                     let status = child.wait();
@@ -295,7 +304,7 @@ impl Serve {
         };
         // Keep reading what it prints, so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Serve { child, base }
+        (Serve { child, base }, printed)
     }
 
     /// The URL of `path`.

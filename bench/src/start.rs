@@ -1,0 +1,432 @@
+//! `traguardo-bench start`: how long `traguardo serve` takes to answer on a
+//! large log, folding the whole log against starting from a snapshot of the
+//! read model, and what the read model costs in memory.
+//!
+//! On a scratch SQLite file in `--dir`:
+//! 1. the synthetic log of `traguardo-bench store` (plans of 1,000 objectives,
+//!    five phases each started and completed), `--events` long;
+//! 2. in this process, the same run: a **bare fold** (rusqlite rows, `serde_json`
+//!    into the domain's event enums, folded into small typed structs: the
+//!    baseline the replay is held to), the **replay** the server does, the
+//!    snapshot's **encoding** and size, and the **start from the snapshot**
+//!    (read, check against the log, decode);
+//! 3. the real `traguardo serve` binary started on the log three times, each
+//!    timed from spawn until `GET /healthz` answers 200: on an empty log (the
+//!    floor), on the log without a snapshot (a full replay), and after
+//!    `traguardo snapshot` (from the snapshot); the resident memory of each
+//!    once it answers gives the read model's memory per million events.
+//!
+//! Each target of the performance issue is printed with `met` or `missed`.
+//! Nothing here asserts a time.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::NaiveDate;
+use traguardo_events::domain::{ObjectiveEvent, OrgEvent, PlanEvent};
+use traguardo_events::{Clock, SqliteStore};
+
+use crate::store::{batched_append, rate, section};
+
+/// `traguardo-bench start` options.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// Events in the log.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Folder for the scratch database (on the disk to measure).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// The `traguardo` binary to start; default: the one beside this benchmark
+    /// (build both with `cargo build --release -p traguardo -p traguardo-bench`).
+    #[arg(long)]
+    pub traguardo: Option<PathBuf>,
+    /// Keep the scratch database.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Runs the benchmark.
+///
+/// # Errors
+/// When the scratch log cannot be written or a server does not start.
+pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
+    let binary = match &args.traguardo {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the benchmark's folder")?
+            .join("traguardo"),
+    };
+    if !binary.is_file() {
+        bail!(
+            "no traguardo binary at {} (build it, or pass --traguardo)",
+            binary.display()
+        );
+    }
+    let dir = args
+        .dir
+        .join(format!("traguardo-bench-start-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = run_in(&args, &binary, &dir);
+    if args.keep {
+        println!("\nscratch database kept in {}", dir.display());
+    } else if let Err(e) = std::fs::remove_dir_all(&dir) {
+        eprintln!("cannot remove {}: {e}", dir.display());
+    }
+    result
+}
+
+fn run_in(args: &StartArgs, binary: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
+    let (cpus, model) = crate::store::cpus();
+    println!(
+        "traguardo-bench start: {} events, {cpus} CPUs ({model})",
+        args.events
+    );
+    let empty = dir.join("empty.db");
+    let db = dir.join("start.db");
+
+    section("writing the log");
+    {
+        let store = SqliteStore::open(&empty, Clock::system())?;
+        store.shutdown();
+        let store = SqliteStore::open(&db, Clock::system())?;
+        let written = batched_append(&store, args.events, 1_000)?;
+        store.shutdown();
+        println!(
+            "  {} events ({} objectives, {} plans) in {:.1} s",
+            args.events,
+            written.objectives,
+            written.plans,
+            written.wall.as_secs_f64()
+        );
+    }
+
+    section("in this process, the same rows");
+    let bare = bare_fold(&db)?;
+    println!(
+        "  bare decode + fold (rusqlite, typed structs) {:>9.0} events/s  ({:.2} s, {} objectives)",
+        rate(bare.events, bare.took),
+        bare.took.as_secs_f64(),
+        bare.objectives
+    );
+    let store = traguardo::app::open_existing_store(&db)?;
+    let started = Instant::now();
+    let registry = traguardo::app::replay(store.as_ref())?;
+    let replay = started.elapsed();
+    println!(
+        "  replay into the read model                   {:>9.0} events/s  ({:.2} s)",
+        rate(bare.events, replay),
+        replay.as_secs_f64()
+    );
+    let head = store.head()?;
+    let started = Instant::now();
+    let snapshot = traguardo::snapshots::encode(&registry, &head.hash, chrono::Utc::now())?;
+    let encode = started.elapsed();
+    drop(registry);
+    println!(
+        "  snapshot encoding                            {:>9.2} s  ({:.0} MB, {:.0} bytes per event)",
+        encode.as_secs_f64(),
+        snapshot.data.len() as f64 / 1e6,
+        snapshot.data.len() as f64 / args.events.max(1) as f64
+    );
+    let started = Instant::now();
+    store.save_snapshot(&snapshot)?;
+    let save = started.elapsed();
+    println!(
+        "  snapshot write (parts of 4 MiB)              {:>9.2} s",
+        save.as_secs_f64()
+    );
+    drop(snapshot);
+    let started = Instant::now();
+    let loaded = traguardo::snapshots::load(store.as_ref())?;
+    let load = started.elapsed();
+    println!(
+        "  start from the snapshot (read, check, decode) {:>8.2} s  ({:?})",
+        load.as_secs_f64(),
+        loaded.start
+    );
+    drop(loaded);
+    store.discard_snapshots(traguardo_events::store::REGISTRY_SNAPSHOT)?;
+    store.shutdown();
+    drop(store);
+
+    section("`traguardo serve` until GET /healthz answers (release binary)");
+    let floor = serve_until_answering(binary, &empty)?;
+    println!(
+        "  empty log                     {:>7.2} s   RSS {:>6.0} MB",
+        floor.took.as_secs_f64(),
+        floor.rss as f64 / 1e6
+    );
+    let full = serve_until_answering(binary, &db)?;
+    println!(
+        "  full replay                   {:>7.2} s   RSS {:>6.0} MB",
+        full.took.as_secs_f64(),
+        full.rss as f64 / 1e6
+    );
+    let started = Instant::now();
+    let taken = std::process::Command::new(binary)
+        .arg("--db")
+        .arg(&db)
+        .arg("snapshot")
+        .env_remove("TRAGUARDO_DB")
+        .output()?;
+    if !taken.status.success() {
+        bail!(
+            "traguardo snapshot failed: {}",
+            String::from_utf8_lossy(&taken.stderr)
+        );
+    }
+    println!(
+        "  (traguardo snapshot: {:.2} s, {})",
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&taken.stdout).trim()
+    );
+    let from_snapshot = serve_until_answering(binary, &db)?;
+    println!(
+        "  from the snapshot             {:>7.2} s   RSS {:>6.0} MB",
+        from_snapshot.took.as_secs_f64(),
+        from_snapshot.rss as f64 / 1e6
+    );
+
+    section("targets");
+    let per_million =
+        |rss: u64| rss.saturating_sub(floor.rss) as f64 / 1e6 * 1e6 / args.events.max(1) as f64;
+    let ratio = bare.took.as_secs_f64() / replay.as_secs_f64().max(1e-9);
+    target(
+        "replay ≥ 0.8× a bare decode + fold into typed structs",
+        &format!("{ratio:.2}×"),
+        ratio >= 0.8,
+    );
+    target(
+        "read model ≤ 150 MB per million events (serve's RSS over an empty log's)",
+        &format!(
+            "{:.0} MB per million after a full replay, {:.0} MB from the snapshot",
+            per_million(full.rss),
+            per_million(from_snapshot.rss)
+        ),
+        per_million(full.rss) <= 150.0 && per_million(from_snapshot.rss) <= 150.0,
+    );
+    target(
+        "start of serve until it answers ≤ 1 s, from a snapshot checked against the log",
+        &format!(
+            "{:.2} s (full replay {:.2} s, {:.1}× faster)",
+            from_snapshot.took.as_secs_f64(),
+            full.took.as_secs_f64(),
+            full.took.as_secs_f64() / from_snapshot.took.as_secs_f64().max(1e-9)
+        ),
+        from_snapshot.took <= Duration::from_secs(1),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn target(what: &str, today: &str, met: bool) {
+    println!(
+        "  {:<6} {what}: {today}",
+        if met { "met" } else { "missed" }
+    );
+}
+
+struct Started {
+    took: Duration,
+    rss: u64,
+}
+
+/// Spawns `traguardo serve` on `db` and a free loopback port, times it until
+/// `/healthz` answers 200, reads its resident memory, and stops it (SIGTERM).
+fn serve_until_answering(binary: &Path, db: &Path) -> anyhow::Result<Started> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let mut child = std::process::Command::new(binary)
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--addr", &addr])
+        .env_remove("TRAGUARDO_DB")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let answered = wait_for_health(&mut child, &addr, Duration::from_secs(600));
+    let took = started.elapsed();
+    let rss = rss_of(child.id()).unwrap_or(0);
+    stop(&mut child);
+    answered?;
+    Ok(Started { took, rss })
+}
+
+fn wait_for_health(child: &mut Child, addr: &str, limit: Duration) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            bail!("traguardo serve exited: {status}");
+        }
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.1 200") {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    bail!("traguardo serve did not answer within {limit:?}")
+}
+
+fn stop(child: &mut Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    if child.wait().is_err() {
+        let _ = child.kill();
+    }
+}
+
+fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+// ---------------------------------------------------------------------------
+// The baseline: the same rows read with bare rusqlite, decoded by serde_json
+// into the domain's event enums, folded into small typed structs.
+
+struct Bare {
+    events: u64,
+    objectives: usize,
+    took: Duration,
+}
+
+/// A phase as the baseline keeps it.
+struct BarePhase {
+    weight: i64,
+    deadline: NaiveDate,
+    started: Option<NaiveDate>,
+    completed: Option<NaiveDate>,
+    note: Option<String>,
+}
+
+/// An objective as the baseline keeps it.
+struct BareObjective {
+    version: u64,
+    title: String,
+    phases: Vec<BarePhase>,
+}
+
+fn bare_fold(db: &Path) -> anyhow::Result<Bare> {
+    let started = Instant::now();
+    let conn = rusqlite::Connection::open(db)?;
+    let mut statement =
+        conn.prepare("SELECT seq, stream, version, type, data FROM events ORDER BY seq")?;
+    let mut rows = statement.query([])?;
+    let mut objectives: HashMap<String, BareObjective> = HashMap::new();
+    let mut plans: HashMap<String, Vec<String>> = HashMap::new();
+    let mut events = 0u64;
+    let mut text = String::new();
+    while let Some(row) = rows.next()? {
+        events += 1;
+        let stream: String = row.get(1)?;
+        let version: u64 = row.get(2)?;
+        // The type is a column of its own; the enums are tagged by it.
+        let event_type = row.get_ref(3)?.as_str()?;
+        let stored = row.get_ref(4)?.as_str()?;
+        let rest = stored.trim_start().strip_prefix('{').context("an object")?;
+        text.clear();
+        text.push_str("{\"type\":\"");
+        text.push_str(event_type);
+        text.push('"');
+        if !rest.trim_start().starts_with('}') {
+            text.push(',');
+        }
+        text.push_str(rest);
+        let data = text.as_str();
+        if let Some(key) = stream.strip_prefix("objective/") {
+            match serde_json::from_str::<ObjectiveEvent>(data)? {
+                ObjectiveEvent::ObjectiveDefined { objective, .. } => {
+                    let phases = objective
+                        .phases
+                        .into_iter()
+                        .map(|p| BarePhase {
+                            weight: p.weight_hundredths.0,
+                            deadline: p.deadline,
+                            started: None,
+                            completed: None,
+                            note: None,
+                        })
+                        .collect();
+                    objectives.insert(
+                        key.to_string(),
+                        BareObjective {
+                            version,
+                            title: objective.title,
+                            phases,
+                        },
+                    );
+                }
+                ObjectiveEvent::PhaseStarted {
+                    phase, on, note, ..
+                } => {
+                    let o = objectives.get_mut(key).context("an unknown objective")?;
+                    o.version = version;
+                    let p = phase_of(o, phase)?;
+                    p.started = Some(on);
+                    p.note = note;
+                }
+                ObjectiveEvent::PhaseCompleted {
+                    phase, on, note, ..
+                } => {
+                    let o = objectives.get_mut(key).context("an unknown objective")?;
+                    o.version = version;
+                    let p = phase_of(o, phase)?;
+                    p.completed = Some(on);
+                    p.note = note;
+                }
+                _ => bail!("the baseline folds only the synthetic workload's events"),
+            }
+        } else if let Some(year) = stream.strip_prefix("plan/") {
+            if let PlanEvent::PlanDefined { objectives, .. } = serde_json::from_str(data)? {
+                plans.insert(year.to_string(), objectives);
+            }
+        } else {
+            let _: OrgEvent = serde_json::from_str(data)?;
+        }
+    }
+    let took = started.elapsed();
+    // What was folded is read, so that none of it is optimised away.
+    let checksum: i64 = objectives
+        .values()
+        .flat_map(|o| o.phases.iter())
+        .map(|p| {
+            p.weight
+                + i64::from(p.completed.is_some_and(|c| c <= p.deadline))
+                + i64::from(p.started.is_some())
+                + p.note.as_ref().map_or(0, |n| n.len() as i64)
+        })
+        .sum::<i64>()
+        + objectives
+            .values()
+            .map(|o| o.title.len() as i64 + o.version as i64)
+            .sum::<i64>();
+    std::hint::black_box((checksum, plans.len()));
+    Ok(Bare {
+        events,
+        objectives: objectives.len(),
+        took,
+    })
+}
+
+fn phase_of(objective: &mut BareObjective, number: u32) -> anyhow::Result<&mut BarePhase> {
+    objective
+        .phases
+        .get_mut(number as usize - 1)
+        .context("an unknown phase")
+}

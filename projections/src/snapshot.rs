@@ -1,0 +1,165 @@
+//! The read model as bytes, for snapshots: the [`Registry`] encoded as
+//! MessagePack (compact, self-describing, and written by serde from the same
+//! types the fold fills, so there is no second schema to keep in step).
+//!
+//! The objectives, nearly all of a large registry, go in [`CHUNKS`] separate
+//! parts, encoded and decoded on as many threads as the machine has: a start
+//! from a snapshot is bound by decoding, and so is how long a snapshot holds
+//! the registry's read lock. Layout: a magic, then length-prefixed parts (u64
+//! little-endian): the registry without its objectives, then each chunk of
+//! objectives (a MessagePack array).
+//!
+//! [`SCHEMA`] numbers the layout. Any change to what the fold keeps (a field
+//! added to [`crate::Objective`], a change of meaning) must raise it: a snapshot
+//! of another number is discarded and the read model is folded from the log
+//! again. Whether a snapshot still matches the log (its seq and head hash) is
+//! checked by whoever loads it; see the application's start.
+
+use std::collections::HashMap;
+
+use crate::{Objective, Registry};
+
+/// The layout of the encoded [`Registry`]; raise it whenever the fold changes.
+pub const SCHEMA: u32 = 1;
+
+/// How many parts the objectives are split into (whatever the machine: the
+/// bytes do not depend on it).
+pub const CHUNKS: usize = 16;
+
+/// The first bytes of an encoded registry.
+const MAGIC: &[u8; 8] = b"TGSNAP01";
+
+/// A read model that could not be encoded, or bytes that are not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The registry could not be encoded.
+    #[error("cannot encode the read model: {0}")]
+    Encode(String),
+    /// The bytes are not a registry of this [`SCHEMA`].
+    #[error("cannot decode the snapshot: {0}")]
+    Decode(String),
+}
+
+/// The registry as bytes: MessagePack maps with field names, so that the
+/// optional fields events leave out decode as they do from JSON.
+///
+/// # Errors
+/// [`SnapshotError::Encode`], which would be a bug.
+pub fn encode(registry: &Registry) -> Result<Vec<u8>, SnapshotError> {
+    let rest = Registry {
+        plans: registry.plans.clone(),
+        objectives: HashMap::new(),
+        tokens: registry.tokens.clone(),
+        users: registry.users.clone(),
+        last_seq: registry.last_seq,
+    };
+    let objectives: Vec<&Objective> = registry.objectives.values().collect();
+    let per_chunk = objectives.len().div_ceil(CHUNKS).max(1);
+    let chunks: Vec<&[&Objective]> = objectives.chunks(per_chunk).collect();
+    let encoded = in_parallel(&chunks, named)?;
+    let mut bytes = Vec::with_capacity(encoded.iter().map(Vec::len).sum::<usize>() + 1024);
+    bytes.extend_from_slice(MAGIC);
+    for part in std::iter::once(named(&rest)?).chain(encoded) {
+        bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&part);
+    }
+    Ok(bytes)
+}
+
+/// The registry those bytes encode.
+///
+/// # Errors
+/// [`SnapshotError::Decode`] for bytes that are not a registry of this schema.
+pub fn decode(bytes: &[u8]) -> Result<Registry, SnapshotError> {
+    let failed = |message: &str| SnapshotError::Decode(message.to_string());
+    let mut rest = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or_else(|| failed("not a snapshot of the read model"))?;
+    let mut parts = Vec::new();
+    while !rest.is_empty() {
+        let (len, after) = rest
+            .split_first_chunk::<8>()
+            .ok_or_else(|| failed("a part's length is cut"))?;
+        let len = usize::try_from(u64::from_le_bytes(*len))
+            .ok()
+            .filter(|len| *len <= after.len())
+            .ok_or_else(|| failed("a part is longer than the snapshot"))?;
+        let (part, after) = after.split_at(len);
+        parts.push(part);
+        rest = after;
+    }
+    let (first, chunks) = parts
+        .split_first()
+        .ok_or_else(|| failed("the snapshot is empty"))?;
+    let mut registry: Registry = from_named(first)?;
+    let decoded = in_parallel(chunks, |chunk| from_named::<Vec<Objective>>(chunk))?;
+    registry
+        .objectives
+        .reserve(decoded.iter().map(Vec::len).sum());
+    for objective in decoded.into_iter().flatten() {
+        registry.objectives.insert(objective.key.clone(), objective);
+    }
+    Ok(registry)
+}
+
+fn named<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, SnapshotError> {
+    rmp_serde::to_vec_named(value).map_err(|e| SnapshotError::Encode(e.to_string()))
+}
+
+fn from_named<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SnapshotError> {
+    rmp_serde::from_slice(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))
+}
+
+/// `f` of every item, in order, on as many threads as the machine has.
+fn in_parallel<I: Sync, T: Send>(
+    items: &[I],
+    f: impl Fn(&I) -> Result<T, SnapshotError> + Sync,
+) -> Result<Vec<T>, SnapshotError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(items.len())
+        .max(1);
+    let per_thread = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(per_thread)
+            .map(|slice| scope.spawn(|| slice.iter().map(&f).collect::<Result<Vec<T>, _>>()))
+            .collect();
+        let mut all = Vec::with_capacity(items.len());
+        for worker in workers {
+            let done = worker
+                .join()
+                .map_err(|_| SnapshotError::Decode("a worker thread panicked".into()))?;
+            all.extend(done?);
+        }
+        Ok(all)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_registry_comes_back_equal() {
+        let registry = Registry::new();
+        let bytes = encode(&registry).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), registry);
+    }
+
+    #[test]
+    fn bytes_that_are_not_a_registry_are_refused() {
+        for bytes in [
+            &b""[..],
+            b"\x93\x01\x02\x03",
+            b"TGSNAP01",
+            b"TGSNAP01\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"TGSNAP01\x01\x00\x00\x00\x00\x00\x00\x00\xc1",
+        ] {
+            assert!(
+                matches!(decode(bytes), Err(SnapshotError::Decode(_))),
+                "{bytes:?}"
+            );
+        }
+    }
+}
