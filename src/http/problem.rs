@@ -241,6 +241,17 @@ impl From<AppError> for Problem {
                      fino al {wanted} richiesto: riprovare tra poco."
                 ),
             ),
+            AppError::Pdf(e) => {
+                tracing::error!(error = %e, "the PDF report failed");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "report-rendering",
+                    "Relazione non generata",
+                    "Non è stato possibile generare la relazione in formato PDF: la causa è \
+                     nel registro del server. Gli altri formati (html, xlsx, csv) restano \
+                     disponibili.",
+                )
+            }
             e @ (AppError::Store(_)
             | AppError::Projection(_)
             | AppError::Internal(_)
