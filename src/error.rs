@@ -88,7 +88,7 @@ pub enum AppError {
     /// The report could not be written as PDF (typst failed to lay it out or
     /// to write it). 500 `report-rendering`, with an Italian detail; the cause
     /// is logged, not sent.
-    #[error("pdf report: {0}")]
+    #[error(transparent)]
     Pdf(#[from] crate::report::pdf::PdfError),
     /// The log could not be folded. 500.
     #[error("projection: {0}")]

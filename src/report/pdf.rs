@@ -15,7 +15,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use typst::diag::{FileError, FileResult, Severity, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Smart};
 use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
-use typst::text::{Font, FontBook};
+use typst::text::{Font, FontBook, FontStyle, FontWeight};
 use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World};
 use typst_layout::PagedDocument;
@@ -54,12 +54,64 @@ pub enum PdfError {
 /// # Errors
 /// [`PdfError`] when typst fails to lay the document out or to write it.
 pub fn render(report: &Report, doc: &Document) -> Result<Vec<u8>, PdfError> {
-    let data = serde_json::to_vec(doc).map_err(PdfError::Data)?;
+    let mut data = serde_json::to_value(doc).map_err(PdfError::Data)?;
+    printable(&mut data, &mut Glyphs::default());
+    let data = serde_json::to_vec(&data).map_err(PdfError::Data)?;
     let ident = format!(
         "traguardo/relazione/{}/{}/{}",
         report.year, report.head.seq, report.head.hash
     );
     typeset(TEMPLATE, data, ident, report.generated_at)
+}
+
+/// The font families the template sets text in, in the order typst falls back
+/// through them (as `report.typ` names them).
+const FAMILIES: [&str; 2] = ["Libertinus Serif", "DejaVu Sans Mono"];
+
+/// Which characters the bundled fonts can draw, learnt as they are met.
+#[derive(Default)]
+struct Glyphs(std::collections::HashMap<char, bool>);
+
+impl Glyphs {
+    /// Whether text with `c`, plain or bold, finds a glyph in one of
+    /// [`FAMILIES`]. PDF/A forbids text drawn without a glyph.
+    fn drawable(&mut self, c: char) -> bool {
+        if c.is_ascii() || c.is_whitespace() {
+            return true;
+        }
+        *self.0.entry(c).or_insert_with(|| {
+            [FontWeight::REGULAR, FontWeight::BOLD].iter().all(|weight| {
+                FONTS.1.iter().any(|font| {
+                    let info = font.info();
+                    FAMILIES.iter().any(|f| info.family.eq_ignore_ascii_case(f))
+                        && info.variant.weight == *weight
+                        && info.variant.style == FontStyle::Normal
+                        && info.coverage.contains(u32::from(c))
+                })
+            })
+        })
+    }
+}
+
+/// Replaces, in every string of `value`, each character that no bundled font
+/// can draw (an emoji, a script the fonts do not cover) with U+FFFD, which
+/// they can: the PDF then prints a visible mark where the character was, and
+/// stays PDF/A, instead of failing.
+fn printable(value: &mut serde_json::Value, glyphs: &mut Glyphs) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => {
+            if !text.chars().all(|c| glyphs.drawable(c)) {
+                *text = text
+                    .chars()
+                    .map(|c| if glyphs.drawable(c) { c } else { '\u{FFFD}' })
+                    .collect();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| printable(v, glyphs)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| printable(v, glyphs)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 /// Lays out `template` with `data` as `report.json` and writes the PDF.
@@ -227,6 +279,14 @@ mod tests {
             created(),
         );
         assert!(matches!(result, Err(PdfError::Layout(_))), "{result:?}");
+    }
+
+    #[test]
+    fn characters_no_font_draws_are_marked_and_the_rest_is_kept() {
+        let mut value = serde_json::json!({"note": ["Caffè «ok» ✖ 😀 中"]});
+        printable(&mut value, &mut Glyphs::default());
+        assert_eq!(value["note"][0], "Caffè «ok» ✖ \u{FFFD} \u{FFFD}");
+        assert!(Glyphs::default().drawable('\u{FFFD}'));
     }
 
     #[test]
