@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
-use headers::{ETag, HeaderMapExt};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use headers::{ETag, HeaderMapExt};
 use serde::Deserialize;
 use traguardo_events::store::Until;
 use traguardo_events::Head;

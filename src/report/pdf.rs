@@ -80,15 +80,17 @@ impl Glyphs {
             return true;
         }
         *self.0.entry(c).or_insert_with(|| {
-            [FontWeight::REGULAR, FontWeight::BOLD].iter().all(|weight| {
-                FONTS.1.iter().any(|font| {
-                    let info = font.info();
-                    FAMILIES.iter().any(|f| info.family.eq_ignore_ascii_case(f))
-                        && info.variant.weight == *weight
-                        && info.variant.style == FontStyle::Normal
-                        && info.coverage.contains(u32::from(c))
+            [FontWeight::REGULAR, FontWeight::BOLD]
+                .iter()
+                .all(|weight| {
+                    FONTS.1.iter().any(|font| {
+                        let info = font.info();
+                        FAMILIES.iter().any(|f| info.family.eq_ignore_ascii_case(f))
+                            && info.variant.weight == *weight
+                            && info.variant.style == FontStyle::Normal
+                            && info.coverage.contains(u32::from(c))
+                    })
                 })
-            })
         })
     }
 }
@@ -129,7 +131,9 @@ fn typeset(
     for warning in &compiled.warnings {
         tracing::warn!(warning = %warning.message, "typst warning while writing the PDF report");
     }
-    let document = compiled.output.map_err(|e| PdfError::Layout(messages(&e)))?;
+    let document = compiled
+        .output
+        .map_err(|e| PdfError::Layout(messages(&e)))?;
     let standards = PdfStandards::new(&[PdfStandard::A_2b])
         .map_err(|e| PdfError::Export(e.message().to_string()))?;
     let options = PdfOptions {

@@ -19,6 +19,7 @@ mod plan_sheet;
 mod progress;
 mod properties;
 mod report;
+mod report_pdf;
 mod report_xlsx;
 mod support;
 mod transparency;

@@ -625,7 +625,10 @@ fn formats_and_levels_parse_and_name_the_choices_when_wrong() {
         .parse::<Format>()
         .expect_err("not a format")
         .to_string();
-    assert!(wrong.contains("json, csv, md, html, xlsx or pdf"), "{wrong}");
+    assert!(
+        wrong.contains("json, csv, md, html, xlsx or pdf"),
+        "{wrong}"
+    );
     let wrong = "unit"
         .parse::<Level>()
         .expect_err("not a level")
