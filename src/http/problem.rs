@@ -543,3 +543,28 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Problem> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::pdf::PdfError;
+
+    #[test]
+    fn a_pdf_that_cannot_be_rendered_is_a_500_with_an_italian_detail_and_no_cause() {
+        let problem = Problem::from(AppError::Pdf(PdfError::Layout(
+            "unknown variable: secret".into(),
+        )));
+        assert_eq!(problem.status, 500);
+        assert_eq!(
+            problem.kind,
+            super::super::problem_types::uri("report-rendering")
+        );
+        assert!(problem
+            .detail
+            .starts_with("Non è stato possibile generare la relazione"));
+        assert!(
+            !problem.detail.contains("secret"),
+            "the cause stays in the log"
+        );
+    }
+}
