@@ -85,6 +85,11 @@ pub enum AppError {
     /// A bug: something that cannot fail did. 500 (details logged, not sent).
     #[error("internal: {0}")]
     Internal(String),
+    /// The report could not be written as PDF (typst failed to lay it out or
+    /// to write it). 500 `report-rendering`, with an Italian detail; the cause
+    /// is logged, not sent.
+    #[error(transparent)]
+    Pdf(#[from] crate::report::pdf::PdfError),
     /// The log could not be folded. 500.
     #[error("projection: {0}")]
     Projection(#[from] traguardo_projections::ProjectionError),

@@ -15,12 +15,13 @@ use traguardo_events::model::Role;
 use traguardo_events::Clock;
 
 /// Every format the report is rendered in, with its name.
-const FORMATS: [(&str, Format); 5] = [
+const FORMATS: [(&str, Format); 6] = [
     ("json", Format::Json),
     ("csv", Format::Csv),
     ("md", Format::Md),
     ("html", Format::Html),
     ("xlsx", Format::Xlsx),
+    ("pdf", Format::Pdf),
 ];
 
 /// `traguardo-bench report` options.

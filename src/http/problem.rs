@@ -241,6 +241,17 @@ impl From<AppError> for Problem {
                      fino al {wanted} richiesto: riprovare tra poco."
                 ),
             ),
+            AppError::Pdf(e) => {
+                tracing::error!(error = %e, "the PDF report failed");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "report-rendering",
+                    "Relazione non generata",
+                    "Non è stato possibile generare la relazione in formato PDF: la causa è \
+                     nel registro del server. Gli altri formati (html, xlsx, csv) restano \
+                     disponibili.",
+                )
+            }
             e @ (AppError::Store(_)
             | AppError::Projection(_)
             | AppError::Internal(_)
@@ -530,5 +541,30 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Problem> {
                 .to_string();
             Err(Problem::invalid(vec![FieldError::new(field, message)]))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::pdf::PdfError;
+
+    #[test]
+    fn a_pdf_that_cannot_be_rendered_is_a_500_with_an_italian_detail_and_no_cause() {
+        let problem = Problem::from(AppError::Pdf(PdfError::Layout(
+            "unknown variable: secret".into(),
+        )));
+        assert_eq!(problem.status, 500);
+        assert_eq!(
+            problem.kind,
+            super::super::problem_types::uri("report-rendering")
+        );
+        assert!(problem
+            .detail
+            .starts_with("Non è stato possibile generare la relazione"));
+        assert!(
+            !problem.detail.contains("secret"),
+            "the cause stays in the log"
+        );
     }
 }

@@ -175,6 +175,15 @@ pub const ALL: &[ProblemType] = &[
                       l'identificativo della richiesta (request_id) riportato nel problema.",
     },
     ProblemType {
+        name: "report-rendering",
+        status: 500,
+        title: "Relazione non generata",
+        explanation: "La relazione non è stata composta nel formato richiesto (PDF): è un \
+                      difetto del server, non della richiesta. La causa è nel suo registro, con \
+                      l'identificativo della richiesta (request_id); gli altri formati restano \
+                      disponibili.",
+    },
+    ProblemType {
         name: "unavailable",
         status: 503,
         title: "Servizio momentaneamente non disponibile",

@@ -5,9 +5,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use headers::{ETag, HeaderMapExt};
 use serde::Deserialize;
 use traguardo_events::store::Until;
 use traguardo_events::Head;
@@ -37,7 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// `json` (default), `csv`, `md`, `html` or `xlsx`.
+    /// `json` (default), `csv`, `md`, `html`, `xlsx` or `pdf`.
     #[param(schema_with = support::report_format_schema)]
     pub format: Option<String>,
     /// For csv: `phase` (default, a row per phase) or `objective`.
@@ -50,16 +51,23 @@ pub struct ReportQuery {
     pub as_of: Option<String>,
 }
 
-/// The end-of-year achievement report.
-#[utoipa::path(get, path = "/plans/{year}/report", tag = "reports", params(("year" = i32, Path), ReportQuery),
-    responses((status = 200, description = "the report in the format asked (JSON: the `Report` document)", 
-               content((crate::report::Report = "application/json"), (String = "text/csv"), (String = "text/markdown"), (String = "text/html"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-              (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+/// The end-of-year achievement report. A report is computed once per log head
+/// and parameters: its weak ETag names both, and `If-None-Match` with it
+/// answers 304 until the next write.
+#[utoipa::path(get, path = "/plans/{year}/report", tag = "reports", params(("year" = i32, Path), ReportQuery,
+        ("If-None-Match" = Option<String>, Header, description = "the ETag of a report already held: 304 while the log has not moved")),
+    responses((status = 200, description = "the report in the format asked (JSON: the `Report` document; PDF: PDF/A-2b, A4)",
+               headers(("ETag" = String, description = "weak: `W/\"<head seq>-<digest of the head and the parameters>\"`")),
+               content((crate::report::Report = "application/json"), (String = "text/csv"), (String = "text/markdown"), (String = "text/html"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (Vec<u8> = "application/pdf"))),
+              (status = 304, description = "If-None-Match names the report of the current head"),
+              (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
+              (status = 500, description = "the report could not be rendered (`report-rendering`)", body = Problem)))]
 async fn plan_report(
     State(state): State<AppState>,
     _auth: Auth,
     Path(year): Path<String>,
     Query(query): Query<ReportQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let year = support::plan_year(&year)?;
     let format: crate::report::Format = query
@@ -90,8 +98,12 @@ async fn plan_report(
     };
     let app = state.app.clone();
     let head = support::blocking(move || Ok(app.store().head()?)).await?;
-    let rendered = match report_cache().get(&key, &head) {
-        Some(rendered) => rendered,
+    let etag = key.etag(format, level, &head)?;
+    if support::not_modified(&headers, &etag) {
+        return Ok(support::not_modified_response(etag));
+    }
+    let (rendered, head) = match report_cache().get(&key, &head) {
+        Some(rendered) => (rendered, head),
         None => {
             let app = state.app.clone();
             let checkpoints = state.checkpoints.clone();
@@ -116,13 +128,15 @@ async fn plan_report(
             } else {
                 head
             };
-            report_cache().put(key, head, rendered.clone());
-            rendered
+            report_cache().put(key.clone(), head.clone(), rendered.clone());
+            (rendered, head)
         }
     };
+    let etag = key.etag(format, level, &head)?;
     let rendered = rendered.as_ref();
     let mut response = rendered.body.clone().into_response();
     let headers = response.headers_mut();
+    headers.typed_insert(etag);
     if let Ok(value) = HeaderValue::from_str(rendered.content_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }
@@ -148,6 +162,28 @@ struct ReportKey {
     level: String,
     at: chrono::NaiveDate,
     as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ReportKey {
+    /// The weak ETag of the report these parameters give at `head`:
+    /// `W/"<seq>-<16 hex digits>"`, a digest of the head's hash and the
+    /// parameters. Weak, since two computations at one head differ in their
+    /// generation time and nothing else.
+    fn etag(
+        &self,
+        format: crate::report::Format,
+        level: crate::report::Level,
+        head: &Head,
+    ) -> Result<ETag, Problem> {
+        let parameters = format!(
+            "{}\n{}\n{}\n{format:?}\n{level:?}\n{}\n{:?}",
+            self.db, head.hash, self.year, self.at, self.as_of
+        );
+        let digest = crate::app::sha256_hex(&parameters);
+        format!("W/\"{}-{}\"", head.seq, &digest[..16])
+            .parse()
+            .map_err(|_| Problem::internal())
+    }
 }
 
 /// Reports kept at most.

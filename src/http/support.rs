@@ -439,7 +439,7 @@ pub fn events_format_schema() -> utoipa::openapi::Object {
 
 /// `format` of `GET /plans/{year}/report`.
 pub fn report_format_schema() -> utoipa::openapi::Object {
-    text_choice(&["json", "csv", "md", "html", "xlsx"])
+    text_choice(&["json", "csv", "md", "html", "xlsx", "pdf"])
 }
 
 /// `level` of `GET /plans/{year}/report`.

@@ -1,5 +1,6 @@
-//! The report as people read it (Markdown and HTML): every value already in
-//! Italian words and formats, so that the templates only lay it out.
+//! The report as people read it (Markdown, HTML and PDF): every value already
+//! in Italian words and formats, so that the templates only lay it out. The PDF's
+//! typst template reads it serialised as JSON.
 
 use super::italian as it;
 use super::model::{IndicatorReport, ObjectiveReport, PhaseReport, Report};
@@ -8,6 +9,7 @@ use traguardo_projections::objective::Pct;
 use traguardo_projections::{Outcome, PhaseStatus};
 
 /// The whole document.
+#[derive(serde::Serialize)]
 pub struct Document {
     /// `Relazione sul grado di raggiungimento degli obiettivi 2022`, or
     /// `Monitoraggio intermedio al 30/06/2022` before the end of the year.
@@ -47,6 +49,7 @@ pub struct Document {
 }
 
 /// The signature block as printed.
+#[derive(serde::Serialize)]
 pub struct SignaturesDoc {
     /// `Il Dirigente` / `Il Responsabile` of each unit.
     pub units: Vec<SignatureDoc>,
@@ -56,6 +59,7 @@ pub struct SignaturesDoc {
 }
 
 /// One unit's signature line.
+#[derive(serde::Serialize)]
 pub struct SignatureDoc {
     /// `Il Dirigente` or `Il Responsabile`.
     pub role: String,
@@ -66,6 +70,7 @@ pub struct SignatureDoc {
 }
 
 /// The year-end seal (*esercizio chiuso*) as printed.
+#[derive(serde::Serialize)]
 pub struct SealDoc {
     /// Who sealed.
     pub actor: String,
@@ -82,6 +87,7 @@ pub struct SealDoc {
 }
 
 /// The plan summary.
+#[derive(serde::Serialize)]
 pub struct SummaryDoc {
     /// Objectives that count.
     pub objectives: usize,
@@ -106,6 +112,7 @@ pub struct SummaryDoc {
 }
 
 /// A unit's line in the summary.
+#[derive(serde::Serialize)]
 pub struct UnitScoreDoc {
     /// Code.
     pub code: String,
@@ -122,6 +129,7 @@ pub struct UnitScoreDoc {
 }
 
 /// An SVG bar chart, geometry computed here so the template only draws.
+#[derive(serde::Serialize)]
 pub struct Chart {
     /// Total width.
     pub width: u32,
@@ -150,6 +158,7 @@ pub struct Chart {
 }
 
 /// A gridline.
+#[derive(serde::Serialize)]
 pub struct Tick {
     /// Its x.
     pub x: u32,
@@ -158,6 +167,7 @@ pub struct Tick {
 }
 
 /// One bar.
+#[derive(serde::Serialize)]
 pub struct Bar {
     /// Top of the bar.
     pub y: u32,
@@ -174,6 +184,7 @@ pub struct Bar {
 }
 
 /// A unit and its objectives.
+#[derive(serde::Serialize)]
 pub struct UnitDoc {
     /// Code.
     pub code: String,
@@ -190,6 +201,7 @@ pub struct UnitDoc {
 }
 
 /// An objective.
+#[derive(serde::Serialize)]
 pub struct ObjectiveDoc {
     /// Key.
     pub key: String,
@@ -237,6 +249,7 @@ pub struct ObjectiveDoc {
 }
 
 /// An indicator.
+#[derive(serde::Serialize)]
 pub struct IndicatorDoc {
     /// Its description.
     pub description: String,
@@ -252,6 +265,7 @@ pub struct IndicatorDoc {
 }
 
 /// A phase.
+#[derive(serde::Serialize)]
 pub struct PhaseDoc {
     /// Number.
     pub number: u32,

@@ -3,8 +3,8 @@
 //!
 //! [`build`] computes a [`Report`] from the log once (at a reference date, and
 //! optionally as the log stood at a record time), pinned to the log's head;
-//! [`render`] writes it as JSON, CSV (per phase or per objective), Markdown or a
-//! printable self-contained HTML page. The HTTP API and `traguardo report` both
+//! [`render`] writes it as JSON, CSV (per phase or per objective), Markdown, a
+//! printable self-contained HTML page, an xlsx workbook or a PDF/A-2b file. The HTTP API and `traguardo report` both
 //! call these two functions, so their outputs are the same bytes.
 //!
 //! - [`model`]: the report's data, which is also the JSON answer.
@@ -20,6 +20,7 @@ pub mod html;
 pub mod italian;
 pub mod markdown;
 pub mod model;
+pub mod pdf;
 pub mod xlsx;
 
 use std::io::Write;
@@ -48,6 +49,8 @@ pub enum Format {
     Html,
     /// An xlsx workbook: numbers and dates as typed cells.
     Xlsx,
+    /// A PDF/A-2b file: A4, fonts embedded, pages numbered.
+    Pdf,
 }
 
 impl FromStr for Format {
@@ -60,9 +63,12 @@ impl FromStr for Format {
             "md" => Ok(Format::Md),
             "html" => Ok(Format::Html),
             "xlsx" => Ok(Format::Xlsx),
+            "pdf" => Ok(Format::Pdf),
             _ => Err(AppError::invalid(
                 "format",
-                format!("unknown report format {text:?}: expected json, csv, md, html or xlsx"),
+                format!(
+                    "unknown report format {text:?}: expected json, csv, md, html, xlsx or pdf"
+                ),
             )),
         }
     }
@@ -109,8 +115,8 @@ pub struct Rendered {
 /// Renders a report in `format` at `level`.
 ///
 /// # Errors
-/// Only if the writer or a template fails, which would be a bug (an internal
-/// error, 500).
+/// Only if a writer or a template fails, which would be a bug: an internal
+/// error, or [`AppError::Pdf`] for the PDF (both 500).
 pub fn render(report: &Report, format: Format, level: Level) -> Result<Rendered, AppError> {
     let rendered = match format {
         Format::Json => {
@@ -144,6 +150,14 @@ pub fn render(report: &Report, format: Format, level: Level) -> Result<Rendered,
             body: xlsx::render(report)?,
             file_extension: "xlsx",
         },
+        Format::Pdf => {
+            let doc = document::Document::new(report, level);
+            Rendered {
+                content_type: "application/pdf",
+                body: pdf::render(report, &doc).map_err(AppError::Pdf)?,
+                file_extension: "pdf",
+            }
+        }
         Format::Html => {
             let doc = document::Document::new(report, level);
             let text = html::HtmlReport { doc: &doc }
@@ -172,7 +186,8 @@ pub struct ReportArgs {
     /// Plan year.
     #[arg(long)]
     pub year: i32,
-    /// json, csv, md, html or xlsx (xlsx: redirect stdout to a file).
+    /// json, csv, md, html, xlsx or pdf (xlsx and pdf: redirect stdout to a
+    /// file).
     #[arg(long, default_value = "md")]
     pub format: Format,
     /// phase (one row per phase) or objective (one per objective).

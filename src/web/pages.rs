@@ -1168,8 +1168,16 @@ pub async fn report(
     let suffix = format!("?at={at}");
     let downloads = [
         (
+            format!("relazione-{year}.pdf"),
+            "Relazione (PDF/A, A4, da allegare e archiviare)",
+        ),
+        (
             format!("relazione-{year}.html"),
             "Relazione (HTML, stampabile)",
+        ),
+        (
+            format!("relazione-{year}.xlsx"),
+            "Relazione (foglio di calcolo xlsx)",
         ),
         (
             format!("relazione-{year}.csv"),

@@ -20,6 +20,7 @@ mod plan_sheet;
 mod progress;
 mod properties;
 mod report;
+mod report_pdf;
 mod report_xlsx;
 mod snapshots;
 mod support;

@@ -259,10 +259,14 @@ async fn numbers_have_formats_dates_are_dates_and_choices_are_enums() {
         json!(["raw", "cloudevents"])
     );
     assert_eq!(
-        param("/api/v1/plans/{year}/report", "get", "format")["enum"]
-            .as_array()
-            .map(Vec::len),
-        Some(5)
+        param("/api/v1/plans/{year}/report", "get", "format")["enum"],
+        json!(["json", "csv", "md", "html", "xlsx", "pdf"])
+    );
+    assert!(
+        doc["paths"]["/api/v1/plans/{year}/report"]["get"]["responses"]["200"]["content"]
+            ["application/pdf"]
+            .is_object(),
+        "the report documents its PDF"
     );
     // The live feed is an event stream.
     let feed = &doc["paths"]["/api/v1/events/stream"]["get"]["responses"]["200"]["content"];

@@ -620,11 +620,15 @@ fn formats_and_levels_parse_and_name_the_choices_when_wrong() {
     assert_eq!("html".parse::<Format>().ok(), Some(Format::Html));
     assert_eq!("objective".parse::<Level>().ok(), Some(Level::Objective));
     assert_eq!("CSV".parse::<Format>().ok(), Some(Format::Csv));
-    let wrong = "pdf"
+    assert_eq!("PDF".parse::<Format>().ok(), Some(Format::Pdf));
+    let wrong = "docx"
         .parse::<Format>()
         .expect_err("not a format")
         .to_string();
-    assert!(wrong.contains("json, csv, md, html or xlsx"), "{wrong}");
+    assert!(
+        wrong.contains("json, csv, md, html, xlsx or pdf"),
+        "{wrong}"
+    );
     let wrong = "unit"
         .parse::<Level>()
         .expect_err("not a level")
@@ -732,11 +736,11 @@ fn the_command_line_refuses_a_missing_database_and_an_unknown_format() {
     let output = Command::new(env!("CARGO_BIN_EXE_traguardo"))
         .arg("--db")
         .arg(world.db())
-        .args(["report", "--year", "2022", "--format", "pdf"])
+        .args(["report", "--year", "2022", "--format", "docx"])
         .output()
         .expect("the binary runs");
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("json, csv, md, html or xlsx"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("json, csv, md, html, xlsx or pdf"));
 }
 
 #[test]

@@ -433,7 +433,9 @@ async fn an_auditor_time_travels_replays_the_revision_and_verifies_the_chain() {
         .contains("Catena verificata"));
     b.visit("/piani/2022/relazione").await;
     for link in [
+        "relazione-2022.pdf",
         "relazione-2022.html",
+        "relazione-2022.xlsx",
         "relazione-2022.csv",
         "obiettivi-2022.csv",
         "relazione-2022.md",
