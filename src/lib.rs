@@ -4,7 +4,8 @@
 //!   [`plan_sheet`]: the same plan as a workbook (template, export, import), and
 //!   [`plan_cli`]: its commands.
 //! - [`commands`]: decide functions, where every rule lives (no I/O).
-//! - [`app`]: the use cases over the store and the in-memory read model.
+//! - [`app`]: the use cases over the store and the in-memory read model;
+//!   [`time_travel`]: the cache of objective streams behind reads at a past seq.
 //! - [`error`]: the application's error type.
 //! - [`backup`]: `backup` and `restore` of a SQLite log.
 //! - [`transparency`]: signed checkpoints, witnesses' cosignatures and the
@@ -28,6 +29,7 @@ pub mod plan_cli;
 pub mod plan_document;
 pub mod plan_sheet;
 pub mod report;
+pub mod time_travel;
 pub mod transparency;
 pub mod transparency_cli;
 pub mod web;

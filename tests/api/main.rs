@@ -22,6 +22,7 @@ mod properties;
 mod report;
 mod report_xlsx;
 mod support;
+mod time_travel;
 mod transparency;
 mod web;
 mod web_browser;
