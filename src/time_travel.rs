@@ -13,9 +13,10 @@
 //!
 //! A read at seq `N` within that bound clones the checkpoint at or before `N` and
 //! folds at most `CHECKPOINT_EVERY - 1` events onto it. Past the bound (the stream
-//! may have grown since), only the events after the cached prefix are read from
-//! the store; they must continue it version by version, or the entry is dropped
-//! and the stream read again. A seq past the head of the log is never cached.
+//! may have grown since), the stream is read again: its event at the cached last
+//! version must be the one cached (same seq and hash), and only the events after
+//! it are decoded and folded; otherwise the entry is rebuilt from what was read.
+//! A seq past the head of the log is answered from the store, never cached.
 //!
 //! Memory is bounded by a budget of estimated bytes (the JSON size of the events'
 //! data plus their fixed parts, and a checkpoint counted as the events folded into
