@@ -35,8 +35,11 @@ use traguardo_projections::Objective;
 use crate::error::AppError;
 
 /// A folded checkpoint every this many versions of a stream: a read folds at most
-/// this many minus one events onto a clone of one.
-pub const CHECKPOINT_EVERY: usize = 16;
+/// this many minus one (already decoded) events onto a clone of one. A checkpoint
+/// holds everything folded before it, so the memory of a stream's checkpoints
+/// grows with the square of its length over this; at 64, a 190-event stream
+/// has two, about as large together as its events.
+pub const CHECKPOINT_EVERY: usize = 64;
 
 /// The budget when none is given: 512 MiB of estimated bytes.
 pub const DEFAULT_BUDGET_BYTES: usize = 512 << 20;
@@ -85,6 +88,8 @@ struct History {
     checkpoints: Vec<Arc<Objective>>,
     /// Every event of the stream with a seq at or before this is in `events`.
     complete_through: u64,
+    /// The hash of the last event of `events` (the events keep none).
+    last_hash: String,
     /// Estimated bytes of the events alone (`bytes` adds the checkpoints).
     event_bytes: usize,
     bytes: usize,
@@ -99,6 +104,7 @@ impl History {
         fresh: Vec<RecordedEvent>,
         head: u64,
     ) -> Result<Option<History>, AppError> {
+        let mut last_hash = base.map(|h| h.last_hash.clone()).unwrap_or_default();
         let (mut events, mut checkpoints, mut event_bytes, mut bytes, mut folded) = match base {
             Some(h) => (
                 // Cloned, not shared: the entry readers hold stays as it was.
@@ -124,8 +130,13 @@ impl History {
             }
             let decoded = decode(&event)?;
             let size = estimated_bytes(&event);
-            // The fold needs the decoded data only; the JSON is the bulk of it.
+            last_hash = std::mem::take(&mut event.hash);
+            // The fold reads the envelope's seq, version, actor, role and record
+            // time, and the decoded data: the rest is dropped.
             event.data = serde_json::Value::Null;
+            event.stream = String::new();
+            event.prev_hash = String::new();
+            event.correlation = None;
             match folded.as_mut() {
                 None => folded = Some(Objective::define(&event, decoded.clone())?),
                 Some(o) => o.apply(&event, decoded.clone())?,
@@ -145,6 +156,7 @@ impl History {
             events,
             checkpoints,
             complete_through,
+            last_hash,
             event_bytes,
             bytes: bytes + std::mem::size_of::<History>(),
         }))
@@ -179,18 +191,16 @@ impl History {
     }
 }
 
-/// The estimated heap and inline bytes of one cached event.
+/// The estimated bytes of one cached event: its inline size, the kept strings,
+/// and its data as compact JSON for the decoded data (about what its strings
+/// take).
 fn estimated_bytes(event: &RecordedEvent) -> usize {
     let data = serde_json::to_vec(&event.data).map_or(0, |v| v.len());
     std::mem::size_of::<Cached>()
         + data
-        + event.stream.len()
         + event.event_type.len()
         + event.actor.len()
         + event.role.len()
-        + event.correlation.as_ref().map_or(0, String::len)
-        + event.prev_hash.len()
-        + event.hash.len()
 }
 
 impl TimeTravelCache {
@@ -261,7 +271,7 @@ impl TimeTravelCache {
                     .get(known.wrapping_sub(1))
                     .zip(base.events.last())
                     .is_some_and(|(now, then)| {
-                        now.seq == then.event.seq && now.hash == then.event.hash
+                        now.seq == then.event.seq && now.hash == base.last_hash
                     });
                 let grown = if still {
                     History::extend(Some(&base), fresh.into_iter().skip(known).collect(), head)?
