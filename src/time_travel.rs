@@ -7,15 +7,15 @@
 //! For each stream asked about, the cache keeps
 //! - its events read so far (versions `1..=n`), decoded once, their JSON dropped;
 //! - the folded [`Objective`] after every [`CHECKPOINT_EVERY`] versions;
-//! - the seq up to which that prefix is known to be the whole stream: the head of
-//!   the log when it was read (read before the stream, so nothing committed at or
-//!   before it can be missing), or its last event's seq if later.
+//! - the seq up to which that prefix is known to be the whole stream: the cut it
+//!   was read at, never past the head of the log read just before it (so nothing
+//!   committed at or before it can be missing).
 //!
 //! A read at seq `N` within that bound clones the checkpoint at or before `N` and
-//! folds at most `CHECKPOINT_EVERY - 1` events onto it. Past the bound (the stream
-//! may have grown since), the stream is read again: its event at the cached last
-//! version must be the one cached (same seq and hash), and only the events after
-//! it are decoded and folded; otherwise the entry is rebuilt from what was read.
+//! folds at most `CHECKPOINT_EVERY - 1` events onto it. Past the bound, the
+//! stream is read again up to the new cut: its event at the cached last version
+//! must be the one cached (same seq and hash), and only the events after it are
+//! decoded and folded; otherwise the entry is rebuilt from what was read.
 //! A seq past the head of the log is answered from the store, never cached.
 //!
 //! Memory is bounded by a budget of estimated bytes (the JSON size of the events'
@@ -260,12 +260,14 @@ impl TimeTravelCache {
         }
         self.count(|s| s.misses += 1);
         // The head first: everything committed at or before it is visible to the
-        // stream read that follows.
-        let head = store.head()?.seq;
-        let fresh = store.read_stream(&stream, Until::End)?;
+        // stream read that follows. Only the rows up to the cut are read (a miss
+        // costs what a read without the cache does); a cut past the head is not
+        // history yet and is never cached.
+        let cut = seq.min(store.head()?.seq);
+        let fresh = store.read_stream(&stream, Until::Seq(cut))?;
         let history = match cached {
             Some(base) => {
-                // The log only grows: the events after the cached prefix continue it.
+                // The log only grows: the rows read continue the cached prefix.
                 let known = base.events.len();
                 let still = fresh
                     .get(known.wrapping_sub(1))
@@ -273,20 +275,14 @@ impl TimeTravelCache {
                     .is_some_and(|(now, then)| {
                         now.seq == then.event.seq && now.hash == base.last_hash
                     });
-                let grown = if still {
-                    History::extend(Some(&base), fresh.into_iter().skip(known).collect(), head)?
+                if still {
+                    History::extend(Some(&base), fresh.into_iter().skip(known).collect(), cut)?
                 } else {
-                    None
-                };
-                match grown {
-                    Some(h) => Some(h),
-                    None => {
-                        tracing::warn!(stream, "a cached stream no longer matches the log");
-                        History::extend(None, store.read_stream(&stream, Until::End)?, head)?
-                    }
+                    tracing::warn!(stream, "a cached stream no longer matches the log");
+                    History::extend(None, fresh, cut)?
                 }
             }
-            None => History::extend(None, fresh, head)?,
+            None => History::extend(None, fresh, cut)?,
         };
         let Some(history) = history.filter(|h| !h.events.is_empty()) else {
             return Ok(None);

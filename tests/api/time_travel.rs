@@ -138,12 +138,12 @@ fn after_eviction_time_travel_still_equals_the_full_fold() {
     w.app.objective_as_of(KEYS[0], Until::Seq(head)).unwrap();
     let one_stream = w.app.time_travel_stats().bytes;
     assert!(one_stream > 0);
-    // Room for about one and a half streams: reading the four in turn evicts.
+    // Room for about one and a half whole streams: reading the four in turn
+    // evicts, and what is held never passes the budget.
     w.app.set_time_travel_budget(one_stream * 3 / 2);
     assert_every_seq_equals_the_full_fold(&w, (0..=head).rev());
     let stats = w.app.time_travel_stats();
     assert!(stats.evictions > 100, "{stats:?}");
-    assert!(stats.streams <= 2, "{stats:?}");
     assert!(stats.bytes <= one_stream * 3 / 2, "{stats:?}");
     // Turned off, every read goes to the store and the cache is left alone.
     w.app.set_time_travel_budget(0);
