@@ -37,6 +37,7 @@ use crate::commands::{self, DomainError, ObjectiveCommand, Principal, RevisionRe
 use crate::error::AppError;
 use crate::plan_document::ValidPlan;
 use crate::snapshots::{self, Folded, Start};
+use crate::time_travel::{self, TimeTravelCache};
 
 /// The application state: cheap to clone, shared by every request.
 #[derive(Clone)]
@@ -53,6 +54,8 @@ struct Inner {
     /// Snapshots taken by this process, and the seq of the latest one (taken or
     /// started from).
     snapshots: SnapshotCounters,
+    /// Objective streams already read, for reads at a past seq.
+    travel: TimeTravelCache,
 }
 
 /// What `/metrics` says about snapshots.
@@ -267,6 +270,7 @@ impl App {
                 bootstrap_sha256: RwLock::new(None),
                 start,
                 snapshots: snapshot_counters,
+                travel: TimeTravelCache::new(time_travel::DEFAULT_BUDGET_BYTES),
             }),
         })
     }
@@ -852,11 +856,30 @@ impl App {
     /// When the store cannot be read or the stream cannot be folded.
     pub fn objective_as_of(&self, key: &str, until: Until) -> Result<Option<Objective>, AppError> {
         let until = self.as_seq(until)?;
+        if let Until::Seq(seq) = until {
+            return self
+                .inner
+                .travel
+                .objective_at(self.inner.store.as_ref(), key, seq);
+        }
         let events = self
             .inner
             .store
             .read_stream(&objective_stream(key), until)?;
         Ok(Objective::from_events(&events)?)
+    }
+
+    /// Bounds the memory of the cache behind [`App::objective_as_of`] to
+    /// `bytes` (estimated; [`time_travel::DEFAULT_BUDGET_BYTES`] until set),
+    /// evicting what no longer fits. 0 turns it off.
+    pub fn set_time_travel_budget(&self, bytes: usize) {
+        self.inner.travel.set_budget(bytes);
+    }
+
+    /// What the cache behind [`App::objective_as_of`] did so far and holds now.
+    #[must_use]
+    pub fn time_travel_stats(&self) -> time_travel::CacheStats {
+        self.inner.travel.stats()
     }
 
     /// Every event of objective `key`'s stream, oldest first.

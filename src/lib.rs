@@ -7,6 +7,7 @@
 //! - [`app`]: the use cases over the store and the in-memory read model;
 //!   [`snapshots`]: that read model saved beside the log and checked against it
 //!   at start.
+//!   [`time_travel`]: the cache of objective streams behind reads at a past seq.
 //! - [`error`]: the application's error type.
 //! - [`backup`]: `backup` and `restore` of a SQLite log.
 //! - [`transparency`]: signed checkpoints, witnesses' cosignatures and the
@@ -31,6 +32,7 @@ pub mod plan_document;
 pub mod plan_sheet;
 pub mod report;
 pub mod snapshots;
+pub mod time_travel;
 pub mod transparency;
 pub mod transparency_cli;
 pub mod web;

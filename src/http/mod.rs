@@ -118,6 +118,12 @@ pub struct ServeArgs {
     /// auditor token.
     #[arg(long, env = "TRAGUARDO_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+    /// Memory for the objective streams kept for reads at a past seq or record
+    /// time (`?seq`, `?as_of`), in MiB of estimated bytes; 0 reads the store
+    /// every time.
+    #[arg(long, env = "TRAGUARDO_TIME_TRAVEL_CACHE_MB", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
+    pub time_travel_cache_mb: u64,
     /// CORS origins and rate limits.
     #[command(flatten)]
     pub conventions: layers::Conventions,
@@ -541,6 +547,9 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             crate::web::demo::prepare(db).await?;
         }
         let app = App::open(db, Clock::system())?;
+        app.set_time_travel_budget(
+            usize::try_from(args.time_travel_cache_mb << 20).unwrap_or(usize::MAX),
+        );
         if args.demo && token.is_none() {
             let mut secret = [0u8; 24];
             getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;

@@ -24,6 +24,7 @@ mod report_pdf;
 mod report_xlsx;
 mod snapshots;
 mod support;
+mod time_travel;
 mod transparency;
 mod web;
 mod web_browser;

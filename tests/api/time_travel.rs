@@ -1,0 +1,182 @@
+//! Time travel through the cache of objective streams: at every seq of a history
+//! with several long, interleaved streams, and at record-time cuts, the answer
+//! equals the full fold of the stream's prefix read from the store; also after
+//! the streams grew, and when the budget evicts streams all the time.
+
+use traguardo::commands::{ObjectiveCommand, RevisionRequest};
+use traguardo_events::domain::RevisionChange;
+use traguardo_events::model::objective_stream;
+use traguardo_events::store::Until;
+use traguardo_projections::Objective;
+
+use crate::support::{d, manager_of, World};
+
+const KEYS: [&str; 4] = ["2022-2250-A", "2022-2250-B", "2022-2250-C", "2022-2249-C"];
+
+/// The plain answer: every event of the stream up to the cut, read and folded.
+fn full_fold(w: &World, key: &str, until: Until) -> Option<Objective> {
+    let events = w
+        .app
+        .store()
+        .read_stream(&objective_stream(key), until)
+        .unwrap();
+    Objective::from_events(&events).unwrap()
+}
+
+fn head(w: &World) -> u64 {
+    w.app.store().head().unwrap().seq
+}
+
+fn retract(w: &World, key: &str, phase: u32) {
+    w.run(
+        key,
+        ObjectiveCommand::RetractCompletion {
+            phase,
+            reason: "registrata per errore".into(),
+            backfill: None,
+        },
+        &manager_of(key),
+    )
+    .unwrap();
+}
+
+/// `rounds` days on which each of [`KEYS`] completes phase 1 and has it retracted
+/// (two events a day each, streams interleaved in the log), starting on day
+/// `first` of March 2022; a revision touching two objectives halfway.
+fn grow(w: &World, first: u32, rounds: u32) {
+    for day in first..first + rounds {
+        let date = format!("2022-03-{day:02}");
+        w.on(&date);
+        for key in KEYS {
+            w.complete(key, 1, &date).unwrap();
+            retract(w, key, 1);
+        }
+        if day == first + rounds / 2 {
+            w.revise(
+                2022,
+                RevisionRequest {
+                    act: "D.G.C. n. 182 del 28/07/2022".into(),
+                    act_date: Some(d(&date)),
+                    reason: "rimodulazione".into(),
+                    changes: KEYS[..2]
+                        .iter()
+                        .map(|key| RevisionChange::Deadline {
+                            objective: (*key).into(),
+                            phase: Some(1),
+                            new_deadline: d("2022-09-30"),
+                        })
+                        .collect(),
+                },
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// A seeded database whose four objectives have about 25 events each.
+fn history() -> World {
+    let w = World::with_seed();
+    grow(&w, 1, 12);
+    w
+}
+
+fn assert_every_seq_equals_the_full_fold(w: &World, seqs: impl Iterator<Item = u64>) {
+    for seq in seqs {
+        for key in KEYS {
+            assert_eq!(
+                w.app.objective_as_of(key, Until::Seq(seq)).unwrap(),
+                full_fold(w, key, Until::Seq(seq)),
+                "{key} at seq {seq}"
+            );
+        }
+    }
+}
+
+#[test]
+fn time_travel_through_the_cache_equals_the_full_fold_at_every_seq() {
+    let w = history();
+    let head = head(&w);
+    assert!(
+        w.app
+            .store()
+            .stream_version(&objective_stream(KEYS[0]))
+            .unwrap()
+            > 20,
+        "streams longer than a checkpoint interval"
+    );
+    // From the head down (the first read of each stream caches it), then up.
+    assert_every_seq_equals_the_full_fold(&w, (0..=head + 2).rev());
+    assert_every_seq_equals_the_full_fold(&w, 0..=head);
+    let stats = w.app.time_travel_stats();
+    assert_eq!(stats.streams, KEYS.len());
+    // Past the head the store is read every time (head + 2 first caches the
+    // stream, head + 1 reads again); from the head down, memory answers.
+    assert_eq!(stats.misses, KEYS.len() as u64 * 2);
+    assert!(stats.hits >= KEYS.len() as u64 * (2 * head - 1));
+    assert_eq!(stats.evictions, 0);
+}
+
+#[test]
+fn the_cache_follows_streams_that_grew_after_they_were_read() {
+    let w = history();
+    let before = head(&w);
+    assert_every_seq_equals_the_full_fold(&w, [before].into_iter());
+    grow(&w, 13, 10);
+    let after = head(&w);
+    assert!(after > before + 40);
+    // The new seqs are past what was cached: each stream reads what it lacks.
+    assert_every_seq_equals_the_full_fold(&w, (0..=after).rev());
+    let stats = w.app.time_travel_stats();
+    assert_eq!(stats.misses, KEYS.len() as u64 * 2);
+    assert_eq!(stats.streams, KEYS.len());
+}
+
+#[test]
+fn after_eviction_time_travel_still_equals_the_full_fold() {
+    let w = history();
+    let head = head(&w);
+    w.app.objective_as_of(KEYS[0], Until::Seq(head)).unwrap();
+    let one_stream = w.app.time_travel_stats().bytes;
+    assert!(one_stream > 0);
+    // Room for about one and a half whole streams: reading the four in turn
+    // evicts, and what is held never passes the budget.
+    w.app.set_time_travel_budget(one_stream * 3 / 2);
+    assert_every_seq_equals_the_full_fold(&w, (0..=head).rev());
+    let stats = w.app.time_travel_stats();
+    assert!(stats.evictions > 100, "{stats:?}");
+    assert!(stats.bytes <= one_stream * 3 / 2, "{stats:?}");
+    // Turned off, every read goes to the store and the cache is left alone.
+    w.app.set_time_travel_budget(0);
+    let off = w.app.time_travel_stats();
+    assert_eq!((off.streams, off.bytes), (0, 0));
+    assert_every_seq_equals_the_full_fold(&w, 0..=head);
+    assert_eq!(w.app.time_travel_stats(), off);
+}
+
+#[test]
+fn as_of_cuts_through_the_cache_equal_the_full_fold() {
+    let w = history();
+    let events = w.app.store().read_all(0, 10_000).unwrap();
+    let mut cuts: Vec<_> = events
+        .iter()
+        .flat_map(|e| {
+            let t = e.recorded_at;
+            [
+                t - chrono::Duration::microseconds(1),
+                t,
+                t + chrono::Duration::hours(1),
+            ]
+        })
+        .collect();
+    cuts.dedup();
+    for at in cuts {
+        for key in KEYS {
+            assert_eq!(
+                w.app.objective_as_of(key, Until::RecordedAt(at)).unwrap(),
+                full_fold(&w, key, Until::RecordedAt(at)),
+                "{key} as of {at}"
+            );
+        }
+    }
+    assert!(w.app.time_travel_stats().hits > 0);
+}
