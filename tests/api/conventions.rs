@@ -7,104 +7,10 @@ use std::io::Read;
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 use traguardo::http::layers::Conventions;
-use traguardo::http::Server;
-use traguardo::App;
-use traguardo_events::Clock;
 
-use crate::support::seed_path;
+use crate::support::SeededApi;
 
 const ADMIN: &str = "conventions-admin-token";
-
-/// A server with the seed loaded, on its own database.
-struct Api {
-    _dir: tempfile::TempDir,
-    server: Option<Server>,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Api {
-    async fn start(conventions: Conventions) -> Api {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let app = App::open(dir.path().join("traguardo.db"), Clock::system())
-            .expect("the database opens");
-        app.set_bootstrap_token(ADMIN);
-        let server = traguardo::http::start_configured(
-            app,
-            "127.0.0.1:0",
-            traguardo::transparency::Checkpoints::disabled(),
-            conventions,
-        )
-        .await
-        .expect("the server starts");
-        let api = Api {
-            _dir: dir,
-            base: format!("http://{}", server.addr),
-            server: Some(server),
-            client: reqwest::Client::new(),
-        };
-        let plan: Value =
-            serde_json::from_str(&std::fs::read_to_string(seed_path()).unwrap()).unwrap();
-        let response = api
-            .send(Method::POST, "/api/v1/plans", Some(ADMIN), Some(plan), &[])
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        assert_eq!(response.headers()[header::LOCATION], "/api/v1/plans/2022");
-        api
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> reqwest::Response {
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request.send().await.expect("the server answers")
-    }
-
-    async fn token(&self, actor: &str, role: &str, units: &[&str]) -> String {
-        let response = self
-            .send(
-                Method::POST,
-                "/api/v1/tokens",
-                Some(ADMIN),
-                Some(json!({"actor": actor, "role": role, "units": units})),
-                &[],
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let location = response.headers()[header::LOCATION].to_str().unwrap();
-        assert!(location.starts_with("/api/v1/tokens/"), "{location}");
-        let body: Value = response.json().await.unwrap();
-        body["token"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(server.stop());
-            }
-        }
-    }
-}
 
 fn text<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
     response
@@ -119,7 +25,7 @@ const OBJECTIVE: &str = "/api/v1/objectives/2022-2250-A";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_objective_read_is_revalidated_by_an_etag_that_covers_its_evaluation_date() {
-    let api = Api::start(Conventions::default()).await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
     let manager = api.token("Dirigente 2250", "manager", &["2250"]).await;
 
     let today = api
@@ -236,7 +142,7 @@ async fn an_objective_read_is_revalidated_by_an_etag_that_covers_its_evaluation_
     assert_eq!(written.status(), StatusCode::CREATED);
 }
 
-async fn report_as(api: &Api, encoding: &str) -> reqwest::Response {
+async fn report_as(api: &SeededApi, encoding: &str) -> reqwest::Response {
     let response = api
         .send(
             Method::GET,
@@ -252,7 +158,7 @@ async fn report_as(api: &Api, encoding: &str) -> reqwest::Response {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_and_answers_are_compressed_as_accept_encoding_asks() {
-    let api = Api::start(Conventions::default()).await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
     let plain = report_as(&api, "identity").await;
     assert!(plain.headers().get("content-encoding").is_none());
     let plain = plain.bytes().await.unwrap();
@@ -291,10 +197,13 @@ async fn reports_and_answers_are_compressed_as_accept_encoding_asks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_answers_preflights_and_allows_only_the_configured_origins() {
     let origin = "https://comune.example.it";
-    let api = Api::start(Conventions {
-        cors_origins: vec![header::HeaderValue::from_static(origin)],
-        ..Conventions::default()
-    })
+    let api = SeededApi::start(
+        ADMIN,
+        Conventions {
+            cors_origins: vec![header::HeaderValue::from_static(origin)],
+            ..Conventions::default()
+        },
+    )
     .await;
     let preflight = |from: &'static str| {
         api.client
@@ -334,7 +243,7 @@ async fn cors_answers_preflights_and_allows_only_the_configured_origins() {
     );
 
     // By default no origin is allowed, but a preflight is still answered.
-    let closed = Api::start(Conventions::default()).await;
+    let closed = SeededApi::start(ADMIN, Conventions::default()).await;
     let response = closed
         .client
         .request(Method::OPTIONS, closed.url(OBJECTIVE))
@@ -352,7 +261,7 @@ async fn cors_answers_preflights_and_allows_only_the_configured_origins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_carries_a_request_id_and_every_problem_quotes_it() {
-    let api = Api::start(Conventions::default()).await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
     let missing = "/api/v1/objectives/2022-9999-Z";
     let made = api.send(Method::GET, missing, Some(ADMIN), None, &[]).await;
     let id = text(&made, "x-request-id").to_string();
@@ -473,11 +382,14 @@ fn serve_logs_each_request_with_its_request_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_and_failed_authentications_are_rate_limited_with_429_and_retry_after() {
-    let api = Api::start(Conventions {
-        writes_per_token: 3,
-        auth_failures: 3,
-        ..Conventions::default()
-    })
+    let api = SeededApi::start(
+        ADMIN,
+        Conventions {
+            writes_per_token: 3,
+            auth_failures: 3,
+            ..Conventions::default()
+        },
+    )
     .await;
     let manager = api.token("Dirigente 2250", "manager", &["2250"]).await;
     let other = api.token("Dirigente 2252", "manager", &["2252"]).await;
@@ -562,7 +474,7 @@ async fn writes_and_failed_authentications_are_rate_limited_with_429_and_retry_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_503_says_when_to_retry() {
-    let api = Api::start(Conventions::default()).await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
     // A seq this instance will not reach within its wait.
     let response = api
         .send(
@@ -579,7 +491,7 @@ async fn every_503_says_when_to_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_must_say_they_are_json_and_every_201_says_where_its_resource_is() {
-    let api = Api::start(Conventions::default()).await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
     let manager = api.token("Dirigente 2250", "manager", &["2250"]).await;
     let start = format!("{OBJECTIVE}/phases/1/start");
     let body = r#"{"on": "2022-02-01"}"#;
@@ -712,7 +624,7 @@ fn check_classic_text(text: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_negotiate_their_format_and_describe_every_family() {
-    let api = Api::start(Conventions::default()).await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
     let _ = api
         .send(Method::GET, OBJECTIVE, Some(ADMIN), None, &[])
         .await;
@@ -804,7 +716,7 @@ async fn metrics_negotiate_their_format_and_describe_every_family() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_problem_type_leads_to_an_italian_page() {
-    let api = Api::start(Conventions::default()).await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
     let manager = api.token("Dirigente 2250", "manager", &["2250"]).await;
     let problems = [
         api.send(Method::GET, OBJECTIVE, None, None, &[]).await,

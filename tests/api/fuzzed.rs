@@ -8,105 +8,10 @@ use futures_util::StreamExt;
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 use traguardo::http::layers::Conventions;
-use traguardo::http::Server;
-use traguardo::App;
-use traguardo_events::Clock;
 
-use crate::support::seed_path;
+use crate::support::SeededApi;
 
 const ADMIN: &str = "fuzzed-admin-token-0123456789abcdef";
-
-/// A server with the seed loaded, on its own database.
-struct Api {
-    _dir: tempfile::TempDir,
-    server: Option<Server>,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Api {
-    async fn start(conventions: Conventions) -> Api {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let app = App::open(dir.path().join("traguardo.db"), Clock::system())
-            .expect("the database opens");
-        app.set_bootstrap_token(ADMIN);
-        let server = traguardo::http::start_configured(
-            app,
-            "127.0.0.1:0",
-            traguardo::transparency::Checkpoints::disabled(),
-            conventions,
-        )
-        .await
-        .expect("the server starts");
-        let api = Api {
-            _dir: dir,
-            base: format!("http://{}", server.addr),
-            server: Some(server),
-            client: reqwest::Client::new(),
-        };
-        let plan: Value =
-            serde_json::from_str(&std::fs::read_to_string(seed_path()).unwrap()).unwrap();
-        let response = api
-            .send(Method::POST, "/api/v1/plans", Some(ADMIN), Some(plan), &[])
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        api
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> reqwest::Response {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request.send().await.expect("the server answers")
-    }
-
-    async fn document(&self) -> Value {
-        self.send(Method::GET, "/api/v1/openapi.json", None, None, &[])
-            .await
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn manager(&self) -> String {
-        let response = self
-            .send(
-                Method::POST,
-                "/api/v1/tokens",
-                Some(ADMIN),
-                Some(json!({"actor": "Dott. Stefano Specchia", "role": "manager", "units": ["2250"]})),
-                &[],
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let body: Value = response.json().await.unwrap();
-        body["token"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(server.stop());
-            }
-        }
-    }
-}
 
 /// A problem+json answer with its status.
 async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
@@ -119,8 +24,17 @@ async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// The served OpenAPI document.
+async fn document(api: &SeededApi) -> Value {
+    api.send(Method::GET, "/api/v1/openapi.json", None, None, &[])
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The log's head seq.
-async fn head_seq(api: &Api) -> Value {
+async fn head_seq(api: &SeededApi) -> Value {
     let response = api
         .send(Method::GET, "/api/v1/integrity", Some(ADMIN), None, &[])
         .await;
@@ -138,8 +52,8 @@ fn concrete(path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_operation_refuses_a_query_parameter_it_does_not_take_with_a_400() {
-    let api = Api::start(Conventions::default()).await;
-    let doc = api.document().await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
+    let doc = document(&api).await;
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -161,7 +75,7 @@ async fn every_documented_operation_refuses_a_query_parameter_it_does_not_take_w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_query_string_takes_documented_parameters_and_min_seq_each_once() {
-    let api = Api::start(Conventions::default()).await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
     // What the contract names, and min_seq, pass.
     for url in [
         "/api/v1/objectives/2022-2250-A?at=2022-06-30&min_seq=1",
@@ -208,7 +122,9 @@ async fn the_query_string_takes_documented_parameters_and_min_seq_each_once() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["errors"][0]["field"], "seq");
     // A write too: nothing is recorded.
-    let manager = api.manager().await;
+    let manager = api
+        .token("Dott. Stefano Specchia", "manager", &["2250"])
+        .await;
     let response = api
         .send(
             Method::POST,
@@ -241,8 +157,8 @@ async fn the_query_string_takes_documented_parameters_and_min_seq_each_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_feeds_events_match_the_schema_the_document_gives_each_event() {
-    let api = Api::start(Conventions::default()).await;
-    let doc = api.document().await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
+    let doc = document(&api).await;
     let media = &doc["paths"]["/api/v1/events/stream"]["get"]["responses"]["200"]["content"]
         ["text/event-stream"];
     let mut schema = match media["schema"]["$ref"].as_str() {
@@ -302,7 +218,7 @@ async fn the_live_feeds_events_match_the_schema_the_document_gives_each_event() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_outside_their_documented_form_are_refused_not_read_as_something_else() {
-    let api = Api::start(Conventions::default()).await;
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
     let revision = json!({
         "act": "D.G.C. n. 182 del 28/07/2022", "act_date": "2022-07-28",
         "reason": "Rimodulazione approvata dalla Giunta",
@@ -383,7 +299,9 @@ async fn values_outside_their_documented_form_are_refused_not_read_as_something_
 
     // If-Match: what is not a list of entity tags is a 400, not a 412; an
     // empty one is no condition.
-    let manager = api.manager().await;
+    let manager = api
+        .token("Dott. Stefano Specchia", "manager", &["2250"])
+        .await;
     let start = "/api/v1/objectives/2022-2250-A/phases/1/start";
     for malformed in ["{}", "7", "\"7\" \"8\"", "\"a b\""] {
         let response = api
@@ -419,8 +337,8 @@ async fn a_public_route_answers_the_429_it_documents_to_credentials_that_failed_
         auth_failures: 1,
         ..Conventions::default()
     };
-    let api = Api::start(conventions).await;
-    let doc = api.document().await;
+    let api = SeededApi::start(ADMIN, conventions).await;
+    let doc = document(&api).await;
     assert!(doc["paths"]["/healthz"]["get"]["responses"]["429"].is_object());
     for _ in 0..3 {
         api.send(

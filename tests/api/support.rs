@@ -344,3 +344,113 @@ impl Drop for Serve {
         let _ = self.child.wait();
     }
 }
+
+/// A server started in this process on a loopback port, on its own database,
+/// with `admin` as its bootstrap token and the seed loaded: the harness of the
+/// tests of the API's conventions and of what the fuzzer asks.
+pub struct SeededApi {
+    _dir: tempfile::TempDir,
+    server: Option<traguardo::http::Server>,
+    base: String,
+    pub client: reqwest::Client,
+    admin: &'static str,
+}
+
+impl SeededApi {
+    pub async fn start(
+        admin: &'static str,
+        conventions: traguardo::http::layers::Conventions,
+    ) -> SeededApi {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let app = App::open(dir.path().join("traguardo.db"), Clock::system())
+            .expect("the database opens");
+        app.set_bootstrap_token(admin);
+        let server = traguardo::http::start_configured(
+            app,
+            "127.0.0.1:0",
+            traguardo::transparency::Checkpoints::disabled(),
+            conventions,
+        )
+        .await
+        .expect("the server starts");
+        let api = SeededApi {
+            _dir: dir,
+            base: format!("http://{}", server.addr),
+            server: Some(server),
+            client: reqwest::Client::new(),
+            admin,
+        };
+        let plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(seed_path()).unwrap()).unwrap();
+        let response = api
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/plans",
+                Some(admin),
+                Some(plan),
+                &[],
+            )
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        assert_eq!(
+            response.headers()[reqwest::header::LOCATION],
+            "/api/v1/plans/2022"
+        );
+        api
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("the server answers")
+    }
+
+    /// A token issued by the admin, its `Location` checked.
+    pub async fn token(&self, actor: &str, role: &str, units: &[&str]) -> String {
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/tokens",
+                Some(self.admin),
+                Some(serde_json::json!({"actor": actor, "role": role, "units": units})),
+                &[],
+            )
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        let location = response.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .unwrap();
+        assert!(location.starts_with("/api/v1/tokens/"), "{location}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for SeededApi {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(server.stop());
+            }
+        }
+    }
+}
