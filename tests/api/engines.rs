@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::support::{seed_path, traguardo, Db, Serve, SERVE_ADMIN};
+use crate::web::{cookie_of, csrf_of};
 
 /// One HTTP call: status, headers, JSON body (or the text as a string).
 async fn call(
@@ -881,22 +882,6 @@ fn form_client() -> reqwest::Client {
         .expect("a client")
 }
 
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap_or("").to_string())
-}
-
-fn csrf_in(page: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let at = page.find(marker).expect("a form with a CSRF token") + marker.len();
-    page[at..at + page[at..].find('"').expect("the token ends")].to_string()
-}
-
 /// GET `path` on `server` with the session cookie (and the seq it must have
 /// read): status, `Location`, page.
 async fn page_on(server: &Serve, path: &str, session: &str, min_seq: u64) -> (u16, String, String) {
@@ -966,8 +951,8 @@ async fn a_session_opened_on_one_server_works_on_another_and_logging_out_ends_it
     // Logged in through A.
     let http = form_client();
     let login = http.get(a.url("/accesso")).send().await.unwrap();
-    let pre = set_cookie(&login, "tg_accesso").expect("the login form's cookie");
-    let csrf = csrf_in(&login.text().await.unwrap());
+    let pre = cookie_of(&login, "tg_accesso").expect("the login form's cookie");
+    let csrf = csrf_of(&login.text().await.unwrap());
     let answer = http
         .post(a.url("/accesso"))
         .header("cookie", format!("tg_accesso={pre}"))
@@ -980,7 +965,7 @@ async fn a_session_opened_on_one_server_works_on_another_and_logging_out_ends_it
         .await
         .unwrap();
     assert_eq!(answer.status(), 303, "logged in on A");
-    let session = set_cookie(&answer, "tg_sessione").expect("a session cookie");
+    let session = cookie_of(&answer, "tg_sessione").expect("a session cookie");
     let hashed = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(session.as_bytes()));
     assert_eq!(
         session_rows(&db, &hashed),
@@ -997,8 +982,8 @@ async fn a_session_opened_on_one_server_works_on_another_and_logging_out_ends_it
     assert!(home_b.contains("Dott. Stefano Specchia"), "{home_b}");
     let (_, _, objective_a) = page_on(&a, "/obiettivi/2022-2250-A", &session, seq).await;
     let (_, _, objective_b) = page_on(&b, "/obiettivi/2022-2250-A", &session, seq).await;
-    let csrf = csrf_in(&objective_b);
-    assert_eq!(csrf, csrf_in(&objective_a), "one session, one CSRF token");
+    let csrf = csrf_of(&objective_b);
+    assert_eq!(csrf, csrf_of(&objective_a), "one session, one CSRF token");
     let started = http
         .post(b.url("/obiettivi/2022-2250-A/fasi/1/avvio"))
         .header("cookie", format!("tg_sessione={session}"))

@@ -687,7 +687,7 @@ impl FormClient {
     }
 }
 
-fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all("set-cookie")
@@ -697,7 +697,7 @@ fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
         .map(|v| v.split(';').next().unwrap_or("").to_string())
 }
 
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     let at = page
         .find("name=\"csrf\" value=\"")
         .expect("a form with a CSRF token");
