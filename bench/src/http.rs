@@ -760,7 +760,7 @@ fn next_write_cursor(app: &App, plan: &SyntheticPlan) -> u64 {
         (0..plan.objectives)
             .filter_map(|i| r.objective(&plan.key(i)))
             .flat_map(|o| o.phases().iter())
-            .filter(|p| p.completed.is_some())
+            .filter(|p| p.completed().is_some())
             .map(|p| u64::from(p.number))
             .max()
             .unwrap_or(0)

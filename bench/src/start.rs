@@ -13,8 +13,10 @@
 //! 3. the real `traguardo serve` binary started on the log three times, each
 //!    timed from spawn until `GET /healthz` answers 200: on an empty log (the
 //!    floor), on the log without a snapshot (a full replay), and after
-//!    `traguardo snapshot` (from the snapshot); the resident memory of each
-//!    once it answers gives the read model's memory per million events.
+//!    `traguardo snapshot` (from the snapshot); the anonymous resident memory
+//!    (`RssAnon`: the heap, not the pages of the database file the server
+//!    mapped and read) of each once it answers, over the empty log's, gives the
+//!    read model's memory per million events; `VmRSS` is printed beside it.
 //!
 //! Each target of the performance issue is printed with `met` or `missed`.
 //! Nothing here asserts a time.
@@ -156,17 +158,9 @@ fn run_in(args: &StartArgs, binary: &Path, dir: &Path) -> anyhow::Result<ExitCod
 
     section("`traguardo serve` until GET /healthz answers (release binary)");
     let floor = serve_until_answering(binary, &empty)?;
-    println!(
-        "  empty log                     {:>7.2} s   RSS {:>6.0} MB",
-        floor.took.as_secs_f64(),
-        floor.rss as f64 / 1e6
-    );
+    println!("  empty log                     {floor}");
     let full = serve_until_answering(binary, &db)?;
-    println!(
-        "  full replay                   {:>7.2} s   RSS {:>6.0} MB",
-        full.took.as_secs_f64(),
-        full.rss as f64 / 1e6
-    );
+    println!("  full replay                   {full}");
     let started = Instant::now();
     let taken = std::process::Command::new(binary)
         .arg("--db")
@@ -186,15 +180,13 @@ fn run_in(args: &StartArgs, binary: &Path, dir: &Path) -> anyhow::Result<ExitCod
         String::from_utf8_lossy(&taken.stdout).trim()
     );
     let from_snapshot = serve_until_answering(binary, &db)?;
-    println!(
-        "  from the snapshot             {:>7.2} s   RSS {:>6.0} MB",
-        from_snapshot.took.as_secs_f64(),
-        from_snapshot.rss as f64 / 1e6
-    );
+    println!("  from the snapshot             {from_snapshot}");
 
     section("targets");
-    let per_million =
-        |rss: u64| rss.saturating_sub(floor.rss) as f64 / 1e6 * 1e6 / args.events.max(1) as f64;
+    let per_million = |s: &Started| {
+        s.memory.anon.saturating_sub(floor.memory.anon) as f64 / 1e6 * 1e6
+            / args.events.max(1) as f64
+    };
     let ratio = bare.took.as_secs_f64() / replay.as_secs_f64().max(1e-9);
     target(
         "replay ≥ 0.8× a bare decode + fold into typed structs",
@@ -202,13 +194,13 @@ fn run_in(args: &StartArgs, binary: &Path, dir: &Path) -> anyhow::Result<ExitCod
         ratio >= 0.8,
     );
     target(
-        "read model ≤ 150 MB per million events (serve's RSS over an empty log's)",
+        "read model ≤ 150 MB per million events (serve's RssAnon over an empty log's)",
         &format!(
             "{:.0} MB per million after a full replay, {:.0} MB from the snapshot",
-            per_million(full.rss),
-            per_million(from_snapshot.rss)
+            per_million(&full),
+            per_million(&from_snapshot)
         ),
-        per_million(full.rss) <= 150.0 && per_million(from_snapshot.rss) <= 150.0,
+        per_million(&full) <= 150.0 && per_million(&from_snapshot) <= 150.0,
     );
     target(
         "start of serve until it answers ≤ 1 s, from a snapshot checked against the log",
@@ -232,7 +224,29 @@ fn target(what: &str, today: &str, met: bool) {
 
 struct Started {
     took: Duration,
+    memory: Memory,
+}
+
+impl std::fmt::Display for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>7.2} s   RssAnon {:>6.0} MB   (VmRSS {:>6.0} MB)",
+            self.took.as_secs_f64(),
+            self.memory.anon as f64 / 1e6,
+            self.memory.rss as f64 / 1e6
+        )
+    }
+}
+
+/// A process's resident memory, from `/proc/PID/status`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Memory {
+    /// `VmRSS`: everything resident, the mapped pages of the database file
+    /// the server read included.
     rss: u64,
+    /// `RssAnon`: anonymous memory, the heap: the read model's.
+    anon: u64,
 }
 
 /// Spawns `traguardo serve` on `db` and a free loopback port, times it until
@@ -254,10 +268,10 @@ fn serve_until_answering(binary: &Path, db: &Path) -> anyhow::Result<Started> {
         .spawn()?;
     let answered = wait_for_health(&mut child, &addr, Duration::from_secs(600));
     let took = started.elapsed();
-    let rss = rss_of(child.id()).unwrap_or(0);
+    let memory = memory_of(child.id()).unwrap_or_default();
     stop(&mut child);
     answered?;
-    Ok(Started { took, rss })
+    Ok(Started { took, memory })
 }
 
 fn wait_for_health(child: &mut Child, addr: &str, limit: Duration) -> anyhow::Result<()> {
@@ -289,11 +303,17 @@ fn stop(child: &mut Child) {
     }
 }
 
-fn rss_of(pid: u32) -> Option<u64> {
+fn memory_of(pid: u32) -> Option<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    Some(Memory {
+        rss: field("VmRSS:")?,
+        anon: field("RssAnon:")?,
+    })
 }
 
 // ---------------------------------------------------------------------------

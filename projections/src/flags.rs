@@ -319,7 +319,7 @@ fn retracted_after_validation(cx: &Context<'_>) -> Option<Raised> {
     let completion = cx
         .state
         .phase(*phase)
-        .and_then(|p| p.completed.as_ref())
+        .and_then(|p| p.completed())
         .map(|c| c.recorded.seq);
     Some(Raised::Now(cx.flag(
         FlagKind::RetractedAfterValidation,
@@ -416,7 +416,7 @@ fn weights_revised_after_completion(cx: &Context<'_>) -> Option<Raised> {
         .state
         .phases
         .iter()
-        .filter_map(|p| p.completed.as_ref().map(|c| (p.number, c.recorded.seq)))
+        .filter_map(|p| p.completed().map(|c| (p.number, c.recorded.seq)))
         .collect();
     if done.is_empty() {
         return None;

@@ -12,6 +12,7 @@
 //! - [`flags`]: red flags: retroactive revisions, late registrations, changes after
 //!   validation…, each with the events that raise it.
 //! - [`italian`]: the one Italian formatter (dates, percentages, statuses, roles).
+//! - [`name`]: interned names and boxed texts, how the read model keeps strings.
 //! - [`snapshot`]: the registry as bytes for snapshots, and the [`snapshot::SCHEMA`]
 //!   number that a change of the fold must raise.
 //! - [`error`]: the one error type: an event that cannot be folded.
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod error;
 pub mod flags;
 pub mod italian;
+pub mod name;
 pub mod objective;
 pub mod plan;
 pub mod revision;

@@ -4,11 +4,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use traguardo_events::domain::{ObjectiveEvent, RevisionRef};
 use traguardo_events::model::{
-    Backfill, Hundredths, IndicatorKind, IndicatorSpec, ObjectiveSpec, PhaseSpec,
+    objective_key, Backfill, Hundredths, IndicatorKind, IndicatorSpec, ObjectiveSpec, PhaseSpec,
     ValidationOutcome, ValidationStage,
 };
 use traguardo_events::RecordedEvent;
 
+use crate::name::{actor_id_of, name, Name, Text};
 use crate::timeline::Timeline;
 use crate::ProjectionError;
 
@@ -16,10 +17,11 @@ use crate::ProjectionError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
     /// The actor of the event.
-    pub actor: String,
+    pub actor: Name,
     /// Their role.
-    pub role: String,
+    pub role: Name,
     /// Record time.
+    #[serde(with = "crate::name::nanos")]
     pub recorded_at: DateTime<Utc>,
     /// The event's seq.
     pub seq: u64,
@@ -28,31 +30,31 @@ pub struct Recorded {
 impl Recorded {
     fn of(event: &RecordedEvent) -> Self {
         Recorded {
-            actor: event.actor.clone(),
-            role: event.role.clone(),
+            actor: name(&event.actor),
+            role: name(&event.role),
             recorded_at: event.recorded_at,
             seq: event.seq,
         }
     }
 }
 
-/// A dated fact about a phase: started or completed on a valid date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mark {
+/// A dated fact about a phase: started or completed on a valid date. It is not
+/// kept apart: it is read from the phase's note that records it
+/// ([`Phase::started`], [`Phase::completed`]), so a manager's note is held once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark<'a> {
     /// Valid date.
     pub on: NaiveDate,
     /// Note given with it.
-    pub note: Option<String>,
+    pub note: Option<&'a str>,
     /// Evidence links (completions).
-    pub evidence: Vec<String>,
+    pub evidence: &'a [Text],
     /// Loaded after the fact by the control office (*caricamento storico*).
-    pub backfill: Option<Backfill>,
+    pub backfill: Option<&'a Backfill>,
     /// Who and when.
-    pub recorded: Recorded,
+    pub recorded: &'a Recorded,
     /// The stable identity of who recorded it (separation of duties compares it).
-    /// Serialised with the rest (snapshots keep it); the API shows views, never a
-    /// `Mark`.
-    pub actor_id: String,
+    pub actor_id: &'a str,
 }
 
 /// What a note of a phase records.
@@ -77,13 +79,30 @@ pub struct PhaseNote {
     /// The valid date of the fact (none for a retraction).
     pub on: Option<NaiveDate>,
     /// The note, or the reason of a retraction.
-    pub text: Option<String>,
+    pub text: Option<Text>,
     /// Evidence references (completions).
-    pub evidence: Vec<String>,
-    /// Loaded after the fact (*caricamento storico*).
-    pub backfill: Option<Backfill>,
+    pub evidence: Box<[Text]>,
+    /// Loaded after the fact (*caricamento storico*); rare, so boxed.
+    pub backfill: Option<Box<Backfill>>,
     /// Who and when.
     pub recorded: Recorded,
+    /// The stable identity of who recorded it: the event's `actor_id`, else the
+    /// identity of its display name.
+    pub actor_id: Name,
+}
+
+impl PhaseNote {
+    /// The note as a dated fact, when it has a date (a start or a completion).
+    fn mark(&self) -> Option<Mark<'_>> {
+        Some(Mark {
+            on: self.on?,
+            note: self.text.as_deref(),
+            evidence: &self.evidence,
+            backfill: self.backfill.as_deref(),
+            recorded: &self.recorded,
+            actor_id: &self.actor_id,
+        })
+    }
 }
 
 /// A phase as folded: its timelines and its facts.
@@ -92,9 +111,9 @@ pub struct Phase {
     /// 1..n.
     pub number: u32,
     /// What it is, over time.
-    pub description: Timeline<String>,
+    pub description: Timeline<Text>,
     /// Involved units or bodies.
-    pub involved: Vec<String>,
+    pub involved: Box<[Name]>,
     /// *Incidenza %* over time.
     pub weight: Timeline<Hundredths>,
     /// *Scadenza* over time.
@@ -103,10 +122,11 @@ pub struct Phase {
     pub added_from: Option<NaiveDate>,
     /// For a withdrawn phase, the date it no longer counts from.
     pub withdrawn_from: Option<NaiveDate>,
-    /// When it was started.
-    pub started: Option<Mark>,
-    /// When it was completed (declared), unless retracted since.
-    pub completed: Option<Mark>,
+    /// The note of its start, if it was started ([`Phase::started`]).
+    started: Option<u32>,
+    /// The note of its completion (declared), unless retracted since
+    /// ([`Phase::completed`]).
+    completed: Option<u32>,
     /// The earliest date of a retracted completion: a phase declared done was under
     /// way by then, so after the retraction it is in progress from that date even
     /// with no start recorded. Not a start: a corrected, earlier completion date
@@ -120,8 +140,8 @@ impl Phase {
     fn new(spec: PhaseSpec, added_from: Option<NaiveDate>) -> Self {
         Phase {
             number: spec.number,
-            description: Timeline::new(spec.description),
-            involved: spec.involved,
+            description: Timeline::new(spec.description.into()),
+            involved: spec.involved.iter().map(|i| name(i)).collect(),
             weight: Timeline::new(spec.weight_hundredths),
             deadline: Timeline::new(spec.deadline),
             added_from,
@@ -131,6 +151,27 @@ impl Phase {
             reopened_from: None,
             notes: Vec::new(),
         }
+    }
+
+    /// When it was started, as its start note says.
+    pub fn started(&self) -> Option<Mark<'_>> {
+        self.note_at(self.started)
+    }
+
+    /// When it was completed (declared), unless retracted since, as its
+    /// completion note says.
+    pub fn completed(&self) -> Option<Mark<'_>> {
+        self.note_at(self.completed)
+    }
+
+    fn note_at(&self, index: Option<u32>) -> Option<Mark<'_>> {
+        self.notes.get(index? as usize)?.mark()
+    }
+
+    /// Adds a note; its index.
+    fn push_note(&mut self, note: PhaseNote) -> Option<u32> {
+        push_exact(&mut self.notes, note);
+        u32::try_from(self.notes.len() - 1).ok()
     }
 
     /// Whether the phase exists at `at` (added by then).
@@ -151,7 +192,7 @@ impl Phase {
     /// The phase's status at `at` against the deadline in force at `at`.
     pub fn status_at(&self, at: NaiveDate) -> PhaseStatus {
         let deadline = *self.deadline.at(at);
-        match &self.completed {
+        match &self.completed() {
             Some(done) if done.on <= at => {
                 if done.on <= deadline {
                     PhaseStatus::CompletedOnTime
@@ -161,7 +202,7 @@ impl Phase {
             }
             _ if at > deadline => PhaseStatus::Overdue,
             _ => {
-                let under_way = self.started.as_ref().is_some_and(|s| s.on <= at)
+                let under_way = self.started().is_some_and(|s| s.on <= at)
                     || self.reopened_from.is_some_and(|on| on <= at);
                 if under_way {
                     PhaseStatus::InProgress
@@ -240,11 +281,11 @@ pub struct Measurement {
     /// n° b.
     pub denominator: Option<u64>,
     /// The finding, for a qualitative indicator.
-    pub text: Option<String>,
+    pub text: Option<Text>,
     /// Note.
-    pub note: Option<String>,
-    /// Loaded after the fact (*caricamento storico*).
-    pub backfill: Option<Backfill>,
+    pub note: Option<Text>,
+    /// Loaded after the fact (*caricamento storico*); rare, so boxed.
+    pub backfill: Option<Box<Backfill>>,
     /// Who and when.
     pub recorded: Recorded,
 }
@@ -325,16 +366,48 @@ pub struct Validation {
     pub recorded: Recorded,
 }
 
+/// The texts of an objective's definition that no score or state read needs
+/// (the reports and the revision replay do): kept apart, behind one pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Texts {
+    /// *Finalità strategiche*.
+    pub strategic_purpose: Text,
+    /// *Direttive specifiche*.
+    pub directives: Text,
+    /// *Risultato atteso*.
+    pub expected_result: Text,
+    /// When it counts as achieved.
+    pub achieved_when: Text,
+    /// When it counts as not achieved.
+    pub not_achieved_when: Text,
+    /// *Vincoli*.
+    pub constraints: Text,
+    /// *Risorse umane*.
+    pub human_resources: Text,
+    /// *Risorse finanziarie*.
+    pub financial_resources: Text,
+}
+
 /// One objective, folded from the events of its stream.
+///
+/// The definition is not kept as recorded: its names are interned, its texts
+/// boxed apart ([`Texts`]), its phases and indicators moved into their folded
+/// state, and its manager and title live only in their timelines;
+/// [`Objective::definition`] rebuilds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Objective {
     /// `{year}-{unit}-{letter}`.
-    pub(crate) key: String,
-    /// The definition as first recorded; its phases and indicators are moved out
-    /// into [`Objective::phases`] and [`Objective::indicators`].
-    pub(crate) spec: ObjectiveSpec,
+    pub(crate) key: Name,
+    /// Plan year.
+    pub(crate) year: i32,
+    /// Owning unit code.
+    pub(crate) unit: Name,
+    /// The letter, unique per unit and year.
+    pub(crate) letter: Name,
+    /// The rest of the definition's texts.
+    pub(crate) texts: Box<Texts>,
     /// For an objective added by a revision, that revision.
-    pub(crate) added_by: Option<RevisionRef>,
+    pub(crate) added_by: Option<Box<RevisionRef>>,
     /// Stream version (the ETag).
     pub(crate) version: u64,
     /// Seq of the last event folded.
@@ -344,11 +417,11 @@ pub struct Objective {
     /// *Scadenza finale* over time.
     pub(crate) final_deadline: Timeline<NaiveDate>,
     /// The responsible manager over time.
-    pub(crate) manager: Timeline<String>,
+    pub(crate) manager: Timeline<Name>,
     /// The title over time.
-    pub(crate) title: Timeline<String>,
+    pub(crate) title: Timeline<Text>,
     /// The revision that withdrew the objective.
-    pub(crate) withdrawn: Option<RevisionRef>,
+    pub(crate) withdrawn: Option<Box<RevisionRef>>,
     /// Indicators.
     pub(crate) indicators: Vec<Indicator>,
     /// Validations, oldest first.
@@ -385,7 +458,7 @@ impl Objective {
     /// When the event is not a definition.
     pub fn define(event: &RecordedEvent, decoded: ObjectiveEvent) -> Result<Self, ProjectionError> {
         let ObjectiveEvent::ObjectiveDefined {
-            objective: mut spec,
+            objective: spec,
             revision,
         } = decoded
         else {
@@ -395,22 +468,50 @@ impl Objective {
             ));
         };
         let added_from = revision.as_ref().map(|r| r.in_force_from);
-        // Phases and indicators move into their folded state; the spec keeps the
-        // rest of the definition (a million-event registry feels every copy).
-        let phases = std::mem::take(&mut spec.phases);
-        let indicators = std::mem::take(&mut spec.indicators);
+        let ObjectiveSpec {
+            year,
+            unit,
+            letter,
+            manager,
+            title,
+            strategic_purpose,
+            directives,
+            phases,
+            final_deadline,
+            expected_result,
+            achieved_when,
+            not_achieved_when,
+            indicators,
+            constraints,
+            human_resources,
+            financial_resources,
+        } = spec;
+        let unit = name(&unit);
+        let letter = name(&letter);
         Ok(Objective {
-            key: spec.key(),
+            key: name(&objective_key(year, &unit, &letter)),
+            year,
+            unit,
+            letter,
+            texts: Box::new(Texts {
+                strategic_purpose: strategic_purpose.into(),
+                directives: directives.into(),
+                expected_result: expected_result.into(),
+                achieved_when: achieved_when.into(),
+                not_achieved_when: not_achieved_when.into(),
+                constraints: constraints.into(),
+                human_resources: human_resources.into(),
+                financial_resources: financial_resources.into(),
+            }),
             phases: phases.into_iter().map(|p| Phase::new(p, None)).collect(),
-            final_deadline: Timeline::new(spec.final_deadline),
-            manager: Timeline::new(spec.manager.clone()),
-            title: Timeline::new(spec.title.clone()),
+            final_deadline: Timeline::new(final_deadline),
+            manager: Timeline::new(name(&manager)),
+            title: Timeline::new(title.into()),
             indicators: indicators
                 .into_iter()
                 .map(|spec| Indicator::new(spec, None))
                 .collect(),
-            spec,
-            added_by: revision,
+            added_by: revision.map(Box::new),
             version: event.version,
             last_seq: event.seq,
             withdrawn: None,
@@ -453,22 +554,16 @@ impl Objective {
                 note,
                 backfill,
             } => {
+                let recorded = Recorded::of(event);
                 let phase = self.phase_mut(event, phase)?;
-                phase.notes.push(PhaseNote {
+                phase.started = phase.push_note(PhaseNote {
                     kind: NoteKind::Start,
                     on: Some(on),
-                    text: note.clone(),
-                    evidence: Vec::new(),
-                    backfill: backfill.clone(),
-                    recorded: Recorded::of(event),
-                });
-                phase.started = Some(Mark {
-                    on,
-                    note,
-                    evidence: Vec::new(),
-                    backfill,
-                    recorded: Recorded::of(event),
-                    actor_id: traguardo_events::identity::actor_id_of(&event.actor),
+                    text: note.map(Into::into),
+                    evidence: Box::default(),
+                    backfill: backfill.map(Box::new),
+                    actor_id: actor_id_of(recorded.actor),
+                    recorded,
                 });
             }
             ObjectiveEvent::PhaseCompleted {
@@ -479,23 +574,16 @@ impl Objective {
                 backfill,
                 actor_id,
             } => {
+                let recorded = Recorded::of(event);
                 let phase = self.phase_mut(event, phase)?;
-                phase.notes.push(PhaseNote {
+                phase.completed = phase.push_note(PhaseNote {
                     kind: NoteKind::Completion,
                     on: Some(on),
-                    text: note.clone(),
-                    evidence: evidence.clone(),
-                    backfill: backfill.clone(),
-                    recorded: Recorded::of(event),
-                });
-                phase.completed = Some(Mark {
-                    on,
-                    note,
-                    evidence,
-                    backfill,
-                    recorded: Recorded::of(event),
-                    actor_id: actor_id
-                        .unwrap_or_else(|| traguardo_events::identity::actor_id_of(&event.actor)),
+                    text: note.map(Into::into),
+                    evidence: evidence.into_iter().map(Into::into).collect(),
+                    backfill: backfill.map(Box::new),
+                    actor_id: actor_id.map_or_else(|| actor_id_of(recorded.actor), |id| name(&id)),
+                    recorded,
                 });
             }
             ObjectiveEvent::PhaseCompletionRetracted {
@@ -504,14 +592,16 @@ impl Objective {
                 reason,
                 backfill,
             } => {
+                let recorded = Recorded::of(event);
                 let phase = self.phase_mut(event, phase)?;
-                phase.notes.push(PhaseNote {
+                phase.push_note(PhaseNote {
                     kind: NoteKind::Retraction,
                     on: None,
-                    text: Some(reason),
-                    evidence: Vec::new(),
-                    backfill,
-                    recorded: Recorded::of(event),
+                    text: Some(reason.into()),
+                    evidence: Box::default(),
+                    backfill: backfill.map(Box::new),
+                    actor_id: actor_id_of(recorded.actor),
+                    recorded,
                 });
                 phase.completed = None;
                 phase.reopened_from = Some(
@@ -559,7 +649,7 @@ impl Objective {
             }
             ObjectiveEvent::ObjectiveWithdrawn { revision } => {
                 self.revised(&revision, seq);
-                self.withdrawn = Some(revision);
+                self.withdrawn = Some(Box::new(revision));
             }
             ObjectiveEvent::IndicatorMeasured {
                 indicator,
@@ -576,16 +666,19 @@ impl Objective {
                     _ => None,
                 });
                 let target = self.indicator_mut(event, &indicator)?;
-                target.measurements.push(Measurement {
-                    on,
-                    value,
-                    numerator,
-                    denominator,
-                    text,
-                    note,
-                    backfill,
-                    recorded: Recorded::of(event),
-                });
+                push_exact(
+                    &mut target.measurements,
+                    Measurement {
+                        on,
+                        value,
+                        numerator,
+                        denominator,
+                        text: text.map(Into::into),
+                        note: note.map(Into::into),
+                        backfill: backfill.map(Box::new),
+                        recorded: Recorded::of(event),
+                    },
+                );
             }
             ObjectiveEvent::ValidationRecorded {
                 stage,
@@ -594,22 +687,25 @@ impl Objective {
                 neutralised_phases,
                 note,
                 reference,
-            } => self.validations.push(Validation {
-                stage,
-                outcome,
-                unverified_phases,
-                neutralised_phases,
-                note,
-                reference,
-                stale_from: None,
-                recorded: Recorded::of(event),
-            }),
+            } => push_exact(
+                &mut self.validations,
+                Validation {
+                    stage,
+                    outcome,
+                    unverified_phases,
+                    neutralised_phases,
+                    note,
+                    reference,
+                    stale_from: None,
+                    recorded: Recorded::of(event),
+                },
+            ),
             ObjectiveEvent::ManagerChanged { to, revision, .. } => {
-                self.manager.change(revision.in_force_from, to, seq);
+                self.manager.change(revision.in_force_from, name(&to), seq);
                 self.revised(&revision, seq);
             }
             ObjectiveEvent::TitleChanged { to, revision, .. } => {
-                self.title.change(revision.in_force_from, to, seq);
+                self.title.change(revision.in_force_from, to.into(), seq);
                 self.revised(&revision, seq);
             }
             ObjectiveEvent::PhaseDescriptionChanged {
@@ -618,9 +714,11 @@ impl Objective {
                 revision,
                 ..
             } => {
-                self.phase_mut(event, phase)?
-                    .description
-                    .change(revision.in_force_from, to, seq);
+                self.phase_mut(event, phase)?.description.change(
+                    revision.in_force_from,
+                    to.into(),
+                    seq,
+                );
                 self.revised(&revision, seq);
             }
             ObjectiveEvent::IndicatorTargetChanged {
@@ -704,9 +802,9 @@ impl Objective {
                 .filter(|p| p.added_from.is_none())
                 .map(|p| PhaseSpec {
                     number: p.number,
-                    description: p.description.original.clone(),
+                    description: p.description.original.to_string(),
                     weight_hundredths: p.weight.original,
-                    involved: p.involved.clone(),
+                    involved: p.involved.iter().map(Name::to_string).collect(),
                     deadline: p.deadline.original,
                 })
                 .collect(),
@@ -716,7 +814,7 @@ impl Objective {
                 .filter(|i| i.added_from.is_none())
                 .map(|i| i.spec.clone())
                 .collect(),
-            ..self.spec.clone()
+            ..self.spec()
         }
     }
 
@@ -726,14 +824,53 @@ impl Objective {
     }
 
     /// The definition as first recorded, without its phases and indicators (see
-    /// [`Objective::definition`] for the whole of it).
-    pub fn spec(&self) -> &ObjectiveSpec {
-        &self.spec
+    /// [`Objective::definition`] for the whole of it), rebuilt from the folded
+    /// state.
+    pub fn spec(&self) -> ObjectiveSpec {
+        let t = &self.texts;
+        ObjectiveSpec {
+            year: self.year,
+            unit: self.unit.to_string(),
+            letter: self.letter.to_string(),
+            manager: self.manager.original.to_string(),
+            title: self.title.original.to_string(),
+            strategic_purpose: t.strategic_purpose.to_string(),
+            directives: t.directives.to_string(),
+            phases: Vec::new(),
+            final_deadline: self.final_deadline.original,
+            expected_result: t.expected_result.to_string(),
+            achieved_when: t.achieved_when.to_string(),
+            not_achieved_when: t.not_achieved_when.to_string(),
+            indicators: Vec::new(),
+            constraints: t.constraints.to_string(),
+            human_resources: t.human_resources.to_string(),
+            financial_resources: t.financial_resources.to_string(),
+        }
+    }
+
+    /// The texts of the definition that no score needs.
+    pub fn texts(&self) -> &Texts {
+        &self.texts
+    }
+
+    /// The letter, unique per unit and year.
+    pub fn letter(&self) -> &str {
+        &self.letter
+    }
+
+    /// The manager as first defined.
+    pub fn original_manager(&self) -> &str {
+        &self.manager.original
+    }
+
+    /// The title as first defined.
+    pub fn original_title(&self) -> &str {
+        &self.title.original
     }
 
     /// The revision that added the objective, if it was not in the plan.
     pub fn added_by(&self) -> Option<&RevisionRef> {
-        self.added_by.as_ref()
+        self.added_by.as_deref()
     }
 
     /// The stream version (the ETag).
@@ -768,7 +905,7 @@ impl Objective {
 
     /// The revision that withdrew the objective, if one did.
     pub fn withdrawn(&self) -> Option<&RevisionRef> {
-        self.withdrawn.as_ref()
+        self.withdrawn.as_deref()
     }
 
     /// The indicators and their measurements.
@@ -798,12 +935,12 @@ impl Objective {
 
     /// The plan year.
     pub fn year(&self) -> i32 {
-        self.spec.year
+        self.year
     }
 
     /// The owning unit.
     pub fn unit(&self) -> &str {
-        &self.spec.unit
+        &self.unit
     }
 
     /// Whether the objective counts at `at`: it exists by then and is not withdrawn.
@@ -854,7 +991,7 @@ impl Objective {
                 PhaseStatus::CompletedLate | PhaseStatus::Overdue => any_failed = true,
                 _ => all_on_time = false,
             }
-            if let Some(done) = phase.completed.as_ref().filter(|d| d.on <= at) {
+            if let Some(done) = phase.completed().filter(|d| d.on <= at) {
                 if done.on > final_deadline {
                     any_failed = true;
                 }
@@ -907,12 +1044,12 @@ impl Objective {
     /// The objective as answered by the API, evaluated at `at`.
     pub fn evaluate(&self, at: NaiveDate) -> ObjectiveView {
         ObjectiveView {
-            key: self.key.clone(),
-            year: self.spec.year,
-            unit: self.spec.unit.clone(),
-            letter: self.spec.letter.clone(),
-            title: self.title.at(at).clone(),
-            manager: self.manager.at(at).clone(),
+            key: self.key.to_string(),
+            year: self.year,
+            unit: self.unit.to_string(),
+            letter: self.letter.to_string(),
+            title: self.title.at(at).to_string(),
+            manager: self.manager.at(at).to_string(),
             version: self.version,
             last_seq: self.last_seq,
             withdrawn: !self.active_at(at) && self.withdrawn.is_some(),
@@ -924,25 +1061,23 @@ impl Objective {
                 .filter(|p| p.exists_at(at))
                 .map(|p| PhaseView {
                     number: p.number,
-                    description: p.description.at(at).clone(),
+                    description: p.description.at(at).to_string(),
                     weight: Pct(*p.weight.at(at)),
                     original_weight: Pct(p.weight.original),
-                    involved: p.involved.clone(),
+                    involved: p.involved.iter().map(Name::to_string).collect(),
                     deadline: *p.deadline.at(at),
                     original_deadline: p.deadline.original,
                     status: p.status_at(at),
-                    started_on: p.started.as_ref().map(|m| m.on).filter(|on| *on <= at),
-                    completed_on: p.completed.as_ref().map(|m| m.on).filter(|on| *on <= at),
+                    started_on: p.started().map(|m| m.on).filter(|on| *on <= at),
+                    completed_on: p.completed().map(|m| m.on).filter(|on| *on <= at),
                     completed_by: p
-                        .completed
-                        .as_ref()
+                        .completed()
                         .filter(|m| m.on <= at)
-                        .map(|m| m.recorded.actor.clone()),
+                        .map(|m| m.recorded.actor.to_string()),
                     evidence: p
-                        .completed
-                        .as_ref()
+                        .completed()
                         .filter(|m| m.on <= at)
-                        .map(|m| m.evidence.clone())
+                        .map(|m| texts(m.evidence))
                         .unwrap_or_default(),
                     withdrawn: !p.active_at(at),
                     notes: p
@@ -984,7 +1119,7 @@ impl Objective {
                 .map(|v| ValidationView {
                     stage: v.stage,
                     outcome: v.outcome,
-                    actor: v.recorded.actor.clone(),
+                    actor: v.recorded.actor.to_string(),
                     recorded_at: v.recorded.recorded_at,
                     unverified_phases: v.unverified_phases.clone(),
                     neutralised_phases: v.neutralised_phases.clone(),
@@ -1173,11 +1308,11 @@ impl From<&PhaseNote> for NoteView {
         NoteView {
             kind: n.kind,
             on: n.on,
-            text: n.text.clone(),
-            evidence: n.evidence.clone(),
-            actor: n.recorded.actor.clone(),
+            text: n.text.as_deref().map(str::to_string),
+            evidence: texts(&n.evidence),
+            actor: n.recorded.actor.to_string(),
             recorded_at: n.recorded.recorded_at,
-            backfill: n.backfill.clone(),
+            backfill: n.backfill.as_deref().cloned(),
         }
     }
 }
@@ -1239,11 +1374,11 @@ impl From<&Measurement> for MeasurementView {
             value: m.value.map(Pct),
             numerator: m.numerator,
             denominator: m.denominator,
-            text: m.text.clone(),
-            note: m.note.clone(),
-            actor: m.recorded.actor.clone(),
+            text: m.text.as_deref().map(str::to_string),
+            note: m.note.as_deref().map(str::to_string),
+            actor: m.recorded.actor.to_string(),
             recorded_at: m.recorded.recorded_at,
-            backfill: m.backfill.clone(),
+            backfill: m.backfill.as_deref().cloned(),
         }
     }
 }
@@ -1274,6 +1409,20 @@ pub struct ValidationView {
     pub reference: Option<String>,
 }
 
+/// Pushes without the spare room a `Vec` keeps for growth (four items at its
+/// first push): a phase has a note or two and an indicator a few measurements,
+/// on hundreds of thousands of objectives, and one more reallocation per event
+/// costs less than that room.
+fn push_exact<T>(items: &mut Vec<T>, item: T) {
+    items.reserve_exact(1);
+    items.push(item);
+}
+
+/// Texts as answered.
+fn texts(texts: &[Text]) -> Vec<String> {
+    texts.iter().map(|t| t.to_string()).collect()
+}
+
 /// Decodes an objective stream event.
 ///
 /// # Errors
@@ -1286,5 +1435,204 @@ fn impossible(event: &RecordedEvent, message: &str) -> ProjectionError {
     ProjectionError::Impossible {
         seq: event.seq,
         message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use traguardo_events::model::IndicatorKind;
+
+    fn date(m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2022, m, d).unwrap()
+    }
+
+    /// An envelope for `event` on the stream of objective 2022-2250-A, its data
+    /// as the log would hold it (the `type` beside, not inside).
+    pub(crate) fn envelope(
+        seq: u64,
+        version: u64,
+        actor: &str,
+        event: &ObjectiveEvent,
+    ) -> RecordedEvent {
+        let mut data = serde_json::to_value(event).unwrap();
+        let event_type = data
+            .as_object_mut()
+            .unwrap()
+            .remove("type")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+        RecordedEvent {
+            seq,
+            id: uuid::Uuid::nil(),
+            stream: "objective/2022-2250-A".into(),
+            version,
+            event_type,
+            schema: 1,
+            data,
+            actor: actor.into(),
+            role: "manager".into(),
+            recorded_at: date(6, 1).and_hms_opt(9, 0, 0).unwrap().and_utc()
+                + chrono::Duration::seconds(seq as i64),
+            correlation: None,
+            prev_hash: "0".repeat(64),
+            hash: "0".repeat(64),
+        }
+    }
+
+    /// The events of a small history: a definition, a start with a note, a
+    /// completion with note and evidence loaded as *caricamento storico*, a
+    /// measurement, a revised deadline.
+    pub(crate) fn history() -> Vec<RecordedEvent> {
+        let spec = ObjectiveSpec {
+            year: 2022,
+            unit: "2250".into(),
+            letter: "A".into(),
+            manager: "Dott. Stefano Specchia".into(),
+            title: "Rimborsi entro 90 giorni".into(),
+            strategic_purpose: "Finalità".into(),
+            directives: "Direttive".into(),
+            phases: (1..=2)
+                .map(|n| PhaseSpec {
+                    number: n,
+                    description: format!("Fase {n}"),
+                    weight_hundredths: Hundredths(5_000),
+                    involved: vec!["2269".into(), "AMAG AMBIENTE SPA".into()],
+                    deadline: date(5, 30),
+                })
+                .collect(),
+            final_deadline: date(12, 31),
+            expected_result: "Risultato".into(),
+            achieved_when: "Sempre".into(),
+            not_achieved_when: "Mai".into(),
+            indicators: vec![IndicatorSpec {
+                id: "rimborsi".into(),
+                description: "Rimborsi nei termini".into(),
+                kind: IndicatorKind::Ratio,
+                target_hundredths: Some(Hundredths::HUNDRED),
+            }],
+            constraints: String::new(),
+            human_resources: "Ufficio tributi".into(),
+            financial_resources: String::new(),
+        };
+        let events = [
+            ObjectiveEvent::ObjectiveDefined {
+                objective: spec,
+                revision: None,
+            },
+            ObjectiveEvent::PhaseStarted {
+                phase: 1,
+                on: date(3, 1),
+                note: Some("Costituito il gruppo di lavoro".into()),
+                backfill: None,
+            },
+            ObjectiveEvent::PhaseCompleted {
+                phase: 1,
+                on: date(5, 28),
+                note: Some("Relazione trasmessa".into()),
+                evidence: vec!["Prot. n. 12345 del 28/05/2022".into()],
+                backfill: Some(Backfill {
+                    act: "Determinazione n. 12".into(),
+                    reason: "Adozione a metà anno".into(),
+                    on_behalf_of: None,
+                }),
+                actor_id: Some("specchia".into()),
+            },
+            ObjectiveEvent::IndicatorMeasured {
+                indicator: "rimborsi".into(),
+                on: date(5, 31),
+                value_hundredths: None,
+                numerator: Some(187),
+                denominator: Some(200),
+                text: None,
+                note: Some("Dati del gestionale".into()),
+                backfill: None,
+            },
+            ObjectiveEvent::DeadlineRevised {
+                phase: Some(2),
+                from: date(5, 30),
+                to: date(9, 30),
+                revision: RevisionRef {
+                    id: uuid::Uuid::nil(),
+                    act: "D.G.C. n. 182 del 28/07/2022".into(),
+                    in_force_from: date(7, 28),
+                    reason: "Rimodulazione".into(),
+                },
+            },
+        ];
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| envelope(i as u64 + 1, i as u64 + 1, "Dott. Stefano Specchia", e))
+            .collect()
+    }
+
+    fn folded() -> Objective {
+        Objective::from_events(&history()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_note_is_kept_once_and_shown_as_the_fact_and_in_the_history() {
+        let o = folded();
+        let phase = o.phase(1).unwrap();
+        assert_eq!(phase.notes.len(), 2);
+        let started = phase.started().unwrap();
+        let completed = phase.completed().unwrap();
+        assert_eq!(started.on, date(3, 1));
+        assert_eq!(started.note, Some("Costituito il gruppo di lavoro"));
+        assert_eq!(completed.note, Some("Relazione trasmessa"));
+        assert_eq!(completed.actor_id, "specchia");
+        assert_eq!(started.actor_id, "dott. stefano specchia");
+        assert_eq!(completed.backfill.unwrap().act, "Determinazione n. 12");
+        // The fact reads the very text of its note: one copy.
+        assert!(std::ptr::eq(
+            completed.note.unwrap(),
+            phase.notes[1].text.as_deref().unwrap()
+        ));
+        let view = o.evaluate(date(12, 31));
+        let p = &view.phases[0];
+        assert_eq!(p.completed_by.as_deref(), Some("Dott. Stefano Specchia"));
+        assert_eq!(p.evidence, ["Prot. n. 12345 del 28/05/2022"]);
+        assert_eq!(p.notes.len(), 2);
+        assert_eq!(p.notes[1].text.as_deref(), Some("Relazione trasmessa"));
+        assert_eq!(p.notes[1].evidence, p.evidence);
+        assert!(p.notes[1].backfill.is_some());
+        assert_eq!(p.involved, ["2269", "AMAG AMBIENTE SPA"]);
+        assert_eq!(view.phases[1].deadline, date(9, 30));
+        assert_eq!(view.phases[1].original_deadline, date(5, 30));
+    }
+
+    #[test]
+    fn a_retracted_completion_is_no_fact_but_stays_in_the_history() {
+        let mut events = history();
+        let retraction = ObjectiveEvent::PhaseCompletionRetracted {
+            phase: 1,
+            completed_on: date(5, 28),
+            reason: "Registrata per errore".into(),
+            backfill: None,
+        };
+        events.push(envelope(6, 6, "Dott. Stefano Specchia", &retraction));
+        let o = Objective::from_events(&events).unwrap().unwrap();
+        let phase = o.phase(1).unwrap();
+        assert!(phase.completed().is_none());
+        assert!(phase.started().is_some());
+        assert_eq!(phase.notes.len(), 3);
+        assert_eq!(phase.notes[2].kind, NoteKind::Retraction);
+        assert_eq!(phase.status_at(date(5, 29)), PhaseStatus::InProgress);
+    }
+
+    #[test]
+    fn the_definition_is_rebuilt_as_recorded() {
+        let ObjectiveEvent::ObjectiveDefined { objective, .. } =
+            crate::error::decode::<ObjectiveEvent>(&history()[0]).unwrap()
+        else {
+            unreachable!()
+        };
+        let o = folded();
+        assert_eq!(o.definition(), objective);
+        assert_eq!(o.key(), "2022-2250-A");
+        assert_eq!(o.spec().title, "Rimborsi entro 90 giorni");
     }
 }

@@ -10,6 +10,7 @@ use traguardo_events::RecordedEvent;
 use traguardo_events::StreamRef;
 use uuid::Uuid;
 
+use crate::name::Name;
 use crate::objective::{Objective, Outcome, Pct, Score};
 use crate::ProjectionError;
 
@@ -213,7 +214,7 @@ pub struct Registry {
     /// Plans by year.
     pub(crate) plans: BTreeMap<i32, Plan>,
     /// Objectives by key.
-    pub(crate) objectives: HashMap<String, Objective>,
+    pub(crate) objectives: ustr::UstrMap<Objective>,
     /// Every token ever issued, revoked ones too, by the hex SHA-256 of its secret.
     pub(crate) tokens: HashMap<String, TokenInfo>,
     /// Web accounts by username.
@@ -256,7 +257,8 @@ impl Registry {
 
     /// The objective `key`.
     pub fn objective(&self, key: &str) -> Option<&Objective> {
-        self.objectives.get(key)
+        // A key never interned is no objective's (and a lookup interns nothing).
+        self.objectives.get(&Name::from_existing(key)?)
     }
 
     /// Every objective, in no particular order.
@@ -346,11 +348,11 @@ impl Registry {
         let stream = StreamRef::parse(&event.stream).map_err(|e| impossible(e.to_string()))?;
         if let StreamRef::Objective(key) = stream {
             let decoded = data.decode(event)?;
-            match self.objectives.get_mut(key) {
+            match Name::from_existing(key).and_then(|k| self.objectives.get_mut(&k)) {
                 Some(o) => o.apply(event, decoded)?,
                 None => {
                     let o = Objective::define(event, decoded)?;
-                    self.objectives.insert(o.key.clone(), o);
+                    self.objectives.insert(o.key, o);
                 }
             }
         } else if let StreamRef::Plan(year) = stream {
@@ -524,7 +526,7 @@ impl Registry {
             .map(|plan| {
                 plan.objectives
                     .iter()
-                    .filter_map(|key| self.objectives.get(key))
+                    .filter_map(|key| self.objective(key))
                     .collect()
             })
             .unwrap_or_default()
@@ -605,7 +607,7 @@ pub fn scores_of(year: i32, at: NaiveDate, objectives: Vec<&Objective>) -> PlanS
             .add(&score, validated);
         all.add(&score, validated);
         lines.push(ObjectiveScoreLine {
-            key: objective.key.clone(),
+            key: objective.key.to_string(),
             unit: objective.unit().to_string(),
             completed_pct: Pct(score.completed_pct),
             on_time_pct: Pct(score.on_time_pct),

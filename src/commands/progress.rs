@@ -139,14 +139,14 @@ pub fn start(
         &entry,
     ))?;
     let key = objective.key().to_string();
-    if let Some(started) = &p.started {
+    if let Some(started) = p.started() {
         return Err(DomainError::PhaseAlreadyStarted {
             key,
             phase,
             on: started.on,
         });
     }
-    if let Some(done) = &p.completed {
+    if let Some(done) = p.completed() {
         return Err(DomainError::PhaseAlreadyCompleted {
             key,
             phase,
@@ -189,14 +189,14 @@ pub fn complete(
     }
     refuse(problems)?;
     let key = objective.key().to_string();
-    if let Some(done) = &p.completed {
+    if let Some(done) = p.completed() {
         return Err(DomainError::PhaseAlreadyCompleted {
             key,
             phase,
             on: done.on,
         });
     }
-    if let Some(started) = p.started.as_ref().filter(|s| on < s.on) {
+    if let Some(started) = p.started().filter(|s| on < s.on) {
         return Err(DomainError::CompletionBeforeStart {
             key,
             phase,
@@ -241,7 +241,7 @@ pub fn retract(
         ));
     }
     refuse(problems)?;
-    let Some(done) = &p.completed else {
+    let Some(done) = p.completed() else {
         return Err(DomainError::NothingToRetract {
             key: objective.key().to_string(),
             phase,

@@ -531,7 +531,7 @@ fn change_event(
             errors.extend(problems);
             ok.then(|| ObjectiveEvent::PhaseDescriptionChanged {
                 phase: *n,
-                from: p.description.latest().clone(),
+                from: p.description.latest().to_string(),
                 to: description.trim().to_string(),
                 revision,
             })

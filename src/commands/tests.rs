@@ -563,7 +563,7 @@ fn a_retracted_completion_returns_the_phase_to_in_progress() {
     let after = given.with(A, &manager("2250"), then[0].clone());
     let phase = after.objective(A).phase(1).cloned().unwrap();
     assert_eq!(phase.status_at(d("2022-05-29")), PhaseStatus::InProgress);
-    assert!(phase.completed.is_none());
+    assert!(phase.completed().is_none());
     // And it can be completed again, with the right date.
     assert!(after
         .when(A, complete(1, "2022-05-27"), &manager("2250"))

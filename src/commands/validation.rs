@@ -58,8 +58,7 @@ pub fn decide_validation(
         });
     }
     if let Some(phase) = objective.phases().iter().find(|p| {
-        p.completed
-            .as_ref()
+        p.completed()
             .is_some_and(|c| c.actor_id == principal.actor_id)
     }) {
         return Err(DomainError::ValidatesOwnCompletion {
@@ -126,7 +125,7 @@ pub fn decide_validation(
             let problem = match objective.phase(*n) {
                 None => Some(format!("l'obiettivo {key} non ha la fase {n}")),
                 Some(p) if p.is_withdrawn() => Some(format!("la fase {n} è stata stralciata")),
-                Some(p) if field == "unverified_phases" && p.completed.is_none() => {
+                Some(p) if field == "unverified_phases" && p.completed().is_none() => {
                     Some(format!("la fase {n} non è stata dichiarata completata"))
                 }
                 Some(_) => None,

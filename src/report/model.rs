@@ -528,8 +528,7 @@ fn unit_reports(plan: &Plan, registry: &Registry, at: NaiveDate) -> Vec<UnitRepo
         .into_values()
         .map(|(code, mut objectives)| {
             objectives.sort_by(|a, b| {
-                (a.spec().letter.len(), &a.spec().letter)
-                    .cmp(&(b.spec().letter.len(), &b.spec().letter))
+                (a.letter().len(), a.letter()).cmp(&(b.letter().len(), b.letter()))
             });
             let unit = plan.unit(&code);
             let scores = scores_of(plan.year, at, objectives.clone());
@@ -537,7 +536,7 @@ fn unit_reports(plan: &Plan, registry: &Registry, at: NaiveDate) -> Vec<UnitRepo
                 name: unit.map_or_else(|| code.clone(), |u| u.display_name().to_string()),
                 manager: unit
                     .and_then(|u| u.manager.clone())
-                    .or_else(|| objectives.first().map(|o| o.spec().manager.clone())),
+                    .or_else(|| objectives.first().map(|o| o.original_manager().to_string())),
                 manager_title: unit.and_then(|u| u.manager_title.clone()),
                 score: scores.units.first().map(|u| u.score),
                 validated: 0,
@@ -612,8 +611,8 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
         letter: view.letter,
         title: view.title,
         manager: view.manager,
-        strategic_purpose: objective.spec().strategic_purpose.clone(),
-        expected_result: objective.spec().expected_result.clone(),
+        strategic_purpose: objective.texts().strategic_purpose.to_string(),
+        expected_result: objective.texts().expected_result.to_string(),
         involved,
         indicators,
         final_deadline: view.final_deadline,
@@ -634,7 +633,7 @@ fn objective_report(objective: &Objective, at: NaiveDate) -> ObjectiveReport {
             note: v.note.clone(),
             reference: v.reference.clone(),
             stale: view.validation_stale,
-            actor: v.recorded.actor.clone(),
+            actor: v.recorded.actor.to_string(),
             recorded_at: v.recorded.recorded_at,
         }),
         validated_outcome: view.score.validated_outcome,

@@ -521,16 +521,16 @@ fn objective_page(
             let mut notes = Vec::new();
             if let Some(phase) = o.phase(ph.number) {
                 for (kind, mark) in [
-                    ("Avvio", &phase.started),
-                    ("Completamento", &phase.completed),
+                    ("Avvio", phase.started()),
+                    ("Completamento", phase.completed()),
                 ] {
                     if let Some(m) = mark {
                         notes.push(NoteLine {
                             kind: kind.to_string(),
                             on: view::date(m.on),
-                            text: m.note.clone().unwrap_or_default(),
-                            evidence: m.evidence.clone(),
-                            actor: m.recorded.actor.clone(),
+                            text: m.note.unwrap_or_default().to_string(),
+                            evidence: m.evidence.iter().map(|e| e.to_string()).collect(),
+                            actor: m.recorded.actor.to_string(),
                             recorded_at: italian::timestamp(m.recorded.recorded_at),
                         });
                     }
@@ -619,7 +619,7 @@ fn objective_page(
         .map(|val| ValidationRow {
             stage: italian::validation_stage(val.stage).to_string(),
             outcome: italian::validation_outcome(val.outcome).to_string(),
-            actor: val.recorded.actor.clone(),
+            actor: val.recorded.actor.to_string(),
             recorded_at: italian::timestamp(val.recorded.recorded_at),
             unverified: italian::numbers(&val.unverified_phases),
             neutralised: italian::numbers(&val.neutralised_phases),
@@ -929,7 +929,7 @@ fn queue_of(r: &traguardo_projections::Registry, today: NaiveDate) -> Vec<QueueL
             let s = o.score(today);
             Some(QueueLine {
                 key: o.key().to_string(),
-                title: o.spec().title.clone(),
+                title: o.original_title().to_string(),
                 on_time: italian::pct(s.on_time_pct),
                 outcome: italian::outcome(s.outcome).to_string(),
                 reason: reason.to_string(),

@@ -568,15 +568,12 @@ fn the_state_as_of_a_seq_is_what_the_system_said_then() {
         .objective_as_of(RF_A, Until::Seq(0))
         .unwrap()
         .is_none());
-    assert!(as_of(loaded).phases()[0].completed.is_none());
+    assert!(as_of(loaded).phases()[0].completed().is_none());
     let then = as_of(completed);
-    assert_eq!(
-        then.phases()[0].completed.as_ref().unwrap().on,
-        d("2022-05-20")
-    );
+    assert_eq!(then.phases()[0].completed().unwrap().on, d("2022-05-20"));
     assert_score(then.score(d("2022-05-21")), 20.0, 20.0, Outcome::InProgress);
     let now = as_of(retracted);
-    assert!(now.phases()[0].completed.is_none());
+    assert!(now.phases()[0].completed().is_none());
     assert_score(now.score(d("2022-05-21")), 0.0, 0.0, Outcome::InProgress);
     // The latest seq is the live state.
     assert_eq!(now, w.app.read(|r| r.objective(RF_A).unwrap().clone()));

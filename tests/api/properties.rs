@@ -659,7 +659,7 @@ fn resolve(world: &World, keys: &[String], step: &Step) -> Step {
             let done: Vec<u32> = o
                 .phases()
                 .iter()
-                .filter(|p| p.completed.is_some())
+                .filter(|p| p.completed().is_some())
                 .map(|p| p.number)
                 .collect();
             *phase = match done.len() {

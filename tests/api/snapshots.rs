@@ -151,10 +151,7 @@ fn a_snapshot_whose_event_was_rewritten_since_is_refused_and_the_log_is_folded_i
     assert_eq!((refused, found), (seq, forged));
     // The read model is the log as it is now, rewritten note and all.
     let phase = registry.objective("2022-2250-A").unwrap().phase(1).unwrap();
-    assert_eq!(
-        phase.completed.as_ref().unwrap().note.as_deref(),
-        Some("riscritta")
-    );
+    assert_eq!(phase.completed().unwrap().note, Some("riscritta"));
     assert_eq!(
         registry,
         traguardo::app::replay(world.app.store().as_ref()).unwrap()
