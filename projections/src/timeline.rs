@@ -24,7 +24,9 @@ pub struct Change<T> {
 pub struct Timeline<T> {
     /// The value as first defined.
     pub original: T,
-    /// The changes, oldest first; none until the first.
+    /// The changes, oldest first; none until the first. A boxed `Vec` on
+    /// purpose: one pointer (a `Vec` is three words, a boxed slice two).
+    #[allow(clippy::box_collection)]
     changes: Option<Box<Vec<Change<T>>>>,
 }
 
