@@ -898,7 +898,7 @@ impl App {
         &self,
         key: &str,
         cut: Until,
-    ) -> Option<Result<(Option<Objective>, Option<NaiveDate>), AppError>> {
+    ) -> Option<Result<time_travel::Answer, AppError>> {
         let answer = self.inner.travel.cached(key, cut)?;
         Some(answer.map(|(objective, date)| {
             let date = match cut {

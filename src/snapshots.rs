@@ -350,7 +350,9 @@ impl StreamSnapshots {
     /// gets a snapshot.
     pub fn due(&self, event: &RecordedEvent) -> bool {
         let every = self.every.load(Ordering::Relaxed);
-        every > 0 && event.version % every == 0 && event.stream.starts_with(OBJECTIVE_STREAMS)
+        every > 0
+            && event.version.is_multiple_of(every)
+            && event.stream.starts_with(OBJECTIVE_STREAMS)
     }
 
     /// Queues a snapshot of `objective`, folded through `event`; dropped (and
@@ -476,7 +478,7 @@ pub fn write_stream_snapshots(store: &dyn Store, every: u64) -> Result<u64, AppE
         registry.apply_text(&event, data).map_err(AppError::from)?;
         let key = event.stream.strip_prefix(OBJECTIVE_STREAMS);
         if let Some(objective) = key
-            .filter(|_| event.version % every == 0)
+            .filter(|_| event.version.is_multiple_of(every))
             .and_then(|key| registry.objective(key))
         {
             batch.push(stream_snapshot(Due {

@@ -65,6 +65,11 @@ pub const DEFAULT_BUDGET_BYTES: usize = 512 << 20;
 /// encoded size.
 const DECODED_PER_ENCODED_BYTE: usize = 3;
 
+/// A time-travel answer from memory: the objective at the cut (`None` when it
+/// did not exist yet) and, when the cached stretch tells it, the Italian date
+/// of the cut's record time.
+pub type Answer = (Option<Objective>, Option<NaiveDate>);
+
 /// Cached stretches of objective streams, for reads at a past seq.
 pub struct TimeTravelCache {
     state: Mutex<State>,
@@ -215,7 +220,7 @@ impl History {
             fold(&mut folded, &event, decoded.clone())?;
             bytes += size;
             state_bytes += size;
-            if event.version % CHECKPOINT_EVERY == 0 {
+            if event.version.is_multiple_of(CHECKPOINT_EVERY) {
                 if let Some(o) = &folded {
                     checkpoints.push((event.version, Arc::new(o.clone())));
                     bytes += state_bytes;
@@ -254,7 +259,7 @@ impl History {
     /// up to it; and, for a seq, the Italian date of its record time when this
     /// stretch tells it (the seq is one of its events, or lies between two
     /// recorded on the same day).
-    fn at(&self, cut: Until) -> Option<Result<(Option<Objective>, Option<NaiveDate>), AppError>> {
+    fn at(&self, cut: Until) -> Option<Result<Answer, AppError>> {
         let count = match cut {
             Until::Seq(seq) => {
                 if seq > self.complete_through || self.floor.as_ref().is_some_and(|f| seq < f.seq) {
@@ -366,11 +371,7 @@ impl TimeTravelCache {
     ///
     /// # Errors
     /// When a cached event cannot be folded (a bug).
-    pub fn cached(
-        &self,
-        key: &str,
-        cut: Until,
-    ) -> Option<Result<(Option<Objective>, Option<NaiveDate>), AppError>> {
+    pub fn cached(&self, key: &str, cut: Until) -> Option<Result<Answer, AppError>> {
         let stream = self.lookup(&objective_stream(key))?;
         let answer = stream.covering(cut)?.at(cut)?;
         self.count(|s| s.hits += 1);

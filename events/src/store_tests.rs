@@ -323,7 +323,9 @@ fn the_nearest_stream_snapshot_at_or_before_a_seq_comes_back_and_a_new_one_repla
         data: vec![1, 2, 3],
         ..a4
     };
-    f.store.put_stream_snapshots(&[replaced.clone()]).unwrap();
+    f.store
+        .put_stream_snapshots(std::slice::from_ref(&replaced))
+        .unwrap();
     f.store.shutdown();
     let reopened = f.open_another(f.clock.clone());
     assert_eq!(
