@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::commands::{self, DomainError, ObjectiveCommand, Principal, RevisionRequest};
 use crate::error::AppError;
 use crate::plan_document::ValidPlan;
-use crate::snapshots::{self, Folded, Start};
+use crate::snapshots::{self, Folded, Start, StreamSnapshotStats, StreamSnapshots};
 use crate::time_travel::{self, TimeTravelCache};
 
 /// The application state: cheap to clone, shared by every request.
@@ -83,6 +83,9 @@ struct ReadModel {
     // Why the read model cannot follow the log right now (the database does not
     // answer); cleared once it catches up again.
     lagging: Mutex<Option<String>>,
+    /// Where the fold hands over objectives whose stream reached a multiple of
+    /// N versions, to be stored as stream snapshots in the background.
+    stream_snapshots: StreamSnapshots,
 }
 
 /// How many events the follower reads and folds at a time.
@@ -114,6 +117,13 @@ impl ReadModel {
             if let Err(e) = registry.apply(event) {
                 tracing::error!(error = %e, "cannot fold a committed event");
                 self.drifted(e.to_string());
+            } else if self.stream_snapshots.due(event) {
+                // A copy now, at exactly this version; encoded and written by
+                // the snapshot thread, off the append's path.
+                let key = event.stream.strip_prefix("objective/").unwrap_or_default();
+                if let Some(objective) = registry.objective(key) {
+                    self.stream_snapshots.offer(event, objective);
+                }
             }
             cursor = event.seq;
             last_hash = Some(&event.hash);
@@ -239,6 +249,10 @@ impl App {
             folded,
             drift: Mutex::default(),
             lagging: Mutex::default(),
+            stream_snapshots: StreamSnapshots::start(
+                Arc::downgrade(&store),
+                snapshots::STREAM_SNAPSHOT_EVERY,
+            ),
         });
         // Weak: the store keeps its hooks, and must not keep itself alive.
         let reader: Weak<dyn Store> = Arc::downgrade(&store);
@@ -855,18 +869,97 @@ impl App {
     /// # Errors
     /// When the store cannot be read or the stream cannot be folded.
     pub fn objective_as_of(&self, key: &str, until: Until) -> Result<Option<Objective>, AppError> {
+        if let Some(answer) = self.inner.travel.cached(key, until) {
+            return answer.map(|(objective, _)| objective);
+        }
         let until = self.as_seq(until)?;
         if let Until::Seq(seq) = until {
+            // Everything the read model folded is committed: visible to a read.
+            let head = self.inner.model.cursor();
             return self
                 .inner
                 .travel
-                .objective_at(self.inner.store.as_ref(), key, seq);
+                .objective_at(self.inner.store.as_ref(), key, seq, head);
         }
         let events = self
             .inner
             .store
             .read_stream(&objective_stream(key), until)?;
         Ok(Objective::from_events(&events)?)
+    }
+
+    /// Time travel from memory alone, without reading the store (so on any
+    /// thread): objective `key` at a record-time cut, and the date it is
+    /// evaluated at when the cut tells it (DESIGN.md §4: the Italian date of
+    /// the cut's record time; for a seq, known when the cached stream holds it
+    /// or brackets it within one day). `None` when the store must be read:
+    /// then [`App::time_travel`].
+    pub fn time_travel_cached(
+        &self,
+        key: &str,
+        cut: Until,
+    ) -> Option<Result<time_travel::Answer, AppError>> {
+        let answer = self.inner.travel.cached(key, cut)?;
+        Some(answer.map(|(objective, date)| {
+            let date = match cut {
+                Until::RecordedAt(t) => Some(traguardo_events::clock::local_date(&t)),
+                _ => date,
+            };
+            (objective, date)
+        }))
+    }
+
+    /// Objective `key` at a record-time cut and the date it is evaluated at:
+    /// `at` when given, else the Italian date of the cut's record time.
+    ///
+    /// # Errors
+    /// When the store cannot be read or the stream cannot be folded.
+    pub fn time_travel(
+        &self,
+        key: &str,
+        cut: Until,
+        at: Option<NaiveDate>,
+    ) -> Result<(Option<Objective>, NaiveDate), AppError> {
+        let objective = self.objective_as_of(key, cut)?;
+        let at = match at {
+            Some(at) => at,
+            None => self.cut_date(cut)?,
+        };
+        Ok((objective, at))
+    }
+
+    /// The Italian date of a cut's record time (today for a seq past the head,
+    /// or without a cut).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub fn cut_date(&self, cut: Until) -> Result<NaiveDate, AppError> {
+        Ok(match cut {
+            Until::RecordedAt(t) => traguardo_events::clock::local_date(&t),
+            Until::Seq(seq) => self
+                .recorded_at(seq)?
+                .map_or_else(|| self.today(), |t| traguardo_events::clock::local_date(&t)),
+            Until::End | Until::Version(_) => self.today(),
+        })
+    }
+
+    /// Writes a stream snapshot of an objective every `every` versions of its
+    /// stream from now on (0: none; [`snapshots::STREAM_SNAPSHOT_EVERY`] until
+    /// set).
+    pub fn set_stream_snapshot_every(&self, every: u64) {
+        self.inner.model.stream_snapshots.set_every(every);
+    }
+
+    /// Waits, at most `timeout`, until every stream snapshot handed over so far
+    /// is written (or lost); whether it was.
+    pub fn flush_stream_snapshots(&self, timeout: Duration) -> bool {
+        self.inner.model.stream_snapshots.flush(timeout)
+    }
+
+    /// Stream snapshots written, dropped and failed so far.
+    #[must_use]
+    pub fn stream_snapshot_stats(&self) -> StreamSnapshotStats {
+        self.inner.model.stream_snapshots.stats()
     }
 
     /// Bounds the memory of the cache behind [`App::objective_as_of`] to

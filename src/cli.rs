@@ -261,6 +261,14 @@ fn snapshot(db: &std::path::Path) -> anyhow::Result<ExitCode> {
         }
     }
     let taken = app.take_snapshot()?;
+    let streams = crate::snapshots::write_stream_snapshots(
+        app.store().as_ref(),
+        crate::snapshots::STREAM_SNAPSHOT_EVERY,
+    )?;
+    println!(
+        "{streams} stream snapshots (every {} versions of each objective)",
+        crate::snapshots::STREAM_SNAPSHOT_EVERY
+    );
     app.store().shutdown();
     match taken {
         Some(seq) => {

@@ -14,11 +14,21 @@
 //! encoded under the registry's read lock (appends wait for the encoding, not
 //! for the disk), then written by a blocking task outside the store's writer,
 //! in parts that are each a transaction of their own ([`Store::save_snapshot`]).
+//!
+//! Stream snapshots ([`StreamSnapshots`]) are the other kind: one objective's
+//! folded state every [`STREAM_SNAPSHOT_EVERY`] versions of its stream, handed
+//! over by the commit hook and written by a thread of their own, where time
+//! travel starts ([`crate::time_travel`]). `traguardo snapshot` also writes them
+//! for a whole existing log ([`write_stream_snapshots`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use traguardo_events::store::REGISTRY_SNAPSHOT;
-use traguardo_events::{Snapshot, Store, StoreExt};
-use traguardo_projections::snapshot::{self, SCHEMA};
-use traguardo_projections::Registry;
+use traguardo_events::{RecordedEvent, Snapshot, Store, StoreExt, StreamSnapshot};
+use traguardo_projections::snapshot::{self, OBJECTIVE_SCHEMA, SCHEMA};
+use traguardo_projections::{Objective, Registry};
 
 use crate::error::AppError;
 
@@ -248,4 +258,244 @@ pub fn encode(
 
 fn genesis() -> String {
     traguardo_events::Head::genesis().hash
+}
+
+/// A stream snapshot every this many versions of an objective's stream, unless
+/// told otherwise (`serve --stream-snapshot-every`).
+pub const STREAM_SNAPSHOT_EVERY: u64 = 32;
+
+/// Folded objectives waiting to be encoded and written, at most: when the
+/// writer falls this far behind, further snapshots are dropped (and counted),
+/// never waited for.
+const STREAM_SNAPSHOT_QUEUE: usize = 4_096;
+
+/// Stream snapshots written per transaction, at most.
+const STREAM_SNAPSHOT_BATCH: usize = 256;
+
+/// The prefix of objective streams.
+const OBJECTIVE_STREAMS: &str = "objective/";
+
+/// Writes stream snapshots ([`traguardo_events::StreamSnapshot`]) of objectives
+/// off the request path: the read model hands over (by [`StreamSnapshots::offer`],
+/// from the commit hook) a copy of an objective whose stream just reached a
+/// multiple of `every` versions, and a thread of its own encodes what is queued
+/// and writes it in one transaction. A full queue or a failed write loses
+/// snapshots, never a request: time travel then starts from an earlier one.
+pub struct StreamSnapshots {
+    every: AtomicU64,
+    sender: Mutex<Option<mpsc::SyncSender<Due>>>,
+    counters: Arc<StreamSnapshotCounters>,
+}
+
+/// What [`StreamSnapshots`] did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamSnapshotStats {
+    /// Stream snapshots written.
+    pub written: u64,
+    /// Dropped because the queue was full.
+    pub dropped: u64,
+    /// Lost to a failed encoding or write.
+    pub failed: u64,
+}
+
+#[derive(Default)]
+struct StreamSnapshotCounters {
+    queued: AtomicU64,
+    /// Written, or failed: no longer waiting.
+    done: AtomicU64,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// An objective folded through the event at `version` of its stream.
+struct Due {
+    stream: String,
+    version: u64,
+    seq: u64,
+    hash: String,
+    objective: Objective,
+}
+
+impl StreamSnapshots {
+    /// A writer of stream snapshots into `store`, every `every` versions (0:
+    /// none). Its thread ends when this is dropped or the store is gone.
+    pub fn start(store: Weak<dyn Store>, every: u64) -> Self {
+        let counters = Arc::new(StreamSnapshotCounters::default());
+        let (sender, receiver) = mpsc::sync_channel(STREAM_SNAPSHOT_QUEUE);
+        let thread_counters = counters.clone();
+        let spawned = std::thread::Builder::new()
+            .name("stream-snapshots".into())
+            .spawn(move || write_loop(&store, &receiver, &thread_counters));
+        let sender = match spawned {
+            Ok(_) => Some(sender),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the stream snapshot writer; none will be written");
+                None
+            }
+        };
+        StreamSnapshots {
+            every: AtomicU64::new(every),
+            sender: Mutex::new(sender),
+            counters,
+        }
+    }
+
+    /// Writes one every `every` versions from now on (0: none).
+    pub fn set_every(&self, every: u64) {
+        self.every.store(every, Ordering::Relaxed);
+    }
+
+    /// Whether `event`, just folded, brings its objective to a version that
+    /// gets a snapshot.
+    pub fn due(&self, event: &RecordedEvent) -> bool {
+        let every = self.every.load(Ordering::Relaxed);
+        every > 0
+            && event.version.is_multiple_of(every)
+            && event.stream.starts_with(OBJECTIVE_STREAMS)
+    }
+
+    /// Queues a snapshot of `objective`, folded through `event`; dropped (and
+    /// counted) when the writer is that far behind.
+    pub fn offer(&self, event: &RecordedEvent, objective: &Objective) {
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(sender) = sender.as_ref() else {
+            return;
+        };
+        let due = Due {
+            stream: event.stream.clone(),
+            version: event.version,
+            seq: event.seq,
+            hash: event.hash.clone(),
+            objective: objective.clone(),
+        };
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        if sender.try_send(due).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            self.counters.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every snapshot queued so far is written (or lost), at most
+    /// `timeout`; whether it was.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let queued = self.counters.queued.load(Ordering::Relaxed);
+        let until = Instant::now() + timeout;
+        while self.counters.done.load(Ordering::Relaxed) < queued {
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
+    /// Written, dropped and failed so far.
+    pub fn stats(&self) -> StreamSnapshotStats {
+        let c = &self.counters;
+        StreamSnapshotStats {
+            written: c.written.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The writer thread: takes what is queued (up to a batch), encodes it, writes
+/// it in one transaction; until the queue closes or the store is gone.
+fn write_loop(
+    store: &Weak<dyn Store>,
+    receiver: &mpsc::Receiver<Due>,
+    counters: &StreamSnapshotCounters,
+) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < STREAM_SNAPSHOT_BATCH {
+            match receiver.try_recv() {
+                Ok(due) => batch.push(due),
+                Err(_) => break,
+            }
+        }
+        let count = batch.len() as u64;
+        let Some(store) = store.upgrade() else {
+            counters.done.fetch_add(count, Ordering::Relaxed);
+            return;
+        };
+        let encoded: Vec<StreamSnapshot> = batch
+            .into_iter()
+            .filter_map(|due| match stream_snapshot(due) {
+                Ok(snapshot) => Some(snapshot),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot encode a stream snapshot");
+                    None
+                }
+            })
+            .collect();
+        let lost = count - encoded.len() as u64;
+        match store.put_stream_snapshots(&encoded) {
+            Ok(()) => {
+                counters
+                    .written
+                    .fetch_add(encoded.len() as u64, Ordering::Relaxed);
+                counters.failed.fetch_add(lost, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, snapshots = count, "cannot write stream snapshots");
+                counters.failed.fetch_add(count, Ordering::Relaxed);
+            }
+        }
+        counters.done.fetch_add(count, Ordering::Relaxed);
+    }
+}
+
+fn stream_snapshot(due: Due) -> Result<StreamSnapshot, AppError> {
+    Ok(StreamSnapshot {
+        data: snapshot::encode_objective(&due.objective)
+            .map_err(|e| AppError::Internal(e.to_string()))?,
+        stream: due.stream,
+        version: due.version,
+        seq: due.seq,
+        hash: due.hash,
+        schema: OBJECTIVE_SCHEMA,
+    })
+}
+
+/// Writes the stream snapshots of a whole existing log (`traguardo snapshot`):
+/// folds it from the start and stores each objective's state at every
+/// multiple of `every` versions (replacing any stored there). Answers how many
+/// were written.
+///
+/// # Errors
+/// When the log cannot be read or folded, or the snapshots cannot be written.
+pub fn write_stream_snapshots(store: &dyn Store, every: u64) -> Result<u64, AppError> {
+    if every == 0 {
+        return Ok(0);
+    }
+    let mut registry = Registry::new();
+    let mut batch = Vec::with_capacity(STREAM_SNAPSHOT_BATCH);
+    let mut written = 0u64;
+    store.for_each_raw(0, |event, data| {
+        registry.apply_text(&event, data).map_err(AppError::from)?;
+        let key = event.stream.strip_prefix(OBJECTIVE_STREAMS);
+        if let Some(objective) = key
+            .filter(|_| event.version.is_multiple_of(every))
+            .and_then(|key| registry.objective(key))
+        {
+            batch.push(stream_snapshot(Due {
+                stream: event.stream.clone(),
+                version: event.version,
+                seq: event.seq,
+                hash: event.hash.clone(),
+                objective: objective.clone(),
+            })?);
+            if batch.len() == STREAM_SNAPSHOT_BATCH {
+                store.put_stream_snapshots(&batch)?;
+                written += batch.len() as u64;
+                batch.clear();
+            }
+        }
+        Ok::<(), AppError>(())
+    })?;
+    store.put_stream_snapshots(&batch)?;
+    Ok(written + batch.len() as u64)
 }

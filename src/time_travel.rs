@@ -1,57 +1,83 @@
-//! Time travel from memory: an objective as the log held it at a past seq,
-//! folded from a cached copy of its stream instead of read and folded whole from
-//! the store on every request.
+//! Time travel: an objective as the log held it at a past seq or record time,
+//! folded from the nearest stream snapshot stored beside the log and from
+//! cached stretches of its stream, instead of read and folded whole from
+//! version 1 on every request.
 //!
 //! A stream only grows and the log refuses UPDATE and DELETE, so what a stream
-//! held up to a seq never changes: a prefix read once stays true in every process.
-//! For each stream asked about, the cache keeps
-//! - its events read so far (versions `1..=n`), decoded once, their JSON dropped;
-//! - the folded [`Objective`] after every [`CHECKPOINT_EVERY`] versions;
-//! - the seq up to which that prefix is known to be the whole stream: the cut it
-//!   was read at, never past the head of the log read just before it (so nothing
-//!   committed at or before it can be missing).
+//! held up to a seq never changes: a stretch read once stays true in every
+//! process. For each stream asked about, the cache keeps disjoint stretches,
+//! each
+//! - from a floor: the objective folded through some version (a stream
+//!   snapshot's), or nothing for the stretch that starts at version 1;
+//! - with its events after the floor, decoded once, their JSON dropped, and
+//!   the folded [`Objective`] at every [`CHECKPOINT_EVERY`]-th version;
+//! - known to hold every event of the stream up to a seq: the cut it was read
+//!   at, never past a head known committed (so nothing at or before it can be
+//!   missing).
 //!
-//! A read at seq `N` within that bound clones the checkpoint at or before `N` and
-//! folds at most `CHECKPOINT_EVERY - 1` events onto it. Past the bound, the
-//! stream is read again up to the new cut: its event at the cached last version
-//! must be the one cached (same seq and hash), and only the events after it are
-//! decoded and folded; otherwise the entry is rebuilt from what was read.
-//! A seq past the head of the log is answered from the store, never cached.
+//! A read at seq `N` within a stretch clones the checkpoint at or before `N`
+//! and folds at most `CHECKPOINT_EVERY - 1` events onto it, in memory
+//! ([`TimeTravelCache::cached`], which the HTTP handler calls on the runtime
+//! thread, without the blocking pool). Otherwise the nearest stream snapshot at
+//! or before `N` is looked up: when a cached stretch reaches its version, only
+//! the versions after that stretch's last are read (the last is read again and
+//! must be the one cached: same seq and hash); else a new stretch starts at the
+//! snapshot. Either way a miss reads at most the versions between a snapshot
+//! and `N`, not the stream from version 1.
 //!
-//! Memory is bounded by a budget of estimated bytes (the JSON size of the events'
-//! data plus their fixed parts, and a checkpoint counted as the events folded into
-//! it); whole streams are evicted, least recently read first.
+//! A stream snapshot is never trusted blindly: its schema number must be
+//! [`OBJECTIVE_SCHEMA`], and the stream is read from the snapshot's own version
+//! on, so that the first event read must have the snapshot's seq and chain
+//! hash (a log rewritten under it does not). A refused snapshot is counted
+//! ([`CacheStats::snapshots_refused`]) and the stream is folded from version 1.
+//!
+//! Memory is bounded by a budget of estimated bytes; whole streams are evicted,
+//! least recently read first. A budget of 0 keeps nothing in memory: every read
+//! starts from a snapshot in the store.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use chrono::{DateTime, NaiveDate, Utc};
 use hashlink::LinkedHashMap;
+use traguardo_events::clock::local_date;
 use traguardo_events::domain::ObjectiveEvent;
 use traguardo_events::model::objective_stream;
 use traguardo_events::store::{Store, Until};
 use traguardo_events::RecordedEvent;
+use traguardo_events::StreamSnapshot;
 use traguardo_projections::objective::decode;
+use traguardo_projections::snapshot::{decode_objective, OBJECTIVE_SCHEMA};
 use traguardo_projections::Objective;
 
 use crate::error::AppError;
 
-/// A folded checkpoint every this many versions of a stream: a read folds at most
-/// this many minus one (already decoded) events onto a clone of one. A checkpoint
-/// holds everything folded before it, so the memory of a stream's checkpoints
-/// grows with the square of its length over this; at 64, a 190-event stream
-/// has two, about as large together as its events.
-pub const CHECKPOINT_EVERY: usize = 64;
+/// A folded checkpoint at every version that is a multiple of this: a read
+/// folds at most this many minus one (already decoded) events onto a clone of
+/// one. The same interval as the stream snapshots written by default, so a
+/// stretch that starts at a snapshot has its checkpoints at the snapshots'
+/// versions.
+pub const CHECKPOINT_EVERY: u64 = 32;
 
 /// The budget when none is given: 512 MiB of estimated bytes.
 pub const DEFAULT_BUDGET_BYTES: usize = 512 << 20;
 
-/// Cached streams of objectives, for reads at a past seq.
+/// A folded objective held in memory is counted as this many times its
+/// encoded size.
+const DECODED_PER_ENCODED_BYTE: usize = 3;
+
+/// A time-travel answer from memory: the objective at the cut (`None` when it
+/// did not exist yet) and, when the cached stretch tells it, the Italian date
+/// of the cut's record time.
+pub type Answer = (Option<Objective>, Option<NaiveDate>);
+
+/// Cached stretches of objective streams, for reads at a past seq.
 pub struct TimeTravelCache {
     state: Mutex<State>,
 }
 
 struct State {
     /// Least recently read first.
-    streams: LinkedHashMap<String, Arc<History>>,
+    streams: LinkedHashMap<String, Arc<Stream>>,
     bytes: usize,
     budget: usize,
     stats: CacheStats,
@@ -62,14 +88,20 @@ struct State {
 pub struct CacheStats {
     /// Reads answered from memory alone.
     pub hits: u64,
-    /// Reads that had to read the store (a stream not cached, or grown since).
+    /// Reads that had to read the store (a stream not cached, grown since, or
+    /// asked below its cached stretch).
     pub misses: u64,
-    /// Streams dropped to stay within the budget.
+    /// Streams dropped (with every stretch of theirs) to stay within the budget.
     pub evictions: u64,
     /// Streams held now.
     pub streams: usize,
     /// Estimated bytes held now.
     pub bytes: usize,
+    /// Store reads that started from a stream snapshot.
+    pub snapshots_used: u64,
+    /// Stream snapshots refused (an old schema, or the log no longer holds
+    /// their event): the stream was folded from version 1.
+    pub snapshots_refused: u64,
 }
 
 /// One event of a cached stream: its envelope (without its JSON data) and its
@@ -79,116 +111,211 @@ struct Cached {
     decoded: ObjectiveEvent,
 }
 
-/// The cached prefix of one stream.
+/// Where an event sits in the log: enough to check that the log still holds it
+/// and to cut on record time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mark {
+    version: u64,
+    seq: u64,
+    hash: String,
+    recorded_at: DateTime<Utc>,
+}
+
+impl Mark {
+    fn of(event: &RecordedEvent) -> Mark {
+        Mark {
+            version: event.version,
+            seq: event.seq,
+            hash: event.hash.clone(),
+            recorded_at: event.recorded_at,
+        }
+    }
+}
+
+/// A stretch of one stream: a floor, the events after it, checkpoints.
+#[derive(Clone)]
 struct History {
-    /// Versions `1..=events.len()`, in order.
-    events: Vec<Cached>,
-    /// `checkpoints[i]`: the objective folded through version
-    /// `(i + 1) * CHECKPOINT_EVERY`.
-    checkpoints: Vec<Arc<Objective>>,
-    /// Every event of the stream with a seq at or before this is in `events`.
+    /// The event the floor state was folded through (`None`: from version 1).
+    floor: Option<Mark>,
+    /// The events after the floor, in version order, from version
+    /// `floor.version + 1`.
+    events: Vec<Arc<Cached>>,
+    /// Folded states by ascending version: the floor's first (when there is
+    /// one), then every [`CHECKPOINT_EVERY`]-th version.
+    checkpoints: Vec<(u64, Arc<Objective>)>,
+    /// The last event of the stretch (the floor's when it has no events).
+    last: Option<Mark>,
+    /// Every event of the stream with a seq from the floor's to this is here.
     complete_through: u64,
-    /// The hash of the last event of `events` (the events keep none).
-    last_hash: String,
-    /// Estimated bytes of the events alone (`bytes` adds the checkpoints).
-    event_bytes: usize,
     bytes: usize,
 }
 
+/// A stretch read from the store: the floor (its event and state), and the
+/// events after it.
+struct Read {
+    floor: Option<(RecordedEvent, Objective, usize)>,
+    events: Vec<RecordedEvent>,
+}
+
 impl History {
-    /// The prefix `base` (if any) continued by `fresh` (the events after it, in
-    /// version order), known complete through `head`. `None` when `fresh` does
-    /// not continue `base`.
-    fn extend(
-        base: Option<&History>,
+    /// The version the events start after.
+    fn base(&self) -> u64 {
+        self.floor.as_ref().map_or(0, |f| f.version)
+    }
+
+    /// The version of the last event of the stretch (0 when none).
+    fn last_version(&self) -> u64 {
+        self.last.as_ref().map_or(0, |l| l.version)
+    }
+
+    /// A stretch from `floor` (its event, state and encoded size) followed by
+    /// `fresh`, known complete through `head`. `None` when the events do not
+    /// follow on from one another.
+    fn build(
+        floor: Option<(Mark, Arc<Objective>, usize)>,
         fresh: Vec<RecordedEvent>,
         head: u64,
     ) -> Result<Option<History>, AppError> {
-        let mut last_hash = base.map(|h| h.last_hash.clone()).unwrap_or_default();
-        let (mut events, mut checkpoints, mut event_bytes, mut bytes, mut folded) = match base {
-            Some(h) => (
-                // Cloned, not shared: the entry readers hold stays as it was.
-                h.events
-                    .iter()
-                    .map(|c| Cached {
-                        event: c.event.clone(),
-                        decoded: c.decoded.clone(),
-                    })
-                    .collect::<Vec<_>>(),
-                h.checkpoints.clone(),
-                h.event_bytes,
-                h.bytes,
-                h.fold_through(h.events.len())?,
-            ),
-            None => (Vec::new(), Vec::new(), 0, 0, None),
+        let (floor, state, encoded) = match floor {
+            Some((mark, state, encoded)) => (Some(mark), Some(state), encoded),
+            None => (None, None, 0),
         };
+        let size = encoded * DECODED_PER_ENCODED_BYTE;
+        let empty = History {
+            last: floor.clone(),
+            checkpoints: state
+                .into_iter()
+                .filter_map(|s| Some((floor.as_ref()?.version, s)))
+                .collect(),
+            floor,
+            events: Vec::new(),
+            complete_through: 0,
+            bytes: std::mem::size_of::<History>() + size,
+        };
+        empty.extend(fresh, head)
+    }
+
+    /// This stretch continued by `fresh` (the events after its last, in
+    /// version order), complete through `head`; `None` when they do not follow.
+    fn extend(&self, fresh: Vec<RecordedEvent>, head: u64) -> Result<Option<History>, AppError> {
+        let mut folded = self.fold_through(self.base() + self.events.len() as u64)?;
+        let mut events = self.events.clone();
+        let mut checkpoints = self.checkpoints.clone();
+        let mut bytes = self.bytes;
+        let mut last = self.last.clone();
+        let mut state_bytes = bytes / (checkpoints.len() + 1);
         for mut event in fresh {
-            let expected = events.len() as u64 + 1;
-            let last_seq = events.last().map_or(0, |c| c.event.seq);
-            if event.version != expected || event.seq <= last_seq {
+            let expected = last.as_ref().map_or(1, |m| m.version + 1);
+            if event.version != expected || last.as_ref().is_some_and(|m| event.seq <= m.seq) {
                 return Ok(None);
             }
             let decoded = decode(&event)?;
             let size = estimated_bytes(&event);
-            last_hash = std::mem::take(&mut event.hash);
-            // The fold reads the envelope's seq, version, actor, role and record
-            // time, and the decoded data: the rest is dropped.
+            last = Some(Mark::of(&event));
             event.data = serde_json::Value::Null;
             event.stream = String::new();
             event.prev_hash = String::new();
+            event.hash = String::new();
             event.correlation = None;
-            match folded.as_mut() {
-                None => folded = Some(Objective::define(&event, decoded.clone())?),
-                Some(o) => o.apply(&event, decoded.clone())?,
-            }
-            events.push(Cached { event, decoded });
-            event_bytes += size;
+            fold(&mut folded, &event, decoded.clone())?;
             bytes += size;
-            if events.len() % CHECKPOINT_EVERY == 0 {
+            state_bytes += size;
+            if event.version.is_multiple_of(CHECKPOINT_EVERY) {
                 if let Some(o) = &folded {
-                    checkpoints.push(Arc::new(o.clone()));
-                    bytes += event_bytes;
+                    checkpoints.push((event.version, Arc::new(o.clone())));
+                    bytes += state_bytes;
                 }
             }
+            events.push(Arc::new(Cached { event, decoded }));
         }
-        let complete_through = head.max(events.last().map_or(0, |c| c.event.seq));
         Ok(Some(History {
+            floor: self.floor.clone(),
             events,
             checkpoints,
-            complete_through,
-            last_hash,
-            event_bytes,
-            bytes: bytes + std::mem::size_of::<History>(),
+            complete_through: head.max(last.as_ref().map_or(0, |m| m.seq)),
+            last,
+            bytes,
         }))
     }
 
-    /// The objective as it was with its first `count` events folded (`None` for 0).
-    fn fold_through(&self, count: usize) -> Result<Option<Objective>, AppError> {
-        let from_checkpoint = count / CHECKPOINT_EVERY;
-        let (mut objective, start) = match from_checkpoint
-            .checked_sub(1)
-            .and_then(|i| self.checkpoints.get(i))
-        {
-            Some(checkpoint) => (
-                Some(Objective::clone(checkpoint)),
-                from_checkpoint * CHECKPOINT_EVERY,
-            ),
+    /// The objective folded through `version` (`None` for 0); `version` is
+    /// at least the floor's and at most the last cached.
+    fn fold_through(&self, version: u64) -> Result<Option<Objective>, AppError> {
+        let at = self.checkpoints.partition_point(|(v, _)| *v <= version);
+        let (mut objective, from) = match at.checked_sub(1).map(|i| &self.checkpoints[i]) {
+            Some((v, state)) => (Some(Objective::clone(state)), *v),
             None => (None, 0),
         };
-        for cached in &self.events[start..count] {
-            match objective.as_mut() {
-                None => objective = Some(Objective::define(&cached.event, cached.decoded.clone())?),
-                Some(o) => o.apply(&cached.event, cached.decoded.clone())?,
-            }
+        let base = self.base();
+        let start = usize::try_from(from.saturating_sub(base)).unwrap_or(usize::MAX);
+        let end = usize::try_from(version.saturating_sub(base)).unwrap_or(usize::MAX);
+        for cached in self.events.get(start..end).unwrap_or_default() {
+            fold(&mut objective, &cached.event, cached.decoded.clone())?;
         }
         Ok(objective)
     }
 
-    /// The objective as the log held it up to `seq` (at most `complete_through`).
-    fn at_seq(&self, seq: u64) -> Result<Option<Objective>, AppError> {
-        let count = self.events.partition_point(|c| c.event.seq <= seq);
-        self.fold_through(count)
+    /// The objective at a cut, if this stretch holds every event of the stream
+    /// up to it; and, for a seq, the Italian date of its record time when this
+    /// stretch tells it (the seq is one of its events, or lies between two
+    /// recorded on the same day).
+    fn at(&self, cut: Until) -> Option<Result<Answer, AppError>> {
+        let count = match cut {
+            Until::Seq(seq) => {
+                if seq > self.complete_through || self.floor.as_ref().is_some_and(|f| seq < f.seq) {
+                    return None;
+                }
+                self.events.partition_point(|c| c.event.seq <= seq)
+            }
+            Until::RecordedAt(t) => {
+                // Record times never decrease along the log: the stream's events
+                // at or before `t` come before the first cached one after it.
+                if self.floor.as_ref().is_some_and(|f| f.recorded_at > t)
+                    || self.last.as_ref().is_none_or(|l| l.recorded_at <= t)
+                {
+                    return None;
+                }
+                self.events.partition_point(|c| c.event.recorded_at <= t)
+            }
+            Until::End | Until::Version(_) => return None,
+        };
+        let date = match cut {
+            Until::Seq(seq) => self.date_of(seq, count),
+            _ => None,
+        };
+        Some(
+            self.fold_through(self.base() + count as u64)
+                .map(|o| (o, date)),
+        )
     }
+
+    /// The Italian date of the record time of seq `seq`, when the stretch tells
+    /// it; `count` events of the stretch are at or before it.
+    fn date_of(&self, seq: u64, count: usize) -> Option<NaiveDate> {
+        let before = match count.checked_sub(1) {
+            Some(i) => Some((self.events[i].event.seq, self.events[i].event.recorded_at)),
+            None => self.floor.as_ref().map(|f| (f.seq, f.recorded_at)),
+        };
+        let (at_or_before, t) = before?;
+        if at_or_before == seq {
+            return Some(local_date(&t));
+        }
+        let after = self.events.get(count)?.event.recorded_at;
+        let day = local_date(&t);
+        (day == local_date(&after)).then_some(day)
+    }
+}
+
+fn fold(
+    objective: &mut Option<Objective>,
+    event: &RecordedEvent,
+    decoded: ObjectiveEvent,
+) -> Result<(), AppError> {
+    match objective.as_mut() {
+        None => *objective = Some(Objective::define(event, decoded)?),
+        Some(o) => o.apply(event, decoded)?,
+    }
+    Ok(())
 }
 
 /// The estimated bytes of one cached event: its inline size, the kept strings,
@@ -197,6 +324,7 @@ impl History {
 fn estimated_bytes(event: &RecordedEvent) -> usize {
     let data = serde_json::to_vec(&event.data).map_or(0, |v| v.len());
     std::mem::size_of::<Cached>()
+        + std::mem::size_of::<Arc<Cached>>()
         + data
         + event.event_type.len()
         + event.actor.len()
@@ -224,7 +352,7 @@ impl TimeTravelCache {
         state.evict();
     }
 
-    /// Hits, misses, evictions and what is held now.
+    /// Hits, misses, evictions, snapshots used and refused, and what is held now.
     #[must_use]
     pub fn stats(&self) -> CacheStats {
         let state = self.lock();
@@ -235,9 +363,26 @@ impl TimeTravelCache {
         }
     }
 
-    /// Objective `key` as the log held it up to seq `seq`: from memory when the
-    /// cached prefix of its stream reaches `seq`, else after reading from the
-    /// store what is not cached.
+    /// Objective `key` at a cut (a seq or a record time), from memory alone:
+    /// `None` when no cached stretch of its stream holds every event up to the
+    /// cut (then [`TimeTravelCache::objective_at`] reads the store). With the
+    /// answer, for a seq, the Italian date of its record time when the cached
+    /// stretch tells it.
+    ///
+    /// # Errors
+    /// When a cached event cannot be folded (a bug).
+    pub fn cached(&self, key: &str, cut: Until) -> Option<Result<Answer, AppError>> {
+        let stream = self.lookup(&objective_stream(key))?;
+        let answer = stream.covering(cut)?.at(cut)?;
+        self.count(|s| s.hits += 1);
+        Some(answer)
+    }
+
+    /// Objective `key` as the log held it up to seq `seq`: from memory when a
+    /// cached stretch of its stream holds it, else after reading from the
+    /// store at most what lies between the nearest stream snapshot at or before
+    /// `seq` (or the end of a cached stretch past it) and `seq`. `head` is a
+    /// seq known committed (everything at or before it is visible to a read).
     ///
     /// # Errors
     /// When the store cannot be read or the stream cannot be folded.
@@ -246,56 +391,176 @@ impl TimeTravelCache {
         store: &dyn Store,
         key: &str,
         seq: u64,
+        head: u64,
     ) -> Result<Option<Objective>, AppError> {
-        let stream = objective_stream(key);
-        if self.lock().budget == 0 {
-            // Turned off: the plain read and fold of the whole prefix.
-            let events = store.read_stream(&stream, Until::Seq(seq))?;
-            return Ok(Objective::from_events(&events)?);
+        if let Some(answer) = self.cached(key, Until::Seq(seq)) {
+            return answer.map(|(o, _)| o);
         }
-        let cached = self.lookup(&stream);
-        if let Some(history) = cached.as_ref().filter(|h| seq <= h.complete_through) {
-            self.count(|s| s.hits += 1);
-            return history.at_seq(seq);
+        let name = objective_stream(key);
+        let cut = seq.min(head);
+        if self.lock().budget == 0 {
+            // Nothing kept: from the nearest snapshot, folded and dropped.
+            let mut snapshot = self.snapshot_at(store, &name, cut);
+            let read = loop {
+                if let Some(read) = self.read(store, &name, snapshot.take(), Until::Seq(seq))? {
+                    break read;
+                }
+            };
+            let mut objective = read.floor.map(|(_, state, _)| state);
+            for event in &read.events {
+                fold(&mut objective, event, decode(event)?)?;
+            }
+            return Ok(objective);
         }
         self.count(|s| s.misses += 1);
-        // The head first: everything committed at or before it is visible to the
-        // stream read that follows. Only the rows up to the cut are read (a miss
-        // costs what a read without the cache does); a cut past the head is not
-        // history yet and is never cached.
-        let cut = seq.min(store.head()?.seq);
-        let fresh = store.read_stream(&stream, Until::Seq(cut))?;
-        let history = match cached {
-            Some(base) => {
-                // The log only grows: the rows read continue the cached prefix.
-                let known = base.events.len();
-                let still = fresh
-                    .get(known.wrapping_sub(1))
-                    .zip(base.events.last())
-                    .is_some_and(|(now, then)| {
-                        now.seq == then.event.seq && now.hash == base.last_hash
-                    });
-                if still {
-                    History::extend(Some(&base), fresh.into_iter().skip(known).collect(), cut)?
-                } else {
-                    tracing::warn!(stream, "a cached stream no longer matches the log");
-                    History::extend(None, fresh, cut)?
+        let mut stream = self
+            .lookup(&name)
+            .map_or_else(Stream::default, |s| Stream::clone(&s));
+        let mut snapshot = self.snapshot_at(store, &name, cut);
+        let stretch = loop {
+            let base = snapshot.as_ref().map_or(0, |s| s.version);
+            // A cached stretch that reaches the snapshot's version: continued
+            // from its last event (fewer rows than from the snapshot).
+            if let Some(i) = stream
+                .stretches
+                .iter()
+                .rposition(|h| h.base() <= base && h.last_version() >= base)
+            {
+                let h = stream.stretches[i].clone();
+                if cut <= h.complete_through {
+                    // The seq is past the head: the stretch up to it stays.
+                    break h;
                 }
+                let from = h.last_version().max(1);
+                let fresh = store.read_stream_from(&name, from, Until::Seq(cut))?;
+                let continues = match (&h.last, fresh.first()) {
+                    (None, _) => true,
+                    (Some(l), Some(first)) => first.seq == l.seq && first.hash == l.hash,
+                    (Some(_), None) => false,
+                };
+                let skip = usize::from(h.last.is_some());
+                let extended = if continues {
+                    h.extend(fresh.into_iter().skip(skip).collect(), cut)?
+                } else {
+                    None
+                };
+                if let Some(extended) = extended {
+                    let extended = Arc::new(extended);
+                    stream.replace(i, extended.clone());
+                    break extended;
+                }
+                tracing::warn!(stream = name, "a cached stream no longer matches the log");
+                stream = Stream::default();
+                continue;
             }
-            None => History::extend(None, fresh, cut)?,
+            let Some(read) = self.read(store, &name, snapshot.take(), Until::Seq(cut))? else {
+                continue;
+            };
+            let Some(built) = History::build(floored(read.floor), read.events, cut)? else {
+                return Err(AppError::Internal(format!(
+                    "the stream {name} read from the store does not follow on"
+                )));
+            };
+            let built = Arc::new(built);
+            stream.add(built.clone());
+            break built;
         };
-        let Some(history) = history.filter(|h| !h.events.is_empty()) else {
+        if stream
+            .stretches
+            .iter()
+            .all(|h| h.floor.is_none() && h.events.is_empty())
+        {
+            // No such objective (yet): nothing to keep.
             return Ok(None);
+        }
+        let answer = match stretch.at(Until::Seq(seq)) {
+            Some(answer) => answer?.0,
+            None => {
+                // Past the head: not yet history, and not cached as if it were.
+                let events = store.read_stream(&name, Until::Seq(seq))?;
+                Objective::from_events(&events)?
+            }
         };
-        let answer = if seq <= history.complete_through {
-            history.at_seq(seq)?
-        } else {
-            // Past the head: not yet history, and not cached as if it were.
-            let events = store.read_stream(&stream, Until::Seq(seq))?;
-            Objective::from_events(&events)?
-        };
-        self.insert(stream, Arc::new(history));
+        self.insert(name, Arc::new(stream));
         Ok(answer)
+    }
+
+    /// The nearest stream snapshot at or before seq `at`, when there is one of
+    /// this fold's schema (one of another is refused and counted).
+    fn snapshot_at(&self, store: &dyn Store, stream: &str, at: u64) -> Option<StreamSnapshot> {
+        let snapshot = match store.stream_snapshot_at(stream, at) {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(stream, error = %e, "cannot read a stream snapshot");
+                return None;
+            }
+        };
+        if snapshot.schema == OBJECTIVE_SCHEMA {
+            return Some(snapshot);
+        }
+        self.refused(
+            &snapshot,
+            &format!(
+                "schema {}, the fold's is {OBJECTIVE_SCHEMA}",
+                snapshot.schema
+            ),
+        );
+        None
+    }
+
+    /// The stretch of `stream` from `snapshot` (else from version 1) up to
+    /// `until`. The snapshot's own event is read first and must be the one it
+    /// names: `None` when it is not (the snapshot is refused and counted).
+    fn read(
+        &self,
+        store: &dyn Store,
+        stream: &str,
+        snapshot: Option<StreamSnapshot>,
+        until: Until,
+    ) -> Result<Option<Read>, AppError> {
+        let Some(snapshot) = snapshot else {
+            return Ok(Some(Read {
+                floor: None,
+                events: store.read_stream(stream, until)?,
+            }));
+        };
+        let mut events = store.read_stream_from(stream, snapshot.version, until)?;
+        let holds = events.first().is_some_and(|e| {
+            e.version == snapshot.version && e.seq == snapshot.seq && e.hash == snapshot.hash
+        });
+        if !holds {
+            self.refused(&snapshot, "the log no longer holds its event");
+            return Ok(None);
+        }
+        match decode_objective(&snapshot.data) {
+            Ok(state) if state.version() == snapshot.version => {
+                self.count(|s| s.snapshots_used += 1);
+                let first = events.remove(0);
+                Ok(Some(Read {
+                    floor: Some((first, state, snapshot.data.len())),
+                    events,
+                }))
+            }
+            Ok(state) => {
+                self.refused(&snapshot, &format!("it holds version {}", state.version()));
+                Ok(None)
+            }
+            Err(e) => {
+                self.refused(&snapshot, &e.to_string());
+                Ok(None)
+            }
+        }
+    }
+
+    fn refused(&self, snapshot: &StreamSnapshot, reason: &str) {
+        self.count(|s| s.snapshots_refused += 1);
+        tracing::warn!(
+            stream = snapshot.stream,
+            version = snapshot.version,
+            seq = snapshot.seq,
+            reason,
+            "stream snapshot refused; folding the stream from version 1"
+        );
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -308,23 +573,72 @@ impl TimeTravelCache {
         f(&mut self.lock().stats);
     }
 
-    fn lookup(&self, stream: &str) -> Option<Arc<History>> {
+    fn lookup(&self, stream: &str) -> Option<Arc<Stream>> {
         let mut state = self.lock();
         let found = state.streams.to_back(stream)?;
         Some(found.clone())
     }
 
-    fn insert(&self, stream: String, history: Arc<History>) {
+    fn insert(&self, name: String, stream: Arc<Stream>) {
         let mut state = self.lock();
-        if history.bytes > state.budget {
+        if stream.bytes > state.budget {
             return;
         }
-        state.bytes += history.bytes;
-        if let Some(old) = state.streams.replace(stream, history) {
+        state.bytes += stream.bytes;
+        if let Some(old) = state.streams.replace(name, stream) {
             state.bytes -= old.bytes;
         }
         state.evict();
     }
+}
+
+/// The cached stretches of one stream: disjoint, by ascending floor.
+#[derive(Clone, Default)]
+struct Stream {
+    stretches: Vec<Arc<History>>,
+    bytes: usize,
+}
+
+impl Stream {
+    /// The stretch a cut would fall in: the last whose floor is at or before it.
+    fn covering(&self, cut: Until) -> Option<&History> {
+        let after = self.stretches.partition_point(|h| match (&h.floor, cut) {
+            (None, _) => true,
+            (Some(f), Until::Seq(seq)) => f.seq <= seq,
+            (Some(f), Until::RecordedAt(t)) => f.recorded_at <= t,
+            (Some(_), Until::End | Until::Version(_)) => false,
+        });
+        Some(&self.stretches[after.checked_sub(1)?])
+    }
+
+    fn replace(&mut self, i: usize, stretch: Arc<History>) {
+        self.bytes = self.bytes - self.stretches[i].bytes + stretch.bytes;
+        self.stretches[i] = stretch;
+    }
+
+    fn add(&mut self, stretch: Arc<History>) {
+        let at = self
+            .stretches
+            .partition_point(|h| h.base() < stretch.base());
+        self.bytes += stretch.bytes;
+        if self
+            .stretches
+            .get(at)
+            .is_some_and(|h| h.base() == stretch.base())
+        {
+            self.bytes -= self.stretches[at].bytes;
+            self.stretches[at] = stretch;
+        } else {
+            self.stretches.insert(at, stretch);
+        }
+    }
+}
+
+/// A floor read from the store as a stretch's floor.
+fn floored(
+    floor: Option<(RecordedEvent, Objective, usize)>,
+) -> Option<(Mark, Arc<Objective>, usize)> {
+    floor.map(|(event, state, encoded)| (Mark::of(&event), Arc::new(state), encoded))
 }
 
 impl State {

@@ -121,6 +121,11 @@ pub struct HttpArgs {
     /// every time-travel read, as before the cache.
     #[arg(long, default_value_t = 512)]
     pub time_travel_cache_mb: usize,
+    /// Stream snapshots every N versions of each objective (as `traguardo serve
+    /// --stream-snapshot-every`), written while the log is filled; 0 writes
+    /// none, and time travel reads streams from version 1.
+    #[arg(long, default_value_t = traguardo::snapshots::STREAM_SNAPSHOT_EVERY)]
+    pub stream_snapshot_every: u64,
     /// Before the time-travel runs, read each history objective once at the head
     /// (not measured): the runs then show a server whose cache holds what they
     /// read, not one that has just started.
@@ -190,6 +195,7 @@ fn run_in(args: &HttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Result<Exi
         .build()?;
     let app = App::open(dir.join("bench-http.db"), Clock::system())?;
     app.set_time_travel_budget(args.time_travel_cache_mb << 20);
+    app.set_stream_snapshot_every(args.stream_snapshot_every);
     let admin = Principal::new("traguardo-bench", Role::Admin, Vec::new());
 
     section("setup");
@@ -235,6 +241,19 @@ fn run_in(args: &HttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Result<Exi
         fill.appended as f64 / fill.took.as_secs_f64().max(1e-9),
         fill.appended / history.objectives.max(1),
         fill.took.as_secs_f64()
+    );
+    let waited = Instant::now();
+    let flushed = app.flush_stream_snapshots(Duration::from_secs(1_800));
+    let written = app.stream_snapshot_stats();
+    println!(
+        "  stream snapshots every {} versions: {} written, {} dropped (queue full), {} failed; \
+         {:.1} s more to write the last{}",
+        args.stream_snapshot_every,
+        written.written,
+        written.dropped,
+        written.failed,
+        waited.elapsed().as_secs_f64(),
+        if flushed { "" } else { " (gave up waiting)" }
     );
     let units = live.unit_codes();
     let (managers, auditor) = runtime.block_on(async {
@@ -348,12 +367,15 @@ fn drive(
                 if matches!(load, Load::Seq | Load::AsOf) {
                     let cache = app.time_travel_stats();
                     println!(
-                        "  time-travel cache so far: {} hits, {} misses, {} evictions; {} streams, {:.0} MiB (estimated)",
+                        "  time-travel cache so far: {} hits, {} misses, {} evictions; {} streams, {:.0} MiB (estimated); \
+                         {} store reads from a stream snapshot, {} snapshots refused",
                         cache.hits,
                         cache.misses,
                         cache.evictions,
                         cache.streams,
-                        cache.bytes as f64 / f64::from(1u32 << 20)
+                        cache.bytes as f64 / f64::from(1u32 << 20),
+                        cache.snapshots_used,
+                        cache.snapshots_refused
                     );
                 }
                 results.push((load, measured));

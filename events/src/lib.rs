@@ -16,7 +16,9 @@
 //!   whole chain, following other processes' appends; [`store::open`] picks the
 //!   engine from a path or URL. Also the group-commit writer loop both engines run,
 //!   and [`Snapshot`]s: a read model's serialised state at a seq and hash, kept
-//!   beside the log (table `snapshots`) and checked against it before use.
+//!   beside the log (table `snapshots`) and checked against it before use;
+//!   [`StreamSnapshot`]s, one stream's folded state every N versions (table
+//!   `stream_snapshots`), where time travel starts instead of version 1.
 //! - [`sqlite`]: [`SqliteStore`], the embedded engine (one file, WAL).
 //! - [`pg`]: [`PgStore`], the PostgreSQL engine (several processes on one
 //!   database, ordered by a table lock, followed by LISTEN/NOTIFY).
@@ -46,4 +48,6 @@ pub use error::{Error, Result, Unwritable};
 pub use ids::{IdError, ObjectiveKey, StreamId, StreamRef};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
-pub use store::{PendingAppend, Snapshot, Store, StoreExt, StoredKey, Verification};
+pub use store::{
+    PendingAppend, Snapshot, Store, StoreExt, StoredKey, StreamSnapshot, Verification,
+};

@@ -26,7 +26,7 @@ use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
 use crate::store::{
     self, ChainCheck, CommitHook, Follower, GroupCommit, GroupDone, GroupFailure, IdempotencyKey,
     IdempotentResult, KeyVisitor, PendingAppend, Queue, RawVisitor, Request, Snapshot, Staged,
-    Store, StoredKey, Until, Verification, Writer,
+    Store, StoredKey, StreamSnapshot, Until, Verification, Writer,
 };
 use crate::tree::{self, NodeKey, TreeTx};
 use crate::{Clock, Error, Result};
@@ -117,6 +117,19 @@ the next version of its stream and link to the head'); END;",
         data BLOB    NOT NULL,
         PRIMARY KEY (name, seq, part)
     );",
+    // 7: the folded state of a stream at some of its versions, for time travel.
+    // Disposable like `snapshots` (no trigger protects it): a row names the seq
+    // and chain hash of the event at its version, and is checked before use.
+    "CREATE TABLE stream_snapshots (
+        stream  TEXT    NOT NULL,
+        version INTEGER NOT NULL,
+        seq     INTEGER NOT NULL,
+        hash    TEXT    NOT NULL,
+        schema  INTEGER NOT NULL,
+        data    BLOB    NOT NULL,
+        PRIMARY KEY (stream, version)
+    );
+    CREATE INDEX stream_snapshots_seq ON stream_snapshots (stream, seq);",
 ];
 
 /// The triggers that keep the log append-only; `verify` reports any that is gone.
@@ -166,6 +179,10 @@ const LATEST_SNAPSHOT: &str = "SELECT seq, hash, schema, taken_at, parts FROM sn
      WHERE name = ?1 ORDER BY seq DESC LIMIT 1";
 const SNAPSHOT_PARTS: &str =
     "SELECT data FROM snapshot_parts WHERE name = ?1 AND seq = ?2 ORDER BY part";
+const PUT_STREAM_SNAPSHOT: &str = "INSERT OR REPLACE INTO stream_snapshots \
+     (stream, version, seq, hash, schema, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const STREAM_SNAPSHOT_AT: &str = "SELECT version, seq, hash, schema, data FROM stream_snapshots \
+     WHERE stream = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1";
 
 /// The writer's page cache, in KiB (a negative `cache_size` is KiB).
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
@@ -511,6 +528,32 @@ impl SqliteStore {
         })
     }
 
+    /// The events of one stream from version `from` on, oldest first, up to
+    /// `until`.
+    ///
+    /// # Errors
+    /// When the database cannot be read or a row is corrupt.
+    pub fn read_stream_from(
+        &self,
+        stream: &str,
+        from: u64,
+        until: Until,
+    ) -> Result<Vec<RecordedEvent>> {
+        let (clause, bound) = until_clause(until);
+        let sql =
+            format!("{SELECT_EVENT} WHERE stream = ?1 AND version >= ?3 {clause} ORDER BY version");
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = match bound {
+                Some(bound) => stmt.query(params![stream, bound, from])?,
+                // No bound: ?2 is not in the statement, but numbered after it.
+                None => stmt.query(params![stream, rusqlite::types::Null, from])?,
+            };
+            collect_events(rows)
+        })
+    }
+
     /// The events of every stream whose name starts with `prefix` (e.g.
     /// `objective/2022-`), in seq order, up to `until` (a version bound is ignored).
     ///
@@ -775,6 +818,15 @@ impl Store for SqliteStore {
         SqliteStore::read_stream(self, stream, until)
     }
 
+    fn read_stream_from(
+        &self,
+        stream: &str,
+        from: u64,
+        until: Until,
+    ) -> Result<Vec<RecordedEvent>> {
+        SqliteStore::read_stream_from(self, stream, from, until)
+    }
+
     fn read_streams_with_prefix(&self, prefix: &str, until: Until) -> Result<Vec<RecordedEvent>> {
         SqliteStore::read_streams_with_prefix(self, prefix, until)
     }
@@ -963,6 +1015,49 @@ impl Store for SqliteStore {
             tx.execute(DELETE_SNAPSHOT_PARTS, [name])?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    fn put_stream_snapshots(&self, snapshots: &[StreamSnapshot]) -> Result<()> {
+        if snapshots.is_empty() {
+            return Ok(());
+        }
+        self.with_reader(|conn| {
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            {
+                let mut insert = tx.prepare_cached(PUT_STREAM_SNAPSHOT)?;
+                for s in snapshots {
+                    insert.execute(params![
+                        s.stream,
+                        i64::try_from(s.version).unwrap_or(i64::MAX),
+                        i64::try_from(s.seq).unwrap_or(i64::MAX),
+                        s.hash,
+                        s.schema,
+                        s.data,
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn stream_snapshot_at(&self, stream: &str, seq: u64) -> Result<Option<StreamSnapshot>> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached(STREAM_SNAPSHOT_AT)?
+                .query_row(params![stream, seq], |r| {
+                    Ok(StreamSnapshot {
+                        stream: stream.to_string(),
+                        version: r.get(0)?,
+                        seq: r.get(1)?,
+                        hash: r.get(2)?,
+                        schema: r.get(3)?,
+                        data: r.get(4)?,
+                    })
+                })
+                .optional()?)
         })
     }
 

@@ -162,6 +162,41 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
+/// The folded state of one stream at one of its versions, kept beside the log
+/// (`stream_snapshots`) so that a read of the stream at a past seq starts from
+/// it instead of version 1. Disposable: written off the request path, replaced
+/// freely, and never trusted blindly: a reader checks that the log still holds
+/// the event `seq` of this stream at `version` with the chain hash `hash`, and
+/// that `schema` is its fold's current one, before using `data`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StreamSnapshot {
+    /// The stream, e.g. `objective/2022-2250-A`.
+    pub stream: String,
+    /// The stream version of the last event folded into it.
+    pub version: u64,
+    /// The global seq of that event.
+    pub seq: u64,
+    /// The chain hash of that event.
+    pub hash: String,
+    /// The schema number of the encoding and fold that wrote it.
+    pub schema: u32,
+    /// The encoded folded state.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for StreamSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamSnapshot")
+            .field("stream", &self.stream)
+            .field("version", &self.version)
+            .field("seq", &self.seq)
+            .field("hash", &self.hash)
+            .field("schema", &self.schema)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
 /// The name of the snapshot of the whole read model.
 pub const REGISTRY_SNAPSHOT: &str = "registry";
 
@@ -258,6 +293,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// When the database cannot be read or a row is corrupt.
     fn read_stream(&self, stream: &str, until: Until) -> Result<Vec<RecordedEvent>>;
+
+    /// The events of one stream from version `from` (inclusive) on, oldest
+    /// first, up to `until`: what a reader that holds the stream's first
+    /// versions already (or a snapshot of them) still needs.
+    ///
+    /// # Errors
+    /// When the database cannot be read or a row is corrupt.
+    fn read_stream_from(&self, stream: &str, from: u64, until: Until)
+        -> Result<Vec<RecordedEvent>>;
 
     /// The events of every stream whose name starts with `prefix` (e.g.
     /// `objective/2022-`), in seq order, up to `until` (a version bound is ignored).
@@ -408,6 +452,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// When the database cannot be written.
     fn discard_snapshots(&self, name: &str) -> Result<()>;
+
+    /// Stores stream snapshots in one transaction, around the writer, each in
+    /// place of any earlier one of the same stream and version.
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    fn put_stream_snapshots(&self, snapshots: &[StreamSnapshot]) -> Result<()>;
+
+    /// The snapshot of `stream` with the greatest seq at or before `seq`, if
+    /// there is one; unchecked.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    fn stream_snapshot_at(&self, stream: &str, seq: u64) -> Result<Option<StreamSnapshot>>;
 
     /// Why the last commit failed, while the database refuses writes (a full
     /// disk, a read-only file); `None` once a commit succeeds again. Engines

@@ -231,7 +231,110 @@ contract_tests!(
     web_sessions_live_beside_the_log_are_shared_by_stores_expire_and_end_when_closed,
     idempotency_keys_imported_into_either_engine_answer_as_on_the_source,
     a_snapshot_replaces_the_one_before_survives_a_restart_and_is_discarded_on_request,
+    a_stream_is_read_from_a_version_on_up_to_each_kind_of_until,
+    the_nearest_stream_snapshot_at_or_before_a_seq_comes_back_and_a_new_one_replaces_it,
 );
+
+/// `read_stream_from`: the versions from `from` on, bounded like `read_stream`;
+/// from version 1 it is `read_stream`.
+fn a_stream_is_read_from_a_version_on_up_to_each_kind_of_until(engine: Engine) {
+    let f = Fixture::new(engine);
+    for i in 0..6 {
+        for stream in ["objective/a", "objective/b"] {
+            f.clock.advance(chrono::Duration::seconds(1));
+            f.store
+                .append(AppendBatch::new().push(event(stream, json!({"i": i}))))
+                .unwrap();
+        }
+    }
+    let all = f.store.read_stream("objective/a", Until::End).unwrap();
+    let versions =
+        |events: Vec<RecordedEvent>| events.iter().map(|e| e.version).collect::<Vec<_>>();
+    let read = |from, until| {
+        f.store
+            .read_stream_from("objective/a", from, until)
+            .unwrap()
+    };
+    assert_eq!(read(1, Until::End), all);
+    assert_eq!(versions(read(4, Until::End)), [4, 5, 6]);
+    assert_eq!(versions(read(2, Until::Version(4))), [2, 3, 4]);
+    // Seq 7 is the fourth event of `objective/a` (the streams alternate).
+    assert_eq!(versions(read(3, Until::Seq(7))), [3, 4]);
+    assert_eq!(
+        versions(read(3, Until::RecordedAt(all[4].recorded_at))),
+        [3, 4, 5]
+    );
+    assert!(read(5, Until::Seq(4)).is_empty());
+    assert!(read(7, Until::End).is_empty());
+    assert_eq!(read(5, Until::End), all[4..].to_vec());
+}
+
+/// Stream snapshots: the one with the greatest seq at or before the one asked
+/// comes back byte for byte (none before the first), other streams are apart,
+/// a second put at the same version replaces the first, and the log is
+/// untouched.
+fn the_nearest_stream_snapshot_at_or_before_a_seq_comes_back_and_a_new_one_replaces_it(
+    engine: Engine,
+) {
+    use crate::store::StreamSnapshot;
+    let f = Fixture::new(engine);
+    for i in 0..4 {
+        for stream in ["objective/a", "objective/b"] {
+            f.store
+                .append(AppendBatch::new().push(event(stream, json!({"i": i}))))
+                .unwrap();
+        }
+    }
+    let of = |stream: &str, version: u64, data: Vec<u8>| {
+        let e = f
+            .store
+            .read_stream(stream, Until::Version(version))
+            .unwrap();
+        let e = e.last().unwrap();
+        StreamSnapshot {
+            stream: stream.into(),
+            version,
+            seq: e.seq,
+            hash: e.hash.clone(),
+            schema: 3,
+            data,
+        }
+    };
+    // `objective/a` holds seqs 1, 3, 5, 7; `objective/b` 2, 4, 6, 8.
+    let (a2, a4, b2) = (
+        of("objective/a", 2, vec![2, 0, 255]),
+        of("objective/a", 4, (0..=255).collect()),
+        of("objective/b", 2, vec![7]),
+    );
+    f.store
+        .put_stream_snapshots(&[a2.clone(), a4.clone(), b2.clone()])
+        .unwrap();
+    f.store.put_stream_snapshots(&[]).unwrap();
+    let at = |stream: &str, seq| f.store.stream_snapshot_at(stream, seq).unwrap();
+    assert_eq!(at("objective/a", 2), None);
+    assert_eq!(at("objective/a", 3), Some(a2.clone()));
+    assert_eq!(at("objective/a", 6), Some(a2));
+    assert_eq!(at("objective/a", 7), Some(a4.clone()));
+    assert_eq!(at("objective/a", u64::MAX), Some(a4.clone()));
+    assert_eq!(at("objective/b", 100), Some(b2));
+    assert_eq!(at("objective/c", 100), None);
+    let replaced = StreamSnapshot {
+        schema: 4,
+        data: vec![1, 2, 3],
+        ..a4
+    };
+    f.store
+        .put_stream_snapshots(std::slice::from_ref(&replaced))
+        .unwrap();
+    f.store.shutdown();
+    let reopened = f.open_another(f.clock.clone());
+    assert_eq!(
+        reopened.stream_snapshot_at("objective/a", 8).unwrap(),
+        Some(replaced)
+    );
+    assert_eq!(reopened.head().unwrap().seq, 8, "the log is untouched");
+    assert!(reopened.verify(&[]).unwrap().ok());
+}
 
 /// Web sessions: kept in `web_sessions`, outside the chained log; one store
 /// opens a session and another store on the same database (another process)

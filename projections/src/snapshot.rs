@@ -23,6 +23,12 @@ use crate::{Objective, Registry};
 /// The layout of the encoded [`Registry`]; raise it whenever the fold changes.
 pub const SCHEMA: u32 = 2;
 
+/// The layout of one [`Objective`] encoded alone, for the stream snapshots that
+/// time travel starts from: tied to [`SCHEMA`] (raising it changes this one
+/// too, so a change of the fold discards stream snapshots as well), with its
+/// own last digits for a change of this encoding alone.
+pub const OBJECTIVE_SCHEMA: u32 = SCHEMA * 1_000 + 1;
+
 /// How many parts the objectives are split into (whatever the machine: the
 /// bytes do not depend on it).
 pub const CHUNKS: usize = 16;
@@ -102,6 +108,24 @@ pub fn decode(bytes: &[u8]) -> Result<Registry, SnapshotError> {
     Ok(registry)
 }
 
+/// One objective as bytes (a positional MessagePack array, as the objectives
+/// of [`encode`]): a stream snapshot of layout [`OBJECTIVE_SCHEMA`].
+///
+/// # Errors
+/// [`SnapshotError::Encode`], which would be a bug.
+pub fn encode_objective(objective: &Objective) -> Result<Vec<u8>, SnapshotError> {
+    positional(objective)
+}
+
+/// The objective those bytes encode.
+///
+/// # Errors
+/// [`SnapshotError::Decode`] for bytes that are not an objective of
+/// [`OBJECTIVE_SCHEMA`].
+pub fn decode_objective(bytes: &[u8]) -> Result<Objective, SnapshotError> {
+    from_bytes(bytes)
+}
+
 fn named<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, SnapshotError> {
     rmp_serde::to_vec_named(value).map_err(|e| SnapshotError::Encode(e.to_string()))
 }
@@ -174,6 +198,16 @@ mod tests {
             serde_json::to_string(&a.evaluate(at)).unwrap(),
             serde_json::to_string(&b.evaluate(at)).unwrap()
         );
+    }
+
+    #[test]
+    fn bytes_that_are_not_an_objective_are_refused() {
+        for bytes in [&b""[..], b"\x93\x01\x02\x03", b"TGSNAP01"] {
+            assert!(
+                matches!(decode_objective(bytes), Err(SnapshotError::Decode(_))),
+                "{bytes:?}"
+            );
+        }
     }
 
     #[test]

@@ -124,6 +124,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAGUARDO_TIME_TRAVEL_CACHE_MB", default_value_t = 512,
           value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
     pub time_travel_cache_mb: u64,
+    /// Store each objective's folded state every N versions of its stream
+    /// (beside the log, in the background), where `?seq` and `?as_of` reads
+    /// start instead of version 1; 0 writes none.
+    #[arg(long, env = "TRAGUARDO_STREAM_SNAPSHOT_EVERY",
+          default_value_t = crate::snapshots::STREAM_SNAPSHOT_EVERY)]
+    pub stream_snapshot_every: u64,
     /// CORS origins and rate limits.
     #[command(flatten)]
     pub conventions: layers::Conventions,
@@ -550,6 +556,7 @@ pub fn serve_blocking(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         app.set_time_travel_budget(
             usize::try_from(args.time_travel_cache_mb << 20).unwrap_or(usize::MAX),
         );
+        app.set_stream_snapshot_every(args.stream_snapshot_every);
         if args.demo && token.is_none() {
             let mut secret = [0u8; 24];
             getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;

@@ -203,14 +203,38 @@ async fn get_objective(
 ) -> Result<Response, Problem> {
     let app = state.app.clone();
     let cut = support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?;
-    let at = support::evaluation_date(query.at.as_deref(), cut, &app).await?;
-    let view = match cut {
-        None => app.read(|r| r.objective(&key).map(|o| o.evaluate(at))),
+    let (view, at) = match cut {
+        None => {
+            let at = support::evaluation_date(query.at.as_deref(), cut, &app).await?;
+            (app.read(|r| r.objective(&key).map(|o| o.evaluate(at))), at)
+        }
         Some(until) => {
-            let key = key.clone();
-            support::blocking(move || app.objective_as_of(&key, until))
-                .await?
-                .map(|o| o.evaluate(at))
+            let given = query
+                .at
+                .as_deref()
+                .filter(|a| !a.is_empty())
+                .map(|a| support::reference_date(Some(a), &app))
+                .transpose()?;
+            // From memory when the cached stream holds the cut, on this
+            // thread; else one trip to the blocking pool for all the rest.
+            let (objective, at) = match app.time_travel_cached(&key, until) {
+                Some(found) => {
+                    let (objective, date) = found?;
+                    let at = match given.or(date) {
+                        Some(at) => at,
+                        None => {
+                            let app = app.clone();
+                            support::blocking(move || app.cut_date(until)).await?
+                        }
+                    };
+                    (objective, at)
+                }
+                None => {
+                    let key = key.clone();
+                    support::blocking(move || app.time_travel(&key, until, given)).await?
+                }
+            };
+            (objective.map(|o| o.evaluate(at)), at)
         }
     };
     let view = view.ok_or_else(|| Problem::not_found(format!("no objective {key}")))?;

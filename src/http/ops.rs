@@ -74,6 +74,7 @@ pub struct Metrics {
     snapshot_seq: Gauge,
     snapshots_taken: Gauge,
     snapshot_refused: Gauge,
+    time_travel: [Gauge; 5],
     appended: Counter,
     groups: Counter,
     group_size: Histogram,
@@ -144,6 +145,31 @@ impl Metrics {
             "1 when this process refused a snapshot at start (it did not match the log or the fold) and folded the whole log",
             snapshot_refused.clone(),
         );
+        let time_travel: [Gauge; 5] = Default::default();
+        for (gauge, (name, help)) in time_travel.iter().zip([
+            (
+                "traguardo_time_travel_cache_hits",
+                "Time-travel reads (?seq, ?as_of) answered from memory",
+            ),
+            (
+                "traguardo_time_travel_cache_misses",
+                "Time-travel reads that read the store",
+            ),
+            (
+                "traguardo_time_travel_snapshots_used",
+                "Time-travel store reads that started from a stream snapshot",
+            ),
+            (
+                "traguardo_time_travel_snapshots_refused",
+                "Stream snapshots refused (old schema, or the log no longer holds their event): the stream was folded from version 1",
+            ),
+            (
+                "traguardo_stream_snapshots_written",
+                "Stream snapshots this process has written since it started",
+            ),
+        ]) {
+            registry.register(name, help, gauge.clone());
+        }
         let appended = Counter::default();
         registry.register(
             "traguardo_store_appended_events",
@@ -188,6 +214,7 @@ impl Metrics {
             snapshot_seq,
             snapshots_taken,
             snapshot_refused,
+            time_travel,
             appended,
             groups,
             group_size,
@@ -472,6 +499,17 @@ async fn metrics_text(state: &AppState, headers: &axum::http::HeaderMap) -> Resp
         .metrics
         .snapshot_refused
         .set(i64::from(state.app.start().refused()));
+    let travel = state.app.time_travel_stats();
+    let written = state.app.stream_snapshot_stats().written;
+    for (gauge, value) in state.metrics.time_travel.iter().zip([
+        travel.hits,
+        travel.misses,
+        travel.snapshots_used,
+        travel.snapshots_refused,
+        written,
+    ]) {
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+    }
     let format =
         MetricsFormat::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let Ok(text) = state.metrics.encode(format) else {

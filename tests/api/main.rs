@@ -23,6 +23,7 @@ mod report;
 mod report_pdf;
 mod report_xlsx;
 mod snapshots;
+mod stream_snapshots;
 mod support;
 mod time_travel;
 mod transparency;
