@@ -71,6 +71,10 @@ pub struct StoreArgs {
     /// Skip the bare-driver baseline (rusqlite or postgres).
     #[arg(long)]
     pub no_baseline: bool,
+    /// Stop after the batched append (and its baselines): no replay, durable
+    /// appends or visibility. For profiling the write path.
+    #[arg(long)]
+    pub batched_only: bool,
     /// Keep the scratch database instead of deleting it.
     #[arg(long)]
     pub keep: bool,
@@ -290,6 +294,12 @@ fn run_in(args: &StoreArgs, scratch: &Scratch) -> anyhow::Result<ExitCode> {
     // Replay in a fresh process, so that its memory is measured from a clean start.
     store.shutdown();
     drop(store);
+    if args.batched_only {
+        if let Some(load) = load_average() {
+            println!("load average at the end: {load}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     section(&format!(
         "replay: {} events read, decoded and folded into the registry (fresh process)",
         args.events
