@@ -277,7 +277,20 @@ fn run_in(args: &HttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Result<Exi
         "  tokens issued: a manager for each of the {} units of {LIVE_YEAR} (writes), an auditor (reads)",
         units.len()
     );
-    let server = runtime.block_on(traguardo::http::start(app.clone(), "127.0.0.1:0"))?;
+    // The load generator is one address with a token per unit: the server's
+    // per-address and per-token write limits (2,400 and 600 a minute) would
+    // answer most writes 429 and measure the limiter, not the write path.
+    let conventions = traguardo::http::layers::Conventions {
+        writes_per_token: 1_000_000_000,
+        writes_per_address: 1_000_000_000,
+        ..Default::default()
+    };
+    let server = runtime.block_on(traguardo::http::start_configured(
+        app.clone(),
+        "127.0.0.1:0",
+        traguardo::transparency::Checkpoints::disabled(),
+        conventions,
+    ))?;
     println!(
         "  server on http://{} ({server_threads} worker threads)",
         server.addr
