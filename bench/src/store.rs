@@ -71,6 +71,10 @@ pub struct StoreArgs {
     /// Skip the bare-driver baseline (rusqlite or postgres).
     #[arg(long)]
     pub no_baseline: bool,
+    /// Stop after the batched append (and its baselines): no replay, durable
+    /// appends or visibility. For profiling the write path.
+    #[arg(long)]
+    pub batched_only: bool,
     /// Keep the scratch database instead of deleting it.
     #[arg(long)]
     pub keep: bool,
@@ -240,6 +244,7 @@ fn run_in(args: &StoreArgs, scratch: &Scratch) -> anyhow::Result<ExitCode> {
         written.in_append.as_secs_f64(),
         written.wall.as_secs_f64()
     );
+    let mut with_triggers = None;
     if !args.no_baseline {
         for (triggers, what) in [
             (false, "the same rows, no hash, no checks, no trigger"),
@@ -259,7 +264,19 @@ fn run_in(args: &StoreArgs, scratch: &Scratch) -> anyhow::Result<ExitCode> {
                 rate(args.events, took),
                 took.as_secs_f64()
             );
+            if triggers {
+                with_triggers = Some(rate(args.events, took));
+            }
         }
+    }
+    if let Some(bare) = with_triggers {
+        // Issue 18: the store's batched append against the bare loop with the
+        // same triggers, same run.
+        let ratio = rate(args.events, written.in_append) / bare;
+        println!(
+            "  target (issue 18): the store at {ratio:.2}× the bare loop with the same triggers vs ≥ 0.85× {}",
+            if ratio >= 0.85 { "met" } else { "MISSED" }
+        );
     }
     if scratch.is_postgres() {
         let mut client = postgres::Client::connect(&db, postgres::NoTls)?;
@@ -277,6 +294,12 @@ fn run_in(args: &StoreArgs, scratch: &Scratch) -> anyhow::Result<ExitCode> {
     // Replay in a fresh process, so that its memory is measured from a clean start.
     store.shutdown();
     drop(store);
+    if args.batched_only {
+        if let Some(load) = load_average() {
+            println!("load average at the end: {load}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     section(&format!(
         "replay: {} events read, decoded and folded into the registry (fresh process)",
         args.events
@@ -915,14 +938,19 @@ fn replay(db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Durable {
+pub(crate) struct Durable {
     events: u64,
     wall: Duration,
     latencies: Vec<Duration>,
 }
 
 impl Durable {
-    fn percentile(&self, p: usize) -> Duration {
+    /// Events per second over the whole run.
+    pub(crate) fn rate(&self) -> f64 {
+        rate(self.events, self.wall)
+    }
+
+    pub(crate) fn percentile(&self, p: usize) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
         }
@@ -934,7 +962,7 @@ impl Durable {
 /// `appenders` tasks on a multi-threaded runtime (as in the server), each
 /// appending one event at a time to its own objective, with the expected
 /// version, and waiting until it is durable.
-fn durable_appends(
+pub(crate) fn durable_appends(
     store: Arc<dyn Store>,
     appenders: usize,
     total: u64,

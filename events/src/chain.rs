@@ -9,8 +9,6 @@
 //! The envelope is a struct whose fields are declared in sorted order; the data is
 //! a `serde_json::Value`, whose map is sorted by key.
 
-use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -79,44 +77,98 @@ pub struct Fields<'a> {
     pub version: u64,
 }
 
-/// The envelope as serialised: keys in sorted order, `data` as raw JSON text.
-#[derive(Serialize)]
-struct Envelope<'a> {
-    actor: &'a str,
-    correlation: Option<&'a str>,
-    data: &'a RawValue,
-    id: &'a str,
-    recorded_at: &'a str,
-    role: &'a str,
-    schema: u32,
-    seq: u64,
-    stream: &'a str,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    version: u64,
-}
-
-/// Appends the canonical JSON of an event to `out`.
+/// Appends the canonical JSON of an event to `out`: the fields in sorted key
+/// order, written straight into `out` (no envelope built, no re-parse of the
+/// data, no intermediate string). The output is byte for byte what serde_json
+/// writes for the same object with its keys sorted (a test below checks it).
+/// `f.data` is spliced in as it is: it must be the output of
+/// [`write_canonical_value`].
 ///
 /// # Errors
-/// When `f.data` is not JSON text (it always is when it comes from
-/// [`write_canonical_value`]).
+/// Never: the result is kept so that callers need not change if the form ever
+/// needs a check.
 pub fn write_canonical_event(out: &mut String, f: &Fields<'_>) -> serde_json::Result<()> {
-    let envelope = Envelope {
-        actor: f.actor,
-        correlation: f.correlation,
-        data: serde_json::from_str(f.data)?,
-        id: f.id,
-        recorded_at: f.recorded_at,
-        role: f.role,
-        schema: f.schema,
-        seq: f.seq,
-        stream: f.stream,
-        event_type: f.event_type,
-        version: f.version,
-    };
-    out.push_str(&serde_json::to_string(&envelope)?);
+    out.reserve(200 + f.data.len() + f.stream.len() + f.actor.len());
+    out.push_str("{\"actor\":");
+    push_json_str(out, f.actor);
+    out.push_str(",\"correlation\":");
+    match f.correlation {
+        Some(correlation) => push_json_str(out, correlation),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"data\":");
+    out.push_str(f.data);
+    out.push_str(",\"id\":");
+    push_json_str(out, f.id);
+    out.push_str(",\"recorded_at\":");
+    push_json_str(out, f.recorded_at);
+    out.push_str(",\"role\":");
+    push_json_str(out, f.role);
+    out.push_str(",\"schema\":");
+    push_integer(out, u64::from(f.schema));
+    out.push_str(",\"seq\":");
+    push_integer(out, f.seq);
+    out.push_str(",\"stream\":");
+    push_json_str(out, f.stream);
+    out.push_str(",\"type\":");
+    push_json_str(out, f.event_type);
+    out.push_str(",\"version\":");
+    push_integer(out, f.version);
+    out.push('}');
     Ok(())
+}
+
+/// Appends `n` in decimal.
+fn push_integer(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json and RFC 8785 escape it:
+/// `"` and `\`, the short escapes `\b \f \n \r \t`, other control
+/// characters as lowercase `\u00xx`, everything else as it is.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte escaped is ASCII, so `start..i` ends on a char boundary.
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// Appends the canonical JSON of a value to `out`: object keys sorted at every
@@ -124,9 +176,29 @@ pub fn write_canonical_event(out: &mut String, f: &Fields<'_>) -> serde_json::Re
 ///
 /// serde_json's compact output is the canonical form: its map is ordered by key
 /// (the workspace never enables `preserve_order`, and a test below fails if
-/// something does), and it escapes strings as RFC 8785 does.
+/// something does), and it escapes strings as RFC 8785 does. It is written
+/// straight into `out`, without a temporary string.
 pub fn write_canonical_value(out: &mut String, value: &Value) {
-    out.push_str(&value.to_string());
+    /// `std::io::Write` into a `String`: serde_json writes whole UTF-8 pieces
+    /// (it splits a string only around the ASCII characters it escapes).
+    struct Text<'a>(&'a mut String);
+    impl std::io::Write for Text<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let text = std::str::from_utf8(buf)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            self.0.push_str(text);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mark = out.len();
+    if serde_json::to_writer(Text(out), value).is_err() {
+        // Not reached (serde_json writes valid UTF-8 pieces); kept correct anyway.
+        out.truncate(mark);
+        out.push_str(&value.to_string());
+    }
 }
 
 /// The hash of an event given the hash of the one before it.
@@ -225,6 +297,67 @@ mod tests {
             out,
             r#"{"":[],"a":{"c":{},"d":"\u001fx"},"b":[1,-2,18446744073709551615,-9223372036854775808,null,false]}"#
         );
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
+        let mut samples: Vec<String> = (0u32..0x80)
+            .filter_map(char::from_u32)
+            .map(|c| format!("a{c}b"))
+            .collect();
+        samples.extend(
+            [
+                "",
+                "è—😀\u{2028}\u{7f}",
+                "\"\\\n\u{1}x\u{1f}",
+                "fine",
+                "\u{0}\u{0}",
+            ]
+            .map(String::from),
+        );
+        for text in samples {
+            let mut out = String::new();
+            push_json_str(&mut out, &text);
+            assert_eq!(out, serde_json::to_string(&text).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_event_is_written_as_serde_json_writes_it_with_sorted_keys() {
+        let data = serde_json::json!({"note": "Fase 1\nconclusa \u{1}\"x\"", "phase": 3});
+        let mut rendered = String::new();
+        write_canonical_value(&mut rendered, &data);
+        for (correlation, seq) in [
+            (None, 0u64),
+            (Some("corr\t\u{7}"), u64::MAX),
+            (Some(""), 10),
+        ] {
+            let fields = Fields {
+                actor: "Dott.ssa \"Rossi\"\\",
+                correlation,
+                data: &rendered,
+                id: "018f0000-0000-7000-8000-000000000000",
+                recorded_at: "2022-06-10T09:12:03.000000Z",
+                role: "manager",
+                schema: u32::MAX,
+                seq,
+                stream: "objective/2022-2250-A",
+                event_type: "phase_completed",
+                version: 1,
+            };
+            let mut out = String::from("kept");
+            write_canonical_event(&mut out, &fields).unwrap();
+            let expected = serde_json::json!({
+                "actor": fields.actor, "correlation": correlation, "data": data,
+                "id": fields.id, "recorded_at": fields.recorded_at, "role": fields.role,
+                "schema": fields.schema, "seq": seq, "stream": fields.stream,
+                "type": fields.event_type, "version": 1,
+            });
+            assert_eq!(
+                out,
+                format!("kept{}", serde_json::to_string(&expected).unwrap())
+            );
+        }
     }
 
     #[test]

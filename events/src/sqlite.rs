@@ -142,7 +142,7 @@ const INSERT_EVENT: &str = "INSERT INTO events (seq, id, stream, version, type, 
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1";
 const HEAD: &str = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
-const LAST_RECORDED_AT: &str = "SELECT recorded_at FROM events ORDER BY seq DESC LIMIT 1";
+const HEAD_AND_TIME: &str = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1";
 const INSERT_IDEMPOTENCY: &str =
     "INSERT INTO idempotency (key, request_sha256, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4)";
 const KEY_USED: &str = "SELECT 1 FROM idempotency WHERE key = ?1";
@@ -183,6 +183,9 @@ const PUT_STREAM_SNAPSHOT: &str = "INSERT OR REPLACE INTO stream_snapshots \
      (stream, version, seq, hash, schema, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const STREAM_SNAPSHOT_AT: &str = "SELECT version, seq, hash, schema, data FROM stream_snapshots \
      WHERE stream = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1";
+
+/// How many prepared statements the writer's connection keeps.
+const WRITER_STATEMENTS: usize = 32;
 
 /// The writer's page cache, in KiB (a negative `cache_size` is KiB).
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
@@ -266,6 +269,9 @@ impl SqliteStore {
         // (SQLite's default of 2 MB makes a large import re-read them from disk).
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(|e| open_error(describe(&e)))?;
+        // The writer's statements (the multi-row INSERTs of each size among
+        // them) all stay prepared.
+        conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
         Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
             .to_latest(&mut conn)
             .map_err(|e| open_error(format!("schema migration failed: {e}")))?;
@@ -288,6 +294,7 @@ impl SqliteStore {
             head: head_tx,
         });
         let head_publisher = inner.head.clone();
+        let checkpoint_path = path.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("traguardo-writer".into())
             .spawn(move || {
@@ -297,7 +304,8 @@ impl SqliteStore {
                         clock,
                         canonical: String::with_capacity(1024),
                         failure,
-                        uncheckpointed: 0,
+                        checkpointer: Checkpointer::start(checkpoint_path),
+                        edge: tree::Edge::default(),
                     },
                     hooks,
                     head: head_publisher,
@@ -1095,37 +1103,117 @@ struct SqliteWriter {
     canonical: String,
     /// Why the last commit failed, while the database refuses writes.
     failure: Arc<Mutex<Option<String>>>,
-    /// Events committed since the WAL was last checkpointed into the file.
-    uncheckpointed: u64,
+    /// Copies the WAL into the database file, beside the writer.
+    checkpointer: Checkpointer,
+    /// The tree's right edge as this writer last committed it.
+    edge: tree::Edge,
 }
 
-/// After this many events the writer checkpoints the WAL at once; fewer are
-/// checkpointed when it has been idle for [`store::WRITER_IDLE`].
+/// After this many events the writer asks for a checkpoint of the WAL at once;
+/// fewer are checkpointed when it has been idle for [`store::WRITER_IDLE`].
 const CHECKPOINT_EVERY_EVENTS: u64 = 1_000;
 
-impl SqliteWriter {
-    /// Copies the WAL's committed pages into the database file (`PASSIVE`: it
-    /// never waits for readers; what a reader still needs is copied next time).
-    /// Until then, acknowledged events live only in the `-wal` file, and a
-    /// lost `-wal` file would lose them.
-    fn checkpoint(&mut self) {
-        let done = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            });
-        match done {
-            // Not busy, and every frame of the WAL is in the file.
-            Ok((0, log, copied)) if copied >= log => self.uncheckpointed = 0,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot checkpoint the WAL"),
+/// A thread with its own connection that copies the WAL's committed pages into
+/// the database file (`PASSIVE`: it never waits for readers, nor the writer for
+/// it; what a reader still needs is copied next time) when the writer asks.
+/// Until then, acknowledged events live only in the `-wal` file, and a lost
+/// `-wal` file would lose them. It used to run on the writer's thread, after
+/// every 1,000 events: each append that crossed the mark waited for the copy
+/// and its fsync of the database file.
+struct Checkpointer {
+    signal: Option<mpsc::SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
+    /// Events committed since the WAL was last wholly copied.
+    uncheckpointed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Checkpointer {
+    fn start(path: PathBuf) -> Self {
+        use std::sync::atomic::Ordering;
+        let (signal, asked) = mpsc::sync_channel::<()>(1);
+        let uncheckpointed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let pending = uncheckpointed.clone();
+        let thread = std::thread::Builder::new()
+            .name("traguardo-checkpoint".into())
+            .spawn(move || {
+                let mut conn: Option<Connection> = None;
+                while asked.recv().is_ok() {
+                    if conn.is_none() {
+                        conn = open_connection(&path, false)
+                            .inspect_err(
+                                |e| tracing::warn!(error = %e, "cannot checkpoint the WAL"),
+                            )
+                            .ok();
+                    }
+                    let Some(c) = &conn else { continue };
+                    let seen = pending.load(Ordering::Acquire);
+                    let done = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    });
+                    match done {
+                        // Not busy, and every frame of the WAL is in the file.
+                        Ok((0, log, copied)) if copied >= log => {
+                            pending.fetch_sub(seen, Ordering::AcqRel);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot checkpoint the WAL");
+                            conn = None;
+                        }
+                    }
+                }
+            })
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot start the checkpoint thread"))
+            .ok();
+        Checkpointer {
+            signal: thread.as_ref().map(|_| signal),
+            thread,
+            uncheckpointed,
         }
     }
 
+    /// Counts `events` committed; asks for a checkpoint past the mark.
+    fn committed(&self, events: u64) {
+        use std::sync::atomic::Ordering;
+        let now = self.uncheckpointed.fetch_add(events, Ordering::AcqRel) + events;
+        if now >= CHECKPOINT_EVERY_EVENTS {
+            self.ask();
+        }
+    }
+
+    /// Asks for a checkpoint if anything is left to copy.
+    fn idle(&self) {
+        if self
+            .uncheckpointed
+            .load(std::sync::atomic::Ordering::Acquire)
+            > 0
+        {
+            self.ask();
+        }
+    }
+
+    fn ask(&self) {
+        // Full: one is asked for already, and will see these events too.
+        if let Some(signal) = &self.signal {
+            let _ = signal.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.signal.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl SqliteWriter {
     fn note_outcome(&self, outcome: &std::result::Result<GroupDone, GroupFailure>) {
         let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
@@ -1142,9 +1230,7 @@ impl GroupCommit for SqliteWriter {
     }
 
     fn idle(&mut self) {
-        if self.uncheckpointed > 0 {
-            self.checkpoint();
-        }
+        self.checkpointer.idle();
     }
 
     fn try_commit_group(
@@ -1154,41 +1240,48 @@ impl GroupCommit for SqliteWriter {
         let outcome = self.commit_group_once(group);
         self.note_outcome(&outcome);
         if let Ok((_, events)) = &outcome {
-            self.uncheckpointed += events.len() as u64;
-            if self.uncheckpointed >= CHECKPOINT_EVERY_EVENTS {
-                self.checkpoint();
-            }
+            self.checkpointer.committed(events.len() as u64);
         }
         outcome
     }
 }
 
 impl SqliteWriter {
+    /// One group in one transaction: the head and its record time (one
+    /// query); for each append its checks, against stream versions read once
+    /// per stream and kept for the rest of the group, then its chain (computed
+    /// in memory) and its idempotency key; then every event of the group in
+    /// multi-row INSERTs, and the tree's new nodes from the right edge kept
+    /// since the last commit, also in multi-row INSERTs; COMMIT.
     fn commit_group_once(
         &mut self,
         group: &[Request],
     ) -> std::result::Result<GroupDone, GroupFailure> {
         let whole = |e: rusqlite::Error| (Error::from(e), None);
+        // Whatever happens, the edge is kept only if this group commits.
+        let edge = std::mem::take(&mut self.edge);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(whole)?;
         // Read the head inside the write lock: another process may have appended.
-        let mut head = read_head(&tx).map_err(whole)?;
+        let (mut head, last_at) = read_head_and_time(&tx).map_err(whole)?;
         let tree_size = head.seq;
         // Record time never goes backwards along the log, even if the clock does
         // (an NTP step, a second process with a skewed clock): so `as_of` finds
         // its seq with one index lookup, and a later seq is never "earlier".
-        let now = match last_recorded_at(&tx).map_err(whole)? {
+        let now = match last_at {
             Some(last) => self.clock.now().max(last),
             None => self.clock.now(),
         };
         let now_text = format_timestamp(&now);
         let mut staged = Vec::with_capacity(group.len());
         let mut all = Vec::new();
+        let mut rows = Rows::default();
+        let mut versions = Versions::default();
         for (i, request) in group.iter().enumerate() {
             let at = |e: Error| (e, Some(i));
-            if let Err(refused) = check(&tx, request).map_err(|e| at(e.into()))? {
+            if let Err(refused) = check(&tx, &mut versions, request).map_err(|e| at(e.into()))? {
                 staged.push(Staged::Refused(refused));
                 continue;
             }
@@ -1199,28 +1292,165 @@ impl SqliteWriter {
                 now,
                 now_text: &now_text,
                 canonical: &mut self.canonical,
+                versions: &mut versions,
             };
-            appending.append(request, &mut all).map_err(at)?;
+            appending
+                .append(i, request, &mut all, &mut rows)
+                .map_err(at)?;
             staged.push(Staged::Appended(start..all.len()));
         }
+        if all.is_empty() {
+            // Every append was refused: nothing written, nothing to keep.
+            tx.commit().map_err(whole)?;
+            self.edge = edge;
+            return Ok((staged, all));
+        }
+        insert_events(&tx, group, &all, &rows, &now_text)?;
         // The tree's nodes go in the same transaction. A failure here is the
         // database's: blame the last append, so the group is retried one by one.
-        if !all.is_empty() {
-            let last = staged.len().saturating_sub(1);
-            let mut nodes = SqliteTree(&tx);
-            tree::catch_up(&mut nodes, tree_size)
-                .and_then(|_| {
-                    let leaves = all
-                        .iter()
-                        .map(|e| tree::leaf(e.seq, &e.hash))
-                        .collect::<Result<Vec<_>>>()?;
-                    tree::extend(&mut nodes, tree_size, &leaves)
-                })
-                .map_err(|e| (e, Some(last)))?;
-        }
+        let last = staged.len().saturating_sub(1);
+        let grown = tree::catch_up(&mut SqliteTree(&tx), tree_size)
+            .and_then(|_| {
+                let leaves = all
+                    .iter()
+                    .map(|e| tree::leaf(e.seq, &e.hash))
+                    .collect::<Result<Vec<_>>>()?;
+                let (nodes, grown) = tree::grow(&mut SqliteTree(&tx), &edge, tree_size, &leaves)?;
+                insert_nodes(&tx, &nodes)?;
+                Ok(grown)
+            })
+            .map_err(|e| (e, Some(last)))?;
         tx.commit().map_err(whole)?;
+        self.edge = grown;
         Ok((staged, all))
     }
+}
+
+/// What the events of a group need for their rows beyond what their
+/// [`RecordedEvent`] and their request hold: the canonical data, and which
+/// request each came from (request index, event index), in group order.
+#[derive(Default)]
+struct Rows {
+    data: Vec<String>,
+    from: Vec<(usize, usize)>,
+}
+
+/// How many rows one INSERT writes at most, and the smaller statements a rest
+/// is written with: a group of 1,000 events is 15 statements of 64 rows, two
+/// of 16 and two of 4, where it was 1,000 statements of one row. Each size is
+/// one prepared statement, cached by the connection.
+const ROWS_PER_INSERT: [usize; 4] = [64, 16, 4, 1];
+
+/// `INSERT INTO … VALUES (?, …), (?, …)…` for `rows` rows of `columns` values.
+fn multi_insert_sql(prefix: &str, columns: usize, rows: usize) -> String {
+    let one = format!("({})", vec!["?"; columns].join(", "));
+    format!("{prefix} VALUES {}", vec![one; rows].join(", "))
+}
+
+/// Writes `count` rows with as few statements as [`ROWS_PER_INSERT`] allows;
+/// `bind` binds row `i` of the log's order at the 1-based parameter `at`
+/// onwards and returns the next free parameter. `failed` turns an error into
+/// the group's failure, given the first row of the statement that failed.
+fn insert_in_chunks(
+    conn: &Connection,
+    prefix: &str,
+    columns: usize,
+    count: usize,
+    mut bind: impl FnMut(&mut rusqlite::Statement<'_>, usize, usize) -> rusqlite::Result<usize>,
+    mut failed: impl FnMut(rusqlite::Error, usize) -> GroupFailure,
+) -> std::result::Result<(), GroupFailure> {
+    let mut row = 0;
+    for size in ROWS_PER_INSERT {
+        if count - row < size {
+            continue;
+        }
+        let sql = multi_insert_sql(prefix, columns, size);
+        let mut statement = conn.prepare_cached(&sql).map_err(|e| failed(e, row))?;
+        while count - row >= size {
+            let first = row;
+            let written = (|| {
+                let mut at = 1;
+                for i in first..first + size {
+                    at = bind(&mut statement, i, at)?;
+                }
+                statement.raw_execute()
+            })();
+            written.map_err(|e| failed(e, first))?;
+            row += size;
+        }
+    }
+    Ok(())
+}
+
+const INSERT_EVENTS_PREFIX: &str = "INSERT INTO events (seq, id, stream, version, type, schema, \
+     data, actor, role, recorded_at, correlation, prev_hash, hash)";
+const INSERT_NODES_PREFIX: &str = "INSERT INTO tree_nodes (level, idx, hash)";
+
+/// Inserts the group's events, in seq order. A failure is blamed on the
+/// request whose event starts the failed statement (the group is then retried
+/// one by one); a `UNIQUE(stream, version)` violation is reported as a
+/// conflict on that event's stream.
+fn insert_events(
+    conn: &Connection,
+    group: &[Request],
+    all: &[RecordedEvent],
+    rows: &Rows,
+    now_text: &str,
+) -> std::result::Result<(), GroupFailure> {
+    let mut id_text = Uuid::encode_buffer();
+    insert_in_chunks(
+        conn,
+        INSERT_EVENTS_PREFIX,
+        13,
+        all.len(),
+        |statement, i, at| {
+            let event = &all[i];
+            let (request, index) = rows.from[i];
+            let new = &group[request].batch.events[index];
+            let id: &str = event.id.hyphenated().encode_lower(&mut id_text);
+            statement.raw_bind_parameter(at, event.seq)?;
+            statement.raw_bind_parameter(at + 1, id)?;
+            statement.raw_bind_parameter(at + 2, &new.stream)?;
+            statement.raw_bind_parameter(at + 3, event.version)?;
+            statement.raw_bind_parameter(at + 4, &new.event_type)?;
+            statement.raw_bind_parameter(at + 5, new.schema)?;
+            statement.raw_bind_parameter(at + 6, &rows.data[i])?;
+            statement.raw_bind_parameter(at + 7, &new.actor)?;
+            statement.raw_bind_parameter(at + 8, &new.role)?;
+            statement.raw_bind_parameter(at + 9, now_text)?;
+            statement.raw_bind_parameter(at + 10, &new.correlation)?;
+            statement.raw_bind_parameter(at + 11, &event.prev_hash)?;
+            statement.raw_bind_parameter(at + 12, &event.hash)?;
+            Ok(at + 13)
+        },
+        |e, first| {
+            let (request, index) = rows.from[first];
+            let stream = &group[request].batch.events[index].stream;
+            (
+                unique_violation_as_conflict(e, stream, all[first].version),
+                Some(request),
+            )
+        },
+    )
+}
+
+/// Inserts the tree's new nodes.
+fn insert_nodes(conn: &Connection, nodes: &[traguardo_tlog::merkle::Node]) -> Result<()> {
+    insert_in_chunks(
+        conn,
+        INSERT_NODES_PREFIX,
+        3,
+        nodes.len(),
+        |statement, i, at| {
+            let node = &nodes[i];
+            statement.raw_bind_parameter(at, node.level)?;
+            statement.raw_bind_parameter(at + 1, node.index)?;
+            statement.raw_bind_parameter(at + 2, &node.hash[..])?;
+            Ok(at + 3)
+        },
+        |e, _| (Error::from(e), None),
+    )
+    .map_err(|(e, _)| e)
 }
 
 /// The Merkle tree's nodes, read and written through one connection.
@@ -1277,12 +1507,42 @@ fn catch_up_tree(conn: &mut Connection, head: u64) -> Result<()> {
     Ok(())
 }
 
+/// The version of each stream a group has read or appended to, as the group's
+/// transaction stands: each stream is read from the table once per group.
+#[derive(Default)]
+struct Versions(std::collections::HashMap<String, u64>);
+
+impl Versions {
+    fn get(&mut self, conn: &Connection, stream: &str) -> rusqlite::Result<u64> {
+        if let Some(v) = self.0.get(stream) {
+            return Ok(*v);
+        }
+        let v = stream_version(conn, stream)?;
+        self.0.insert(stream.to_string(), v);
+        Ok(v)
+    }
+
+    /// The next version of `stream`, taken.
+    fn next(&mut self, conn: &Connection, stream: &str) -> rusqlite::Result<u64> {
+        let next = self.get(conn, stream)? + 1;
+        if let Some(v) = self.0.get_mut(stream) {
+            *v = next;
+        }
+        Ok(next)
+    }
+}
+
 /// The checks that may refuse an append, all made before it writes anything (in
-/// the write transaction, so they see the appends before it in the group).
-/// The outer error is the database failing; the inner one, the append refused.
-fn check(conn: &Connection, request: &Request) -> rusqlite::Result<Result<()>> {
+/// the write transaction, against the versions and keys the appends before it
+/// in the group left). The outer error is the database failing; the inner one,
+/// the append refused.
+fn check(
+    conn: &Connection,
+    versions: &mut Versions,
+    request: &Request,
+) -> rusqlite::Result<Result<()>> {
     for expectation in &request.batch.expectations {
-        let actual = stream_version(conn, &expectation.stream)?;
+        let actual = versions.get(conn, &expectation.stream)?;
         if !expectation.expected.matches(actual) {
             return Ok(Err(Error::Conflict {
                 stream: expectation.stream.clone(),
@@ -1304,42 +1564,40 @@ fn stream_version(conn: &Connection, stream: &str) -> rusqlite::Result<u64> {
         .query_row([stream], |r| r.get(0))
 }
 
-/// One append being written inside a group's transaction.
+/// One append being staged inside a group's transaction.
 struct Appending<'a> {
     conn: &'a Connection,
     head: &'a mut Head,
     now: DateTime<Utc>,
     now_text: &'a str,
     canonical: &'a mut String,
+    versions: &'a mut Versions,
 }
 
 impl Appending<'_> {
-    /// Inserts the events of `request` after the head, moving the head, and its
-    /// idempotency key. The events pushed to `out` have empty strings and data:
-    /// they move from the request once the transaction has committed.
-    fn append(&mut self, request: &Request, out: &mut Vec<RecordedEvent>) -> Result<()> {
-        let mut versions: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-        let mut insert = self.conn.prepare_cached(INSERT_EVENT)?;
-        let mut data = String::with_capacity(512);
+    /// Chains the events of `request` (number `index` of its group) after the
+    /// head, moving the head, and inserts its idempotency key (so that a later
+    /// append of the group with the same key is refused). The events pushed to
+    /// `out`, and their canonical data pushed to `rows`, are inserted by
+    /// [`insert_events`] once the whole group is staged; they have empty
+    /// strings and data: those move from the request once the transaction has
+    /// committed.
+    fn append(
+        &mut self,
+        index: usize,
+        request: &Request,
+        out: &mut Vec<RecordedEvent>,
+        rows: &mut Rows,
+    ) -> Result<()> {
         let mut id_text = Uuid::encode_buffer();
         let first = out.len();
-        for new in &request.batch.events {
-            let version = match versions.get_mut(new.stream.as_str()) {
-                Some(v) => {
-                    *v += 1;
-                    *v
-                }
-                None => {
-                    let v = stream_version(self.conn, &new.stream)? + 1;
-                    versions.insert(new.stream.as_str(), v);
-                    v
-                }
-            };
+        for (n, new) in request.batch.events.iter().enumerate() {
+            let version = self.versions.next(self.conn, &new.stream)?;
             let seq = self.head.seq + 1;
             let id = Uuid::now_v7();
             let id_text: &str = id.hyphenated().encode_lower(&mut id_text);
             // The data is kept in its canonical form, rendered once for both.
-            data.clear();
+            let mut data = String::with_capacity(512);
             chain::write_canonical_value(&mut data, &new.data);
             self.canonical.clear();
             chain::write_canonical_event(
@@ -1359,25 +1617,10 @@ impl Appending<'_> {
                 },
             )?;
             let hash = chain::hash_canonical(&self.head.hash, self.canonical);
-            insert
-                .execute(params![
-                    seq,
-                    id_text,
-                    new.stream,
-                    version,
-                    new.event_type,
-                    new.schema,
-                    data,
-                    new.actor,
-                    new.role,
-                    self.now_text,
-                    new.correlation,
-                    self.head.hash,
-                    hash,
-                ])
-                .map_err(|e| unique_violation_as_conflict(e, &new.stream, version))?;
             let prev_hash = std::mem::replace(&mut self.head.hash, hash.clone());
             self.head.seq = seq;
+            rows.data.push(data);
+            rows.from.push((index, n));
             out.push(RecordedEvent {
                 seq,
                 id,
@@ -1484,15 +1727,23 @@ fn probe_existing(path: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The record time of the last event, if any.
-fn last_recorded_at(conn: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    let text: Option<String> = conn
-        .prepare_cached(LAST_RECORDED_AT)?
-        .query_row([], |r| r.get(0))
+/// The head and its record time (none on an empty log), in one query.
+fn read_head_and_time(conn: &Connection) -> rusqlite::Result<(Head, Option<DateTime<Utc>>)> {
+    let found = conn
+        .prepare_cached(HEAD_AND_TIME)?
+        .query_row([], |r| {
+            let head = Head {
+                seq: r.get(0)?,
+                hash: r.get(1)?,
+            };
+            let at = match r.get_ref(2)? {
+                rusqlite::types::ValueRef::Text(bytes) => parse_timestamp(bytes).ok(),
+                _ => None,
+            };
+            Ok((head, at))
+        })
         .optional()?;
-    Ok(text
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc)))
+    Ok(found.unwrap_or_else(|| (Head::genesis(), None)))
 }
 
 fn read_head(conn: &Connection) -> rusqlite::Result<Head> {

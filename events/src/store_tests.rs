@@ -233,6 +233,8 @@ contract_tests!(
     a_snapshot_replaces_the_one_before_survives_a_restart_and_is_discarded_on_request,
     a_stream_is_read_from_a_version_on_up_to_each_kind_of_until,
     the_nearest_stream_snapshot_at_or_before_a_seq_comes_back_and_a_new_one_replaces_it,
+    batches_of_every_size_around_the_multi_row_inserts_are_appended_whole_and_in_order,
+    a_long_batch_failing_midway_in_the_database_leaves_nothing_and_its_group_goes_on,
 );
 
 /// `read_stream_from`: the versions from `from` on, bounded like `read_stream`;
@@ -334,6 +336,131 @@ fn the_nearest_stream_snapshot_at_or_before_a_seq_comes_back_and_a_new_one_repla
     );
     assert_eq!(reopened.head().unwrap().seq, 8, "the log is untouched");
     assert!(reopened.verify(&[]).unwrap().ok());
+}
+
+/// The writer inserts a group's events (and the tree's nodes) in multi-row
+/// statements of 64, 16, 4 and 1 rows: batches of every size around those
+/// sizes, over streams old and new, come back whole, in order, each version the
+/// next of its stream, with their data as given, a chain that verifies and the
+/// tree of the log.
+fn batches_of_every_size_around_the_multi_row_inserts_are_appended_whole_and_in_order(
+    engine: Engine,
+) {
+    let f = Fixture::new(engine);
+    let sizes = [
+        1usize, 2, 3, 4, 5, 15, 16, 17, 20, 63, 64, 65, 69, 84, 85, 129,
+    ];
+    let mut expected: Vec<(String, Value)> = Vec::new();
+    for (b, size) in sizes.iter().enumerate() {
+        let mut batch = AppendBatch::new();
+        for i in 0..*size {
+            // Two long-lived streams and one new stream per batch, interleaved;
+            // a note with characters the canonical form escapes.
+            let stream = match i % 3 {
+                0 => "objective/2022-2250-A".to_string(),
+                1 => format!("objective/2022-{b}-N"),
+                _ => "objective/2022-2250-B".to_string(),
+            };
+            let data = json!({"b": b, "i": i, "note": format!("riga {i}\n\"è\" \u{1}")});
+            expected.push((stream.clone(), data.clone()));
+            batch = batch.push(event(&stream, data));
+        }
+        let appended = f.store.append(batch).unwrap();
+        assert_eq!(appended.len(), *size);
+    }
+    let all = f.all();
+    assert_eq!(all.len(), expected.len());
+    assert_gapless_chain(&all);
+    let mut versions = std::collections::HashMap::new();
+    for (event, (stream, data)) in all.iter().zip(&expected) {
+        assert_eq!(&event.stream, stream);
+        assert_eq!(&event.data, data);
+        let version = versions.entry(stream.clone()).or_insert(0u64);
+        *version += 1;
+        assert_eq!(event.version, *version, "seq {}", event.seq);
+    }
+    assert!(f.store.verify(&[]).unwrap().ok());
+    assert_tree_matches(&f);
+}
+
+/// A batch long enough to need several multi-row statements fails in the
+/// database on its 70th event (a statement past the first): nothing of it is
+/// left (no event, no idempotency key, no tree node), and the appends grouped
+/// with it, before and after, are committed.
+fn a_long_batch_failing_midway_in_the_database_leaves_nothing_and_its_group_goes_on(
+    engine: Engine,
+) {
+    let f = Fixture::new(engine);
+    f.raw_execute(match engine {
+        Engine::Sqlite => {
+            "CREATE TRIGGER poison BEFORE INSERT ON events
+             WHEN NEW.data LIKE '%\"poison\":true%'
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
+        }
+        Engine::Postgres => {
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.data LIKE '%\"poison\":true%' THEN RAISE EXCEPTION 'poisoned'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER poison BEFORE INSERT ON events
+                 FOR EACH ROW EXECUTE FUNCTION poison();"
+        }
+    })
+    .unwrap();
+    let (release, held) = mpsc::channel::<()>();
+    let held = Mutex::new(Some(held));
+    let groups: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let seen = groups.clone();
+    f.store.on_commit(Arc::new(move |events: &[RecordedEvent]| {
+        seen.lock().unwrap().push(events.len());
+        if let Some(held) = held.lock().unwrap().take() {
+            let _ = held.recv();
+        }
+    }));
+    let append = |stream: &'static str, n: usize, poison_at: Option<usize>, key: Option<&str>| {
+        let store = f.store.clone();
+        let key = key.map(|k| IdempotencyKey {
+            key: k.into(),
+            request_sha256: "bb".repeat(32),
+        });
+        std::thread::spawn(move || {
+            let mut batch = AppendBatch::new();
+            for i in 0..n {
+                batch = batch.push(event(
+                    stream,
+                    json!({"i": i, "poison": poison_at == Some(i)}),
+                ));
+            }
+            block_on(store.append_idempotent(batch, key))
+        })
+    };
+    let first = append("objective/2022-2250-A", 1, None, None);
+    while groups.lock().unwrap().is_empty() {
+        std::thread::yield_now();
+    }
+    let before = append("objective/2022-2250-B", 30, None, None);
+    let poisoned = append("objective/2022-2250-P", 100, Some(69), Some("k-poison"));
+    let after = append("objective/2022-2250-C", 70, None, None);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    release.send(()).unwrap();
+
+    assert_eq!(first.join().unwrap().unwrap().len(), 1);
+    assert_eq!(before.join().unwrap().unwrap().len(), 30);
+    assert_eq!(after.join().unwrap().unwrap().len(), 70);
+    match poisoned.join().unwrap() {
+        Err(e @ (Error::Sqlite(_) | Error::Postgres(_))) => {
+            assert!(e.to_string().contains("poisoned"), "{e}")
+        }
+        other => panic!("expected the poisoned batch to fail, got {other:?}"),
+    }
+    let all = f.all();
+    assert_eq!(all.len(), 101);
+    assert_gapless_chain(&all);
+    assert!(all.iter().all(|e| e.stream != "objective/2022-2250-P"));
+    assert!(f.store.idempotent_result("k-poison").unwrap().is_none());
+    assert!(f.store.verify(&[]).unwrap().ok());
+    assert_tree_matches(&f);
 }
 
 /// Web sessions: kept in `web_sessions`, outside the chained log; one store
