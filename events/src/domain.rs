@@ -12,6 +12,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod by_tag;
+
+pub use by_tag::DecodeByTag;
+
 use crate::model::{
     Backfill, Hundredths, IndicatorSpec, ObjectiveSpec, PhaseSpec, Role, Unit, ValidationOutcome,
     ValidationStage,

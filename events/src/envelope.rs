@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::domain::DecodeByTag;
+
 /// An event as the log holds it, with its position and its link in the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordedEvent {
@@ -41,56 +43,41 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
-    /// Decodes the data into a domain event enum tagged by `type`.
+    /// Decodes the data into the domain event of its `type`
+    /// ([`DecodeByTag`]: the tag is the variant, the data its fields).
     ///
     /// # Errors
     /// [`crate::Error::Corrupt`] when the type is unknown or the data does not fit.
-    pub fn decode<E: serde::de::DeserializeOwned>(&self) -> crate::Result<E> {
-        use serde::de::value::MapDeserializer;
-        let Value::Object(map) = &self.data else {
-            return Err(crate::Error::Corrupt {
-                seq: self.seq,
-                message: "data is not a JSON object".into(),
-            });
-        };
-        // The domain enums are tagged by `type`, which the envelope keeps beside the
-        // data: read the data in place with the tag put in front, rather than copy
-        // the whole object to insert it (replay decodes every event of the log).
-        let tag = Value::String(self.event_type.clone());
-        let entries =
-            std::iter::once(("type", &tag)).chain(map.iter().map(|(k, v)| (k.as_str(), v)));
-        E::deserialize(MapDeserializer::<_, serde_json::Error>::new(entries)).map_err(|e| {
-            crate::Error::Corrupt {
-                seq: self.seq,
-                message: format!("{} event: {e}", self.event_type),
-            }
-        })
+    pub fn decode<E: DecodeByTag>(&self) -> crate::Result<E> {
+        if !self.data.is_object() {
+            return Err(self.corrupt("data is not a JSON object".into()));
+        }
+        E::deserialize_by_tag(&self.event_type, &self.data).map_err(|e| self.corrupt_data(&e))
     }
 
-    /// Decodes `data`, the event's data as the stored JSON text, into a domain event
-    /// enum tagged by `type`, without building a `serde_json::Value` first (replay
-    /// of the whole log at start goes this way).
+    /// Decodes `data`, the event's data as the stored JSON text, into the domain
+    /// event of its `type`, reading the text once and in place: no
+    /// `serde_json::Value`, no copy, no buffer of the whole object (replay of the
+    /// whole log at start goes this way).
     ///
     /// # Errors
     /// [`crate::Error::Corrupt`] when the type is unknown or the data does not fit.
-    pub fn decode_text<E: serde::de::DeserializeOwned>(&self, data: &str) -> crate::Result<E> {
-        let corrupt = |message: String| crate::Error::Corrupt {
+    pub fn decode_text<E: DecodeByTag>(&self, data: &str) -> crate::Result<E> {
+        if !data.trim_start().starts_with('{') {
+            return Err(self.corrupt("data is not a JSON object".into()));
+        }
+        E::decode_by_tag(&self.event_type, data).map_err(|e| self.corrupt_data(&e))
+    }
+
+    fn corrupt(&self, message: String) -> crate::Error {
+        crate::Error::Corrupt {
             seq: self.seq,
             message,
-        };
-        let rest = data
-            .trim_start()
-            .strip_prefix('{')
-            .ok_or_else(|| corrupt("data is not a JSON object".into()))?;
-        let tag = serde_json::to_string(&self.event_type)?;
-        let mut text = String::with_capacity(data.len() + tag.len() + 10);
-        text.push_str("{\"type\":");
-        text.push_str(&tag);
-        if !rest.trim_start().starts_with('}') {
-            text.push(',');
         }
-        text.push_str(rest);
-        serde_json::from_str(&text).map_err(|e| corrupt(format!("{} event: {e}", self.event_type)))
+    }
+
+    fn corrupt_data(&self, e: &serde_json::Error) -> crate::Error {
+        self.corrupt(format!("{} event: {e}", self.event_type))
     }
 
     /// The record date of the event, in Italy ([`crate::clock::TIME_ZONE`]).

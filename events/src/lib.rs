@@ -4,7 +4,9 @@
 //! - [`envelope`]: the envelope every event travels in ([`NewEvent`] before it is
 //!   appended, [`RecordedEvent`] after), stream names and expected versions.
 //! - [`domain`]: the domain's events, one past-tense enum per aggregate
-//!   ([`domain::PlanEvent`], [`domain::ObjectiveEvent`], [`domain::OrgEvent`]).
+//!   ([`domain::PlanEvent`], [`domain::ObjectiveEvent`], [`domain::OrgEvent`]),
+//!   and [`domain::DecodeByTag`]: their decode from the stored `type` and data
+//!   apart, read in place without buffering.
 //! - [`model`]: the plain domain values the events carry (weights in exact
 //!   hundredths, phases, indicators, roles).
 //! - [`identity`]: the stable `actor_id` of a display name.

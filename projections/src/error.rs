@@ -27,7 +27,7 @@ pub enum ProjectionError {
 ///
 /// # Errors
 /// [`ProjectionError::Decode`].
-pub fn decode<E: serde::de::DeserializeOwned>(
+pub fn decode<E: traguardo_events::domain::DecodeByTag>(
     event: &traguardo_events::RecordedEvent,
 ) -> Result<E, ProjectionError> {
     event.decode().map_err(|e| ProjectionError::Decode {

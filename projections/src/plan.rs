@@ -549,7 +549,7 @@ enum Data<'a> {
 }
 
 impl Data<'_> {
-    fn decode<E: serde::de::DeserializeOwned>(
+    fn decode<E: traguardo_events::domain::DecodeByTag>(
         self,
         event: &RecordedEvent,
     ) -> Result<E, ProjectionError> {
