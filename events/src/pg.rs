@@ -760,7 +760,7 @@ impl Store for PgStore {
             for row in &page {
                 let event = envelope_from_row(row, Value::Null)?;
                 let data: &str = row.try_get(6)?;
-                if visit(&event, data).is_break() {
+                if visit(event, data).is_break() {
                     return Ok(false);
                 }
             }

@@ -635,7 +635,7 @@ impl SqliteStore {
     pub fn for_each_raw<E>(
         &self,
         after: u64,
-        f: impl FnMut(&RecordedEvent, &str) -> std::result::Result<(), E>,
+        f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E>
     where
         E: From<Error>,
@@ -652,24 +652,8 @@ impl SqliteStore {
         let sql = format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq");
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query([after])?;
-        // One envelope, filled again for each row: its strings keep their room.
-        let mut event = RecordedEvent {
-            seq: 0,
-            id: Uuid::nil(),
-            stream: String::new(),
-            version: 0,
-            event_type: String::new(),
-            schema: 0,
-            data: Value::Null,
-            actor: String::new(),
-            role: String::new(),
-            recorded_at: DateTime::UNIX_EPOCH,
-            correlation: None,
-            prev_hash: String::new(),
-            hash: String::new(),
-        };
         while let Some(row) = rows.next()? {
-            envelope_into(row, &mut event)?;
+            let event = envelope_from_row(row, Value::Null)?;
             let data = match row.get_ref(6)? {
                 rusqlite::types::ValueRef::Text(bytes) => {
                     std::str::from_utf8(bytes).map_err(|e| Error::Corrupt {
@@ -684,7 +668,7 @@ impl SqliteStore {
                     })
                 }
             };
-            if visit(&event, data).is_break() {
+            if visit(event, data).is_break() {
                 break;
             }
         }
@@ -1831,47 +1815,6 @@ fn envelope_from_row(row: &Row<'_>, data: Value) -> Result<RecordedEvent> {
         prev_hash: row.get(11)?,
         hash: row.get(12)?,
     })
-}
-
-/// The envelope of a row written into `event`, `data` left as it is: each
-/// string is overwritten in place, so that a walk over the log allocates only
-/// when a field outgrows every earlier one.
-fn envelope_into(row: &Row<'_>, event: &mut RecordedEvent) -> Result<()> {
-    use rusqlite::types::ValueRef;
-    let seq: u64 = row.get(0)?;
-    let corrupt = |message: String| Error::Corrupt { seq, message };
-    let bytes = |i: usize, name: &str| match row.get_ref(i)? {
-        ValueRef::Text(bytes) => Ok(bytes),
-        _ => Err(corrupt(format!("{name} is not text"))),
-    };
-    let text = |i: usize, name: &str| {
-        std::str::from_utf8(bytes(i, name)?).map_err(|e| corrupt(format!("{name}: {e}")))
-    };
-    let set = |field: &mut String, value: &str| {
-        field.clear();
-        field.push_str(value);
-    };
-    event.seq = seq;
-    event.id = Uuid::try_parse_ascii(bytes(1, "id")?).map_err(|e| corrupt(format!("id: {e}")))?;
-    set(&mut event.stream, text(2, "stream")?);
-    event.version = row.get(3)?;
-    set(&mut event.event_type, text(4, "type")?);
-    event.schema = row.get(5)?;
-    set(&mut event.actor, text(7, "actor")?);
-    set(&mut event.role, text(8, "role")?);
-    event.recorded_at = parse_timestamp(bytes(9, "recorded_at")?)
-        .map_err(|e| corrupt(format!("recorded_at: {e}")))?;
-    match row.get_ref(10)? {
-        ValueRef::Null => event.correlation = None,
-        ValueRef::Text(_) => set(
-            event.correlation.get_or_insert_with(String::new),
-            text(10, "correlation")?,
-        ),
-        _ => return Err(corrupt("correlation is not text".into())),
-    }
-    set(&mut event.prev_hash, text(11, "prev_hash")?);
-    set(&mut event.hash, text(12, "hash")?);
-    Ok(())
 }
 
 /// Parses a record time: the stored form `2022-06-10T09:12:03.000000Z` directly

@@ -211,10 +211,8 @@ pub const SNAPSHOT_PART_BYTES: usize = 4 << 20;
 pub type CommitHook = Arc<dyn Fn(&[RecordedEvent]) + Send + Sync>;
 
 /// A visitor of raw events for [`Store::visit_raw`]: the envelope (with `data`
-/// null) and the data as its stored JSON text, both lent for the call (a store
-/// may fill the same envelope again for the next row, reusing its strings: a
-/// replay reads a million of them). `Break` stops the walk.
-pub type RawVisitor<'a> = dyn FnMut(&RecordedEvent, &str) -> ControlFlow<()> + 'a;
+/// null) and the data as its stored JSON text. `Break` stops the walk.
+pub type RawVisitor<'a> = dyn FnMut(RecordedEvent, &str) -> ControlFlow<()> + 'a;
 
 /// The event log, as the application uses it. Both engines implement it, and the
 /// contract tests run against both. Reads block: call them from a blocking
@@ -480,16 +478,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// The generic forms of [`Store::visit_raw`], for any store, `dyn Store` included.
 pub trait StoreExt: Store {
     /// Calls `f` with every event after `after` and its data as stored JSON text
-    /// (the envelope's `data` is null), both lent for the call: for callers that
-    /// decode it straight into domain types ([`RecordedEvent::decode_text`]).
-    /// Stops at the first error.
+    /// (the envelope's `data` is null): for callers that decode it straight into
+    /// domain types ([`RecordedEvent::decode_text`]). Stops at the first error.
     ///
     /// # Errors
     /// When the database cannot be read, a row is corrupt, or `f` fails.
     fn for_each_raw<E>(
         &self,
         after: u64,
-        mut f: impl FnMut(&RecordedEvent, &str) -> std::result::Result<(), E>,
+        mut f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E>
     where
         E: From<Error>,
@@ -518,8 +515,7 @@ pub trait StoreExt: Store {
     where
         E: From<Error>,
     {
-        self.for_each_raw(after, |lent, data| {
-            let mut event = lent.clone();
+        self.for_each_raw(after, |mut event, data| {
             event.data = serde_json::from_str(data).map_err(|e| {
                 E::from(Error::Corrupt {
                     seq: event.seq,

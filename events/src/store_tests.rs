@@ -222,7 +222,6 @@ contract_tests!(
     after_shutdown_queued_appends_are_done_and_later_ones_refused,
     an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_without_it,
     for_each_visits_every_event_in_order_and_stops_at_the_first_error,
-    the_raw_walk_lends_each_row_whole_whatever_the_row_before_it,
     a_panicking_commit_hook_does_not_stop_the_writer,
     the_store_works_from_inside_an_async_runtime,
     the_tree_is_the_memory_tree_of_the_log_after_appends_batches_and_group_commits,
@@ -1848,61 +1847,6 @@ fn an_append_failing_in_the_database_fails_alone_and_its_group_is_retried_withou
     assert!(all.iter().all(|e| e.stream != "objective/poison"));
     assert_eq!(f.store.head().unwrap().seq, 6);
     assert_tree_matches(&f);
-}
-
-fn the_raw_walk_lends_each_row_whole_whatever_the_row_before_it(engine: Engine) {
-    // A store may fill one envelope again for every row: nothing of a longer
-    // stream, type, actor or role, nor a correlation, may stay from the row before.
-    let f = Fixture::new(engine);
-    let mut batch = AppendBatch::new();
-    for i in 0..60usize {
-        let long = "x".repeat(i % 7 * 9);
-        batch = batch.push(NewEvent {
-            stream: format!("objective/2022-{long}{}-A", i % 5),
-            event_type: if i % 2 == 0 {
-                "phase_started_with_a_long_name"
-            } else {
-                "x"
-            }
-            .into(),
-            schema: 1,
-            data: json!({"i": i, "pad": long}),
-            actor: if i % 3 == 0 {
-                format!("Dott. {long}")
-            } else {
-                "A".into()
-            },
-            role: if i % 4 == 0 {
-                "control_office"
-            } else {
-                "manager"
-            }
-            .into(),
-            correlation: (i % 3 == 1).then(|| format!("corr-{long}-{i}")),
-        });
-    }
-    f.store.append(batch).unwrap();
-    let expected: Vec<_> = f
-        .store
-        .read_all(0, 100)
-        .unwrap()
-        .into_iter()
-        .map(|mut e| {
-            let data = serde_json::to_string(&e.data).unwrap();
-            e.data = Value::Null;
-            (e, data)
-        })
-        .collect();
-    let mut lent = Vec::new();
-    f.store
-        .for_each_raw(0, |e, data| -> Result<(), Error> {
-            let decoded: Value = serde_json::from_str(data).unwrap();
-            lent.push((e.clone(), serde_json::to_string(&decoded).unwrap()));
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(lent.len(), 60);
-    assert_eq!(lent, expected);
 }
 
 fn for_each_visits_every_event_in_order_and_stops_at_the_first_error(engine: Engine) {
