@@ -424,7 +424,8 @@ fn drive(
     for (load, m) in &results {
         let (what, rate_target, p99_target) = match load {
             Load::Writes => ("durable writes", Some(5_000.0), 50.0),
-            Load::Reads => ("objective reads", Some(20_000.0), 20.0),
+            // Issue 6 asked ≤ 20 ms of the reads; issue 18 tightened it to ≤ 10 ms.
+            Load::Reads => ("objective reads", Some(20_000.0), 10.0),
             Load::Seq => ("time travel ?seq", None, 20.0),
             Load::AsOf => ("time travel ?as_of", None, 20.0),
         };
