@@ -60,6 +60,66 @@ mod tests {
         assert_eq!(rmp_serde::from_slice::<Name>(&packed).unwrap(), a);
     }
 
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Who {
+        #[serde(with = "packed")]
+        actor: Name,
+        #[serde(with = "packed")]
+        role: Name,
+    }
+
+    #[test]
+    fn a_packed_name_is_an_index_only_inside_a_snapshots_table() {
+        let who = vec![
+            Who {
+                actor: name("Dott. Rossi"),
+                role: name("manager"),
+            },
+            Who {
+                actor: name("Dott. Bianchi"),
+                role: name("manager"),
+            },
+            Who {
+                actor: name("Dott. Rossi"),
+                role: name("control_office"),
+            },
+        ];
+        // Outside a table: the plain string, in JSON as in MessagePack.
+        let json = serde_json::to_string(&who[0]).unwrap();
+        assert_eq!(json, r#"{"actor":"Dott. Rossi","role":"manager"}"#);
+        let plain = rmp_serde::to_vec(&who).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Vec<Who>>(&plain).unwrap(), who);
+
+        // Inside: each distinct name once in the table, in the order first written.
+        let (packed_bytes, table) = packed::encoding(|| rmp_serde::to_vec(&who).unwrap());
+        let table: Vec<&str> = table.iter().map(|n| n.as_str()).collect();
+        assert_eq!(
+            table,
+            ["Dott. Rossi", "manager", "Dott. Bianchi", "control_office"]
+        );
+        assert!(packed_bytes.len() < plain.len() / 3, "{packed_bytes:?}");
+        let names: Vec<Name> = table.iter().map(|n| name(n)).collect();
+        let back: Vec<Who> =
+            packed::decoding(names, || rmp_serde::from_slice(&packed_bytes)).unwrap();
+        assert_eq!(back, who);
+
+        // An index the table does not have is an error, not a name.
+        let short = vec![name("Dott. Rossi")];
+        let refused = packed::decoding(short, || rmp_serde::from_slice::<Vec<Who>>(&packed_bytes));
+        let message = refused.unwrap_err().to_string();
+        assert!(
+            message.contains("name 1 is not in the part's table"),
+            "{message}"
+        );
+
+        // Afterwards the thread writes strings again.
+        assert_eq!(
+            serde_json::to_string(&who[1]).unwrap(),
+            r#"{"actor":"Dott. Bianchi","role":"manager"}"#
+        );
+        assert_eq!(rmp_serde::to_vec(&who).unwrap(), plain);
+    }
+
     #[test]
     fn a_record_time_goes_through_serde_as_nanoseconds_unchanged() {
         #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
@@ -115,5 +175,99 @@ pub mod nanos {
     /// What is not an integer.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         Ok(DateTime::from_timestamp_nanos(i64::deserialize(d)?))
+    }
+}
+
+/// Names written once per part of a snapshot, and referred to by their index in
+/// the part's table everywhere else in it: a snapshot of a million events holds
+/// some three million actors, roles and identities, a few hundred distinct, and
+/// decoding each as a string and interning it again was the seventh of a start
+/// from the snapshot. Only inside [`packed::encoding`] and [`packed::decoding`]
+/// (on that thread) is a name an index; anywhere else (JSON, a stream snapshot)
+/// it is its plain string, as any other [`Name`].
+pub mod packed {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    use super::Name;
+
+    enum Table {
+        Encode {
+            index: HashMap<Name, u32>,
+            names: Vec<Name>,
+        },
+        Decode(Vec<Name>),
+    }
+
+    thread_local! {
+        static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
+    }
+
+    /// Puts the table back as it was when dropped, panics included.
+    struct Restore(Option<Table>);
+
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let before = self.0.take();
+            TABLE.with_borrow_mut(|table| *table = before);
+        }
+    }
+
+    fn with_table<T>(table: Table, f: impl FnOnce() -> T) -> (T, Option<Table>) {
+        let restore = Restore(TABLE.with_borrow_mut(|slot| slot.replace(table)));
+        let value = f();
+        let used = TABLE.with_borrow_mut(Option::take);
+        drop(restore);
+        (value, used)
+    }
+
+    /// Runs `f` (which serialises) with names written as indexes, and returns
+    /// what it returned with the table of the names it wrote, in index order.
+    pub fn encoding<T>(f: impl FnOnce() -> T) -> (T, Vec<Name>) {
+        let table = Table::Encode {
+            index: HashMap::new(),
+            names: Vec::new(),
+        };
+        match with_table(table, f) {
+            (value, Some(Table::Encode { names, .. })) => (value, names),
+            (value, _) => (value, Vec::new()),
+        }
+    }
+
+    /// Runs `f` (which deserialises) with names read as indexes into `names`.
+    pub fn decoding<T>(names: Vec<Name>, f: impl FnOnce() -> T) -> T {
+        with_table(Table::Decode(names), f).0
+    }
+
+    pub fn serialize<S: Serializer>(name: &Name, s: S) -> Result<S::Ok, S::Error> {
+        let index = TABLE.with_borrow_mut(|table| match table {
+            Some(Table::Encode { index, names }) => {
+                Some(*index.entry(*name).or_insert_with(|| {
+                    names.push(*name);
+                    u32::try_from(names.len() - 1).unwrap_or(u32::MAX)
+                }))
+            }
+            _ => None,
+        });
+        match index {
+            Some(index) => s.serialize_u32(index),
+            None => s.serialize_str(name),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+        let decoding = TABLE.with_borrow(|table| matches!(table, Some(Table::Decode(_))));
+        if !decoding {
+            return Name::deserialize(d);
+        }
+        let index = u32::deserialize(d)?;
+        TABLE
+            .with_borrow(|table| match table {
+                Some(Table::Decode(names)) => names.get(index as usize).copied(),
+                _ => None,
+            })
+            .ok_or_else(|| de::Error::custom(format!("name {index} is not in the part's table")))
     }
 }

@@ -17,8 +17,10 @@ use crate::ProjectionError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
     /// The actor of the event.
+    #[serde(with = "crate::name::packed")]
     pub actor: Name,
     /// Their role.
+    #[serde(with = "crate::name::packed")]
     pub role: Name,
     /// Record time.
     #[serde(with = "crate::name::nanos")]
@@ -88,6 +90,7 @@ pub struct PhaseNote {
     pub recorded: Recorded,
     /// The stable identity of who recorded it: the event's `actor_id`, else the
     /// identity of its display name.
+    #[serde(with = "crate::name::packed")]
     pub actor_id: Name,
 }
 

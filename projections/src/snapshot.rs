@@ -8,9 +8,12 @@
 //! the registry's read lock. Layout: a magic, then length-prefixed parts (u64
 //! little-endian): the registry without its objectives (MessagePack maps with
 //! field names: plans and tokens hold the events' types, whose optional fields
-//! are left out when empty), then each chunk of objectives (a MessagePack array
-//! of objectives, each a positional array: no field names, which were most of
-//! the bytes; the objective's types leave no field out, so positions hold).
+//! are left out when empty), then each chunk of objectives: the table of the
+//! actors, roles and identities it names (a MessagePack array of strings), then
+//! a MessagePack array of objectives, each a positional array (no field names,
+//! which were most of the bytes; the objective's types leave no field out, so
+//! positions hold) in which those names are indexes into the table
+//! ([`crate::name::packed`]).
 //!
 //! [`SCHEMA`] numbers the layout. Any change to what the fold keeps (a field
 //! added to [`crate::Objective`], a change of meaning) must raise it: a snapshot
@@ -18,10 +21,11 @@
 //! again. Whether a snapshot still matches the log (its seq and head hash) is
 //! checked by whoever loads it; see the application's start.
 
+use crate::name::packed;
 use crate::{Objective, Registry};
 
 /// The layout of the encoded [`Registry`]; raise it whenever the fold changes.
-pub const SCHEMA: u32 = 2;
+pub const SCHEMA: u32 = 3;
 
 /// The layout of one [`Objective`] encoded alone, for the stream snapshots that
 /// time travel starts from: tied to [`SCHEMA`] (raising it changes this one
@@ -34,7 +38,7 @@ pub const OBJECTIVE_SCHEMA: u32 = SCHEMA * 1_000 + 1;
 pub const CHUNKS: usize = 16;
 
 /// The first bytes of an encoded registry.
-const MAGIC: &[u8; 8] = b"TGSNAP02";
+const MAGIC: &[u8; 8] = b"TGSNAP03";
 
 /// A read model that could not be encoded, or bytes that are not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,7 +66,7 @@ pub fn encode(registry: &Registry) -> Result<Vec<u8>, SnapshotError> {
     let objectives: Vec<&Objective> = registry.objectives.values().collect();
     let per_chunk = objectives.len().div_ceil(CHUNKS).max(1);
     let chunks: Vec<&[&Objective]> = objectives.chunks(per_chunk).collect();
-    let encoded = in_parallel(&chunks, positional)?;
+    let encoded = in_parallel(&chunks, |chunk| encode_chunk(chunk))?;
     let mut bytes = Vec::with_capacity(encoded.iter().map(Vec::len).sum::<usize>() + 1024);
     bytes.extend_from_slice(MAGIC);
     for part in std::iter::once(named(&rest)?).chain(encoded) {
@@ -98,7 +102,7 @@ pub fn decode(bytes: &[u8]) -> Result<Registry, SnapshotError> {
         .split_first()
         .ok_or_else(|| failed("the snapshot is empty"))?;
     let mut registry: Registry = from_bytes(first)?;
-    let decoded = in_parallel(chunks, |chunk| from_bytes::<Vec<Objective>>(chunk))?;
+    let decoded = in_parallel(chunks, |chunk| decode_chunk(chunk))?;
     registry
         .objectives
         .reserve(decoded.iter().map(Vec::len).sum());
@@ -106,6 +110,24 @@ pub fn decode(bytes: &[u8]) -> Result<Registry, SnapshotError> {
         registry.objectives.insert(objective.key, objective);
     }
     Ok(registry)
+}
+
+/// A chunk of objectives as bytes: the table of the names it holds, then the
+/// objectives with those names as indexes.
+fn encode_chunk(objectives: &[&Objective]) -> Result<Vec<u8>, SnapshotError> {
+    let (encoded, names) = packed::encoding(|| positional(objectives));
+    let mut bytes = positional(&names)?;
+    bytes.extend_from_slice(&encoded?);
+    Ok(bytes)
+}
+
+/// The objectives of a chunk of [`encode_chunk`].
+fn decode_chunk(bytes: &[u8]) -> Result<Vec<Objective>, SnapshotError> {
+    let failed = |e: rmp_serde::decode::Error| SnapshotError::Decode(e.to_string());
+    let mut read = rmp_serde::Deserializer::from_read_ref(bytes);
+    let names: Vec<&str> = serde::Deserialize::deserialize(&mut read).map_err(failed)?;
+    let names = names.into_iter().map(crate::name::name).collect();
+    packed::decoding(names, || serde::Deserialize::deserialize(&mut read)).map_err(failed)
 }
 
 /// One objective as bytes (a positional MessagePack array, as the objectives
@@ -217,8 +239,9 @@ mod tests {
             b"\x93\x01\x02\x03",
             b"TGSNAP01",
             b"TGSNAP02",
-            b"TGSNAP02\xff\xff\xff\xff\xff\xff\xff\xff",
-            b"TGSNAP02\x01\x00\x00\x00\x00\x00\x00\x00\xc1",
+            b"TGSNAP03",
+            b"TGSNAP03\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"TGSNAP03\x01\x00\x00\x00\x00\x00\x00\x00\xc1",
         ] {
             assert!(
                 matches!(decode(bytes), Err(SnapshotError::Decode(_))),
