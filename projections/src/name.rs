@@ -243,16 +243,20 @@ pub mod packed {
 
     pub fn serialize<S: Serializer>(name: &Name, s: S) -> Result<S::Ok, S::Error> {
         let index = TABLE.with_borrow_mut(|table| match table {
-            Some(Table::Encode { index, names }) => {
-                Some(*index.entry(*name).or_insert_with(|| {
+            Some(Table::Encode { index, names }) => Some(match index.get(name) {
+                Some(&at) => Ok(at),
+                None => u32::try_from(names.len()).inspect(|&at| {
                     names.push(*name);
-                    u32::try_from(names.len() - 1).unwrap_or(u32::MAX)
-                }))
-            }
+                    index.insert(*name, at);
+                }),
+            }),
             _ => None,
         });
         match index {
-            Some(index) => s.serialize_u32(index),
+            Some(Ok(index)) => s.serialize_u32(index),
+            Some(Err(_)) => Err(serde::ser::Error::custom(
+                "more names than a part's table holds",
+            )),
             None => s.serialize_str(name),
         }
     }
