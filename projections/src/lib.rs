@@ -13,7 +13,7 @@
 //!   validation…, each with the events that raise it.
 //! - [`italian`]: the one Italian formatter (dates, percentages, statuses, roles).
 //! - [`name`]: interned names and boxed texts, how the read model keeps strings.
-//! - [`snapshot`]: the registry as bytes for snapshots, and the [`snapshot::SCHEMA`]
+//! - [`snapshot`]: the registry as bytes for snapshots, and the [`snapshot::FOLD`]
 //!   number that a change of the fold must raise.
 //! - [`error`]: the one error type: an event that cannot be folded.
 

@@ -15,23 +15,32 @@
 //! positions hold) in which those names are indexes into the table
 //! ([`crate::name::packed`]).
 //!
-//! [`SCHEMA`] numbers the layout. Any change to what the fold keeps (a field
-//! added to [`crate::Objective`], a change of meaning) must raise it: a snapshot
-//! of another number is discarded and the read model is folded from the log
-//! again. Whether a snapshot still matches the log (its seq and head hash) is
+//! [`SCHEMA`] numbers the layout: [`FOLD`], the number of what the fold keeps,
+//! then this encoding's own last digits. Any change to what the fold keeps (a
+//! field added to [`crate::Objective`], a change of meaning) must raise
+//! [`FOLD`], which changes [`SCHEMA`] and [`OBJECTIVE_SCHEMA`] alike; a change of
+//! one encoding alone changes its own last digits, and leaves the other kind of
+//! snapshot valid. A snapshot of another number is discarded and the read model
+//! (or the stream) is folded from the log again. Whether a snapshot still matches the log (its seq and head hash) is
 //! checked by whoever loads it; see the application's start.
 
 use crate::name::packed;
 use crate::{Objective, Registry};
 
-/// The layout of the encoded [`Registry`]; raise it whenever the fold changes.
-pub const SCHEMA: u32 = 3;
+/// What the fold keeps; raise it whenever the fold changes. Both snapshot
+/// numbers below carry it, so a change of the fold discards snapshots of
+/// either kind.
+pub const FOLD: u32 = 2;
+
+/// The layout of the encoded [`Registry`]: [`FOLD`], and 3 for this encoding
+/// (positional objectives, names once per part; 2 had the names in place, and
+/// was stored as plain `2`).
+pub const SCHEMA: u32 = FOLD * 1_000 + 3;
 
 /// The layout of one [`Objective`] encoded alone, for the stream snapshots that
-/// time travel starts from: tied to [`SCHEMA`] (raising it changes this one
-/// too, so a change of the fold discards stream snapshots as well), with its
-/// own last digits for a change of this encoding alone.
-pub const OBJECTIVE_SCHEMA: u32 = SCHEMA * 1_000 + 1;
+/// time travel starts from: [`FOLD`], and 1 for this encoding (positional, names
+/// in place). A new layout of the whole registry leaves it as it is.
+pub const OBJECTIVE_SCHEMA: u32 = FOLD * 1_000 + 1;
 
 /// How many parts the objectives are split into (whatever the machine: the
 /// bytes do not depend on it).
