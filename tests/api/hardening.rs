@@ -811,7 +811,19 @@ fn serve_refuses_to_start_on_a_database_file_it_cannot_write() {
     // The folder stays writable (SQLite may make its -shm there); the file not.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_traguardo"));
+    // Permissions do not bind root: the server then runs as nobody, from a copy
+    // of the binary in the open folder (the checkout it was built in may be
+    // closed to others, as a `mktemp -d` is).
+    let root = running_as_root();
+    let binary = if root {
+        let copy = dir.path().join("traguardo");
+        std::fs::copy(env!("CARGO_BIN_EXE_traguardo"), &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        copy
+    } else {
+        PathBuf::from(env!("CARGO_BIN_EXE_traguardo"))
+    };
+    let mut command = Command::new(binary);
     command
         .arg("--db")
         .arg(&db)
@@ -819,8 +831,7 @@ fn serve_refuses_to_start_on_a_database_file_it_cannot_write() {
         .env_remove("TRAGUARDO_DB")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    if running_as_root() {
-        // Permissions do not bind root: the server runs as nobody.
+    if root {
         command.uid(65534).gid(65534);
     }
     let mut child = command.spawn().unwrap();
