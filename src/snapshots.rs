@@ -124,7 +124,8 @@ pub struct Folded {
 /// When the log cannot be read or an event cannot be folded. A snapshot that
 /// cannot be read or used is never an error: the log is folded instead.
 pub fn load(store: &dyn Store) -> Result<Folded, AppError> {
-    let stored = match store.latest_snapshot(REGISTRY_SNAPSHOT) {
+    let (stored, decoded) = read(store);
+    let stored = match stored {
         Ok(stored) => stored,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the snapshot; folding the whole log");
@@ -139,7 +140,7 @@ pub fn load(store: &dyn Store) -> Result<Folded, AppError> {
             start: Start::Replayed { events },
         });
     };
-    match check(store, &stored) {
+    match check(store, &stored, decoded) {
         Ok(registry) => {
             let seq = stored.seq;
             let (registry, hash, events) = fold_after(store, registry, stored.hash)?;
@@ -177,11 +178,34 @@ pub fn load(store: &dyn Store) -> Result<Folded, AppError> {
     }
 }
 
-/// The registry a stored snapshot holds, if it may be used on this log.
+/// The latest snapshot's head (`data` empty) and, when its schema is the
+/// fold's, the registry its bytes hold: decoded part by part while the store
+/// reads them (no copy of the whole snapshot is ever held).
+fn read(
+    store: &dyn Store,
+) -> (
+    traguardo_events::Result<Option<Snapshot>>,
+    Result<Registry, snapshot::SnapshotError>,
+) {
+    snapshot::decode_streamed(|feed| {
+        store.read_snapshot(
+            REGISTRY_SNAPSHOT,
+            &mut |head| head.schema == SCHEMA,
+            &mut |part| feed(part),
+        )
+    })
+}
+
+/// The registry a stored snapshot holds (`decoded` from its bytes), if it may
+/// be used on this log.
 ///
 /// # Errors
 /// Why it may not.
-pub fn check(store: &dyn Store, stored: &Snapshot) -> Result<Registry, Refused> {
+fn check(
+    store: &dyn Store,
+    stored: &Snapshot,
+    decoded: Result<Registry, snapshot::SnapshotError>,
+) -> Result<Registry, Refused> {
     if stored.schema != SCHEMA {
         return Err(Refused::Schema {
             found: stored.schema,
@@ -205,8 +229,7 @@ pub fn check(store: &dyn Store, stored: &Snapshot) -> Result<Registry, Refused> 
             found: event.hash,
         });
     }
-    let registry =
-        snapshot::decode(&stored.data).map_err(|e| Refused::Undecodable(e.to_string()))?;
+    let registry = decoded.map_err(|e| Refused::Undecodable(e.to_string()))?;
     if registry.last_seq() != stored.seq {
         return Err(Refused::Undecodable(format!(
             "it holds the read model at seq {}, not {}",

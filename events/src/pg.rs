@@ -469,7 +469,12 @@ impl PgStore {
 
     /// Runs `f` on an idle read connection (or a new one), off any async runtime.
     fn with_reader<T: Send>(&self, f: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
-        off_runtime(|| {
+        off_runtime(|| self.with_pooled(f))
+    }
+
+    /// Runs `f` on an idle read connection (or a new one), on this thread.
+    fn with_pooled<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        {
             let pooled = self
                 .inner
                 .readers
@@ -488,7 +493,7 @@ impl PgStore {
                 }
             }
             result
-        })
+        }
     }
 
     /// Reads the events of `sql` (`$1`, and `$2` bound to `bound` if any).
@@ -1022,36 +1027,27 @@ impl Store for PgStore {
         })
     }
 
-    fn latest_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
-        self.with_reader(|client| {
-            let Some(row) = client.query_opt(LATEST_SNAPSHOT, &[&name])? else {
-                return Ok(None);
-            };
-            let seq: i64 = row.try_get(0)?;
-            let schema: i32 = row.try_get(2)?;
-            let parts: i32 = row.try_get(4)?;
-            let mut data = Vec::new();
-            let mut found = 0i32;
-            for part in client.query(SNAPSHOT_PARTS, &[&name, &seq])? {
-                data.extend_from_slice(part.try_get::<_, &[u8]>(0)?);
-                found += 1;
+    fn read_snapshot(
+        &self,
+        name: &str,
+        wanted: &mut dyn FnMut(&Snapshot) -> bool,
+        part: &mut dyn FnMut(&[u8]),
+    ) -> Result<Option<Snapshot>> {
+        if !in_runtime() {
+            return self.with_pooled(|client| read_snapshot(client, name, wanted, part));
+        }
+        // On an async runtime the client must not block it: the parts are read
+        // whole on a thread of their own, then handed over here.
+        let mut parts = Vec::new();
+        let head = self.with_reader(|client| {
+            read_snapshot(client, name, &mut |_| true, &mut |p| parts.push(p.to_vec()))
+        })?;
+        if let Some(head) = &head {
+            if wanted(head) {
+                parts.iter().for_each(|p| part(p));
             }
-            if found != parts {
-                return Err(Error::Snapshot {
-                    name: name.to_string(),
-                    seq: seq as u64,
-                    message: format!("{found} parts of {parts}"),
-                });
-            }
-            Ok(Some(Snapshot {
-                name: name.to_string(),
-                seq: seq as u64,
-                hash: row.try_get(1)?,
-                schema: u32::try_from(schema).unwrap_or(u32::MAX),
-                taken_at: row.try_get(3)?,
-                data,
-            }))
-        })
+        }
+        Ok(head)
     }
 
     fn discard_snapshots(&self, name: &str) -> Result<()> {
@@ -1941,6 +1937,59 @@ fn in_runtime() -> bool {
 /// Runs `f` here, or, inside an async runtime, on a scoped helper thread: the
 /// blocking client drives a runtime of its own, which tokio refuses to start
 /// (or drop) on a thread that is already in one. The caller still waits.
+/// [`Store::read_snapshot`] on `client`, on this thread: the parts are handed
+/// to `part` row by row as the server sends them.
+fn read_snapshot(
+    client: &mut Client,
+    name: &str,
+    wanted: &mut dyn FnMut(&Snapshot) -> bool,
+    part: &mut dyn FnMut(&[u8]),
+) -> Result<Option<Snapshot>> {
+    // One snapshot of the database: the parts are those of the row read first,
+    // even while another process saves a newer snapshot.
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?;
+    let Some(row) = tx.query_opt(LATEST_SNAPSHOT, &[&name])? else {
+        return Ok(None);
+    };
+    let seq: i64 = row.try_get(0)?;
+    let schema: i32 = row.try_get(2)?;
+    let parts: i32 = row.try_get(4)?;
+    let head = Snapshot {
+        name: name.to_string(),
+        seq: seq as u64,
+        hash: row.try_get(1)?,
+        schema: u32::try_from(schema).unwrap_or(u32::MAX),
+        taken_at: row.try_get(3)?,
+        data: Vec::new(),
+    };
+    if !wanted(&head) {
+        return Ok(Some(head));
+    }
+    let mut rows = tx.query_raw(
+        SNAPSHOT_PARTS,
+        [&name as &(dyn postgres::types::ToSql + Sync), &seq],
+    )?;
+    let mut found = 0i32;
+    while let Some(row) = rows.next()? {
+        part(row.try_get::<_, &[u8]>(0)?);
+        found += 1;
+    }
+    drop(rows);
+    tx.commit()?;
+    if found != parts {
+        return Err(Error::Snapshot {
+            name: name.to_string(),
+            seq: seq as u64,
+            message: format!("{found} parts of {parts}"),
+        });
+    }
+    Ok(Some(head))
+}
+
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     if !in_runtime() {
         return f();

@@ -967,9 +967,17 @@ impl Store for SqliteStore {
         })
     }
 
-    fn latest_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
+    fn read_snapshot(
+        &self,
+        name: &str,
+        wanted: &mut dyn FnMut(&Snapshot) -> bool,
+        part: &mut dyn FnMut(&[u8]),
+    ) -> Result<Option<Snapshot>> {
         self.with_reader(|conn| {
-            let row = conn
+            // One read transaction: the parts are those of the row read first,
+            // even while another process saves a newer snapshot.
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+            let row = tx
                 .prepare_cached(LATEST_SNAPSHOT)?
                 .query_row([name], |r| {
                     Ok((
@@ -989,30 +997,32 @@ impl Store for SqliteStore {
                 seq,
                 message,
             };
-            let taken_at = parse_timestamp(taken_at.as_bytes()).map_err(broken)?;
-            let mut data = Vec::new();
+            let head = Snapshot {
+                name: name.to_string(),
+                seq,
+                hash,
+                schema,
+                taken_at: parse_timestamp(taken_at.as_bytes()).map_err(broken)?,
+                data: Vec::new(),
+            };
+            if !wanted(&head) {
+                return Ok(Some(head));
+            }
             let mut found = 0u32;
-            let mut statement = conn.prepare_cached(SNAPSHOT_PARTS)?;
+            let mut statement = tx.prepare_cached(SNAPSHOT_PARTS)?;
             let mut rows = statement.query(params![name, seq])?;
             while let Some(row) = rows.next()? {
-                let part = row
-                    .get_ref(0)?
-                    .as_blob()
-                    .map_err(|e| broken(format!("part {found}: {e}")))?;
-                data.extend_from_slice(part);
+                part(
+                    row.get_ref(0)?
+                        .as_blob()
+                        .map_err(|e| broken(format!("part {found}: {e}")))?,
+                );
                 found += 1;
             }
             if found != parts {
                 return Err(broken(format!("{found} parts of {parts}")));
             }
-            Ok(Some(Snapshot {
-                name: name.to_string(),
-                seq,
-                hash,
-                schema,
-                taken_at,
-                data,
-            }))
+            Ok(Some(head))
         })
     }
 

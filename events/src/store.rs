@@ -440,11 +440,35 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// When the database cannot be written.
     fn save_snapshot(&self, snapshot: &Snapshot) -> Result<()>;
 
-    /// The latest snapshot named `name`, if there is one; unchecked.
+    /// Reads the latest snapshot named `name` part by part, unchecked: `wanted`
+    /// is shown where it stands (its seq, hash, schema and time, with `data`
+    /// empty) and says whether to read its bytes; then `part` is given each
+    /// stored part in order, as it is read, so that whoever decodes the bytes
+    /// can start before the last part is read. Returns that head (`data`
+    /// empty), or `None` when there is no snapshot of that name.
     ///
     /// # Errors
-    /// When the database cannot be read.
-    fn latest_snapshot(&self, name: &str) -> Result<Option<Snapshot>>;
+    /// When the database cannot be read, or holds fewer parts than the
+    /// snapshot's row counts ([`Error::Snapshot`]); `part` may have been given
+    /// some of them.
+    fn read_snapshot(
+        &self,
+        name: &str,
+        wanted: &mut dyn FnMut(&Snapshot) -> bool,
+        part: &mut dyn FnMut(&[u8]),
+    ) -> Result<Option<Snapshot>>;
+
+    /// The latest snapshot named `name`, if there is one, whole; unchecked.
+    ///
+    /// # Errors
+    /// As [`Store::read_snapshot`].
+    fn latest_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
+        let mut data = Vec::new();
+        let head = self.read_snapshot(name, &mut |_| true, &mut |part| {
+            data.extend_from_slice(part);
+        })?;
+        Ok(head.map(|head| Snapshot { data, ..head }))
+    }
 
     /// Deletes every snapshot named `name` (one that does not match the log
     /// any more, or of an old schema).

@@ -90,35 +90,194 @@ pub fn encode(registry: &Registry) -> Result<Vec<u8>, SnapshotError> {
 /// # Errors
 /// [`SnapshotError::Decode`] for bytes that are not a registry of this schema.
 pub fn decode(bytes: &[u8]) -> Result<Registry, SnapshotError> {
-    let failed = |message: &str| SnapshotError::Decode(message.to_string());
-    let mut rest = bytes
-        .strip_prefix(MAGIC.as_slice())
-        .ok_or_else(|| failed("not a snapshot of the read model"))?;
-    let mut parts = Vec::new();
-    while !rest.is_empty() {
-        let (len, after) = rest
-            .split_first_chunk::<8>()
-            .ok_or_else(|| failed("a part's length is cut"))?;
-        let len = usize::try_from(u64::from_le_bytes(*len))
-            .ok()
-            .filter(|len| *len <= after.len())
-            .ok_or_else(|| failed("a part is longer than the snapshot"))?;
-        let (part, after) = after.split_at(len);
-        parts.push(part);
-        rest = after;
+    decode_streamed(|feed| feed(bytes)).1
+}
+
+/// The registry of bytes handed over piece by piece while they are read:
+/// `read` is given a function to feed them to, in order, in pieces of any
+/// size; each part of the layout is decoded, on as many threads as the machine
+/// has, as soon as its last byte is fed, so that decoding overlaps the reading.
+/// Returns what `read` returned, and the registry (an error when the bytes fed
+/// are not a whole registry of this schema, whatever `read` returned).
+pub fn decode_streamed<R>(
+    read: impl FnOnce(&mut dyn FnMut(&[u8])) -> R,
+) -> (R, Result<Registry, SnapshotError>) {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let (jobs, queue) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
+    let queue = std::sync::Mutex::new(queue);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let job = queue
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        let Ok((index, part)) = job else {
+                            return done;
+                        };
+                        done.push((index, decode_part(index, &part)));
+                    }
+                })
+            })
+            .collect();
+        let mut splitter = Splitter::new(jobs);
+        let read = read(&mut |bytes| splitter.feed(bytes));
+        let split = splitter.finish();
+        let mut decoded = Vec::new();
+        for worker in workers {
+            match worker.join() {
+                Ok(done) => decoded.extend(done),
+                Err(_) => decoded.push((0, Err(failed("a worker thread panicked")))),
+            }
+        }
+        (read, split.and_then(|parts| assemble(parts, decoded)))
+    })
+}
+
+/// A part of the layout, decoded.
+enum Part {
+    /// The first: the registry without its objectives.
+    Rest(Registry),
+    /// Any other: a chunk of objectives.
+    Objectives(Vec<Objective>),
+}
+
+fn decode_part(index: usize, bytes: &[u8]) -> Result<Part, SnapshotError> {
+    if index == 0 {
+        from_bytes(bytes).map(Part::Rest)
+    } else {
+        decode_chunk(bytes).map(Part::Objectives)
     }
-    let (first, chunks) = parts
-        .split_first()
-        .ok_or_else(|| failed("the snapshot is empty"))?;
-    let mut registry: Registry = from_bytes(first)?;
-    let decoded = in_parallel(chunks, |chunk| decode_chunk(chunk))?;
+}
+
+/// The registry of its decoded parts (`parts` of them, in any order).
+fn assemble(
+    parts: usize,
+    mut decoded: Vec<(usize, Result<Part, SnapshotError>)>,
+) -> Result<Registry, SnapshotError> {
+    if parts == 0 {
+        return Err(failed("the snapshot is empty"));
+    }
+    if decoded.len() != parts {
+        return Err(failed("a part was not decoded"));
+    }
+    decoded.sort_unstable_by_key(|(index, _)| *index);
+    let mut decoded = decoded.into_iter().map(|(_, part)| part);
+    let Some(Part::Rest(mut registry)) = decoded.next().transpose()? else {
+        return Err(failed("the snapshot does not start with the registry"));
+    };
+    let chunks = decoded
+        .map(|part| match part? {
+            Part::Objectives(objectives) => Ok(objectives),
+            Part::Rest(_) => Err(failed("the registry is in the snapshot twice")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     registry
         .objectives
-        .reserve(decoded.iter().map(Vec::len).sum());
-    for objective in decoded.into_iter().flatten() {
+        .reserve(chunks.iter().map(Vec::len).sum());
+    for objective in chunks.into_iter().flatten() {
         registry.objectives.insert(objective.key, objective);
     }
     Ok(registry)
+}
+
+fn failed(message: &str) -> SnapshotError {
+    SnapshotError::Decode(message.to_string())
+}
+
+/// Cuts the bytes fed to it into the layout's parts (the magic, then parts
+/// each after its length) and sends each whole part, numbered, to be decoded.
+struct Splitter {
+    jobs: std::sync::mpsc::Sender<(usize, Vec<u8>)>,
+    /// The magic or a length, while its 8 bytes are being fed.
+    prefix: Vec<u8>,
+    magic: bool,
+    /// The part being fed: its length and the bytes so far.
+    part: Option<(usize, Vec<u8>)>,
+    sent: usize,
+    error: Option<SnapshotError>,
+}
+
+/// A part is given at most this much room before its bytes arrive, whatever
+/// length it claims (a damaged length must not allocate it).
+const PART_ROOM: usize = 64 << 20;
+
+impl Splitter {
+    fn new(jobs: std::sync::mpsc::Sender<(usize, Vec<u8>)>) -> Splitter {
+        Splitter {
+            jobs,
+            prefix: Vec::with_capacity(8),
+            magic: false,
+            part: None,
+            sent: 0,
+            error: None,
+        }
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && self.error.is_none() {
+            if let Some((len, part)) = &mut self.part {
+                let take = (*len - part.len()).min(bytes.len());
+                part.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                if part.len() == *len {
+                    self.send();
+                }
+                continue;
+            }
+            let take = (8 - self.prefix.len()).min(bytes.len());
+            self.prefix.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            let Ok(prefix) = <[u8; 8]>::try_from(self.prefix.as_slice()) else {
+                continue;
+            };
+            self.prefix.clear();
+            if !self.magic {
+                if &prefix != MAGIC {
+                    self.error = Some(failed("not a snapshot of the read model"));
+                }
+                self.magic = true;
+                continue;
+            }
+            let Ok(len) = usize::try_from(u64::from_le_bytes(prefix)) else {
+                self.error = Some(failed("a part is longer than the snapshot"));
+                continue;
+            };
+            self.part = Some((len, Vec::with_capacity(len.min(PART_ROOM))));
+            if len == 0 {
+                self.send();
+            }
+        }
+    }
+
+    fn send(&mut self) {
+        if let Some((_, part)) = self.part.take() {
+            // The workers outlive the splitter: the channel is open.
+            let _ = self.jobs.send((self.sent, part));
+            self.sent += 1;
+        }
+    }
+
+    /// How many parts were sent, once every byte has been fed; the channel is
+    /// closed either way.
+    fn finish(self) -> Result<usize, SnapshotError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        if !self.magic {
+            return Err(failed("not a snapshot of the read model"));
+        }
+        if self.part.is_some() {
+            return Err(failed("a part is longer than the snapshot"));
+        }
+        if !self.prefix.is_empty() {
+            return Err(failed("a part's length is cut"));
+        }
+        Ok(self.sent)
+    }
 }
 
 /// A chunk of objectives as bytes: the table of the names it holds, then the
@@ -229,6 +388,30 @@ mod tests {
             serde_json::to_string(&a.evaluate(at)).unwrap(),
             serde_json::to_string(&b.evaluate(at)).unwrap()
         );
+    }
+
+    #[test]
+    fn bytes_fed_in_pieces_of_any_size_decode_as_the_whole() {
+        let mut registry = Registry::new();
+        registry
+            .apply_all(&crate::objective::tests::history())
+            .unwrap();
+        let bytes = encode(&registry).unwrap();
+        for piece in [1, 3, 8, 9, 100, bytes.len() - 1, bytes.len()] {
+            let (fed, back) =
+                decode_streamed(|feed| bytes.chunks(piece).map(|chunk| feed(chunk)).count());
+            assert_eq!(fed, bytes.len().div_ceil(piece));
+            assert_eq!(back.unwrap(), registry, "pieces of {piece} bytes");
+        }
+        // Cut anywhere, the bytes are not a registry.
+        for cut in [0, 7, 8, 12, 16, 17, bytes.len() / 2, bytes.len() - 1] {
+            let (_, back) = decode_streamed(|feed| feed(&bytes[..cut]));
+            assert!(
+                matches!(back, Err(SnapshotError::Decode(_))),
+                "cut at {cut} of {}",
+                bytes.len()
+            );
+        }
     }
 
     #[test]
