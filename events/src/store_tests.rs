@@ -644,9 +644,33 @@ fn a_snapshot_replaces_the_one_before_survives_a_restart_and_is_discarded_on_req
     let reopened = f.open_another(f.clock.clone());
     assert_eq!(
         reopened.latest_snapshot("registry").unwrap(),
-        Some(second),
+        Some(second.clone()),
         "the newer snapshot replaced the older and survived the restart"
     );
+    // Read part by part: the stored parts in order, each as it was written.
+    let mut parts = Vec::new();
+    let head = reopened
+        .read_snapshot("registry", &mut |head| head.seq == 3, &mut |part| {
+            parts.push(part.to_vec());
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!((head.seq, head.schema, head.data.len()), (3, 7, 0));
+    assert_eq!(
+        parts.iter().map(Vec::len).collect::<Vec<_>>(),
+        [crate::store::SNAPSHOT_PART_BYTES; 3]
+            .into_iter()
+            .chain([12_345])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(parts.concat(), second.data);
+    // Not wanted: its head, and no part read.
+    let mut given = 0;
+    let head = reopened
+        .read_snapshot("registry", &mut |_| false, &mut |_| given += 1)
+        .unwrap();
+    assert_eq!(head.map(|h| h.seq), Some(3));
+    assert_eq!(given, 0);
     reopened.discard_snapshots("registry").unwrap();
     assert_eq!(reopened.latest_snapshot("registry").unwrap(), None);
     assert_eq!(
@@ -2079,6 +2103,16 @@ fn the_store_works_from_inside_an_async_runtime(engine: Engine) {
             })
             .unwrap();
         assert_eq!(seen, [(1, "{\"n\":1}".to_string())]);
+        let snapshot = crate::store::Snapshot {
+            name: "registry".into(),
+            seq: 1,
+            hash: appended[0].hash.clone(),
+            schema: 7,
+            taken_at: appended[0].recorded_at,
+            data: vec![1, 2, 3],
+        };
+        store.save_snapshot(&snapshot).unwrap();
+        assert_eq!(store.latest_snapshot("registry").unwrap(), Some(snapshot));
         assert!(store.verify(&[]).unwrap().ok());
         // The last handle may go away here too.
         drop(store);

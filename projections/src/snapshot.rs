@@ -105,10 +105,15 @@ pub fn decode_streamed<R>(
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let (jobs, queue) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
     let queue = std::sync::Mutex::new(queue);
+    // A part's buffer, once decoded, is handed back to hold a later part: the
+    // reading thread touches a few parts' worth of fresh memory, not the
+    // whole snapshot's.
+    let (spare, spares) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                scope.spawn(|| {
+                let (queue, spare) = (&queue, spare.clone());
+                scope.spawn(move || {
                     let mut done = Vec::new();
                     loop {
                         let job = queue
@@ -119,11 +124,14 @@ pub fn decode_streamed<R>(
                             return done;
                         };
                         done.push((index, decode_part(index, &part)));
+                        // Gone only once the splitter is: nothing to do then.
+                        let _ = spare.send(part);
                     }
                 })
             })
             .collect();
-        let mut splitter = Splitter::new(jobs);
+        drop(spare);
+        let mut splitter = Splitter::new(jobs, spares);
         let read = read(&mut |bytes| splitter.feed(bytes));
         let split = splitter.finish();
         let mut decoded = Vec::new();
@@ -192,6 +200,8 @@ fn failed(message: &str) -> SnapshotError {
 /// each after its length) and sends each whole part, numbered, to be decoded.
 struct Splitter {
     jobs: std::sync::mpsc::Sender<(usize, Vec<u8>)>,
+    /// Buffers of parts already decoded, to hold the next ones.
+    spares: std::sync::mpsc::Receiver<Vec<u8>>,
     /// The magic or a length, while its 8 bytes are being fed.
     prefix: Vec<u8>,
     magic: bool,
@@ -206,9 +216,13 @@ struct Splitter {
 const PART_ROOM: usize = 64 << 20;
 
 impl Splitter {
-    fn new(jobs: std::sync::mpsc::Sender<(usize, Vec<u8>)>) -> Splitter {
+    fn new(
+        jobs: std::sync::mpsc::Sender<(usize, Vec<u8>)>,
+        spares: std::sync::mpsc::Receiver<Vec<u8>>,
+    ) -> Splitter {
         Splitter {
             jobs,
+            spares,
             prefix: Vec::with_capacity(8),
             magic: false,
             part: None,
@@ -246,7 +260,10 @@ impl Splitter {
                 self.error = Some(failed("a part is longer than the snapshot"));
                 continue;
             };
-            self.part = Some((len, Vec::with_capacity(len.min(PART_ROOM))));
+            let mut buffer = self.spares.try_recv().unwrap_or_default();
+            buffer.clear();
+            buffer.reserve(len.min(PART_ROOM));
+            self.part = Some((len, buffer));
             if len == 0 {
                 self.send();
             }
@@ -398,8 +415,7 @@ mod tests {
             .unwrap();
         let bytes = encode(&registry).unwrap();
         for piece in [1, 3, 8, 9, 100, bytes.len() - 1, bytes.len()] {
-            let (fed, back) =
-                decode_streamed(|feed| bytes.chunks(piece).map(|chunk| feed(chunk)).count());
+            let (fed, back) = decode_streamed(|feed| bytes.chunks(piece).map(feed).count());
             assert_eq!(fed, bytes.len().div_ceil(piece));
             assert_eq!(back.unwrap(), registry, "pieces of {piece} bytes");
         }
