@@ -79,6 +79,7 @@ pub struct PhaseNote {
     /// What it records.
     pub kind: NoteKind,
     /// The valid date of the fact (none for a retraction).
+    #[serde(with = "crate::name::days::opt")]
     pub on: Option<NaiveDate>,
     /// The note, or the reason of a retraction.
     pub text: Option<Text>,
@@ -120,10 +121,13 @@ pub struct Phase {
     /// *Incidenza %* over time.
     pub weight: Timeline<Hundredths>,
     /// *Scadenza* over time.
+    #[serde(with = "crate::name::days::timeline")]
     pub deadline: Timeline<NaiveDate>,
     /// For a phase added by a revision, the date it is in force from.
+    #[serde(with = "crate::name::days::opt")]
     pub added_from: Option<NaiveDate>,
     /// For a withdrawn phase, the date it no longer counts from.
+    #[serde(with = "crate::name::days::opt")]
     pub withdrawn_from: Option<NaiveDate>,
     /// The note of its start, if it was started ([`Phase::started`]).
     started: Option<u32>,
@@ -134,6 +138,7 @@ pub struct Phase {
     /// way by then, so after the retraction it is in progress from that date even
     /// with no start recorded. Not a start: a corrected, earlier completion date
     /// stays possible.
+    #[serde(with = "crate::name::days::opt")]
     pub reopened_from: Option<NaiveDate>,
     /// Every start, completion and retraction, with its note: the phase's history.
     pub notes: Vec<PhaseNote>,
@@ -276,6 +281,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Measurement {
     /// Valid date.
+    #[serde(with = "crate::name::days")]
     pub on: NaiveDate,
     /// The value in hundredths, given or computed from the ratio.
     pub value: Option<Hundredths>,
@@ -301,8 +307,10 @@ pub struct Indicator {
     /// The target over time (revisions may change it).
     pub target: Timeline<Option<Hundredths>>,
     /// For an indicator added by a revision, the date it counts from.
+    #[serde(with = "crate::name::days::opt")]
     pub added_from: Option<NaiveDate>,
     /// For a withdrawn indicator, the date it no longer counts from.
+    #[serde(with = "crate::name::days::opt")]
     pub withdrawn_from: Option<NaiveDate>,
     /// Measurements in record order.
     pub measurements: Vec<Measurement>,
@@ -364,6 +372,7 @@ pub struct Validation {
     pub reference: Option<String>,
     /// The record date of the first change to the objective after it: from then
     /// on the validation is stale (*validazione da ripetere*).
+    #[serde(with = "crate::name::days::opt")]
     pub stale_from: Option<NaiveDate>,
     /// Who and when.
     pub recorded: Recorded,
@@ -418,6 +427,7 @@ pub struct Objective {
     /// The phases, in number order, including added and withdrawn ones.
     pub(crate) phases: Vec<Phase>,
     /// *Scadenza finale* over time.
+    #[serde(with = "crate::name::days::timeline")]
     pub(crate) final_deadline: Timeline<NaiveDate>,
     /// The responsible manager over time.
     pub(crate) manager: Timeline<Name>,
@@ -432,6 +442,7 @@ pub struct Objective {
     /// Seq of the last revision that changed the objective.
     pub(crate) last_revision_seq: Option<u64>,
     /// The latest act date of a revision that changed it.
+    #[serde(with = "crate::name::days::opt")]
     pub(crate) last_revision_date: Option<NaiveDate>,
 }
 
@@ -1291,6 +1302,7 @@ pub struct NoteView {
     /// `start`, `completion` or `retraction`.
     pub kind: NoteKind,
     /// The valid date of the fact (none for a retraction).
+    #[serde(with = "crate::name::days::opt")]
     pub on: Option<NaiveDate>,
     /// The note, or the reason of a retraction.
     pub text: Option<String>,

@@ -32,22 +32,24 @@ use crate::{Objective, Registry};
 /// either kind.
 pub const FOLD: u32 = 2;
 
-/// The layout of the encoded [`Registry`]: [`FOLD`], and 3 for this encoding
-/// (positional objectives, names once per part; 2 had the names in place, and
+/// The layout of the encoded [`Registry`]: [`FOLD`], and 4 for this encoding
+/// (positional objectives, names once per part, the notes' and measurements'
+/// dates as day numbers; 3 had those dates as text, 2 the names in place, and
 /// was stored as plain `2`).
-pub const SCHEMA: u32 = FOLD * 1_000 + 3;
+pub const SCHEMA: u32 = FOLD * 1_000 + 4;
 
 /// The layout of one [`Objective`] encoded alone, for the stream snapshots that
-/// time travel starts from: [`FOLD`], and 1 for this encoding (positional, names
-/// in place). A new layout of the whole registry leaves it as it is.
-pub const OBJECTIVE_SCHEMA: u32 = FOLD * 1_000 + 1;
+/// time travel starts from: [`FOLD`], and 2 for this encoding (positional, names
+/// in place, dates of notes and measurements as day numbers; 1 had them as
+/// text). A new layout of the whole registry alone leaves it as it is.
+pub const OBJECTIVE_SCHEMA: u32 = FOLD * 1_000 + 2;
 
 /// How many parts the objectives are split into (whatever the machine: the
 /// bytes do not depend on it).
 pub const CHUNKS: usize = 16;
 
 /// The first bytes of an encoded registry.
-const MAGIC: &[u8; 8] = b"TGSNAP03";
+const MAGIC: &[u8; 8] = b"TGSNAP04";
 
 /// A read model that could not be encoded, or bytes that are not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,15 +107,10 @@ pub fn decode_streamed<R>(
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let (jobs, queue) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
     let queue = std::sync::Mutex::new(queue);
-    // A part's buffer, once decoded, is handed back to hold a later part: the
-    // reading thread touches a few parts' worth of fresh memory, not the
-    // whole snapshot's.
-    let (spare, spares) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                let (queue, spare) = (&queue, spare.clone());
-                scope.spawn(move || {
+                scope.spawn(|| {
                     let mut done = Vec::new();
                     loop {
                         let job = queue
@@ -124,14 +121,11 @@ pub fn decode_streamed<R>(
                             return done;
                         };
                         done.push((index, decode_part(index, &part)));
-                        // Gone only once the splitter is: nothing to do then.
-                        let _ = spare.send(part);
                     }
                 })
             })
             .collect();
-        drop(spare);
-        let mut splitter = Splitter::new(jobs, spares);
+        let mut splitter = Splitter::new(jobs);
         let read = read(&mut |bytes| splitter.feed(bytes));
         let split = splitter.finish();
         let mut decoded = Vec::new();
@@ -200,8 +194,6 @@ fn failed(message: &str) -> SnapshotError {
 /// each after its length) and sends each whole part, numbered, to be decoded.
 struct Splitter {
     jobs: std::sync::mpsc::Sender<(usize, Vec<u8>)>,
-    /// Buffers of parts already decoded, to hold the next ones.
-    spares: std::sync::mpsc::Receiver<Vec<u8>>,
     /// The magic or a length, while its 8 bytes are being fed.
     prefix: Vec<u8>,
     magic: bool,
@@ -216,13 +208,9 @@ struct Splitter {
 const PART_ROOM: usize = 64 << 20;
 
 impl Splitter {
-    fn new(
-        jobs: std::sync::mpsc::Sender<(usize, Vec<u8>)>,
-        spares: std::sync::mpsc::Receiver<Vec<u8>>,
-    ) -> Splitter {
+    fn new(jobs: std::sync::mpsc::Sender<(usize, Vec<u8>)>) -> Splitter {
         Splitter {
             jobs,
-            spares,
             prefix: Vec::with_capacity(8),
             magic: false,
             part: None,
@@ -260,10 +248,7 @@ impl Splitter {
                 self.error = Some(failed("a part is longer than the snapshot"));
                 continue;
             };
-            let mut buffer = self.spares.try_recv().unwrap_or_default();
-            buffer.clear();
-            buffer.reserve(len.min(PART_ROOM));
-            self.part = Some((len, buffer));
+            self.part = Some((len, Vec::with_capacity(len.min(PART_ROOM))));
             if len == 0 {
                 self.send();
             }
@@ -448,8 +433,9 @@ mod tests {
             b"TGSNAP01",
             b"TGSNAP02",
             b"TGSNAP03",
-            b"TGSNAP03\xff\xff\xff\xff\xff\xff\xff\xff",
-            b"TGSNAP03\x01\x00\x00\x00\x00\x00\x00\x00\xc1",
+            b"TGSNAP04",
+            b"TGSNAP04\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"TGSNAP04\x01\x00\x00\x00\x00\x00\x00\x00\xc1",
         ] {
             assert!(
                 matches!(decode(bytes), Err(SnapshotError::Decode(_))),

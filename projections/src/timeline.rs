@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change<T> {
     /// The act's date.
+    #[serde(with = "crate::name::days")]
     pub in_force_from: NaiveDate,
     /// The value from then on.
     pub value: T,
@@ -66,6 +67,25 @@ impl<T: Clone> Timeline<T> {
             value,
             seq,
         });
+    }
+
+    /// The same timeline with each value mapped by `f`.
+    pub(crate) fn map<U>(&self, f: impl Fn(&T) -> U) -> Timeline<U> {
+        Timeline {
+            original: f(&self.original),
+            changes: self.changes.as_ref().map(|changes| {
+                Box::new(
+                    changes
+                        .iter()
+                        .map(|c| Change {
+                            in_force_from: c.in_force_from,
+                            value: f(&c.value),
+                            seq: c.seq,
+                        })
+                        .collect(),
+                )
+            }),
+        }
     }
 }
 
