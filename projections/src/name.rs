@@ -167,7 +167,9 @@ mod tests {
             #[serde(with = "days::timeline")] crate::timeline::Timeline<chrono::NaiveDate>,
         );
         let mut deadline = Deadline(crate::timeline::Timeline::new(dates.on));
-        deadline.0.change(dates.on, dates.on + chrono::Days::new(63), 9);
+        deadline
+            .0
+            .change(dates.on, dates.on + chrono::Days::new(63), 9);
         let packed = rmp_serde::to_vec(&deadline).unwrap();
         assert_eq!(
             rmp_serde::from_slice::<Deadline>(&packed).unwrap(),
