@@ -86,14 +86,14 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
         .read(|r| r.plan(2022).and_then(|p| p.revisions.first().map(|r| r.id)))
         .context("the demo has a revision")?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let state = AppState {
+    let state = AppState::new(traguardo::http::Shared {
         app: app.clone(),
         metrics: Arc::new(traguardo::http::ops::Metrics::new()),
         shutdown,
         openapi: Arc::default(),
         checkpoints: Arc::new(traguardo::transparency::Checkpoints::disabled()),
         seen: Arc::new(traguardo::http::head_file::Seen::none()),
-    };
+    });
     let timings: Timings = Arc::default();
     let recorded = timings.clone();
     let (router, _) = traguardo::http::router(state);
