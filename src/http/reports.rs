@@ -96,6 +96,14 @@ async fn plan_report(
         at: at.unwrap_or_else(|| state.app.today()),
         as_of,
     };
+    // No plan, no report: a 404 whatever the condition (`If-None-Match: *`
+    // matches any current report, and there is none to match).
+    if !state.app.read(|r| r.plan(year).is_some()) {
+        return Err(
+            crate::error::AppError::Domain(crate::commands::DomainError::UnknownPlan { year })
+                .into(),
+        );
+    }
     let app = state.app.clone();
     let head = support::blocking(move || Ok(app.store().head()?)).await?;
     let etag = key.etag(format, level, &head)?;

@@ -24,6 +24,33 @@ fn text<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
 const OBJECTIVE: &str = "/api/v1/objectives/2022-2250-A";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_none_match_any_on_the_report_of_no_plan_is_a_404_not_a_304() {
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
+    let report = |year: i32| format!("/api/v1/plans/{year}/report?format=html");
+    let missing = api
+        .send(
+            Method::GET,
+            &report(1999),
+            Some(ADMIN),
+            None,
+            &[("if-none-match", "*")],
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    // The plan of the seed has a report: `*` matches it.
+    let held = api
+        .send(
+            Method::GET,
+            &report(2022),
+            Some(ADMIN),
+            None,
+            &[("if-none-match", "*")],
+        )
+        .await;
+    assert_eq!(held.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_objective_read_is_revalidated_by_an_etag_that_covers_its_evaluation_date() {
     let api = SeededApi::start(ADMIN, Conventions::default()).await;
     let manager = api.token("Dirigente 2250", "manager", &["2250"]).await;
