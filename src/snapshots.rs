@@ -188,11 +188,7 @@ fn read(
     Result<Registry, snapshot::SnapshotError>,
 ) {
     snapshot::decode_streamed(|feed| {
-        store.read_snapshot(
-            REGISTRY_SNAPSHOT,
-            &mut |head| head.schema == SCHEMA,
-            &mut |part| feed(part),
-        )
+        store.read_snapshot(REGISTRY_SNAPSHOT, &mut |head| head.schema == SCHEMA, feed)
     })
 }
 

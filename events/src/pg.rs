@@ -474,26 +474,24 @@ impl PgStore {
 
     /// Runs `f` on an idle read connection (or a new one), on this thread.
     fn with_pooled<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
-        {
-            let pooled = self
-                .inner
-                .readers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop();
-            let mut client = match pooled {
-                Some(client) if !client.is_closed() => client,
-                _ => self.connect()?,
-            };
-            let result = f(&mut client);
-            if !client.is_closed() {
-                let mut readers = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner());
-                if readers.len() < MAX_IDLE_READERS {
-                    readers.push(client);
-                }
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let mut client = match pooled {
+            Some(client) if !client.is_closed() => client,
+            _ => self.connect()?,
+        };
+        let result = f(&mut client);
+        if !client.is_closed() {
+            let mut readers = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner());
+            if readers.len() < MAX_IDLE_READERS {
+                readers.push(client);
             }
-            result
         }
+        result
     }
 
     /// Reads the events of `sql` (`$1`, and `$2` bound to `bound` if any).
@@ -1934,9 +1932,6 @@ fn in_runtime() -> bool {
     tokio::runtime::Handle::try_current().is_ok()
 }
 
-/// Runs `f` here, or, inside an async runtime, on a scoped helper thread: the
-/// blocking client drives a runtime of its own, which tokio refuses to start
-/// (or drop) on a thread that is already in one. The caller still waits.
 /// [`Store::read_snapshot`] on `client`, on this thread: the parts are handed
 /// to `part` row by row as the server sends them.
 fn read_snapshot(
@@ -1990,6 +1985,9 @@ fn read_snapshot(
     Ok(Some(head))
 }
 
+/// Runs `f` here, or, inside an async runtime, on a scoped helper thread: the
+/// blocking client drives a runtime of its own, which tokio refuses to start
+/// (or drop) on a thread that is already in one. The caller still waits.
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     if !in_runtime() {
         return f();
