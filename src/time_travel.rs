@@ -31,21 +31,28 @@
 //! hash (a log rewritten under it does not). A refused snapshot is counted
 //! ([`CacheStats::snapshots_refused`]) and the stream is folded from version 1.
 //!
+//! A stream is cached from its second read on: the first read of a stream
+//! (not read since its name left a bounded list of recently read streams)
+//! folds the rows after the nearest snapshot onto it and keeps nothing, since
+//! building a stretch (decoded events, checkpoints, their estimated size) costs
+//! more than the fold, and most streams of a wide log are asked about once.
+//!
 //! Memory is bounded by a budget of estimated bytes; whole streams are evicted,
 //! least recently read first. A budget of 0 keeps nothing in memory: every read
 //! starts from a snapshot in the store.
 
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use hashlink::LinkedHashMap;
+use hashlink::{LinkedHashMap, LinkedHashSet};
 use traguardo_events::clock::local_date;
 use traguardo_events::domain::ObjectiveEvent;
 use traguardo_events::model::objective_stream;
-use traguardo_events::store::{Store, Until};
+use traguardo_events::store::{Store, StoreExt, Until};
 use traguardo_events::RecordedEvent;
 use traguardo_events::StreamSnapshot;
-use traguardo_projections::objective::decode;
+use traguardo_projections::objective::decode_text;
 use traguardo_projections::snapshot::{decode_objective, OBJECTIVE_SCHEMA};
 use traguardo_projections::Objective;
 
@@ -60,6 +67,10 @@ pub const CHECKPOINT_EVERY: u64 = 32;
 
 /// The budget when none is given: 512 MiB of estimated bytes.
 pub const DEFAULT_BUDGET_BYTES: usize = 512 << 20;
+
+/// How many streams read once (and not cached) are remembered, so that their
+/// second read caches them: 8 bytes each.
+const SEEN_CAPACITY: usize = 1 << 16;
 
 /// A folded objective held in memory is counted as this many times its
 /// encoded size.
@@ -78,6 +89,10 @@ pub struct TimeTravelCache {
 struct State {
     /// Least recently read first.
     streams: LinkedHashMap<String, Arc<Stream>>,
+    /// The hashes of the names of streams read once and not cached, least
+    /// recently read first. A collision only caches a stream at its first read.
+    seen: LinkedHashSet<u64>,
+    hasher: std::hash::RandomState,
     bytes: usize,
     budget: usize,
     stats: CacheStats,
@@ -91,6 +106,10 @@ pub struct CacheStats {
     /// Reads that had to read the store (a stream not cached, grown since, or
     /// asked below its cached stretch).
     pub misses: u64,
+    /// Misses on a stream not read recently: answered by a fold from the
+    /// nearest snapshot, with nothing kept (the stream is cached from its next
+    /// read on).
+    pub first_reads: u64,
     /// Streams dropped (with every stretch of theirs) to stay within the budget.
     pub evictions: u64,
     /// Streams held now.
@@ -154,7 +173,35 @@ struct History {
 /// events after it.
 struct Read {
     floor: Option<(RecordedEvent, Objective, usize)>,
-    events: Vec<RecordedEvent>,
+    events: Vec<Fresh>,
+}
+
+/// An event read from the store and decoded straight from its stored text (the
+/// envelope's `data` is null).
+struct Fresh {
+    event: RecordedEvent,
+    decoded: ObjectiveEvent,
+    /// The length of the stored text.
+    data_len: usize,
+}
+
+/// The events of `stream` from version `from` on, up to `until`, decoded.
+fn read_fresh(
+    store: &dyn Store,
+    stream: &str,
+    from: u64,
+    until: Until,
+) -> Result<Vec<Fresh>, AppError> {
+    let mut fresh = Vec::new();
+    store.for_each_in_stream_raw(stream, from, until, |event, data| {
+        fresh.push(Fresh {
+            decoded: decode_text(&event, data)?,
+            data_len: data.len(),
+            event,
+        });
+        Ok::<_, AppError>(())
+    })?;
+    Ok(fresh)
 }
 
 impl History {
@@ -173,7 +220,7 @@ impl History {
     /// follow on from one another.
     fn build(
         floor: Option<(Mark, Arc<Objective>, usize)>,
-        fresh: Vec<RecordedEvent>,
+        fresh: Vec<Fresh>,
         head: u64,
     ) -> Result<Option<History>, AppError> {
         let (floor, state, encoded) = match floor {
@@ -197,22 +244,25 @@ impl History {
 
     /// This stretch continued by `fresh` (the events after its last, in
     /// version order), complete through `head`; `None` when they do not follow.
-    fn extend(&self, fresh: Vec<RecordedEvent>, head: u64) -> Result<Option<History>, AppError> {
+    fn extend(&self, fresh: Vec<Fresh>, head: u64) -> Result<Option<History>, AppError> {
         let mut folded = self.fold_through(self.base() + self.events.len() as u64)?;
         let mut events = self.events.clone();
         let mut checkpoints = self.checkpoints.clone();
         let mut bytes = self.bytes;
         let mut last = self.last.clone();
         let mut state_bytes = bytes / (checkpoints.len() + 1);
-        for mut event in fresh {
+        for Fresh {
+            mut event,
+            decoded,
+            data_len,
+        } in fresh
+        {
             let expected = last.as_ref().map_or(1, |m| m.version + 1);
             if event.version != expected || last.as_ref().is_some_and(|m| event.seq <= m.seq) {
                 return Ok(None);
             }
-            let decoded = decode(&event)?;
-            let size = estimated_bytes(&event);
+            let size = estimated_bytes(&event, data_len);
             last = Some(Mark::of(&event));
-            event.data = serde_json::Value::Null;
             event.stream = String::new();
             event.prev_hash = String::new();
             event.hash = String::new();
@@ -319,13 +369,12 @@ fn fold(
 }
 
 /// The estimated bytes of one cached event: its inline size, the kept strings,
-/// and its data as compact JSON for the decoded data (about what its strings
-/// take).
-fn estimated_bytes(event: &RecordedEvent) -> usize {
-    let data = serde_json::to_vec(&event.data).map_or(0, |v| v.len());
+/// and the length of its stored JSON for the decoded data (about what its
+/// strings take).
+fn estimated_bytes(event: &RecordedEvent, data_len: usize) -> usize {
     std::mem::size_of::<Cached>()
         + std::mem::size_of::<Arc<Cached>>()
-        + data
+        + data_len
         + event.event_type.len()
         + event.actor.len()
         + event.role.len()
@@ -338,6 +387,8 @@ impl TimeTravelCache {
         TimeTravelCache {
             state: Mutex::new(State {
                 streams: LinkedHashMap::new(),
+                seen: LinkedHashSet::new(),
+                hasher: std::hash::RandomState::new(),
                 bytes: 0,
                 budget,
                 stats: CacheStats::default(),
@@ -398,21 +449,20 @@ impl TimeTravelCache {
         }
         let name = objective_stream(key);
         let cut = seq.min(head);
-        if self.lock().budget == 0 {
-            // Nothing kept: from the nearest snapshot, folded and dropped.
-            let mut snapshot = self.snapshot_at(store, &name, cut);
-            let read = loop {
-                if let Some(read) = self.read(store, &name, snapshot.take(), Until::Seq(seq))? {
-                    break read;
-                }
-            };
-            let mut objective = read.floor.map(|(_, state, _)| state);
-            for event in &read.events {
-                fold(&mut objective, event, decode(event)?)?;
+        // Bound first: a guard in the match's scrutinee would live through the
+        // arms, and `count` locks again.
+        let admission = self.lock().admit(&name);
+        match admission {
+            Admission::Off => return self.fold_from_snapshot(store, &name, seq, cut),
+            Admission::First => {
+                self.count(|s| {
+                    s.misses += 1;
+                    s.first_reads += 1;
+                });
+                return self.fold_from_snapshot(store, &name, seq, cut);
             }
-            return Ok(objective);
+            Admission::Cache => self.count(|s| s.misses += 1),
         }
-        self.count(|s| s.misses += 1);
         let mut stream = self
             .lookup(&name)
             .map_or_else(Stream::default, |s| Stream::clone(&s));
@@ -432,8 +482,8 @@ impl TimeTravelCache {
                     break h;
                 }
                 let from = h.last_version().max(1);
-                let fresh = store.read_stream_from(&name, from, Until::Seq(cut))?;
-                let continues = match (&h.last, fresh.first()) {
+                let fresh = read_fresh(store, &name, from, Until::Seq(cut))?;
+                let continues = match (&h.last, fresh.first().map(|f| &f.event)) {
                     (None, _) => true,
                     (Some(l), Some(first)) => first.seq == l.seq && first.hash == l.hash,
                     (Some(_), None) => false,
@@ -485,6 +535,28 @@ impl TimeTravelCache {
         Ok(answer)
     }
 
+    /// Objective `key` up to seq `seq`, folded from the nearest snapshot at or
+    /// before `cut` (a seq known committed) and dropped: nothing is kept.
+    fn fold_from_snapshot(
+        &self,
+        store: &dyn Store,
+        name: &str,
+        seq: u64,
+        cut: u64,
+    ) -> Result<Option<Objective>, AppError> {
+        let mut snapshot = self.snapshot_at(store, name, cut);
+        let read = loop {
+            if let Some(read) = self.read(store, name, snapshot.take(), Until::Seq(seq))? {
+                break read;
+            }
+        };
+        let mut objective = read.floor.map(|(_, state, _)| state);
+        for fresh in read.events {
+            fold(&mut objective, &fresh.event, fresh.decoded)?;
+        }
+        Ok(objective)
+    }
+
     /// The nearest stream snapshot at or before seq `at`, when there is one of
     /// this fold's schema (one of another is refused and counted).
     fn snapshot_at(&self, store: &dyn Store, stream: &str, at: u64) -> Option<StreamSnapshot> {
@@ -521,11 +593,11 @@ impl TimeTravelCache {
         let Some(snapshot) = snapshot else {
             return Ok(Some(Read {
                 floor: None,
-                events: store.read_stream(stream, until)?,
+                events: read_fresh(store, stream, 1, until)?,
             }));
         };
-        let mut events = store.read_stream_from(stream, snapshot.version, until)?;
-        let holds = events.first().is_some_and(|e| {
+        let mut events = read_fresh(store, stream, snapshot.version, until)?;
+        let holds = events.first().map(|f| &f.event).is_some_and(|e| {
             e.version == snapshot.version && e.seq == snapshot.seq && e.hash == snapshot.hash
         });
         if !holds {
@@ -535,7 +607,7 @@ impl TimeTravelCache {
         match decode_objective(&snapshot.data) {
             Ok(state) if state.version() == snapshot.version => {
                 self.count(|s| s.snapshots_used += 1);
-                let first = events.remove(0);
+                let first = events.remove(0).event;
                 Ok(Some(Read {
                     floor: Some((first, state, snapshot.data.len())),
                     events,
@@ -641,7 +713,36 @@ fn floored(
     floor.map(|(event, state, encoded)| (Mark::of(&event), Arc::new(state), encoded))
 }
 
+/// What a miss does with the stream it reads.
+enum Admission {
+    /// The cache is off: fold and drop.
+    Off,
+    /// The stream's first read (lately): fold and drop, and remember it.
+    First,
+    /// Read again, or cached already: build or extend a stretch and keep it.
+    Cache,
+}
+
 impl State {
+    /// What a miss on `stream` does, remembering a first read.
+    fn admit(&mut self, stream: &str) -> Admission {
+        if self.budget == 0 {
+            return Admission::Off;
+        }
+        if self.streams.contains_key(stream) {
+            return Admission::Cache;
+        }
+        let hash = self.hasher.hash_one(stream);
+        if self.seen.remove(&hash) {
+            return Admission::Cache;
+        }
+        self.seen.insert(hash);
+        if self.seen.len() > SEEN_CAPACITY {
+            self.seen.pop_front();
+        }
+        Admission::First
+    }
+
     fn evict(&mut self) {
         while self.bytes > self.budget {
             let Some((_, old)) = self.streams.pop_front() else {

@@ -726,6 +726,42 @@ impl Store for PgStore {
         })
     }
 
+    fn visit_stream_raw(
+        &self,
+        stream: &str,
+        from: u64,
+        until: Until,
+        visit: &mut RawVisitor<'_>,
+    ) -> Result<()> {
+        let (clause, bound) = until_clause(until);
+        let from = to_i64(from);
+        // Every parameter must appear in the statement (PostgreSQL infers its type).
+        let sql = match bound {
+            Bound::None => {
+                format!("{SELECT_EVENT} WHERE stream = $1 AND version >= $2 ORDER BY version")
+            }
+            _ => format!(
+                "{SELECT_EVENT} WHERE stream = $1 AND version >= $3 {clause} ORDER BY version"
+            ),
+        };
+        // The rows are read on the reader's thread, and visited on this one.
+        let rows = self.with_reader(|client| {
+            Ok(match bound {
+                Bound::None => client.query(&sql, &[&stream, &from])?,
+                Bound::Int(n) => client.query(&sql, &[&stream, &n, &from])?,
+                Bound::Time(t) => client.query(&sql, &[&stream, &t, &from])?,
+            })
+        })?;
+        for row in &rows {
+            let event = envelope_from_row(row, Value::Null)?;
+            let data: &str = row.column(6)?;
+            if visit(event, data).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn read_streams_with_prefix(&self, prefix: &str, until: Until) -> Result<Vec<RecordedEvent>> {
         let until = match until {
             Until::Version(_) => Until::End,

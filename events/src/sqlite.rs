@@ -652,27 +652,33 @@ impl SqliteStore {
         let sql = format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq");
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query([after])?;
-        while let Some(row) = rows.next()? {
-            let event = envelope_from_row(row, Value::Null)?;
-            let data = match row.get_ref(6)? {
-                rusqlite::types::ValueRef::Text(bytes) => {
-                    std::str::from_utf8(bytes).map_err(|e| Error::Corrupt {
-                        seq: event.seq,
-                        message: format!("data: {e}"),
-                    })?
-                }
-                _ => {
-                    return Err(Error::Corrupt {
-                        seq: event.seq,
-                        message: "data is not text".into(),
-                    })
-                }
+        visit_rows(&mut rows, visit)
+    }
+
+    /// See [`Store::visit_stream_raw`].
+    ///
+    /// # Errors
+    /// When the database cannot be read or a row is corrupt.
+    pub fn visit_stream_raw(
+        &self,
+        stream: &str,
+        from: u64,
+        until: Until,
+        visit: &mut RawVisitor<'_>,
+    ) -> Result<()> {
+        let (clause, bound) = until_clause(until);
+        let sql =
+            format!("{SELECT_EVENT} WHERE stream = ?1 AND version >= ?3 {clause} ORDER BY version");
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = match bound {
+                Some(bound) => stmt.query(params![stream, bound, from])?,
+                // No bound: ?2 is not in the statement, but numbered after it.
+                None => stmt.query(params![stream, rusqlite::types::Null, from])?,
             };
-            if visit(event, data).is_break() {
-                break;
-            }
-        }
-        Ok(())
+            visit_rows(&mut rows, visit)
+        })
     }
 
     /// The last seq recorded at or before `at` (0 when none).
@@ -833,6 +839,16 @@ impl Store for SqliteStore {
         until: Until,
     ) -> Result<Vec<RecordedEvent>> {
         SqliteStore::read_stream_from(self, stream, from, until)
+    }
+
+    fn visit_stream_raw(
+        &self,
+        stream: &str,
+        from: u64,
+        until: Until,
+        visit: &mut RawVisitor<'_>,
+    ) -> Result<()> {
+        SqliteStore::visit_stream_raw(self, stream, from, until, visit)
     }
 
     fn read_streams_with_prefix(&self, prefix: &str, until: Until) -> Result<Vec<RecordedEvent>> {
@@ -1767,6 +1783,31 @@ fn read_head(conn: &Connection) -> rusqlite::Result<Head> {
         })
         .optional()?
         .unwrap_or_else(Head::genesis))
+}
+
+/// Hands each row to `visit` with its data as the stored text, until it breaks off.
+fn visit_rows(rows: &mut rusqlite::Rows<'_>, visit: &mut RawVisitor<'_>) -> Result<()> {
+    while let Some(row) = rows.next()? {
+        let event = envelope_from_row(row, Value::Null)?;
+        let data = match row.get_ref(6)? {
+            rusqlite::types::ValueRef::Text(bytes) => {
+                std::str::from_utf8(bytes).map_err(|e| Error::Corrupt {
+                    seq: event.seq,
+                    message: format!("data: {e}"),
+                })?
+            }
+            _ => {
+                return Err(Error::Corrupt {
+                    seq: event.seq,
+                    message: "data is not text".into(),
+                })
+            }
+        };
+        if visit(event, data).is_break() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn collect_events(mut rows: rusqlite::Rows<'_>) -> Result<Vec<RecordedEvent>> {

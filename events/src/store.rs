@@ -303,6 +303,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn read_stream_from(&self, stream: &str, from: u64, until: Until)
         -> Result<Vec<RecordedEvent>>;
 
+    /// Calls `visit` with the events of one stream from version `from`
+    /// (inclusive) on, oldest first, up to `until`, each with its data as the
+    /// stored JSON text (the envelope's `data` is null): [`Store::read_stream_from`]
+    /// for callers that decode it straight into domain types
+    /// ([`RecordedEvent::decode_text`]). Stops when `visit` breaks off.
+    ///
+    /// # Errors
+    /// When the database cannot be read or a row is corrupt.
+    fn visit_stream_raw(
+        &self,
+        stream: &str,
+        from: u64,
+        until: Until,
+        visit: &mut RawVisitor<'_>,
+    ) -> Result<()>;
+
     /// The events of every stream whose name starts with `prefix` (e.g.
     /// `objective/2022-`), in seq order, up to `until` (a version bound is ignored).
     ///
@@ -523,6 +539,39 @@ pub trait StoreExt: Store {
                 ControlFlow::Break(())
             }
         })
+        .map_err(E::from)?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Calls `f` with the events of `stream` from version `from` on, up to
+    /// `until`, and their data as stored JSON text ([`Store::visit_stream_raw`]).
+    /// Stops at the first error.
+    ///
+    /// # Errors
+    /// When the database cannot be read, a row is corrupt, or `f` fails.
+    fn for_each_in_stream_raw<E>(
+        &self,
+        stream: &str,
+        from: u64,
+        until: Until,
+        mut f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>
+    where
+        E: From<Error>,
+    {
+        let mut failed = None;
+        self.visit_stream_raw(
+            stream,
+            from,
+            until,
+            &mut |event, data| match f(event, data) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            },
+        )
         .map_err(E::from)?;
         failed.map_or(Ok(()), Err)
     }

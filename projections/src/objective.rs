@@ -1446,6 +1446,20 @@ pub fn decode(event: &RecordedEvent) -> Result<ObjectiveEvent, ProjectionError> 
     crate::error::decode(event)
 }
 
+/// Decodes an objective event's data from its stored JSON text (the envelope's
+/// `data` is not read): no `serde_json::Value` in between.
+///
+/// # Errors
+/// When the type is not an objective event's or the data does not fit it.
+pub fn decode_text(event: &RecordedEvent, data: &str) -> Result<ObjectiveEvent, ProjectionError> {
+    event
+        .decode_text(data)
+        .map_err(|e| ProjectionError::Decode {
+            seq: event.seq,
+            message: e.to_string(),
+        })
+}
+
 fn impossible(event: &RecordedEvent, message: &str) -> ProjectionError {
     ProjectionError::Impossible {
         seq: event.seq,

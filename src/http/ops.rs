@@ -74,7 +74,7 @@ pub struct Metrics {
     snapshot_seq: Gauge,
     snapshots_taken: Gauge,
     snapshot_refused: Gauge,
-    time_travel: [Gauge; 5],
+    time_travel: [Gauge; 6],
     appended: Counter,
     groups: Counter,
     group_size: Histogram,
@@ -145,7 +145,7 @@ impl Metrics {
             "1 when this process refused a snapshot at start (it did not match the log or the fold) and folded the whole log",
             snapshot_refused.clone(),
         );
-        let time_travel: [Gauge; 5] = Default::default();
+        let time_travel: [Gauge; 6] = Default::default();
         for (gauge, (name, help)) in time_travel.iter().zip([
             (
                 "traguardo_time_travel_cache_hits",
@@ -154,6 +154,10 @@ impl Metrics {
             (
                 "traguardo_time_travel_cache_misses",
                 "Time-travel reads that read the store",
+            ),
+            (
+                "traguardo_time_travel_first_reads",
+                "Time-travel reads of a stream not read lately: folded from the nearest stream snapshot and not cached",
             ),
             (
                 "traguardo_time_travel_snapshots_used",
@@ -504,6 +508,7 @@ async fn metrics_text(state: &AppState, headers: &axum::http::HeaderMap) -> Resp
     for (gauge, value) in state.metrics.time_travel.iter().zip([
         travel.hits,
         travel.misses,
+        travel.first_reads,
         travel.snapshots_used,
         travel.snapshots_refused,
         written,

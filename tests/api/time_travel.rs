@@ -139,10 +139,49 @@ fn the_cache_follows_streams_that_grew_after_they_were_read() {
 }
 
 #[test]
+fn a_stream_is_cached_from_its_second_read_on() {
+    let w = history();
+    let head = head(&w);
+    let at = |seq| w.app.objective_as_of(KEYS[0], Until::Seq(seq)).unwrap();
+    let stats = || w.app.time_travel_stats();
+    // The first read folds from the store and keeps nothing.
+    assert_eq!(at(head), full_fold(&w, KEYS[0], Until::Seq(head)));
+    let first = stats();
+    assert_eq!(
+        (first.misses, first.first_reads, first.streams, first.bytes),
+        (1, 1, 0, 0)
+    );
+    // The second reads again and keeps the stream.
+    assert_eq!(at(head), full_fold(&w, KEYS[0], Until::Seq(head)));
+    let second = stats();
+    assert_eq!(
+        (second.misses, second.first_reads, second.streams),
+        (2, 1, 1)
+    );
+    assert!(second.bytes > 0);
+    // From then on memory answers, down to version 1.
+    for seq in (0..=head).rev() {
+        assert_eq!(
+            at(seq),
+            full_fold(&w, KEYS[0], Until::Seq(seq)),
+            "seq {seq}"
+        );
+    }
+    let after = stats();
+    assert_eq!((after.misses, after.hits), (2, head + 1));
+    // Another stream's first read is again a first read.
+    w.app.objective_as_of(KEYS[1], Until::Seq(head)).unwrap();
+    assert_eq!(stats().first_reads, 2);
+}
+
+#[test]
 fn after_eviction_time_travel_still_equals_the_full_fold() {
     let w = history();
     let head = head(&w);
-    w.app.objective_as_of(KEYS[0], Until::Seq(head)).unwrap();
+    // The first read keeps nothing; the second caches the stream.
+    for _ in 0..2 {
+        w.app.objective_as_of(KEYS[0], Until::Seq(head)).unwrap();
+    }
     let one_stream = w.app.time_travel_stats().bytes;
     assert!(one_stream > 0);
     // Room for about one and a half whole streams: reading the four in turn
@@ -150,7 +189,10 @@ fn after_eviction_time_travel_still_equals_the_full_fold() {
     w.app.set_time_travel_budget(one_stream * 3 / 2);
     assert_every_seq_equals_the_full_fold(&w, (0..=head).rev());
     let stats = w.app.time_travel_stats();
-    assert!(stats.evictions > 100, "{stats:?}");
+    // Streams are evicted again and again, and an evicted stream is read once
+    // more before it is cached again.
+    assert!(stats.evictions > 2 * KEYS.len() as u64, "{stats:?}");
+    assert!(stats.first_reads > stats.evictions / 2, "{stats:?}");
     assert!(stats.bytes <= one_stream * 3 / 2, "{stats:?}");
     // Turned off, every read goes to the store and the cache is left alone.
     w.app.set_time_travel_budget(0);
