@@ -269,6 +269,39 @@ fn a_stream_is_read_from_a_version_on_up_to_each_kind_of_until(engine: Engine) {
     assert!(read(5, Until::Seq(4)).is_empty());
     assert!(read(7, Until::End).is_empty());
     assert_eq!(read(5, Until::End), all[4..].to_vec());
+    // The raw visit gives the same events, with the data as the stored text.
+    let raw = |from, until| {
+        let mut events = Vec::new();
+        f.store
+            .visit_stream_raw("objective/a", from, until, &mut |mut event, data| {
+                assert_eq!(event.data, serde_json::Value::Null);
+                event.data = serde_json::from_str(data).unwrap();
+                events.push(event);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        events
+    };
+    for (from, until) in [
+        (1, Until::End),
+        (4, Until::End),
+        (2, Until::Version(4)),
+        (3, Until::Seq(7)),
+        (3, Until::RecordedAt(all[4].recorded_at)),
+        (5, Until::Seq(4)),
+        (7, Until::End),
+    ] {
+        assert_eq!(raw(from, until), read(from, until), "{from} {until:?}");
+    }
+    // It stops where the visitor breaks off.
+    let mut seen = 0;
+    f.store
+        .visit_stream_raw("objective/a", 1, Until::End, &mut |_, _| {
+            seen += 1;
+            std::ops::ControlFlow::Break(())
+        })
+        .unwrap();
+    assert_eq!(seen, 1);
 }
 
 /// Stream snapshots: the one with the greatest seq at or before the one asked
