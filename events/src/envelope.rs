@@ -250,7 +250,73 @@ impl Head {
 /// Formats a record time the one way it is stored and hashed:
 /// `2022-06-10T09:12:03.000000Z`.
 pub fn format_timestamp(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+    let mut buf = [0; TIMESTAMP_LEN];
+    match write_timestamp(at, &mut buf) {
+        Some(text) => text.to_owned(),
+        None => at.to_rfc3339_opts(SecondsFormat::Micros, true),
+    }
+}
+
+/// The length of a record time in the stored format, for years 0 to 9999.
+pub const TIMESTAMP_LEN: usize = 27;
+
+/// Writes a record time in the stored format into `buf`, as
+/// [`format_timestamp`] does, with no allocation and no formatting machinery
+/// (every JSON answer writes one per note and measurement). `None` for a year
+/// outside 0 to 9999 or a leap second, which chrono's own formatting writes.
+pub fn write_timestamp<'b>(
+    at: &DateTime<Utc>,
+    buf: &'b mut [u8; TIMESTAMP_LEN],
+) -> Option<&'b str> {
+    use chrono::Timelike;
+    let nanos = at.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    let (date, time) = buf.split_at_mut(10);
+    write_date_into(&at.date_naive(), date.try_into().ok()?)?;
+    time[0] = b'T';
+    put_digits(&mut time[1..3], at.hour());
+    time[3] = b':';
+    put_digits(&mut time[4..6], at.minute());
+    time[6] = b':';
+    put_digits(&mut time[7..9], at.second());
+    time[9] = b'.';
+    // Truncated to microseconds, as chrono's `SecondsFormat::Micros` does.
+    put_digits(&mut time[10..16], nanos / 1_000);
+    time[16] = b'Z';
+    std::str::from_utf8(buf).ok()
+}
+
+/// The length of an ISO date, for years 0 to 9999.
+pub const DATE_LEN: usize = 10;
+
+/// Writes `date` as `YYYY-MM-DD` into `buf`, as chrono's `Display` does, with
+/// no formatting machinery. `None` for a year outside 0 to 9999 (chrono writes
+/// those with a sign).
+pub fn write_date<'b>(date: &chrono::NaiveDate, buf: &'b mut [u8; DATE_LEN]) -> Option<&'b str> {
+    write_date_into(date, buf)?;
+    std::str::from_utf8(buf).ok()
+}
+
+fn write_date_into(date: &chrono::NaiveDate, buf: &mut [u8; DATE_LEN]) -> Option<()> {
+    use chrono::Datelike;
+    let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
+    put_digits(&mut buf[0..4], year);
+    buf[4] = b'-';
+    put_digits(&mut buf[5..7], date.month());
+    buf[7] = b'-';
+    put_digits(&mut buf[8..10], date.day());
+    Some(())
+}
+
+/// Writes `value`'s last `out.len()` decimal digits, zero-padded.
+fn put_digits(out: &mut [u8], mut value: u32) {
+    for digit in out.iter_mut().rev() {
+        // A remainder of 10 is below 10: the cast cannot truncate.
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 /// Serde for record times in the stored format.
@@ -260,7 +326,11 @@ pub mod timestamp {
 
     /// Serializes as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
     pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format_timestamp(at))
+        let mut buf = [0; super::TIMESTAMP_LEN];
+        match super::write_timestamp(at, &mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&super::format_timestamp(at)),
+        }
     }
 
     /// Parses any RFC 3339 timestamp.
@@ -275,6 +345,59 @@ pub mod timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The hand-written formats equal chrono's over its whole range of
+        /// times, leap seconds included (those fall back to chrono).
+        #[test]
+        fn timestamps_and_dates_are_written_as_chrono_writes_them(
+            seconds in chrono::DateTime::<Utc>::MIN_UTC.timestamp()..=chrono::DateTime::<Utc>::MAX_UTC.timestamp(),
+            nanos in prop_oneof![0u32..1_000_000_000, 1_000_000_000u32..2_000_000_000],
+        ) {
+            let Some(at) = DateTime::<Utc>::from_timestamp(seconds, nanos) else {
+                return Ok(());
+            };
+            prop_assert_eq!(
+                format_timestamp(&at),
+                at.to_rfc3339_opts(SecondsFormat::Micros, true)
+            );
+            let date = at.date_naive();
+            let mut buf = [0; DATE_LEN];
+            match write_date(&date, &mut buf) {
+                Some(text) => prop_assert_eq!(text, date.to_string()),
+                None => prop_assert!(!(0..=9999).contains(&chrono::Datelike::year(&date))),
+            }
+        }
+    }
+
+    #[test]
+    fn the_stored_format_of_ordinary_and_edge_times() {
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        for (given, stored) in [
+            ("2022-06-10T09:12:03Z", "2022-06-10T09:12:03.000000Z"),
+            (
+                "0000-01-01T00:00:00.000000999Z",
+                "0000-01-01T00:00:00.000000Z",
+            ),
+            (
+                "9999-12-31T23:59:59.999999999Z",
+                "9999-12-31T23:59:59.999999Z",
+            ),
+        ] {
+            assert_eq!(format_timestamp(&at(given)), stored);
+        }
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_micro_opt(23, 59, 59, 1_500_000)
+            .unwrap()
+            .and_utc();
+        assert_eq!(format_timestamp(&leap), "2016-12-31T23:59:60.500000Z");
+    }
     use crate::domain::{ObjectiveEvent, OrgEvent};
 
     fn recorded(event_type: &str, data: Value) -> RecordedEvent {

@@ -247,7 +247,11 @@ pub mod days {
     /// The serialiser's.
     pub fn serialize<S: Serializer>(date: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            date.serialize(s)
+            let mut buf = [0; traguardo_events::envelope::DATE_LEN];
+            match traguardo_events::envelope::write_date(date, &mut buf) {
+                Some(text) => s.serialize_str(text),
+                None => date.serialize(s),
+            }
         } else {
             s.serialize_i32(date.num_days_from_ce())
         }

@@ -1196,6 +1196,7 @@ impl utoipa::ToSchema for Pct {}
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ScoreView {
     /// Reference date.
+    #[serde(with = "crate::name::days")]
     pub at: NaiveDate,
     /// Completed weight.
     pub completed_pct: Pct,
@@ -1245,8 +1246,10 @@ pub struct ObjectiveView {
     /// Withdrawn at the reference date.
     pub withdrawn: bool,
     /// Final deadline in force.
+    #[serde(with = "crate::name::days")]
     pub final_deadline: NaiveDate,
     /// Final deadline as planned.
+    #[serde(with = "crate::name::days")]
     pub original_final_deadline: NaiveDate,
     /// Phases that exist at the reference date.
     pub phases: Vec<PhaseView>,
@@ -1275,14 +1278,18 @@ pub struct PhaseView {
     /// Involved units or bodies.
     pub involved: Vec<String>,
     /// Deadline in force.
+    #[serde(with = "crate::name::days")]
     pub deadline: NaiveDate,
     /// Deadline as planned.
+    #[serde(with = "crate::name::days")]
     pub original_deadline: NaiveDate,
     /// Status.
     pub status: PhaseStatus,
     /// Start date.
+    #[serde(with = "crate::name::days::opt")]
     pub started_on: Option<NaiveDate>,
     /// Completion date.
+    #[serde(with = "crate::name::days::opt")]
     pub completed_on: Option<NaiveDate>,
     /// Who recorded the completion.
     pub completed_by: Option<String>,
@@ -1359,6 +1366,7 @@ pub struct IndicatorView {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MeasurementView {
     /// Date.
+    #[serde(with = "crate::name::days")]
     pub on: NaiveDate,
     /// Value.
     pub value: Option<Pct>,
