@@ -105,7 +105,22 @@ async fn plan_report(
         );
     }
     let app = state.app.clone();
-    let head = support::blocking(move || Ok(app.store().head()?)).await?;
+    let head = support::blocking(move || {
+        // As of a record time, the plan must have existed then too: its
+        // stream's first event was recorded by the cut.
+        if let Some(cut) = as_of {
+            let first = app.store().read_stream_from(
+                &traguardo_events::model::plan_stream(year),
+                1,
+                Until::Version(1),
+            )?;
+            if first.first().is_none_or(|e| e.recorded_at > cut) {
+                return Err(crate::report::model::no_plan_as_of(year, cut));
+            }
+        }
+        Ok(app.store().head()?)
+    })
+    .await?;
     let etag = key.etag(format, level, &head)?;
     if support::not_modified(&headers, &etag) {
         return Ok(support::not_modified_response(etag));

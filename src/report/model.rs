@@ -431,6 +431,14 @@ pub struct FlagReport {
     pub message: String,
 }
 
+/// The plan of `year` did not exist yet at record time `cut`.
+pub fn no_plan_as_of(year: i32, cut: DateTime<Utc>) -> AppError {
+    AppError::NotFound(format!(
+        "non esisteva un piano per il {year} alle {}",
+        traguardo_projections::italian::timestamp(cut)
+    ))
+}
+
 /// Builds the report of plan `year` at reference date `at`, from the whole log or,
 /// with `as_of`, from the events recorded at or before it.
 ///
@@ -456,10 +464,7 @@ pub fn build(
     let registry = Registry::of_selection(&events)?;
     let plan = registry.plan(year).ok_or_else(|| match as_of {
         None => AppError::Domain(DomainError::UnknownPlan { year }),
-        Some(cut) => AppError::NotFound(format!(
-            "non esisteva un piano per il {year} alle {}",
-            traguardo_projections::italian::timestamp(cut)
-        )),
+        Some(cut) => no_plan_as_of(year, cut),
     })?;
     let mut changes = revision_changes(&events)?;
     let mut units = unit_reports(plan, &registry, at);

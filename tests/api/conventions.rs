@@ -48,6 +48,31 @@ async fn if_none_match_any_on_the_report_of_no_plan_is_a_404_not_a_304() {
         )
         .await;
     assert_eq!(held.status(), StatusCode::NOT_MODIFIED);
+    // As of a record time before the plan was loaded there was no report
+    // either: a 404 with or without the condition, and a 200 once it existed.
+    let as_of = |at: &str| format!("{}&as_of={at}", report(2022));
+    for condition in [&[("if-none-match", "*")][..], &[]] {
+        let before = api
+            .send(
+                Method::GET,
+                &as_of("2000-01-01T00:00:00Z"),
+                Some(ADMIN),
+                None,
+                condition,
+            )
+            .await;
+        assert_eq!(before.status(), StatusCode::NOT_FOUND, "{condition:?}");
+    }
+    let after = api
+        .send(
+            Method::GET,
+            &as_of("2999-01-01T00:00:00Z"),
+            Some(ADMIN),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(after.status(), StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
