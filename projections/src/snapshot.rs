@@ -330,7 +330,8 @@ fn from_bytes<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Snapsho
     rmp_serde::from_slice(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))
 }
 
-/// `f` of every item, in order, on as many threads as the machine has.
+/// `f` of every item, in order, on as many threads as the machine has (the
+/// encoding's: a worker that panicked is an encoding error).
 fn in_parallel<I: Sync, T: Send>(
     items: &[I],
     f: impl Fn(&I) -> Result<T, SnapshotError> + Sync,
@@ -349,7 +350,7 @@ fn in_parallel<I: Sync, T: Send>(
         for worker in workers {
             let done = worker
                 .join()
-                .map_err(|_| SnapshotError::Decode("a worker thread panicked".into()))?;
+                .map_err(|_| SnapshotError::Encode("a worker thread panicked".into()))?;
             all.extend(done?);
         }
         Ok(all)
