@@ -468,6 +468,29 @@ impl PgStore {
     }
 
     /// Runs `f` on an idle read connection (or a new one), off any async runtime.
+    /// The rows of one stream from version `from` on, up to `until`, in
+    /// version order.
+    fn stream_rows(&self, stream: &str, from: u64, until: Until) -> Result<Vec<Row>> {
+        let (clause, bound) = until_clause(until);
+        let from = to_i64(from);
+        // Every parameter must appear in the statement (PostgreSQL infers its type).
+        let sql = match bound {
+            Bound::None => {
+                format!("{SELECT_EVENT} WHERE stream = $1 AND version >= $2 ORDER BY version")
+            }
+            _ => format!(
+                "{SELECT_EVENT} WHERE stream = $1 AND version >= $3 {clause} ORDER BY version"
+            ),
+        };
+        self.with_reader(|client| {
+            Ok(match bound {
+                Bound::None => client.query(&sql, &[&stream, &from])?,
+                Bound::Int(n) => client.query(&sql, &[&stream, &n, &from])?,
+                Bound::Time(t) => client.query(&sql, &[&stream, &t, &from])?,
+            })
+        })
+    }
+
     fn with_reader<T: Send>(&self, f: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
         off_runtime(|| self.with_pooled(f))
     }
@@ -705,25 +728,10 @@ impl Store for PgStore {
         from: u64,
         until: Until,
     ) -> Result<Vec<RecordedEvent>> {
-        let (clause, bound) = until_clause(until);
-        let from = to_i64(from);
-        // Every parameter must appear in the statement (PostgreSQL infers its type).
-        let sql = match bound {
-            Bound::None => {
-                format!("{SELECT_EVENT} WHERE stream = $1 AND version >= $2 ORDER BY version")
-            }
-            _ => format!(
-                "{SELECT_EVENT} WHERE stream = $1 AND version >= $3 {clause} ORDER BY version"
-            ),
-        };
-        self.with_reader(|client| {
-            let rows = match bound {
-                Bound::None => client.query(&sql, &[&stream, &from])?,
-                Bound::Int(n) => client.query(&sql, &[&stream, &n, &from])?,
-                Bound::Time(t) => client.query(&sql, &[&stream, &t, &from])?,
-            };
-            rows.iter().map(event_from_row).collect()
-        })
+        self.stream_rows(stream, from, until)?
+            .iter()
+            .map(event_from_row)
+            .collect()
     }
 
     fn visit_stream_raw(
@@ -733,26 +741,8 @@ impl Store for PgStore {
         until: Until,
         visit: &mut RawVisitor<'_>,
     ) -> Result<()> {
-        let (clause, bound) = until_clause(until);
-        let from = to_i64(from);
-        // Every parameter must appear in the statement (PostgreSQL infers its type).
-        let sql = match bound {
-            Bound::None => {
-                format!("{SELECT_EVENT} WHERE stream = $1 AND version >= $2 ORDER BY version")
-            }
-            _ => format!(
-                "{SELECT_EVENT} WHERE stream = $1 AND version >= $3 {clause} ORDER BY version"
-            ),
-        };
         // The rows are read on the reader's thread, and visited on this one.
-        let rows = self.with_reader(|client| {
-            Ok(match bound {
-                Bound::None => client.query(&sql, &[&stream, &from])?,
-                Bound::Int(n) => client.query(&sql, &[&stream, &n, &from])?,
-                Bound::Time(t) => client.query(&sql, &[&stream, &t, &from])?,
-            })
-        })?;
-        for row in &rows {
+        for row in &self.stream_rows(stream, from, until)? {
             let event = envelope_from_row(row, Value::Null)?;
             let data: &str = row.column(6)?;
             if visit(event, data).is_break() {

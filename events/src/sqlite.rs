@@ -528,11 +528,11 @@ impl SqliteStore {
         let sql = format!("{SELECT_EVENT} WHERE stream = ?1 {clause} ORDER BY version");
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = match bound {
+            let mut rows = match bound {
                 Some(bound) => stmt.query(params![stream, bound])?,
                 None => stmt.query(params![stream])?,
             };
-            collect_events(rows)
+            collect_events(&mut rows)
         })
     }
 
@@ -547,19 +547,7 @@ impl SqliteStore {
         from: u64,
         until: Until,
     ) -> Result<Vec<RecordedEvent>> {
-        let (clause, bound) = until_clause(until);
-        let sql =
-            format!("{SELECT_EVENT} WHERE stream = ?1 AND version >= ?3 {clause} ORDER BY version");
-        let from = i64::try_from(from).unwrap_or(i64::MAX);
-        self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = match bound {
-                Some(bound) => stmt.query(params![stream, bound, from])?,
-                // No bound: ?2 is not in the statement, but numbered after it.
-                None => stmt.query(params![stream, rusqlite::types::Null, from])?,
-            };
-            collect_events(rows)
-        })
+        self.with_stream_rows(stream, from, until, collect_events)
     }
 
     /// The events of every stream whose name starts with `prefix` (e.g.
@@ -584,11 +572,11 @@ impl SqliteStore {
         );
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = match bound {
+            let mut rows = match bound {
                 Some(bound) => stmt.query(params![prefix, upper, bound])?,
                 None => stmt.query(params![prefix, upper])?,
             };
-            collect_events(rows)
+            collect_events(&mut rows)
         })
     }
 
@@ -600,8 +588,8 @@ impl SqliteStore {
         let sql = format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq LIMIT ?2");
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query(params![after, limit as i64])?;
-            collect_events(rows)
+            let mut rows = stmt.query(params![after, limit as i64])?;
+            collect_events(&mut rows)
         })
     }
 
@@ -666,6 +654,18 @@ impl SqliteStore {
         until: Until,
         visit: &mut RawVisitor<'_>,
     ) -> Result<()> {
+        self.with_stream_rows(stream, from, until, |rows| visit_rows(rows, visit))
+    }
+
+    /// `f` of the rows of one stream from version `from` on, up to `until`, in
+    /// version order.
+    fn with_stream_rows<T>(
+        &self,
+        stream: &str,
+        from: u64,
+        until: Until,
+        f: impl FnOnce(&mut rusqlite::Rows<'_>) -> Result<T>,
+    ) -> Result<T> {
         let (clause, bound) = until_clause(until);
         let sql =
             format!("{SELECT_EVENT} WHERE stream = ?1 AND version >= ?3 {clause} ORDER BY version");
@@ -677,7 +677,7 @@ impl SqliteStore {
                 // No bound: ?2 is not in the statement, but numbered after it.
                 None => stmt.query(params![stream, rusqlite::types::Null, from])?,
             };
-            visit_rows(&mut rows, visit)
+            f(&mut rows)
         })
     }
 
@@ -1810,7 +1810,7 @@ fn visit_rows(rows: &mut rusqlite::Rows<'_>, visit: &mut RawVisitor<'_>) -> Resu
     Ok(())
 }
 
-fn collect_events(mut rows: rusqlite::Rows<'_>) -> Result<Vec<RecordedEvent>> {
+fn collect_events(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<RecordedEvent>> {
     let mut events = Vec::new();
     while let Some(row) = rows.next()? {
         events.push(event_from_row(row)?);
