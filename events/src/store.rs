@@ -526,21 +526,12 @@ pub trait StoreExt: Store {
     fn for_each_raw<E>(
         &self,
         after: u64,
-        mut f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
+        f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E>
     where
         E: From<Error>,
     {
-        let mut failed = None;
-        self.visit_raw(after, &mut |event, data| match f(event, data) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                failed = Some(e);
-                ControlFlow::Break(())
-            }
-        })
-        .map_err(E::from)?;
-        failed.map_or(Ok(()), Err)
+        fallibly(f, |visit| self.visit_raw(after, visit))
     }
 
     /// Calls `f` with the events of `stream` from version `from` on, up to
@@ -554,26 +545,12 @@ pub trait StoreExt: Store {
         stream: &str,
         from: u64,
         until: Until,
-        mut f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
+        f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E>
     where
         E: From<Error>,
     {
-        let mut failed = None;
-        self.visit_stream_raw(
-            stream,
-            from,
-            until,
-            &mut |event, data| match f(event, data) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(e) => {
-                    failed = Some(e);
-                    ControlFlow::Break(())
-                }
-            },
-        )
-        .map_err(E::from)?;
-        failed.map_or(Ok(()), Err)
+        fallibly(f, |visit| self.visit_stream_raw(stream, from, until, visit))
     }
 
     /// Calls `f` with every event after `after`, in seq order, data decoded.
@@ -601,6 +578,24 @@ pub trait StoreExt: Store {
 }
 
 impl<S: Store + ?Sized> StoreExt for S {}
+
+/// Runs `walk` with a visitor that hands each event to `f` and breaks off at
+/// its first error, which is returned.
+fn fallibly<E: From<Error>>(
+    mut f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
+    walk: impl FnOnce(&mut RawVisitor<'_>) -> Result<()>,
+) -> std::result::Result<(), E> {
+    let mut failed = None;
+    walk(&mut |event, data| match f(event, data) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            failed = Some(e);
+            ControlFlow::Break(())
+        }
+    })
+    .map_err(E::from)?;
+    failed.map_or(Ok(()), Err)
+}
 
 /// Opens the log named by `target`, creating it if needed: a `postgres://` or
 /// `postgresql://` URL opens a [`crate::pg::PgStore`], anything else is the
