@@ -449,19 +449,8 @@ impl TimeTravelCache {
         }
         let name = objective_stream(key);
         let cut = seq.min(head);
-        // Bound first: a guard in the match's scrutinee would live through the
-        // arms, and `count` locks again.
-        let admission = self.lock().admit(&name);
-        match admission {
-            Admission::Off => return self.fold_from_snapshot(store, &name, seq, cut),
-            Admission::First => {
-                self.count(|s| {
-                    s.misses += 1;
-                    s.first_reads += 1;
-                });
-                return self.fold_from_snapshot(store, &name, seq, cut);
-            }
-            Admission::Cache => self.count(|s| s.misses += 1),
+        if !self.lock().admit(&name) {
+            return self.fold_from_snapshot(store, &name, seq, cut);
         }
         let mut stream = self
             .lookup(&name)
@@ -713,34 +702,29 @@ fn floored(
     floor.map(|(event, state, encoded)| (Mark::of(&event), Arc::new(state), encoded))
 }
 
-/// What a miss does with the stream it reads.
-enum Admission {
-    /// The cache is off: fold and drop.
-    Off,
-    /// The stream's first read (lately): fold and drop, and remember it.
-    First,
-    /// Read again, or cached already: build or extend a stretch and keep it.
-    Cache,
-}
-
 impl State {
-    /// What a miss on `stream` does, remembering a first read.
-    fn admit(&mut self, stream: &str) -> Admission {
+    /// Whether a miss on `stream` builds or extends a cached stretch (the
+    /// stream is cached, or read for the second time lately), counting the
+    /// miss; else it folds and drops, and a first read is remembered. With the
+    /// cache off, nothing is counted or remembered.
+    fn admit(&mut self, stream: &str) -> bool {
         if self.budget == 0 {
-            return Admission::Off;
+            return false;
         }
+        self.stats.misses += 1;
         if self.streams.contains_key(stream) {
-            return Admission::Cache;
+            return true;
         }
         let hash = self.hasher.hash_one(stream);
         if self.seen.remove(&hash) {
-            return Admission::Cache;
+            return true;
         }
         self.seen.insert(hash);
         if self.seen.len() > SEEN_CAPACITY {
             self.seen.pop_front();
         }
-        Admission::First
+        self.stats.first_reads += 1;
+        false
     }
 
     fn evict(&mut self) {
