@@ -467,7 +467,6 @@ impl PgStore {
         Ok(self.inner.config.connect(NoTls)?)
     }
 
-    /// Runs `f` on an idle read connection (or a new one), off any async runtime.
     /// The rows of one stream from version `from` on, up to `until`, in
     /// version order.
     fn stream_rows(&self, stream: &str, from: u64, until: Until) -> Result<Vec<Row>> {
@@ -491,6 +490,7 @@ impl PgStore {
         })
     }
 
+    /// Runs `f` on an idle read connection (or a new one), off any async runtime.
     fn with_reader<T: Send>(&self, f: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
         off_runtime(|| self.with_pooled(f))
     }
