@@ -313,7 +313,7 @@ fn write_date_into(date: &chrono::NaiveDate, buf: &mut [u8; DATE_LEN]) -> Option
 /// Writes `value`'s last `out.len()` decimal digits, zero-padded.
 fn put_digits(out: &mut [u8], mut value: u32) {
     for digit in out.iter_mut().rev() {
-        // A remainder of 10 is below 10: the cast cannot truncate.
+        // A remainder of a division by 10 is below 10: the cast cannot truncate.
         *digit = b'0' + (value % 10) as u8;
         value /= 10;
     }
