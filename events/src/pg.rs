@@ -258,11 +258,13 @@ const HEAD: &str = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC 
 /// Opens a group's transaction in one round trip (simple query protocol):
 /// BEGIN, the writers' lock, then, read under it, the head with its record
 /// time (in the stored text form, whatever the session's time zone) and the
-/// number of leaves of the stored tree.
-const OPEN_GROUP: &str = "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE; \
+/// number of complete tiles of the stored tree.
+const OPEN_GROUP: &str = concat!(
+    "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE; \
      SELECT seq, hash, to_char(recorded_at AT TIME ZONE 'UTC', \
-     'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM events ORDER BY seq DESC LIMIT 1; \
-     SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 0";
+     'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM events ORDER BY seq DESC LIMIT 1; ",
+    tree::stored_tiles_sql!()
+);
 /// What a group must know before it writes, in one query: the current version
 /// of each of the streams `$1` names that has events (one backward step in the
 /// `(stream, version)` index each, never the stream's other rows), then, with
@@ -296,7 +298,8 @@ const KEY_USED: &str = "SELECT key FROM idempotency WHERE key = ANY($1) LIMIT 1"
 /// Keys, in one statement.
 const INSERT_KEYS: &str = "INSERT INTO idempotency (key, request_sha256, first_seq, last_seq) \
      SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])";
-const TREE_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 0";
+const STORED_TILES: &str = tree::stored_tiles_sql!();
+const HEAD_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM events";
 const SELECT_NODES: &str = "SELECT level, idx, hash FROM tree_nodes \
      WHERE (level, idx) IN (SELECT * FROM UNNEST($1::smallint[], $2::bigint[]))";
 const INSERT_NODES: &str = "INSERT INTO tree_nodes (level, idx, hash) \
@@ -1249,8 +1252,8 @@ fn migrate(client: &mut Client) -> std::result::Result<(), String> {
 fn catch_up_tree(client: &mut Client) -> Result<()> {
     let mut tx = client.transaction()?;
     let head = read_head(&mut tx)?.seq;
-    let stored: i64 = tx.query_one(TREE_SIZE, &[])?.try_get(0)?;
-    if stored as u64 == head {
+    let tiles: i64 = tx.query_one(STORED_TILES, &[])?.try_get(0)?;
+    if tree::caught_up(tiles as u64, head) {
         return Ok(());
     }
     tx.batch_execute(LOCK_LOG)?;
@@ -1265,9 +1268,14 @@ fn catch_up_tree(client: &mut Client) -> Result<()> {
 struct PgTree<'a, C: postgres::GenericClient>(&'a mut C);
 
 impl<C: postgres::GenericClient> TreeTx for PgTree<'_, C> {
-    fn tree_size(&mut self) -> Result<u64> {
-        let size: i64 = self.0.query_one(TREE_SIZE, &[])?.try_get(0)?;
-        Ok(size as u64)
+    fn stored_tiles(&mut self) -> Result<u64> {
+        let tiles: i64 = self.0.query_one(STORED_TILES, &[])?.try_get(0)?;
+        Ok(tiles as u64)
+    }
+
+    fn head(&mut self) -> Result<u64> {
+        let seq: i64 = self.0.query_one(HEAD_SEQ, &[])?.try_get(0)?;
+        Ok(seq as u64)
     }
 
     fn fetch(
@@ -1434,17 +1442,17 @@ struct GroupTx<'c> {
 
 impl<'c> GroupTx<'c> {
     /// Begins, takes the writers' lock and reads the head, its record time and
-    /// the tree's size, all in one round trip.
+    /// the stored tree's complete tiles, all in one round trip.
     fn open(client: &'c mut Client) -> std::result::Result<(Self, Opened), Error> {
         let tx = GroupTx { client, open: true };
         let mut head = Head::genesis();
         let mut last_at = None;
-        let mut tree_size = None;
+        let mut tiles = None;
         for message in tx.client.simple_query(OPEN_GROUP)? {
             let postgres::SimpleQueryMessage::Row(row) = message else {
                 continue;
             };
-            // The head's row has three columns, the tree's size one.
+            // The head's row has three columns, the tiles' count one.
             if row.len() == 3 {
                 let (Some(seq), Some(hash), Some(at)) = (row.get(0), row.get(1), row.get(2)) else {
                     continue;
@@ -1458,20 +1466,20 @@ impl<'c> GroupTx<'c> {
                     message: format!("recorded_at: {e}"),
                 })?;
                 last_at = Some(at.to_utc());
-            } else if let Some(size) = row.get(0) {
-                tree_size = Some(parse_simple(size)?);
+            } else if let Some(count) = row.get(0) {
+                tiles = Some(parse_simple(count)?);
             }
         }
-        let tree_size = tree_size.ok_or_else(|| Error::Corrupt {
+        let tiles = tiles.ok_or_else(|| Error::Corrupt {
             seq: head.seq,
-            message: "the tree's size was not read".into(),
+            message: "the tree's tiles were not counted".into(),
         })?;
         Ok((
             tx,
             Opened {
                 head,
                 last_at,
-                tree_size,
+                tiles,
             },
         ))
     }
@@ -1497,8 +1505,8 @@ struct Opened {
     head: Head,
     /// The head's record time (none on an empty log).
     last_at: Option<DateTime<Utc>>,
-    /// The number of leaves of the stored tree.
-    tree_size: u64,
+    /// The number of complete tiles of the stored tree.
+    tiles: u64,
 }
 
 /// A number in a simple-query (text) answer.
@@ -1536,7 +1544,7 @@ impl GroupCommit for PgWriter {
             Opened {
                 mut head,
                 last_at,
-                tree_size,
+                tiles,
             },
         ) = GroupTx::open(client).map_err(|e| (e, None))?;
         // Record time never goes backwards along the log, even if the clock does
@@ -1550,7 +1558,7 @@ impl GroupCommit for PgWriter {
         // A failure here is the database's: blame the last append, so the group
         // is retried one by one.
         let last = group.len().saturating_sub(1);
-        if tree_size != head.seq {
+        if !tree::caught_up(tiles, head.seq) {
             tree::catch_up(&mut PgTree(&mut *tx.client), head.seq).map_err(|e| (e, Some(last)))?;
         }
         let (mut versions, mut used) = look_up(tx.client, statements, group).map_err(whole)?;
@@ -1796,8 +1804,12 @@ struct PgNodes<'a> {
 }
 
 impl TreeTx for PgNodes<'_> {
-    fn tree_size(&mut self) -> Result<u64> {
-        PgTree(&mut *self.client).tree_size()
+    fn stored_tiles(&mut self) -> Result<u64> {
+        PgTree(&mut *self.client).stored_tiles()
+    }
+
+    fn head(&mut self) -> Result<u64> {
+        PgTree(&mut *self.client).head()
     }
 
     fn fetch(

@@ -151,7 +151,8 @@ const SELECT_IDEMPOTENCY: &str =
 /// Every key, in the order of the seqs it appended.
 const SELECT_KEYS: &str =
     "SELECT key, request_sha256, first_seq, last_seq FROM idempotency ORDER BY first_seq, key";
-const TREE_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 0";
+const STORED_TILES: &str = tree::stored_tiles_sql!();
+const HEAD_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM events";
 const SELECT_NODE: &str = "SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2";
 const INSERT_NODE: &str = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)";
 const INSERT_SESSION: &str = "INSERT INTO web_sessions (secret_sha256, username, created_at, \
@@ -1483,10 +1484,17 @@ fn insert_nodes(conn: &Connection, nodes: &[traguardo_tlog::merkle::Node]) -> Re
 struct SqliteTree<'a>(&'a Connection);
 
 impl TreeTx for SqliteTree<'_> {
-    fn tree_size(&mut self) -> Result<u64> {
+    fn stored_tiles(&mut self) -> Result<u64> {
         Ok(self
             .0
-            .prepare_cached(TREE_SIZE)?
+            .prepare_cached(STORED_TILES)?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    fn head(&mut self) -> Result<u64> {
+        Ok(self
+            .0
+            .prepare_cached(HEAD_SEQ)?
             .query_row([], |r| r.get(0))?)
     }
 

@@ -794,8 +794,9 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 /// The stored tree is exactly the tree of the log's chain hashes: the root at
 /// every size, every leaf's inclusion proof and every consistency proof agree
-/// with a [`MemoryTree`] built from the exported log, and the table holds no node
-/// more (a rolled-back batch left none behind).
+/// with a [`MemoryTree`] built from the exported log, and the table holds the
+/// nodes of its complete tiles and above, no node more (a rolled-back batch
+/// left none behind).
 fn assert_tree_matches(f: &Fixture) {
     use traguardo_tlog::merkle::{chain_leaf_hash_hex, MemoryTree};
     let events = f.all();
@@ -826,12 +827,13 @@ fn assert_tree_matches(f: &Fixture) {
             "consistency from {from}"
         );
     }
-    // Every complete subtree once, and nothing else: n/2^l nodes at level l.
-    let expected: u64 = (0..64).map(|l| n >> l).sum();
+    // Every complete subtree from the tiles' level up once, and nothing
+    // else: n/2^l nodes at level l.
+    let expected: u64 = (crate::tree::TILE_LEVEL..64).map(|l| n >> l).sum();
     assert_eq!(
         f.raw_count("SELECT COUNT(*) FROM tree_nodes") as u64,
         expected,
-        "the tree table holds exactly the nodes of {n} leaves"
+        "the tree table holds exactly the tiles' nodes of {n} leaves"
     );
 }
 
@@ -842,16 +844,18 @@ fn the_tree_is_the_memory_tree_of_the_log_after_appends_batches_and_group_commit
         f.append_one("objective/2022-2250-A", json!({ "n": i }));
     }
     assert_tree_matches(&f);
+    // Up to one event short of the first tile (256 leaves)...
     let mut batch = AppendBatch::new();
-    for i in 0..11 {
+    for i in 0..250 {
         batch = batch.push(event(
-            &format!("objective/2022-2250-{i}"),
+            &format!("objective/2022-2250-{}", i % 11),
             json!({ "n": i }),
         ));
     }
     f.store.append(batch).unwrap();
     assert_tree_matches(&f);
-    // Group commits: sixteen threads appending at once share transactions.
+    // ...which group commits complete: sixteen threads appending at once
+    // share transactions.
     let appenders: Vec<_> = (0..16)
         .map(|t| {
             let store = f.store.clone();
@@ -871,7 +875,7 @@ fn the_tree_is_the_memory_tree_of_the_log_after_appends_batches_and_group_commit
     for a in appenders {
         a.join().unwrap();
     }
-    assert_eq!(f.store.head().unwrap().seq, 5 + 11 + 16 * 3 * 2);
+    assert_eq!(f.store.head().unwrap().seq, 5 + 250 + 16 * 3 * 2);
     assert_tree_matches(&f);
     // A second store (another process) carries the same tree on.
     let other = f.open_another(f.clock.clone());
@@ -884,9 +888,13 @@ fn the_tree_is_the_memory_tree_of_the_log_after_appends_batches_and_group_commit
 
 fn a_log_without_tree_nodes_gets_them_at_open_and_at_the_next_append(engine: Engine) {
     let f = Fixture::new(engine);
-    for i in 0..7 {
-        f.append_one("objective/2022-2250-A", json!({ "n": i }));
+    // A complete tile of 256 leaves and part of a second.
+    let mut batch = AppendBatch::new();
+    for i in 0..299 {
+        batch = batch.push(event("objective/2022-2250-A", json!({ "n": i })));
     }
+    f.store.append(batch).unwrap();
+    f.append_one("objective/2022-2250-A", json!({ "n": 299 }));
     // A log written before the tree existed: no nodes at all.
     let drop_triggers = match engine {
         Engine::Sqlite => "DROP TRIGGER tree_nodes_no_delete; DELETE FROM tree_nodes;",
@@ -896,9 +904,9 @@ fn a_log_without_tree_nodes_gets_them_at_open_and_at_the_next_append(engine: Eng
     };
     f.raw_execute(drop_triggers).unwrap();
     assert_eq!(f.raw_count("SELECT COUNT(*) FROM tree_nodes"), 0);
-    assert!(matches!(f.store.tree_root(7), Err(Error::Tree(_))));
+    assert!(matches!(f.store.tree_root(300), Err(Error::Tree(_))));
     // The next append builds what is missing before it adds its own nodes.
-    f.append_one("objective/2022-2250-A", json!({ "n": 7 }));
+    f.append_one("objective/2022-2250-A", json!({ "n": 300 }));
     assert_tree_matches(&f);
     // And so does opening the log.
     f.raw_execute("DELETE FROM tree_nodes").unwrap();
