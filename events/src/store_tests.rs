@@ -844,9 +844,9 @@ fn the_tree_is_the_memory_tree_of_the_log_after_appends_batches_and_group_commit
         f.append_one("objective/2022-2250-A", json!({ "n": i }));
     }
     assert_tree_matches(&f);
-    // Up to one event short of the first tile (256 leaves)...
+    // Up to two events short of the first tile (32 leaves)...
     let mut batch = AppendBatch::new();
-    for i in 0..250 {
+    for i in 0..25 {
         batch = batch.push(event(
             &format!("objective/2022-2250-{}", i % 11),
             json!({ "n": i }),
@@ -875,7 +875,7 @@ fn the_tree_is_the_memory_tree_of_the_log_after_appends_batches_and_group_commit
     for a in appenders {
         a.join().unwrap();
     }
-    assert_eq!(f.store.head().unwrap().seq, 5 + 250 + 16 * 3 * 2);
+    assert_eq!(f.store.head().unwrap().seq, 5 + 25 + 16 * 3 * 2);
     assert_tree_matches(&f);
     // A second store (another process) carries the same tree on.
     let other = f.open_another(f.clock.clone());
@@ -888,13 +888,13 @@ fn the_tree_is_the_memory_tree_of_the_log_after_appends_batches_and_group_commit
 
 fn a_log_without_tree_nodes_gets_them_at_open_and_at_the_next_append(engine: Engine) {
     let f = Fixture::new(engine);
-    // A complete tile of 256 leaves and part of a second.
+    // Three complete tiles of 32 leaves and part of a fourth.
     let mut batch = AppendBatch::new();
-    for i in 0..299 {
+    for i in 0..99 {
         batch = batch.push(event("objective/2022-2250-A", json!({ "n": i })));
     }
     f.store.append(batch).unwrap();
-    f.append_one("objective/2022-2250-A", json!({ "n": 299 }));
+    f.append_one("objective/2022-2250-A", json!({ "n": 99 }));
     // A log written before the tree existed: no nodes at all.
     let drop_triggers = match engine {
         Engine::Sqlite => "DROP TRIGGER tree_nodes_no_delete; DELETE FROM tree_nodes;",
@@ -904,9 +904,9 @@ fn a_log_without_tree_nodes_gets_them_at_open_and_at_the_next_append(engine: Eng
     };
     f.raw_execute(drop_triggers).unwrap();
     assert_eq!(f.raw_count("SELECT COUNT(*) FROM tree_nodes"), 0);
-    assert!(matches!(f.store.tree_root(300), Err(Error::Tree(_))));
+    assert!(matches!(f.store.tree_root(100), Err(Error::Tree(_))));
     // The next append builds what is missing before it adds its own nodes.
-    f.append_one("objective/2022-2250-A", json!({ "n": 300 }));
+    f.append_one("objective/2022-2250-A", json!({ "n": 100 }));
     assert_tree_matches(&f);
     // And so does opening the log.
     f.raw_execute("DELETE FROM tree_nodes").unwrap();

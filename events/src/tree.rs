@@ -10,8 +10,9 @@
 //! events, so a rolled-back group leaves no node. The nodes below, inside a
 //! *tile* of [`TILE_WIDTH`] leaves, are not stored: the events already hold
 //! their leaves, and a read that needs them hashes the tile's chain hashes
-//! again (at most 255 SHA-256 of 64 bytes). A group of 1,000 events writes
-//! about 8 rows of the tree instead of about 2,000.
+//! again (at most 32 leaf hashes and 31 node hashes per tile). A group of
+//! 1,000 events writes about 62 rows of the tree instead of about 2,000.
+//! (Tiles of 256 leaves wrote fewer still, but tripled the cost of a proof.)
 //!
 //! Every operation first runs against a *recording* reader, which learns which
 //! nodes it will read (which nodes a proof needs depends on the sizes only, never
@@ -36,7 +37,7 @@ const CATCH_UP_CHUNK: usize = 16_384;
 /// The lowest level of the tree that `tree_nodes` holds: a stored node covers
 /// at least one tile of [`TILE_WIDTH`] leaves. (A log written before the tiles
 /// also holds the levels below; they are never read.)
-pub(crate) const TILE_LEVEL: u8 = 8;
+pub(crate) const TILE_LEVEL: u8 = 5;
 
 /// Leaves per tile.
 pub(crate) const TILE_WIDTH: u64 = 1 << TILE_LEVEL;
@@ -46,7 +47,7 @@ pub(crate) const TILE_WIDTH: u64 = 1 << TILE_LEVEL;
 /// `concat!` it into its one round trip).
 macro_rules! stored_tiles_sql {
     () => {
-        "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 8"
+        "SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_nodes WHERE level = 5"
     };
 }
 pub(crate) use stored_tiles_sql;
@@ -468,6 +469,11 @@ mod tests {
     }
 
     #[test]
+    fn the_tiles_query_counts_the_tiles_level() {
+        assert!(stored_tiles_sql!().ends_with(&format!("WHERE level = {TILE_LEVEL}")));
+    }
+
+    #[test]
     fn the_right_edge_is_what_an_append_reads() {
         for size in (0..300).chain([1 << 20, (1 << 40) + 12_345, u64::MAX >> 1]) {
             let recording = Prefetch::Recording {
@@ -488,12 +494,14 @@ mod tests {
 
     #[test]
     fn a_kept_edge_grows_the_same_tree_without_reading_it_again() {
-        let n = 1_300u32;
-        let mut nodes = Nodes::with_events(n);
-        let leaves = nodes.leaves(u64::from(n));
+        let w = TILE_WIDTH;
+        let first = 4 * w + 3 * w / 4;
+        let n = 5 * w + w / 4;
+        let mut nodes = Nodes::with_events(n as u32);
+        let leaves = nodes.leaves(n);
         let mut edge = Edge::default();
         let mut size = 0u64;
-        for chunk in leaves[..1_200].chunks(37) {
+        for chunk in leaves[..first as usize].chunks(7) {
             let (created, next) = grow(&mut nodes, &edge, size, chunk).expect("it grows");
             nodes.insert_nodes(&created).expect("stored");
             size += chunk.len() as u64;
@@ -504,12 +512,12 @@ mod tests {
             (0, 0),
             "the kept edge is all an append reads"
         );
-        // Only the tiles' level and above are stored: 4 tiles of 256, 2 of
-        // 512, 1 of 1,024.
+        // Only the tiles' level and above are stored: 4 tiles, 2 pairs of
+        // them, 1 of four.
         assert_eq!(nodes.stored.len(), 4 + 2 + 1);
         let expected = merkle::MemoryTree::from_leaf_hashes(&leaves);
-        nodes.events.truncate(1_200);
-        for at in [1, 255, 256, 257, 1_024, 1_199, 1_200] {
+        nodes.events.truncate(first as usize);
+        for at in [1, w - 1, w, w + 1, 4 * w, first - 1, first] {
             assert_eq!(
                 root(&mut nodes, at).expect("a root"),
                 expected.root(at).expect("a root"),
@@ -520,14 +528,23 @@ mod tests {
         // edge's stored nodes and hashes the open tile's events again.
         nodes.fetched = 0;
         nodes.events_read = 0;
-        nodes.events = Nodes::with_events(n).events;
-        let (created, _) =
-            grow(&mut nodes, &Edge::default(), size, &leaves[1_200..]).expect("it grows");
+        nodes.events = Nodes::with_events(n as u32).events;
+        let (created, _) = grow(
+            &mut nodes,
+            &Edge::default(),
+            size,
+            &leaves[first as usize..],
+        )
+        .expect("it grows");
         nodes.insert_nodes(&created).expect("stored");
-        assert_eq!(nodes.fetched, 1, "the 1,024 leaves' node");
-        assert_eq!(nodes.events_read, 1_200 - 1_024, "the open tile's events");
+        assert_eq!(nodes.fetched, 1, "the node of the first four tiles");
+        assert_eq!(
+            nodes.events_read,
+            (first - 4 * w) as usize,
+            "the open tile's events"
+        );
         assert_eq!(nodes.stored.len(), 4 + 2 + 1 + 1, "the fifth tile");
-        for at in [1_201, 1_280, 1_300] {
+        for at in [first + 1, 5 * w, n] {
             assert_eq!(
                 root(&mut nodes, at).expect("a root"),
                 expected.root(at).expect("a root")
@@ -537,14 +554,14 @@ mod tests {
 
     #[test]
     fn proofs_inside_and_across_tiles_are_the_memory_trees() {
-        let n = 700u32;
-        let mut nodes = Nodes::with_events(n);
-        let leaves = nodes.leaves(u64::from(n));
-        let head = u64::from(n);
-        assert_eq!(catch_up(&mut nodes, head).expect("built"), head);
+        let w = TILE_WIDTH;
+        let n = 2 * w + 3 * w / 4;
+        let mut nodes = Nodes::with_events(n as u32);
+        let leaves = nodes.leaves(n);
+        assert_eq!(catch_up(&mut nodes, n).expect("built"), n);
         let expected = merkle::MemoryTree::from_leaf_hashes(&leaves);
-        for seq in [1, 2, 255, 256, 257, 512, 513, 699, 700] {
-            for size in [seq, 256, 300, 511, 512, 700] {
+        for seq in [1, 2, w - 1, w, w + 1, 2 * w, 2 * w + 1, n - 1, n] {
+            for size in [seq, w, w + w / 4, 2 * w - 1, 2 * w, n] {
                 if size < seq {
                     continue;
                 }
@@ -564,32 +581,35 @@ mod tests {
 
     #[test]
     fn a_tree_behind_or_past_its_log_is_caught_up_or_refused() {
-        let mut nodes = Nodes::with_events(600);
+        let w = TILE_WIDTH;
+        let n = 2 * w + w / 4 + 3;
+        let mut nodes = Nodes::with_events(n as u32);
         // Behind: no tile stored on a log of two complete tiles.
         assert_eq!(stored_size(&mut nodes).expect("a size"), 0);
         assert!(matches!(
-            root(&mut nodes, 600),
+            root(&mut nodes, n),
             Err(Error::Tree(merkle::TreeError::BeyondStored {
-                size: 600,
-                stored: 0
+                stored: 0,
+                ..
             }))
         ));
-        assert_eq!(catch_up(&mut nodes, 600).expect("built"), 600);
+        assert_eq!(catch_up(&mut nodes, n).expect("built"), n);
         assert_eq!(nodes.stored.len(), 2 + 1);
-        assert_eq!(stored_size(&mut nodes).expect("a size"), 600);
-        // Past: the log was cut below its second tile.
-        nodes.events.truncate(400);
-        assert_eq!(stored_size(&mut nodes).expect("a size"), 512);
+        assert_eq!(stored_size(&mut nodes).expect("a size"), n);
+        // Past: the log was cut inside its second tile.
+        let cut = w + w / 2;
+        nodes.events.truncate(cut as usize);
+        assert_eq!(stored_size(&mut nodes).expect("a size"), 2 * w);
         assert!(matches!(
-            catch_up(&mut nodes, 400),
+            catch_up(&mut nodes, cut),
             Err(Error::Corrupt { .. })
         ));
-        catch_up_at_open(&mut nodes, 400).expect("it opens, with a warning");
+        catch_up_at_open(&mut nodes, cut).expect("it opens, with a warning");
         // The part of the cut tree the log still holds answers.
-        let expected = merkle::MemoryTree::from_leaf_hashes(&nodes.leaves(400));
+        let expected = merkle::MemoryTree::from_leaf_hashes(&nodes.leaves(cut));
         assert_eq!(
-            root(&mut nodes, 300).expect("a root"),
-            expected.root(300).expect("a root")
+            root(&mut nodes, w + w / 4).expect("a root"),
+            expected.root(w + w / 4).expect("a root")
         );
     }
 }
