@@ -17,7 +17,8 @@
 //! Every operation first runs against a *recording* reader, which learns which
 //! nodes it will read (which nodes a proof needs depends on the sizes only, never
 //! on the hashes), then fetches those nodes in one go and runs again: one round
-//! trip to PostgreSQL per proof instead of one per node.
+//! trip to PostgreSQL for the stored nodes of a proof, plus one per tile whose
+//! events it hashes again, instead of one per node.
 //!
 //! A log whose tree is behind its events (one written before the tree existed,
 //! or rows copied in behind the store's back) is caught up by [`catch_up`], at
