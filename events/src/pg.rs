@@ -931,8 +931,7 @@ impl Store for PgStore {
             store::check_import(&head, events)?;
             let mut rows = Rows::with_capacity(events.len());
             for event in events {
-                let mut data = String::with_capacity(512);
-                chain::write_canonical_value(&mut data, &event.data);
+                let data = chain::canonical_value(&event.data);
                 rows.seq.push(to_i64(event.seq));
                 rows.id.push(event.id);
                 rows.stream.push(&event.stream);
@@ -1600,8 +1599,7 @@ impl GroupCommit for PgWriter {
                 let id = Uuid::now_v7();
                 let id_text: &str = id.hyphenated().encode_lower(&mut id_text);
                 // The data is kept in its canonical form, rendered once for both.
-                let mut data = String::with_capacity(512);
-                chain::write_canonical_value(&mut data, &new.data);
+                let data = chain::canonical_value(&new.data);
                 canonical.clear();
                 chain::write_canonical_event(
                     &mut canonical,

@@ -372,7 +372,7 @@ fn the_nearest_stream_snapshot_at_or_before_a_seq_comes_back_and_a_new_one_repla
 }
 
 /// The writer inserts a group's events (and the tree's nodes) in multi-row
-/// statements of 64, 16, 4 and 1 rows: batches of every size around those
+/// statements of 256, 64, 16, 4 and 1 rows: batches of every size around those
 /// sizes, over streams old and new, come back whole, in order, each version the
 /// next of its stream, with their data as given, a chain that verifies and the
 /// tree of the log.
@@ -381,7 +381,7 @@ fn batches_of_every_size_around_the_multi_row_inserts_are_appended_whole_and_in_
 ) {
     let f = Fixture::new(engine);
     let sizes = [
-        1usize, 2, 3, 4, 5, 15, 16, 17, 20, 63, 64, 65, 69, 84, 85, 129,
+        1usize, 2, 3, 4, 5, 15, 16, 17, 20, 63, 64, 65, 69, 84, 85, 129, 255, 256, 257, 341,
     ];
     let mut expected: Vec<(String, Value)> = Vec::new();
     for (b, size) in sizes.iter().enumerate() {
@@ -417,7 +417,7 @@ fn batches_of_every_size_around_the_multi_row_inserts_are_appended_whole_and_in_
 }
 
 /// A batch long enough to need several multi-row statements fails in the
-/// database on its 70th event (a statement past the first): nothing of it is
+/// database on its 270th event (a statement past the first): nothing of it is
 /// left (no event, no idempotency key, no tree node), and the appends grouped
 /// with it, before and after, are committed.
 fn a_long_batch_failing_midway_in_the_database_leaves_nothing_and_its_group_goes_on(
@@ -473,7 +473,7 @@ fn a_long_batch_failing_midway_in_the_database_leaves_nothing_and_its_group_goes
         std::thread::yield_now();
     }
     let before = append("objective/2022-2250-B", 30, None, None);
-    let poisoned = append("objective/2022-2250-P", 100, Some(69), Some("k-poison"));
+    let poisoned = append("objective/2022-2250-P", 300, Some(269), Some("k-poison"));
     let after = append("objective/2022-2250-C", 70, None, None);
     std::thread::sleep(std::time::Duration::from_millis(50));
     release.send(()).unwrap();
@@ -2290,8 +2290,7 @@ fn a_log_copied_between_engines_verifies_hash_for_hash() {
     };
     let mut raw = db.raw();
     for e in &events {
-        let mut data = String::new();
-        chain::write_canonical_value(&mut data, &e.data);
+        let data = chain::canonical_value(&e.data);
         raw.execute(
             "INSERT INTO events (seq, id, stream, version, type, schema, data, actor, role, \
              recorded_at, correlation, prev_hash, hash) \
