@@ -308,6 +308,8 @@ pub struct Server {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     follower: tokio::task::JoinHandle<()>,
     snapshots: Option<tokio::task::JoinHandle<()>>,
+    /// The head file, written once more when the server stops.
+    seen: Arc<head_file::Seen>,
 }
 
 impl Server {
@@ -318,7 +320,8 @@ impl Server {
 
     /// Stops taking connections, lets in-flight requests (and their appends)
     /// finish within the shutdown grace, closes what is still open then, ends
-    /// live feeds, then stops the store's writer.
+    /// live feeds, writes the head file with the last head, then stops the
+    /// store's writer.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.follower.abort();
@@ -331,7 +334,13 @@ impl Server {
             }
         }
         let store = self.app.store().clone();
-        let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
+        let seen = self.seen;
+        let _ = tokio::task::spawn_blocking(move || {
+            let last = store.watch_head().borrow().clone();
+            seen.record(&last);
+            store.shutdown();
+        })
+        .await;
     }
 
     /// Waits for `signals`, then stops gracefully.
@@ -450,26 +459,23 @@ pub async fn start_with_options(
     {
         // Every head the log reaches, by this process or another, is written
         // down as it is seen, at most once per HEAD_FILE_EVERY (the heads in
-        // between are covered by the next), and once more when the server stops.
+        // between are covered by the next); `Server::stop` writes the last one.
         let mut head = app.store().watch_head();
         let seen = seen.clone();
         let mut stopped = shutdown.clone();
         seen.record(&head.borrow_and_update().clone());
         tokio::spawn(async move {
             loop {
-                let last = tokio::select! {
-                    changed = head.changed() => changed.is_err(),
-                    _ = stopped.wait_for(|s| *s) => true,
-                };
+                tokio::select! {
+                    changed = head.changed() => if changed.is_err() { break },
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
                 let now = head.borrow_and_update().clone();
                 let recorder = seen.clone();
                 let _ = tokio::task::spawn_blocking(move || recorder.record(&now)).await;
-                if last {
-                    break;
-                }
                 tokio::select! {
                     () = tokio::time::sleep(HEAD_FILE_EVERY) => {}
-                    _ = stopped.wait_for(|s| *s) => {}
+                    _ = stopped.wait_for(|s| *s) => break,
                 }
             }
         });
@@ -480,7 +486,7 @@ pub async fn start_with_options(
         shutdown: shutdown.clone(),
         openapi: Arc::default(),
         checkpoints,
-        seen,
+        seen: seen.clone(),
     });
     let mut tasks = Vec::new();
     if let Some(listener) = metrics_listener {
@@ -508,6 +514,7 @@ pub async fn start_with_options(
         tasks,
         follower,
         snapshots,
+        seen,
     })
 }
 
