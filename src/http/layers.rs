@@ -93,23 +93,34 @@ pub fn parse_origin(text: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(text).map_err(|e| format!("{text:?}: {e}"))
 }
 
-/// Wraps `router` in the layers of this module (outermost last).
-pub fn apply(router: Router, conventions: &Conventions) -> Router {
+/// Wraps `inner` in the layers of this module, once (not around each route:
+/// see [`super::router_with`]), and makes the whole a [`Router`] again.
+pub fn apply<S>(inner: S, conventions: &Conventions) -> Router
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let limits = Arc::new(Limits::new(conventions));
-    router
-        .layer(from_fn(cache_control))
-        .layer(from_fn_with_state(limits, rate_limit))
-        .layer(from_fn(scope_request_id))
-        .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
-            X_REQUEST_ID,
-        )))
+    let stack = tower::ServiceBuilder::new()
+        .layer(compression())
+        .layer(cors(conventions))
+        .layer(from_fn(drop_unusable_request_id))
         .layer(SetRequestIdLayer::new(
             HeaderName::from_static(X_REQUEST_ID),
             MakeRequestUuid,
         ))
-        .layer(from_fn(drop_unusable_request_id))
-        .layer(cors(conventions))
-        .layer(compression())
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
+            X_REQUEST_ID,
+        )))
+        .layer(from_fn(scope_request_id))
+        .layer(from_fn_with_state(limits, rate_limit))
+        .layer(from_fn(cache_control))
+        .service(inner);
+    Router::new().fallback_service(stack)
 }
 
 /// Compresses as `Accept-Encoding` asks (gzip, br, zstd), but never a live

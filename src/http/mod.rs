@@ -264,6 +264,8 @@ pub fn router_with(
                 "this route does not answer that method",
             )
         })
+        // These three read the route the request matched (its metrics
+        // label, the query parameters it knows), so they wrap each route.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             min_seq::wait,
@@ -276,15 +278,12 @@ pub fn router_with(
             state.clone(),
             ops::track,
         ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(layers::request_span)
-                .on_response(
-                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
-                ),
-        )
-        .layer(axum::middleware::from_fn(problem::head_limits))
+        .with_state(state);
+    // The rest wrap the router once, outside it: `Router::layer` would box
+    // them around every route, and axum clones a route's whole boxed stack
+    // for each request, once more inside every `from_fn` of it.
+    let stack = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(problem::problems_only))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 use axum::response::IntoResponse;
@@ -292,9 +291,17 @@ pub fn router_with(
                 Problem::internal().into_response()
             },
         ))
-        .layer(axum::middleware::from_fn(problem::problems_only))
-        .with_state(state);
-    (layers::apply(router, conventions), doc)
+        .layer(axum::middleware::from_fn(problem::head_limits))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(layers::request_span)
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                ),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .service(router);
+    (layers::apply(stack, conventions), doc)
 }
 
 /// A running server.

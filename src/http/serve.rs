@@ -184,13 +184,15 @@ pub(crate) async fn run(
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
-    let router = router
+    // Around the router as a whole, not each route (see `super::router_with`).
+    let service = tower::ServiceBuilder::new()
+        // The 408 of the timeout is problem+json too.
+        .layer(axum::middleware::from_fn(super::problem::problems_only))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        // The 408 of the timeout is problem+json too.
-        .layer(axum::middleware::from_fn(super::problem::problems_only));
+        .service(router);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -252,7 +254,7 @@ pub(crate) async fn run(
         let abort = tasks.spawn(serve_connection(
             stream,
             remote,
-            router.clone(),
+            service.clone(),
             http.clone(),
             conn,
             epoch,
@@ -288,20 +290,29 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn serve_connection(
+async fn serve_connection<S>(
     stream: tokio::net::TcpStream,
     remote: SocketAddr,
-    router: Router,
+    router: S,
     http: hyper::server::conn::http1::Builder,
     conn: Arc<Conn>,
     epoch: Instant,
     mut stop: watch::Receiver<bool>,
     _registered: Registered,
-) {
+) where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let in_flight = InFlight::enter(conn.clone(), epoch);
         request.extensions_mut().insert(ConnectInfo(remote));
-        let answer = router.clone().oneshot(request);
+        let answer = router.clone().oneshot(request.map(Body::new));
         async move {
             let response = answer.await?;
             Ok::<_, std::convert::Infallible>(response.map(|inner| {
