@@ -175,20 +175,15 @@ fn push_json_str(out: &mut String, s: &str) {
 ///
 /// serde_json's compact output is the canonical form: its map is ordered by key
 /// (the workspace never enables `preserve_order`, and a test below fails if
-/// something does), and it escapes strings as RFC 8785 does. It is written into
-/// a byte buffer (serde_json's fastest writer; writing through `io::Write` into a
-/// `String` checked each piece for UTF-8 and was a tenth of the writer thread's
-/// time), then checked once.
+/// something does), and it escapes strings as RFC 8785 does.
+/// `serde_json::to_string` writes into a byte buffer, serde_json's fastest
+/// writer (writing through `io::Write` into a `String` checked each piece for
+/// UTF-8 and was a tenth of the writer thread's time).
 #[must_use]
 pub fn canonical_value(value: &Value) -> String {
-    let mut bytes = Vec::with_capacity(512);
-    match serde_json::to_writer(&mut bytes, value) {
-        // serde_json writes valid UTF-8 from a value's strings, and writing a
-        // value (whose keys are strings) into a Vec does not fail: the
-        // fallbacks are not reached, and kept correct anyway.
-        Ok(()) => String::from_utf8(bytes).unwrap_or_else(|_| value.to_string()),
-        Err(_) => value.to_string(),
-    }
+    // Serialising a `Value` (whose keys are strings) does not fail: the
+    // fallback is not reached, and kept correct anyway.
+    serde_json::to_string(value).unwrap_or_else(|_| value.to_string())
 }
 
 /// The hash of an event given the hash of the one before it.

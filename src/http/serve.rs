@@ -293,7 +293,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 async fn serve_connection<S>(
     stream: tokio::net::TcpStream,
     remote: SocketAddr,
-    router: S,
+    service: S,
     http: hyper::server::conn::http1::Builder,
     conn: Arc<Conn>,
     epoch: Instant,
@@ -309,10 +309,10 @@ async fn serve_connection<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+    let per_request = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let in_flight = InFlight::enter(conn.clone(), epoch);
         request.extensions_mut().insert(ConnectInfo(remote));
-        let answer = router.clone().oneshot(request.map(Body::new));
+        let answer = service.clone().oneshot(request.map(Body::new));
         async move {
             let response = answer.await?;
             Ok::<_, std::convert::Infallible>(response.map(|inner| {
@@ -323,7 +323,7 @@ async fn serve_connection<S>(
             }))
         }
     });
-    let connection = http.serve_connection(TokioIo::new(stream), service);
+    let connection = http.serve_connection(TokioIo::new(stream), per_request);
     tokio::pin!(connection);
     let stopping = tokio::select! {
         served = connection.as_mut() => {
