@@ -1,5 +1,7 @@
 //! Traguardo's read models, folded from the event log and nothing more.
 //!
+//! - [`answer`]: an objective's state written as JSON straight from the read
+//!   model, the bytes of [`ObjectiveView`] without building it.
 //! - [`objective`]: one objective's state ([`Objective`]), folded from its stream;
 //!   [`Objective::evaluate`] gives its phases and score (DESIGN.md §4) at any valid
 //!   date, and folding only the events up to a seq gives it as of any record time.
@@ -17,6 +19,7 @@
 //!   number that a change of the fold must raise.
 //! - [`error`]: the one error type: an event that cannot be folded.
 
+pub mod answer;
 pub mod audit;
 pub mod error;
 pub mod flags;

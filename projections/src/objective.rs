@@ -96,6 +96,15 @@ pub struct PhaseNote {
 }
 
 impl PhaseNote {
+    /// Whether the note is shown at `at`: its fact's date is on or before it, or,
+    /// for a retraction, the Italian date it was recorded on.
+    pub fn shown_at(&self, at: NaiveDate) -> bool {
+        match self.on {
+            Some(on) => on <= at,
+            None => traguardo_events::clock::local_date(&self.recorded.recorded_at) <= at,
+        }
+    }
+
     /// The note as a dated fact, when it has a date (a start or a completion).
     fn mark(&self) -> Option<Mark<'_>> {
         Some(Mark {
@@ -170,6 +179,11 @@ impl Phase {
     /// completion note says.
     pub fn completed(&self) -> Option<Mark<'_>> {
         self.note_at(self.completed)
+    }
+
+    /// Its completion, when it is dated on or before `at`.
+    pub fn completed_by(&self, at: NaiveDate) -> Option<Mark<'_>> {
+        self.completed().filter(|m| m.on <= at)
     }
 
     fn note_at(&self, index: Option<u32>) -> Option<Mark<'_>> {
@@ -1055,7 +1069,14 @@ impl Objective {
         }
     }
 
-    /// The objective as answered by the API, evaluated at `at`.
+    /// Whether the objective is shown as withdrawn at `at`: a revision withdrew
+    /// it, in force by then.
+    pub fn withdrawn_at(&self, at: NaiveDate) -> bool {
+        !self.active_at(at) && self.withdrawn.is_some()
+    }
+
+    /// The objective as answered by the API, evaluated at `at`. The API writes
+    /// the same JSON without building it ([`Objective::answer`]).
     pub fn evaluate(&self, at: NaiveDate) -> ObjectiveView {
         ObjectiveView {
             key: self.key.to_string(),
@@ -1066,45 +1087,36 @@ impl Objective {
             manager: self.manager.at(at).to_string(),
             version: self.version,
             last_seq: self.last_seq,
-            withdrawn: !self.active_at(at) && self.withdrawn.is_some(),
+            withdrawn: self.withdrawn_at(at),
             final_deadline: *self.final_deadline.at(at),
             original_final_deadline: self.final_deadline.original,
             phases: self
                 .phases
                 .iter()
                 .filter(|p| p.exists_at(at))
-                .map(|p| PhaseView {
-                    number: p.number,
-                    description: p.description.at(at).to_string(),
-                    weight: Pct(*p.weight.at(at)),
-                    original_weight: Pct(p.weight.original),
-                    involved: p.involved.iter().map(Name::to_string).collect(),
-                    deadline: *p.deadline.at(at),
-                    original_deadline: p.deadline.original,
-                    status: p.status_at(at),
-                    started_on: p.started().map(|m| m.on).filter(|on| *on <= at),
-                    completed_on: p.completed().map(|m| m.on).filter(|on| *on <= at),
-                    completed_by: p
-                        .completed()
-                        .filter(|m| m.on <= at)
-                        .map(|m| m.recorded.actor.to_string()),
-                    evidence: p
-                        .completed()
-                        .filter(|m| m.on <= at)
-                        .map(|m| texts(m.evidence))
-                        .unwrap_or_default(),
-                    withdrawn: !p.active_at(at),
-                    notes: p
-                        .notes
-                        .iter()
-                        .filter(|n| match n.on {
-                            Some(on) => on <= at,
-                            None => {
-                                traguardo_events::clock::local_date(&n.recorded.recorded_at) <= at
-                            }
-                        })
-                        .map(NoteView::from)
-                        .collect(),
+                .map(|p| {
+                    let completed = p.completed_by(at);
+                    PhaseView {
+                        number: p.number,
+                        description: p.description.at(at).to_string(),
+                        weight: Pct(*p.weight.at(at)),
+                        original_weight: Pct(p.weight.original),
+                        involved: p.involved.iter().map(Name::to_string).collect(),
+                        deadline: *p.deadline.at(at),
+                        original_deadline: p.deadline.original,
+                        status: p.status_at(at),
+                        started_on: p.started().map(|m| m.on).filter(|on| *on <= at),
+                        completed_on: completed.map(|m| m.on),
+                        completed_by: completed.map(|m| m.recorded.actor.to_string()),
+                        evidence: completed.map(|m| texts(m.evidence)).unwrap_or_default(),
+                        withdrawn: !p.active_at(at),
+                        notes: p
+                            .notes
+                            .iter()
+                            .filter(|n| n.shown_at(at))
+                            .map(NoteView::from)
+                            .collect(),
+                    }
                 })
                 .collect(),
             indicators: self

@@ -6,12 +6,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::NaiveDate;
 use headers::HeaderMapExt;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use traguardo_events::model::{Backfill, Hundredths, Role, ValidationOutcome, ValidationStage};
 use traguardo_events::store::Until;
 use traguardo_events::RecordedEvent;
 use traguardo_projections::objective::ObjectiveView;
+use traguardo_projections::Objective;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -86,8 +89,9 @@ impl From<&RecordedEvent> for EventRef {
 pub struct WriteAnswer {
     /// The event appended.
     pub event: EventRef,
-    /// The objective after it.
-    pub objective: ObjectiveView,
+    /// The objective after it, written from the read model.
+    #[schema(value_type = ObjectiveView)]
+    pub objective: Box<RawValue>,
 }
 
 /// `POST …/start`.
@@ -203,10 +207,16 @@ async fn get_objective(
 ) -> Result<Response, Problem> {
     let app = state.app.clone();
     let cut = support::record_cut(query.as_of.as_deref(), query.seq.as_deref())?;
-    let (view, at) = match cut {
+    // The contract's `"<version>"` for the current state; with an explicit
+    // evaluation date or record-time cut the body depends on them too, and the
+    // tag says so (`"<version>-<at>"`).
+    let explicit = query.at.as_deref().is_some_and(|a| !a.is_empty()) || cut.is_some();
+    let respond = |o: &Objective, at| respond(o, at, explicit, &headers);
+    let answered = match cut {
+        // Written under the read lock, straight from the read model.
         None => {
             let at = support::evaluation_date(query.at.as_deref(), cut, &app).await?;
-            (app.read(|r| r.objective(&key).map(|o| o.evaluate(at))), at)
+            app.read(|r| r.objective(&key).map(|o| respond(o, at)))
         }
         Some(until) => {
             let given = query
@@ -234,23 +244,29 @@ async fn get_objective(
                     support::blocking(move || app.time_travel(&key, until, given)).await?
                 }
             };
-            (objective.map(|o| o.evaluate(at)), at)
+            objective.map(|o| respond(&o, at))
         }
     };
-    let view = view.ok_or_else(|| Problem::not_found(format!("no objective {key}")))?;
-    // The contract's `"<version>"` for the current state; with an explicit
-    // evaluation date or record-time cut the body depends on them too, and the
-    // tag says so (`"<version>-<at>"`).
-    let explicit = query.at.as_deref().is_some_and(|a| !a.is_empty()) || cut.is_some();
+    answered.ok_or_else(|| Problem::not_found(format!("no objective {key}")))?
+}
+
+/// An objective's state at `at` with its ETag, or `304` when the client holds
+/// that tag; the JSON is written from the read model without a view built first.
+fn respond(
+    objective: &Objective,
+    at: NaiveDate,
+    explicit: bool,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
     let etag = if explicit {
-        support::objective_etag(view.version, at)?
+        support::objective_etag(objective.version(), at)?
     } else {
-        support::version_etag(view.version)?
+        support::version_etag(objective.version())?
     };
-    if support::not_modified(&headers, &etag) {
+    if support::not_modified(headers, &etag) {
         return Ok(support::not_modified_response(etag));
     }
-    let mut response = Json(view).into_response();
+    let mut response = Json(objective.answer(at)).into_response();
     response.headers_mut().typed_insert(etag);
     Ok(response)
 }
@@ -457,7 +473,7 @@ fn authorize(state: &AppState, auth: &Auth, key: &str, write: Write) -> Result<(
     }
 }
 
-fn date_field(field: &str, text: &str) -> Result<chrono::NaiveDate, Problem> {
+fn date_field(field: &str, text: &str) -> Result<NaiveDate, Problem> {
     crate::plan_document::parse_date(text)
         .map_err(|message| Problem::invalid(vec![FieldError::new(field, message)]))
 }
@@ -545,22 +561,30 @@ async fn answer(state: &AppState, key: &str, written: &Written) -> Result<WriteA
     let current = state.app.read(|r| {
         r.objective(key)
             .filter(|o| o.last_seq() == seq)
-            .map(|o| o.evaluate(at))
+            .map(|o| raw_answer(o, at))
     });
     let objective = match current {
-        Some(view) => view,
+        Some(answer) => answer?,
         None => {
             // Someone wrote since: answer with the state right after this event.
             let app = state.app.clone();
             let key = key.to_string();
-            support::blocking(move || app.objective_as_of(&key, Until::Seq(seq)))
+            let objective = support::blocking(move || app.objective_as_of(&key, Until::Seq(seq)))
                 .await?
-                .ok_or_else(Problem::internal)?
-                .evaluate(at)
+                .ok_or_else(Problem::internal)?;
+            raw_answer(&objective, at)?
         }
     };
     Ok(WriteAnswer {
         event: EventRef::from(event),
         objective,
+    })
+}
+
+/// The objective's state at `at` as JSON, written from the read model.
+fn raw_answer(objective: &Objective, at: NaiveDate) -> Result<Box<RawValue>, Problem> {
+    serde_json::value::to_raw_value(&objective.answer(at)).map_err(|e| {
+        tracing::error!(error = %e, "an objective's state did not serialise");
+        Problem::internal()
     })
 }

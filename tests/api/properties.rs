@@ -7,7 +7,9 @@
 //!     held right after seq N was appended, and the state folded from the first N
 //!     events of the log;
 //! (d) at every date, `0 ≤ on_time_pct ≤ completed_pct ≤ 100`, the validated
-//!     result is a percentage, and the weights of the active phases sum to 100.
+//!     result is a percentage, and the weights of the active phases sum to 100,
+//!     and the JSON the API writes from the read model (`Objective::answer`) is
+//!     the objective's view, byte for byte.
 //!
 //! Refused commands must say why with a typed error and append nothing.
 
@@ -822,6 +824,26 @@ fn check_scores(objectives: &BTreeMap<String, Objective>) -> Result<(), TestCase
     Ok(())
 }
 
+/// The API writes an objective's state straight from the read model
+/// (`Objective::answer`): the same bytes as its view, at every date.
+fn check_answers(objectives: &BTreeMap<String, Objective>) -> Result<(), TestCaseError> {
+    for (key, o) in objectives {
+        for at in dates() {
+            let written = serde_json::to_vec(&o.answer(at)).expect("serializes");
+            let built = serde_json::to_vec(&o.evaluate(at)).expect("serializes");
+            prop_assert!(
+                written == built,
+                "{} at {}: the answer\n{}\nis not the view\n{}",
+                key,
+                at,
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&built)
+            );
+        }
+    }
+    Ok(())
+}
+
 fn rebuilt(world: &World) -> Registry {
     let app = App::open(world.db(), world.clock.clone()).expect("the log folds");
     app.read(Registry::clone)
@@ -914,6 +936,7 @@ fn history(steps: Vec<Step>) -> Result<(), TestCaseError> {
     // (d) every state the system held, at every date.
     for snapshot in &snapshots {
         check_scores(&snapshot.objectives)?;
+        check_answers(&snapshot.objectives)?;
     }
     Ok(())
 }
