@@ -89,7 +89,8 @@ impl From<&RecordedEvent> for EventRef {
 pub struct WriteAnswer {
     /// The event appended.
     pub event: EventRef,
-    /// The objective after it, written from the read model.
+    /// The objective after it.
+    // Written as JSON straight from the read model (`Objective::answer`).
     #[schema(value_type = ObjectiveView)]
     pub objective: Box<RawValue>,
 }
