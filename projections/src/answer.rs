@@ -55,13 +55,37 @@ impl Serialize for Answer<'_> {
             withdrawn: o.withdrawn_at(at),
             final_deadline: *o.final_deadline.at(at),
             original_final_deadline: o.final_deadline.original,
-            phases: Phases(&o.phases, at),
-            indicators: Indicators(&o.indicators, at),
-            validations: Validations(&o.validations),
+            phases: Listed::new(&o.phases, at, |p, at| {
+                p.exists_at(at).then(|| PhaseOut::of(p, at))
+            }),
+            indicators: Listed::new(&o.indicators, at, |i, at| {
+                i.exists_at(at).then(|| IndicatorOut::of(i, at))
+            }),
+            validations: Listed::new(&o.validations, at, |v, _| Some(ValidationOut::of(v))),
             validation_stale: o.validation_stale_at(at),
             score: o.score(at).into(),
         }
         .serialize(s)
+    }
+}
+
+/// A list written while it is read, never collected: the items of a slice
+/// that `item` shows at a date, as what it makes of them.
+struct Listed<'a, T, O> {
+    items: &'a [T],
+    at: NaiveDate,
+    item: fn(&'a T, NaiveDate) -> Option<O>,
+}
+
+impl<'a, T, O> Listed<'a, T, O> {
+    fn new(items: &'a [T], at: NaiveDate, item: fn(&'a T, NaiveDate) -> Option<O>) -> Self {
+        Listed { items, at, item }
+    }
+}
+
+impl<T, O: Serialize> Serialize for Listed<'_, T, O> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.items.iter().filter_map(|i| (self.item)(i, self.at)))
     }
 }
 
@@ -87,26 +111,11 @@ struct ObjectiveOut<'a> {
     final_deadline: NaiveDate,
     #[serde(with = "crate::name::days")]
     original_final_deadline: NaiveDate,
-    phases: Phases<'a>,
-    indicators: Indicators<'a>,
-    validations: Validations<'a>,
+    phases: Listed<'a, Phase, PhaseOut<'a>>,
+    indicators: Listed<'a, Indicator, IndicatorOut<'a>>,
+    validations: Listed<'a, Validation, ValidationOut<'a>>,
     validation_stale: bool,
     score: ScoreView,
-}
-
-/// The phases that exist at a date.
-struct Phases<'a>(&'a [Phase], NaiveDate);
-
-impl Serialize for Phases<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let at = self.1;
-        s.collect_seq(
-            self.0
-                .iter()
-                .filter(|p| p.exists_at(at))
-                .map(|p| PhaseOut::of(p, at)),
-        )
-    }
 }
 
 /// `PhaseView`, borrowed.
@@ -130,7 +139,7 @@ struct PhaseOut<'a> {
     #[serde(skip_serializing_if = "is_empty")]
     evidence: &'a [Text],
     withdrawn: bool,
-    notes: Notes<'a>,
+    notes: Listed<'a, PhaseNote, NoteOut<'a>>,
 }
 
 impl<'a> PhaseOut<'a> {
@@ -150,18 +159,8 @@ impl<'a> PhaseOut<'a> {
             completed_by: completed.map(|m| &m.recorded.actor),
             evidence: completed.map_or(&[], |m| m.evidence),
             withdrawn: !p.active_at(at),
-            notes: Notes(&p.notes, at),
+            notes: Listed::new(&p.notes, at, |n, at| n.shown_at(at).then(|| NoteOut::of(n))),
         }
-    }
-}
-
-/// A phase's notes shown at a date.
-struct Notes<'a>(&'a [PhaseNote], NaiveDate);
-
-impl Serialize for Notes<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let at = self.1;
-        s.collect_seq(self.0.iter().filter(|n| n.shown_at(at)).map(NoteOut::of))
     }
 }
 
@@ -194,21 +193,6 @@ impl<'a> NoteOut<'a> {
     }
 }
 
-/// The indicators that exist at a date.
-struct Indicators<'a>(&'a [Indicator], NaiveDate);
-
-impl Serialize for Indicators<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let at = self.1;
-        s.collect_seq(
-            self.0
-                .iter()
-                .filter(|i| i.exists_at(at))
-                .map(|i| IndicatorOut::of(i, at)),
-        )
-    }
-}
-
 /// `IndicatorView`, borrowed.
 #[derive(Serialize)]
 struct IndicatorOut<'a> {
@@ -218,7 +202,7 @@ struct IndicatorOut<'a> {
     target: Option<Pct>,
     latest: Option<MeasurementOut<'a>>,
     met: Option<bool>,
-    history: History<'a>,
+    history: Listed<'a, Measurement, MeasurementOut<'a>>,
     withdrawn: bool,
 }
 
@@ -231,19 +215,11 @@ impl<'a> IndicatorOut<'a> {
             target: i.target.at(at).map(Pct),
             latest: i.latest_at(at).map(MeasurementOut::of),
             met: i.met_at(at),
-            history: History(&i.measurements, at),
+            history: Listed::new(&i.measurements, at, |m, at| {
+                (m.on <= at).then(|| MeasurementOut::of(m))
+            }),
             withdrawn: i.withdrawn_from.is_some_and(|from| from <= at),
         }
-    }
-}
-
-/// An indicator's measurements dated on or before a date, in record order.
-struct History<'a>(&'a [Measurement], NaiveDate);
-
-impl Serialize for History<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let at = self.1;
-        s.collect_seq(self.0.iter().filter(|m| m.on <= at).map(MeasurementOut::of))
     }
 }
 
@@ -279,15 +255,6 @@ impl<'a> MeasurementOut<'a> {
             recorded_at: m.recorded.recorded_at,
             backfill: m.backfill.as_deref(),
         }
-    }
-}
-
-/// Every validation, oldest first.
-struct Validations<'a>(&'a [Validation]);
-
-impl Serialize for Validations<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(ValidationOut::of))
     }
 }
 

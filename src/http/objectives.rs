@@ -212,12 +212,12 @@ async fn get_objective(
     // evaluation date or record-time cut the body depends on them too, and the
     // tag says so (`"<version>-<at>"`).
     let explicit = query.at.as_deref().is_some_and(|a| !a.is_empty()) || cut.is_some();
-    let respond = |o: &Objective, at| respond(o, at, explicit, &headers);
+    let answer_at = |o: &Objective, at| respond(o, at, explicit, &headers);
     let answered = match cut {
         // Written under the read lock, straight from the read model.
         None => {
             let at = support::evaluation_date(query.at.as_deref(), cut, &app).await?;
-            app.read(|r| r.objective(&key).map(|o| respond(o, at)))
+            app.read(|r| r.objective(&key).map(|o| answer_at(o, at)))
         }
         Some(until) => {
             let given = query
@@ -245,7 +245,7 @@ async fn get_objective(
                     support::blocking(move || app.time_travel(&key, until, given)).await?
                 }
             };
-            objective.map(|o| respond(&o, at))
+            objective.map(|o| answer_at(&o, at))
         }
     };
     answered.ok_or_else(|| Problem::not_found(format!("no objective {key}")))?
