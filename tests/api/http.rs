@@ -1190,6 +1190,11 @@ async fn the_nucleo_features_over_http_state_flags_and_revisions() {
     assert_eq!(note["text"], "in anticipo");
     assert_eq!(note["evidence"], json!(["Prot. n. 1"]));
     let seq = body["event"]["seq"].as_u64().unwrap();
+    let recorded_at: chrono::DateTime<chrono::Utc> = body["event"]["recorded_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let (status, flags) = server
         .call(
             Method::GET,
@@ -1258,12 +1263,12 @@ async fn the_nucleo_features_over_http_state_flags_and_revisions() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{cut}");
-    let today = chrono::Utc::now().date_naive().to_string();
-    assert!(
-        cut["score"]["at"] == today
-            || cut["score"]["at"] == chrono::Local::now().date_naive().to_string(),
-        "the seq was recorded today: {}",
-        cut["score"]["at"]
+    // The Italian date of its record time (the machine's own date differs from
+    // 23:00 or 22:00 UTC on).
+    let recorded_on = traguardo_events::clock::local_date(&recorded_at).to_string();
+    assert_eq!(
+        cut["score"]["at"], recorded_on,
+        "the seq is read at the Italian date it was recorded on"
     );
     let (_, past) = server
         .call(
