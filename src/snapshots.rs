@@ -248,8 +248,9 @@ pub fn fold_after(
 ) -> Result<(Registry, String, u64), AppError> {
     let mut events = 0u64;
     store.for_each_raw(registry.last_seq(), |event, data| {
-        registry.apply_text(&event, data).map_err(AppError::from)?;
-        hash = event.hash;
+        registry.apply_text(event, data).map_err(AppError::from)?;
+        hash.clear();
+        hash.push_str(event.hash);
         events += 1;
         Ok::<(), AppError>(())
     })?;
@@ -494,17 +495,17 @@ pub fn write_stream_snapshots(store: &dyn Store, every: u64) -> Result<u64, AppE
     let mut batch = Vec::with_capacity(STREAM_SNAPSHOT_BATCH);
     let mut written = 0u64;
     store.for_each_raw(0, |event, data| {
-        registry.apply_text(&event, data).map_err(AppError::from)?;
+        registry.apply_text(event, data).map_err(AppError::from)?;
         let key = event.stream.strip_prefix(OBJECTIVE_STREAMS);
         if let Some(objective) = key
             .filter(|_| event.version.is_multiple_of(every))
             .and_then(|key| registry.objective(key))
         {
             batch.push(stream_snapshot(Due {
-                stream: event.stream.clone(),
+                stream: event.stream.to_string(),
                 version: event.version,
                 seq: event.seq,
-                hash: event.hash.clone(),
+                hash: event.hash.to_string(),
                 objective: objective.clone(),
             })?);
             if batch.len() == STREAM_SNAPSHOT_BATCH {

@@ -50,8 +50,8 @@ use traguardo_events::clock::local_date;
 use traguardo_events::domain::ObjectiveEvent;
 use traguardo_events::model::objective_stream;
 use traguardo_events::store::{Store, StoreExt, Until};
-use traguardo_events::RecordedEvent;
 use traguardo_events::StreamSnapshot;
+use traguardo_events::{EventRef, RecordedEvent};
 use traguardo_projections::objective::decode_text;
 use traguardo_projections::snapshot::{decode_objective, OBJECTIVE_SCHEMA};
 use traguardo_projections::Objective;
@@ -195,9 +195,9 @@ fn read_fresh(
     let mut fresh = Vec::new();
     store.for_each_in_stream_raw(stream, from, until, |event, data| {
         fresh.push(Fresh {
-            decoded: decode_text(&event, data)?,
+            decoded: decode_text(event, data)?,
             data_len: data.len(),
-            event,
+            event: event.to_recorded(serde_json::Value::Null),
         });
         Ok::<_, AppError>(())
     })?;
@@ -267,7 +267,7 @@ impl History {
             event.prev_hash = String::new();
             event.hash = String::new();
             event.correlation = None;
-            fold(&mut folded, &event, decoded.clone())?;
+            fold(&mut folded, &event.envelope(), decoded.clone())?;
             bytes += size;
             state_bytes += size;
             if event.version.is_multiple_of(CHECKPOINT_EVERY) {
@@ -300,7 +300,11 @@ impl History {
         let start = usize::try_from(from.saturating_sub(base)).unwrap_or(usize::MAX);
         let end = usize::try_from(version.saturating_sub(base)).unwrap_or(usize::MAX);
         for cached in self.events.get(start..end).unwrap_or_default() {
-            fold(&mut objective, &cached.event, cached.decoded.clone())?;
+            fold(
+                &mut objective,
+                &cached.event.envelope(),
+                cached.decoded.clone(),
+            )?;
         }
         Ok(objective)
     }
@@ -358,7 +362,7 @@ impl History {
 
 fn fold(
     objective: &mut Option<Objective>,
-    event: &RecordedEvent,
+    event: &EventRef<'_>,
     decoded: ObjectiveEvent,
 ) -> Result<(), AppError> {
     match objective.as_mut() {
@@ -541,7 +545,7 @@ impl TimeTravelCache {
         };
         let mut objective = read.floor.map(|(_, state, _)| state);
         for fresh in read.events {
-            fold(&mut objective, &fresh.event, fresh.decoded)?;
+            fold(&mut objective, &fresh.event.envelope(), fresh.decoded)?;
         }
         Ok(objective)
     }

@@ -524,7 +524,7 @@ fn check_checkpoint(
             }
             let mut leaves = Vec::new();
             store.for_each_raw(0, |event, _| -> anyhow::Result<()> {
-                leaves.push(merkle::chain_leaf_hash_hex(&event.hash)?);
+                leaves.push(merkle::chain_leaf_hash_hex(event.hash)?);
                 Ok(())
             })?;
             let tree = MemoryTree::from_leaf_hashes(&leaves);

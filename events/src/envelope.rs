@@ -43,16 +43,101 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
+    /// The envelope, borrowed: what a fold reads, nothing copied.
+    pub fn envelope(&self) -> EventRef<'_> {
+        EventRef {
+            seq: self.seq,
+            id: self.id,
+            stream: &self.stream,
+            version: self.version,
+            event_type: &self.event_type,
+            schema: self.schema,
+            actor: &self.actor,
+            role: &self.role,
+            recorded_at: self.recorded_at,
+            correlation: self.correlation.as_deref(),
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
+
     /// Decodes the data into the domain event of its `type`
     /// ([`DecodeByTag`]: the tag is the variant, the data its fields).
     ///
     /// # Errors
     /// [`crate::Error::Corrupt`] when the type is unknown or the data does not fit.
     pub fn decode<E: DecodeByTag>(&self) -> crate::Result<E> {
+        let envelope = self.envelope();
         if !self.data.is_object() {
-            return Err(self.corrupt("data is not a JSON object".into()));
+            return Err(envelope.corrupt("data is not a JSON object".into()));
         }
-        E::deserialize_by_tag(&self.event_type, &self.data).map_err(|e| self.corrupt_data(&e))
+        E::deserialize_by_tag(&self.event_type, &self.data).map_err(|e| envelope.corrupt_data(&e))
+    }
+
+    /// See [`EventRef::decode_text`].
+    ///
+    /// # Errors
+    /// [`crate::Error::Corrupt`] when the type is unknown or the data does not fit.
+    pub fn decode_text<E: DecodeByTag>(&self, data: &str) -> crate::Result<E> {
+        self.envelope().decode_text(data)
+    }
+
+    /// The record date of the event, in Italy ([`crate::clock::TIME_ZONE`]).
+    pub fn recorded_on(&self) -> chrono::NaiveDate {
+        crate::clock::local_date(&self.recorded_at)
+    }
+}
+
+/// An event's envelope borrowed from where it was read (a row of the log, a
+/// page of a `COPY`, a [`RecordedEvent`]), its data aside: what replay and the
+/// folds read, without a copy of its texts. [`EventRef::to_recorded`] makes a
+/// [`RecordedEvent`] of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventRef<'a> {
+    /// See [`RecordedEvent::seq`].
+    pub seq: u64,
+    /// See [`RecordedEvent::id`].
+    pub id: Uuid,
+    /// See [`RecordedEvent::stream`].
+    pub stream: &'a str,
+    /// See [`RecordedEvent::version`].
+    pub version: u64,
+    /// See [`RecordedEvent::event_type`].
+    pub event_type: &'a str,
+    /// See [`RecordedEvent::schema`].
+    pub schema: u32,
+    /// See [`RecordedEvent::actor`].
+    pub actor: &'a str,
+    /// See [`RecordedEvent::role`].
+    pub role: &'a str,
+    /// See [`RecordedEvent::recorded_at`].
+    pub recorded_at: DateTime<Utc>,
+    /// See [`RecordedEvent::correlation`].
+    pub correlation: Option<&'a str>,
+    /// See [`RecordedEvent::prev_hash`].
+    pub prev_hash: &'a str,
+    /// See [`RecordedEvent::hash`].
+    pub hash: &'a str,
+}
+
+impl EventRef<'_> {
+    /// The event with its texts copied and `data` as its data.
+    pub fn to_recorded(&self, data: Value) -> RecordedEvent {
+        RecordedEvent {
+            seq: self.seq,
+            id: self.id,
+            stream: self.stream.to_string(),
+            version: self.version,
+            event_type: self.event_type.to_string(),
+            schema: self.schema,
+            data,
+            actor: self.actor.to_string(),
+            role: self.role.to_string(),
+            recorded_at: self.recorded_at,
+            correlation: self.correlation.map(str::to_string),
+            prev_hash: self.prev_hash.to_string(),
+            hash: self.hash.to_string(),
+        }
     }
 
     /// Decodes `data`, the event's data as the stored JSON text, into the domain
@@ -66,7 +151,7 @@ impl RecordedEvent {
         if !data.trim_start().starts_with('{') {
             return Err(self.corrupt("data is not a JSON object".into()));
         }
-        E::decode_by_tag(&self.event_type, data).map_err(|e| self.corrupt_data(&e))
+        E::decode_by_tag(self.event_type, data).map_err(|e| self.corrupt_data(&e))
     }
 
     fn corrupt(&self, message: String) -> crate::Error {

@@ -45,7 +45,9 @@ mod store_tests;
 mod tree;
 
 pub use clock::Clock;
-pub use envelope::{AppendBatch, ExpectedVersion, Head, NewEvent, RecordedEvent, StreamAppend};
+pub use envelope::{
+    AppendBatch, EventRef, ExpectedVersion, Head, NewEvent, RecordedEvent, StreamAppend,
+};
 pub use error::{Error, Result, Unwritable};
 pub use ids::{IdError, ObjectiveKey, StreamId, StreamRef};
 pub use pg::PgStore;

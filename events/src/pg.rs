@@ -47,7 +47,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::chain;
-use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
+use crate::envelope::{format_timestamp, AppendBatch, EventRef, Head, RecordedEvent};
 use crate::store::{
     self, ChainCheck, CommitHook, Follower, GroupCommit, GroupDone, GroupFailure, IdempotencyKey,
     IdempotentResult, KeyVisitor, PendingAppend, Queue, RawVisitor, Request, Snapshot, Staged,
@@ -746,9 +746,9 @@ impl Store for PgStore {
     ) -> Result<()> {
         // The rows are read on the reader's thread, and visited on this one.
         for row in &self.stream_rows(stream, from, until)? {
-            let event = envelope_from_row(row, Value::Null)?;
+            let event = envelope_of_row(row)?;
             let data: &str = row.column(6)?;
-            if visit(event, data).is_break() {
+            if visit(&event, data).is_break() {
                 break;
             }
         }
@@ -790,9 +790,9 @@ impl Store for PgStore {
         // Each row is decoded and handed over here; whether `visit` broke off.
         let mut feed = |page: Vec<BinaryCopyOutRow>| -> Result<bool> {
             for row in &page {
-                let event = envelope_from_row(row, Value::Null)?;
+                let event = envelope_of_row(row)?;
                 let data: &str = row.try_get(6)?;
-                if visit(event, data).is_break() {
+                if visit(&event, data).is_break() {
                     return Ok(false);
                 }
             }
@@ -1365,19 +1365,23 @@ fn event_from_row(row: &impl EventRow) -> Result<RecordedEvent> {
 
 /// The envelope of a row, with `data` given by the caller.
 fn envelope_from_row(row: &impl EventRow, data: Value) -> Result<RecordedEvent> {
+    Ok(envelope_of_row(row)?.to_recorded(data))
+}
+
+/// The envelope of a row, its texts borrowed from the row.
+fn envelope_of_row(row: &impl EventRow) -> Result<EventRef<'_>> {
     let seq = row.column::<i64>(0)? as u64;
     let schema = u32::try_from(row.column::<i64>(5)?).map_err(|e| Error::Corrupt {
         seq,
         message: format!("schema: {e}"),
     })?;
-    Ok(RecordedEvent {
+    Ok(EventRef {
         seq,
         id: row.column(1)?,
         stream: row.column(2)?,
         version: row.column::<i64>(3)? as u64,
         event_type: row.column(4)?,
         schema,
-        data,
         actor: row.column(7)?,
         role: row.column(8)?,
         recorded_at: row.column(9)?,

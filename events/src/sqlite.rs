@@ -11,6 +11,7 @@
 //! (a commit is stamped no earlier than the head). Reads use their own,
 //! memory-mapped connections and never wait for the writer.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,7 +23,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::chain;
-use crate::envelope::{format_timestamp, AppendBatch, Head, RecordedEvent};
+use crate::envelope::{format_timestamp, AppendBatch, EventRef, Head, RecordedEvent};
 use crate::store::{
     self, ChainCheck, CommitHook, Follower, GroupCommit, GroupDone, GroupFailure, IdempotencyKey,
     IdempotentResult, KeyVisitor, PendingAppend, Queue, RawVisitor, Request, Snapshot, Staged,
@@ -596,8 +597,8 @@ impl SqliteStore {
     /// (constant memory on any size of log), all from one read transaction: one
     /// snapshot of the log. Stops at the first error of `f`.
     ///
-    /// (Reading on a second thread while `f` folds on this one was tried: with
-    /// glibc's allocator, events built on one thread and dropped on another made
+    /// (Events are built on this thread: with glibc's allocator, events built
+    /// by [`SqliteStore::visit_raw`]'s reader thread and dropped on this one made
     /// a replay three times slower.)
     ///
     /// # Errors
@@ -622,7 +623,7 @@ impl SqliteStore {
     pub fn for_each_raw<E>(
         &self,
         after: u64,
-        f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
+        f: impl FnMut(&EventRef<'_>, &str) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E>
     where
         E: From<Error>,
@@ -632,14 +633,36 @@ impl SqliteStore {
 
     /// See [`Store::visit_raw`].
     ///
+    /// The rows are read ahead on a thread of their own, which steps SQLite and
+    /// copies each row's texts into a page ([`Page`]); this thread hands them to
+    /// `visit`. Pages go back to the reader to be filled again, so no event's
+    /// memory crosses threads, and at most [`PAGES_AHEAD`] wait: a replay at
+    /// start reads the log and folds it on two cores at once.
+    ///
     /// # Errors
     /// When the database cannot be read or a row is corrupt.
     pub fn visit_raw(&self, after: u64, visit: &mut RawVisitor<'_>) -> Result<()> {
-        let conn = open_connection(&self.inner.path, false)?;
-        let sql = format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq");
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query([after])?;
-        visit_rows(&mut rows, visit)
+        let path = &self.inner.path;
+        std::thread::scope(|scope| {
+            let (filled, pages) = mpsc::sync_channel::<Result<Page>>(PAGES_AHEAD);
+            let (to_refill, spare) = mpsc::channel::<Page>();
+            scope.spawn(move || {
+                if let Err(e) = read_ahead(path, after, &filled, &spare) {
+                    // Nobody hears it when the visitor already broke off.
+                    let _ = filled.send(Err(e));
+                }
+            });
+            for page in pages {
+                let page = page?;
+                if page.visit(visit).is_break() {
+                    // Dropping `pages` stops the reader at its next page.
+                    return Ok(());
+                }
+                // The reader may be done and gone: the page is then dropped.
+                let _ = to_refill.send(page);
+            }
+            Ok(())
+        })
     }
 
     /// See [`Store::visit_stream_raw`].
@@ -1797,26 +1820,159 @@ fn read_head(conn: &Connection) -> rusqlite::Result<Head> {
 /// Hands each row to `visit` with its data as the stored text, until it breaks off.
 fn visit_rows(rows: &mut rusqlite::Rows<'_>, visit: &mut RawVisitor<'_>) -> Result<()> {
     while let Some(row) = rows.next()? {
-        let event = envelope_from_row(row, Value::Null)?;
-        let data = match row.get_ref(6)? {
-            rusqlite::types::ValueRef::Text(bytes) => {
-                std::str::from_utf8(bytes).map_err(|e| Error::Corrupt {
-                    seq: event.seq,
-                    message: format!("data: {e}"),
-                })?
-            }
-            _ => {
-                return Err(Error::Corrupt {
-                    seq: event.seq,
-                    message: "data is not text".into(),
-                })
-            }
-        };
-        if visit(event, data).is_break() {
+        let event = envelope_of_row(row)?;
+        if visit(&event, data_of_row(row, event.seq)?).is_break() {
             break;
         }
     }
     Ok(())
+}
+
+/// The data of the row of event `seq`, as its stored JSON text.
+fn data_of_row<'r>(row: &'r Row<'_>, seq: u64) -> Result<&'r str> {
+    match row.get_ref(6)? {
+        rusqlite::types::ValueRef::Text(bytes) => {
+            std::str::from_utf8(bytes).map_err(|e| Error::Corrupt {
+                seq,
+                message: format!("data: {e}"),
+            })
+        }
+        _ => Err(Error::Corrupt {
+            seq,
+            message: "data is not text".into(),
+        }),
+    }
+}
+
+/// Pages filled ahead of the visitor by [`SqliteStore::visit_raw`]'s reader, at
+/// most.
+const PAGES_AHEAD: usize = 4;
+
+/// Rows in a page, at most.
+const PAGE_ROWS: usize = 512;
+
+/// Rows read ahead by [`SqliteStore::visit_raw`]'s reader: their texts in one
+/// buffer, each row's fields parsed or given as where its texts end in it.
+#[derive(Default)]
+struct Page {
+    text: String,
+    rows: Vec<PagedRow>,
+}
+
+/// One row of a [`Page`]: its texts follow the previous row's in the page's
+/// buffer, in the order of [`PagedRow::ends`].
+struct PagedRow {
+    seq: u64,
+    id: Uuid,
+    version: u64,
+    schema: u32,
+    recorded_at: DateTime<Utc>,
+    has_correlation: bool,
+    /// Where the stream, type, actor, role, correlation (empty when none),
+    /// previous hash, hash and data end in the page's buffer.
+    ends: [usize; 8],
+}
+
+impl Page {
+    /// Copies a row in, parsed and checked as [`visit_rows`] does.
+    fn push(&mut self, row: &Row<'_>) -> Result<()> {
+        let event = envelope_of_row(row)?;
+        let data = data_of_row(row, event.seq)?;
+        let texts = [
+            event.stream,
+            event.event_type,
+            event.actor,
+            event.role,
+            event.correlation.unwrap_or_default(),
+            event.prev_hash,
+            event.hash,
+            data,
+        ];
+        let mut ends = [0; 8];
+        for (end, text) in ends.iter_mut().zip(texts) {
+            self.text.push_str(text);
+            *end = self.text.len();
+        }
+        self.rows.push(PagedRow {
+            seq: event.seq,
+            id: event.id,
+            version: event.version,
+            schema: event.schema,
+            recorded_at: event.recorded_at,
+            has_correlation: event.correlation.is_some(),
+            ends,
+        });
+        Ok(())
+    }
+
+    /// Hands each row to `visit`, in order, until it breaks off.
+    fn visit(&self, visit: &mut RawVisitor<'_>) -> ControlFlow<()> {
+        let mut start = 0;
+        for row in &self.rows {
+            let [stream, event_type, actor, role, correlation, prev_hash, hash, data] =
+                row.ends.map(|end| {
+                    let text = &self.text[start..end];
+                    start = end;
+                    text
+                });
+            let event = EventRef {
+                seq: row.seq,
+                id: row.id,
+                stream,
+                version: row.version,
+                event_type,
+                schema: row.schema,
+                actor,
+                role,
+                recorded_at: row.recorded_at,
+                correlation: row.has_correlation.then_some(correlation),
+                prev_hash,
+                hash,
+            };
+            visit(&event, data)?;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The reader of [`SqliteStore::visit_raw`]: the events after `after`, in seq
+/// order and all from one read transaction, copied into pages (reused from
+/// `spare` when one came back) and sent to `filled` until the visitor hangs up.
+fn read_ahead(
+    path: &Path,
+    after: u64,
+    filled: &mpsc::SyncSender<Result<Page>>,
+    spare: &mpsc::Receiver<Page>,
+) -> Result<()> {
+    let conn = open_connection(path, false)?;
+    let sql = format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq");
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([after])?;
+    loop {
+        let mut page = spare.try_recv().unwrap_or_default();
+        page.text.clear();
+        page.rows.clear();
+        // The rows before a corrupt one are visited, then the error is told.
+        let mut failed = Ok(());
+        while page.rows.len() < PAGE_ROWS {
+            match rows.next() {
+                Ok(Some(row)) => failed = page.push(row),
+                Ok(None) => break,
+                Err(e) => failed = Err(e.into()),
+            }
+            if failed.is_err() {
+                break;
+            }
+        }
+        let last = page.rows.len() < PAGE_ROWS;
+        if !page.rows.is_empty() && filled.send(Ok(page)).is_err() {
+            return Ok(());
+        }
+        failed?;
+        if last {
+            return Ok(());
+        }
+    }
 }
 
 fn collect_events(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<RecordedEvent>> {
@@ -1849,31 +2005,41 @@ fn event_from_row(row: &Row<'_>) -> Result<RecordedEvent> {
 
 /// The envelope of a row, with `data` given by the caller.
 fn envelope_from_row(row: &Row<'_>, data: Value) -> Result<RecordedEvent> {
+    Ok(envelope_of_row(row)?.to_recorded(data))
+}
+
+/// The envelope of a row, its texts borrowed from SQLite's buffers.
+fn envelope_of_row<'r>(row: &'r Row<'_>) -> Result<EventRef<'r>> {
     use rusqlite::types::ValueRef;
     let seq: u64 = row.get(0)?;
     let corrupt = |message: String| Error::Corrupt { seq, message };
-    // The id and record time are parsed straight from SQLite's buffers.
-    let text = |i: usize, name: &str| match row.get_ref(i)? {
+    let bytes = |i: usize, name: &str| match row.get_ref(i)? {
         ValueRef::Text(bytes) => Ok(bytes),
         _ => Err(corrupt(format!("{name} is not text"))),
     };
-    let id = Uuid::try_parse_ascii(text(1, "id")?).map_err(|e| corrupt(format!("id: {e}")))?;
-    let recorded_at = parse_timestamp(text(9, "recorded_at")?)
+    let text = |i: usize, name: &str| {
+        std::str::from_utf8(bytes(i, name)?).map_err(|e| corrupt(format!("{name}: {e}")))
+    };
+    let id = Uuid::try_parse_ascii(bytes(1, "id")?).map_err(|e| corrupt(format!("id: {e}")))?;
+    let recorded_at = parse_timestamp(bytes(9, "recorded_at")?)
         .map_err(|e| corrupt(format!("recorded_at: {e}")))?;
-    Ok(RecordedEvent {
+    let correlation = match row.get_ref(10)? {
+        ValueRef::Null => None,
+        _ => Some(text(10, "correlation")?),
+    };
+    Ok(EventRef {
         seq,
         id,
-        stream: row.get(2)?,
+        stream: text(2, "stream")?,
         version: row.get(3)?,
-        event_type: row.get(4)?,
+        event_type: text(4, "type")?,
         schema: row.get(5)?,
-        data,
-        actor: row.get(7)?,
-        role: row.get(8)?,
+        actor: text(7, "actor")?,
+        role: text(8, "role")?,
         recorded_at,
-        correlation: row.get(10)?,
-        prev_hash: row.get(11)?,
-        hash: row.get(12)?,
+        correlation,
+        prev_hash: text(11, "prev_hash")?,
+        hash: text(12, "hash")?,
     })
 }
 

@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use chrono::{DateTime, Utc};
 
 use crate::chain;
-use crate::envelope::{AppendBatch, Head, RecordedEvent};
+use crate::envelope::{AppendBatch, EventRef, Head, RecordedEvent};
 use crate::{Clock, Error, Result};
 
 /// Up to where a stream is read.
@@ -210,9 +210,9 @@ pub const SNAPSHOT_PART_BYTES: usize = 4 << 20;
 /// see [`Store::follow`].)
 pub type CommitHook = Arc<dyn Fn(&[RecordedEvent]) + Send + Sync>;
 
-/// A visitor of raw events for [`Store::visit_raw`]: the envelope (with `data`
-/// null) and the data as its stored JSON text. `Break` stops the walk.
-pub type RawVisitor<'a> = dyn FnMut(RecordedEvent, &str) -> ControlFlow<()> + 'a;
+/// A visitor of raw events for [`Store::visit_raw`]: the envelope, borrowed from
+/// the row, and the data as its stored JSON text. `Break` stops the walk.
+pub type RawVisitor<'a> = dyn FnMut(&EventRef<'_>, &str) -> ControlFlow<()> + 'a;
 
 /// The event log, as the application uses it. Both engines implement it, and the
 /// contract tests run against both. Reads block: call them from a blocking
@@ -517,16 +517,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
 /// The generic forms of [`Store::visit_raw`], for any store, `dyn Store` included.
 pub trait StoreExt: Store {
-    /// Calls `f` with every event after `after` and its data as stored JSON text
-    /// (the envelope's `data` is null): for callers that decode it straight into
-    /// domain types ([`RecordedEvent::decode_text`]). Stops at the first error.
+    /// Calls `f` with every event after `after`: its envelope, borrowed from the
+    /// row, and its data as stored JSON text, for callers that decode it straight
+    /// into domain types ([`EventRef::decode_text`]). Stops at the first error.
     ///
     /// # Errors
     /// When the database cannot be read, a row is corrupt, or `f` fails.
     fn for_each_raw<E>(
         &self,
         after: u64,
-        f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
+        f: impl FnMut(&EventRef<'_>, &str) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E>
     where
         E: From<Error>,
@@ -545,7 +545,7 @@ pub trait StoreExt: Store {
         stream: &str,
         from: u64,
         until: Until,
-        f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
+        f: impl FnMut(&EventRef<'_>, &str) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E>
     where
         E: From<Error>,
@@ -565,14 +565,14 @@ pub trait StoreExt: Store {
     where
         E: From<Error>,
     {
-        self.for_each_raw(after, |mut event, data| {
-            event.data = serde_json::from_str(data).map_err(|e| {
+        self.for_each_raw(after, |event, data| {
+            let data = serde_json::from_str(data).map_err(|e| {
                 E::from(Error::Corrupt {
                     seq: event.seq,
                     message: format!("data: {e}"),
                 })
             })?;
-            f(event)
+            f(event.to_recorded(data))
         })
     }
 }
@@ -582,7 +582,7 @@ impl<S: Store + ?Sized> StoreExt for S {}
 /// Runs `walk` with a visitor that hands each event to `f` and breaks off at
 /// its first error, which is returned.
 fn fallibly<E: From<Error>>(
-    mut f: impl FnMut(RecordedEvent, &str) -> std::result::Result<(), E>,
+    mut f: impl FnMut(&EventRef<'_>, &str) -> std::result::Result<(), E>,
     walk: impl FnOnce(&mut RawVisitor<'_>) -> Result<()>,
 ) -> std::result::Result<(), E> {
     let mut failed = None;

@@ -273,10 +273,8 @@ fn a_stream_is_read_from_a_version_on_up_to_each_kind_of_until(engine: Engine) {
     let raw = |from, until| {
         let mut events = Vec::new();
         f.store
-            .visit_stream_raw("objective/a", from, until, &mut |mut event, data| {
-                assert_eq!(event.data, serde_json::Value::Null);
-                event.data = serde_json::from_str(data).unwrap();
-                events.push(event);
+            .visit_stream_raw("objective/a", from, until, &mut |event, data| {
+                events.push(event.to_recorded(serde_json::from_str(data).unwrap()));
                 std::ops::ControlFlow::Continue(())
             })
             .unwrap();
@@ -1959,6 +1957,28 @@ fn for_each_visits_every_event_in_order_and_stops_at_the_first_error(engine: Eng
         "{broken:?}"
     );
     assert_eq!(last, 899);
+
+    // The raw walk hands over that data as stored; an envelope the store cannot
+    // read stops it with its seq, after every event before it, those read
+    // ahead with it included.
+    let corrupt_envelope = match engine {
+        Engine::Sqlite => "UPDATE events SET id = 'not a uuid' WHERE seq = 950",
+        Engine::Postgres => "UPDATE events SET schema = -1 WHERE seq = 950",
+    };
+    f.raw_execute(corrupt_envelope).unwrap();
+    let mut seen = Vec::new();
+    let broken = f.store.for_each_raw(0, |e, data| -> Result<(), Error> {
+        seen.push(e.seq);
+        if e.seq == 900 {
+            assert_eq!(data, "{not json");
+        }
+        Ok(())
+    });
+    assert!(
+        matches!(broken, Err(Error::Corrupt { seq: 950, .. })),
+        "{broken:?}"
+    );
+    assert_eq!(seen, (1..950).collect::<Vec<_>>());
 }
 
 fn a_panicking_commit_hook_does_not_stop_the_writer(engine: Engine) {

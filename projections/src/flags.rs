@@ -571,7 +571,7 @@ pub fn red_flags(
                 .push(step(FlagStatus::Resolved, event, None));
         }
         let Some(state) = objectives.get_mut(&key) else {
-            objectives.insert(key, Objective::define(event, decoded)?);
+            objectives.insert(key, Objective::define(&event.envelope(), decoded)?);
             continue;
         };
         let revision = revision_ref(&decoded).cloned();
@@ -611,7 +611,7 @@ pub fn red_flags(
                 .entry((r.id, key.clone()))
                 .or_insert_with(|| state.clone());
         }
-        state.apply(event, decoded)?;
+        state.apply(&event.envelope(), decoded)?;
         if let Some(r) = revision {
             if revision_end.get(&(r.id, key.clone())) == Some(&event.seq) {
                 let before = snapshots.remove(&(r.id, key.clone()));

@@ -7,7 +7,7 @@ use traguardo_events::model::{
     objective_key, Backfill, Hundredths, IndicatorKind, IndicatorSpec, ObjectiveSpec, PhaseSpec,
     ValidationOutcome, ValidationStage,
 };
-use traguardo_events::RecordedEvent;
+use traguardo_events::{EventRef, RecordedEvent};
 
 use crate::name::{actor_id_of, name, Name, Text};
 use crate::timeline::Timeline;
@@ -30,10 +30,10 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    fn of(event: &RecordedEvent) -> Self {
+    fn of(event: &EventRef<'_>) -> Self {
         Recorded {
-            actor: name(&event.actor),
-            role: name(&event.role),
+            actor: name(event.actor),
+            role: name(event.role),
             recorded_at: event.recorded_at,
             seq: event.seq,
         }
@@ -472,9 +472,10 @@ impl Objective {
         let mut objective: Option<Objective> = None;
         for event in events {
             let decoded = decode(event)?;
+            let event = event.envelope();
             match objective.as_mut() {
-                None => objective = Some(Objective::define(event, decoded)?),
-                Some(o) => o.apply(event, decoded)?,
+                None => objective = Some(Objective::define(&event, decoded)?),
+                Some(o) => o.apply(&event, decoded)?,
             }
         }
         Ok(objective)
@@ -484,7 +485,7 @@ impl Objective {
     ///
     /// # Errors
     /// When the event is not a definition.
-    pub fn define(event: &RecordedEvent, decoded: ObjectiveEvent) -> Result<Self, ProjectionError> {
+    pub fn define(event: &EventRef<'_>, decoded: ObjectiveEvent) -> Result<Self, ProjectionError> {
         let ObjectiveEvent::ObjectiveDefined {
             objective: spec,
             revision,
@@ -556,7 +557,7 @@ impl Objective {
     /// defines it again.
     pub fn apply(
         &mut self,
-        event: &RecordedEvent,
+        event: &EventRef<'_>,
         decoded: ObjectiveEvent,
     ) -> Result<(), ProjectionError> {
         let seq = event.seq;
@@ -800,7 +801,7 @@ impl Objective {
 
     fn indicator_mut(
         &mut self,
-        event: &RecordedEvent,
+        event: &EventRef<'_>,
         id: &str,
     ) -> Result<&mut Indicator, ProjectionError> {
         self.indicators
@@ -811,7 +812,7 @@ impl Objective {
 
     fn phase_mut(
         &mut self,
-        event: &RecordedEvent,
+        event: &EventRef<'_>,
         number: u32,
     ) -> Result<&mut Phase, ProjectionError> {
         self.phases
@@ -1471,7 +1472,7 @@ pub fn decode(event: &RecordedEvent) -> Result<ObjectiveEvent, ProjectionError> 
 ///
 /// # Errors
 /// When the type is not an objective event's or the data does not fit it.
-pub fn decode_text(event: &RecordedEvent, data: &str) -> Result<ObjectiveEvent, ProjectionError> {
+pub fn decode_text(event: &EventRef<'_>, data: &str) -> Result<ObjectiveEvent, ProjectionError> {
     event
         .decode_text(data)
         .map_err(|e| ProjectionError::Decode {
@@ -1480,7 +1481,7 @@ pub fn decode_text(event: &RecordedEvent, data: &str) -> Result<ObjectiveEvent, 
         })
 }
 
-fn impossible(event: &RecordedEvent, message: &str) -> ProjectionError {
+fn impossible(event: &EventRef<'_>, message: &str) -> ProjectionError {
     ProjectionError::Impossible {
         seq: event.seq,
         message: message.to_string(),

@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use traguardo_events::domain::{OrgEvent, PlanEvent, RevisionChange};
 use traguardo_events::model::{Hundredths, Role, Unit};
-use traguardo_events::RecordedEvent;
 use traguardo_events::StreamRef;
+use traguardo_events::{EventRef, RecordedEvent};
 use uuid::Uuid;
 
 use crate::name::Name;
@@ -240,7 +240,7 @@ impl Registry {
     ) -> Result<Self, ProjectionError> {
         let mut registry = Registry::new();
         for event in events {
-            registry.fold(event, Data::Value)?;
+            registry.fold(&event.envelope(), Data::Value(event))?;
         }
         Ok(registry)
     }
@@ -320,19 +320,20 @@ impl Registry {
     /// # Errors
     /// When the event cannot be decoded or does not fit the state.
     pub fn apply(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
-        self.apply_from(event, Data::Value)
+        self.apply_from(&event.envelope(), Data::Value(event))
     }
 
-    /// Folds one event whose data is given as its stored JSON text (the envelope's
-    /// `data` is ignored): replay at start decodes without an intermediate value.
+    /// Folds one event given as its envelope and its data as stored JSON text:
+    /// replay at start reads both from the row, with no copy of the envelope's
+    /// texts and no intermediate value.
     ///
     /// # Errors
     /// As [`Registry::apply`].
-    pub fn apply_text(&mut self, event: &RecordedEvent, data: &str) -> Result<(), ProjectionError> {
+    pub fn apply_text(&mut self, event: &EventRef<'_>, data: &str) -> Result<(), ProjectionError> {
         self.apply_from(event, Data::Text(data))
     }
 
-    fn apply_from(&mut self, event: &RecordedEvent, data: Data<'_>) -> Result<(), ProjectionError> {
+    fn apply_from(&mut self, event: &EventRef<'_>, data: Data<'_>) -> Result<(), ProjectionError> {
         if event.seq <= self.last_seq {
             return Ok(());
         }
@@ -340,12 +341,12 @@ impl Registry {
     }
 
     /// Folds one event, whatever the last seq folded.
-    fn fold(&mut self, event: &RecordedEvent, data: Data<'_>) -> Result<(), ProjectionError> {
+    fn fold(&mut self, event: &EventRef<'_>, data: Data<'_>) -> Result<(), ProjectionError> {
         let impossible = |message: String| ProjectionError::Impossible {
             seq: event.seq,
             message,
         };
-        let stream = StreamRef::parse(&event.stream).map_err(|e| impossible(e.to_string()))?;
+        let stream = StreamRef::parse(event.stream).map_err(|e| impossible(e.to_string()))?;
         if let StreamRef::Objective(key) = stream {
             let decoded = data.decode(event)?;
             match Name::from_existing(key).and_then(|k| self.objectives.get_mut(&k)) {
@@ -414,8 +415,8 @@ impl Registry {
                         reason,
                         changes,
                         objectives,
-                        actor: event.actor.clone(),
-                        role: event.role.clone(),
+                        actor: event.actor.to_string(),
+                        role: event.role.to_string(),
                         recorded_at: event.recorded_at,
                         seq: event.seq,
                     });
@@ -446,7 +447,7 @@ impl Registry {
                         size,
                         root,
                         checkpoint,
-                        actor: event.actor.clone(),
+                        actor: event.actor.to_string(),
                         recorded_at: event.recorded_at,
                         seq: event.seq,
                     });
@@ -542,8 +543,8 @@ impl Registry {
 /// Where an event's data is read from.
 #[derive(Clone, Copy)]
 enum Data<'a> {
-    /// The envelope's `data` value.
-    Value,
+    /// The event's `data` value.
+    Value(&'a RecordedEvent),
     /// The stored JSON text.
     Text(&'a str),
 }
@@ -551,10 +552,10 @@ enum Data<'a> {
 impl Data<'_> {
     fn decode<E: traguardo_events::domain::DecodeByTag>(
         self,
-        event: &RecordedEvent,
+        event: &EventRef<'_>,
     ) -> Result<E, ProjectionError> {
         match self {
-            Data::Value => crate::error::decode(event),
+            Data::Value(recorded) => crate::error::decode(recorded),
             Data::Text(text) => event
                 .decode_text(text)
                 .map_err(|e| ProjectionError::Decode {

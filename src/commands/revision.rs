@@ -66,7 +66,7 @@ impl Touched {
             self.objective.last_seq() + 1,
             today,
         );
-        self.objective.apply(&recorded, event.clone())?;
+        self.objective.apply(&recorded.envelope(), event.clone())?;
         self.events.push(event);
         Ok(())
     }
@@ -224,7 +224,8 @@ pub fn decide_revision(
                 objective: (**objective).clone(),
                 revision: Some(revision.clone()),
             };
-            let defined = Objective::define(&proposed(&key, 1, 1, today), event.clone())?;
+            let defined =
+                Objective::define(&proposed(&key, 1, 1, today).envelope(), event.clone())?;
             touched.push(Touched {
                 objective: defined,
                 base_version: None,
