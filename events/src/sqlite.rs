@@ -614,9 +614,9 @@ impl SqliteStore {
         store::StoreExt::for_each(self, after, f)
     }
 
-    /// Like [`SqliteStore::for_each`], but hands over each event's data as its
-    /// stored JSON text, with `data` left null in the envelope: for callers that
-    /// decode it straight into domain types ([`RecordedEvent::decode_text`]).
+    /// Like [`SqliteStore::for_each`], but hands over each event as its envelope
+    /// borrowed from the row and its data as the stored JSON text: for callers
+    /// that decode it straight into domain types ([`EventRef::decode_text`]).
     ///
     /// # Errors
     /// When the database cannot be read, a row is corrupt, or `f` fails.

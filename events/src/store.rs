@@ -304,10 +304,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         -> Result<Vec<RecordedEvent>>;
 
     /// Calls `visit` with the events of one stream from version `from`
-    /// (inclusive) on, oldest first, up to `until`, each with its data as the
-    /// stored JSON text (the envelope's `data` is null): [`Store::read_stream_from`]
+    /// (inclusive) on, oldest first, up to `until`, each as its envelope borrowed
+    /// from the row and its data as the stored JSON text: [`Store::read_stream_from`]
     /// for callers that decode it straight into domain types
-    /// ([`RecordedEvent::decode_text`]). Stops when `visit` breaks off.
+    /// ([`EventRef::decode_text`]). Stops when `visit` breaks off.
     ///
     /// # Errors
     /// When the database cannot be read or a row is corrupt.
@@ -334,7 +334,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Calls `visit` with every event after `after`, in seq order, one at a time
     /// (constant memory on any size of log), all from one snapshot of the log,
-    /// with the data as its stored JSON text. Stops when `visit` breaks.
+    /// each as its envelope borrowed from the row and its data as the stored
+    /// JSON text. Stops when `visit` breaks.
     /// [`StoreExt::for_each_raw`] and [`StoreExt::for_each`] are the friendlier
     /// forms.
     ///
