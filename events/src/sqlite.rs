@@ -634,10 +634,10 @@ impl SqliteStore {
     /// See [`Store::visit_raw`].
     ///
     /// The rows are read ahead on a thread of their own, which steps SQLite and
-    /// copies each row's texts into a page ([`Page`]); this thread hands them to
-    /// `visit`. Pages go back to the reader to be filled again, so no event's
-    /// memory crosses threads, and at most [`PAGES_AHEAD`] wait: a replay at
-    /// start reads the log and folds it on two cores at once.
+    /// copies each row's texts into a page of 512 rows; this thread hands them
+    /// to `visit`. Pages go back to the reader to be filled again, so no
+    /// event's memory crosses threads, and at most four wait: a replay at start
+    /// reads the log and folds it on two cores at once.
     ///
     /// # Errors
     /// When the database cannot be read or a row is corrupt.
