@@ -176,8 +176,10 @@ struct Read {
     events: Vec<Fresh>,
 }
 
-/// An event read from the store and decoded straight from its stored text (the
-/// envelope's `data` is null).
+/// An event read from the store and decoded straight from its stored text: its
+/// envelope without the data, and without what neither a fold nor a check of
+/// the stretch reads (the stream, which is the stretch's own, the correlation
+/// and the previous hash).
 struct Fresh {
     event: RecordedEvent,
     decoded: ObjectiveEvent,
@@ -197,7 +199,13 @@ fn read_fresh(
         fresh.push(Fresh {
             decoded: decode_text(event, data)?,
             data_len: data.len(),
-            event: event.to_recorded(serde_json::Value::Null),
+            event: EventRef {
+                stream: "",
+                correlation: None,
+                prev_hash: "",
+                ..*event
+            }
+            .to_recorded(serde_json::Value::Null),
         });
         Ok::<_, AppError>(())
     })?;
@@ -263,10 +271,7 @@ impl History {
             }
             let size = estimated_bytes(&event, data_len);
             last = Some(Mark::of(&event));
-            event.stream = String::new();
-            event.prev_hash = String::new();
             event.hash = String::new();
-            event.correlation = None;
             fold(&mut folded, &event.envelope(), decoded.clone())?;
             bytes += size;
             state_bytes += size;

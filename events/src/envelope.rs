@@ -82,9 +82,9 @@ impl RecordedEvent {
         self.envelope().decode_text(data)
     }
 
-    /// The record date of the event, in Italy ([`crate::clock::TIME_ZONE`]).
+    /// See [`EventRef::recorded_on`].
     pub fn recorded_on(&self) -> chrono::NaiveDate {
-        crate::clock::local_date(&self.recorded_at)
+        self.envelope().recorded_on()
     }
 }
 

@@ -597,9 +597,10 @@ impl SqliteStore {
     /// (constant memory on any size of log), all from one read transaction: one
     /// snapshot of the log. Stops at the first error of `f`.
     ///
-    /// (Events are built on this thread: with glibc's allocator, events built
-    /// by [`SqliteStore::visit_raw`]'s reader thread and dropped on this one made
-    /// a replay three times slower.)
+    /// (Events are built on this thread, from the pages of
+    /// [`SqliteStore::visit_raw`]'s reader: with glibc's allocator, owned events
+    /// built on a reader thread and dropped on this one made a replay three
+    /// times slower.)
     ///
     /// # Errors
     /// When the database cannot be read, a row is corrupt, or `f` fails.
