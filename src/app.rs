@@ -225,7 +225,11 @@ impl App {
     /// # Errors
     /// When the database cannot be opened or an event cannot be folded.
     pub fn open(db: impl AsRef<Path>, clock: Clock) -> Result<Self, AppError> {
-        Self::with_store(open_store(db.as_ref(), clock)?)
+        let store = open_store(db.as_ref(), clock)?;
+        if let Some(dir) = database_dir(db.as_ref()) {
+            traguardo_projections::text::keep_in(dir);
+        }
+        Self::with_store(store)
     }
 
     /// Builds the application over an open store.
@@ -1231,6 +1235,18 @@ pub fn open_existing_store(db: &Path) -> Result<Arc<dyn Store>, AppError> {
     Ok(match postgres_url(db) {
         Some(url) => store::open_existing(url)?,
         None => Arc::new(SqliteStore::open_existing(db)?),
+    })
+}
+
+/// The directory of a SQLite database file (where the read model keeps its
+/// texts' file); `None` for PostgreSQL.
+fn database_dir(db: &Path) -> Option<&Path> {
+    if postgres_url(db).is_some() {
+        return None;
+    }
+    Some(match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     })
 }
 

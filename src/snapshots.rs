@@ -124,7 +124,13 @@ pub struct Folded {
 /// When the log cannot be read or an event cannot be folded. A snapshot that
 /// cannot be read or used is never an error: the log is folded instead.
 pub fn load(store: &dyn Store) -> Result<Folded, AppError> {
-    let (stored, decoded) = read(store);
+    // The read model of a process: its texts in the texts' file, however built.
+    let live = || {
+        let mut registry = Registry::new();
+        registry.keep_texts_on_disk();
+        registry
+    };
+    let (stored, decoded) = traguardo_projections::text::on_disk(|| read(store));
     let stored = match stored {
         Ok(stored) => stored,
         Err(e) => {
@@ -133,7 +139,7 @@ pub fn load(store: &dyn Store) -> Result<Folded, AppError> {
         }
     };
     let Some(stored) = stored else {
-        let (registry, hash, events) = fold_after(store, Registry::new(), genesis())?;
+        let (registry, hash, events) = fold_after(store, live(), genesis())?;
         return Ok(Folded {
             registry,
             hash,
@@ -141,7 +147,8 @@ pub fn load(store: &dyn Store) -> Result<Folded, AppError> {
         });
     };
     match check(store, &stored, decoded) {
-        Ok(registry) => {
+        Ok(mut registry) => {
+            registry.keep_texts_on_disk();
             let seq = stored.seq;
             let (registry, hash, events) = fold_after(store, registry, stored.hash)?;
             tracing::info!(
@@ -164,7 +171,7 @@ pub fn load(store: &dyn Store) -> Result<Folded, AppError> {
             if let Err(e) = store.discard_snapshots(REGISTRY_SNAPSHOT) {
                 tracing::warn!(error = %e, "cannot discard the refused snapshot");
             }
-            let (registry, hash, events) = fold_after(store, Registry::new(), genesis())?;
+            let (registry, hash, events) = fold_after(store, live(), genesis())?;
             Ok(Folded {
                 registry,
                 hash,

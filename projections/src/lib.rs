@@ -29,6 +29,7 @@ pub mod objective;
 pub mod plan;
 pub mod revision;
 pub mod snapshot;
+pub mod text;
 pub mod timeline;
 
 pub use error::ProjectionError;

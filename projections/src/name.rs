@@ -6,8 +6,9 @@
 //! once for the life of the process, compared by pointer, serialised as the
 //! plain string (so a snapshot stays self-describing and re-interns on decode).
 //! Only names whose set is bounded by what plans and tokens define are
-//! interned; free text (notes, descriptions) is a [`Text`]: a boxed `str`,
-//! without the spare capacity and the third word of a `String`.
+//! interned; free text (notes, descriptions) is a [`Text`]: in the live read
+//! model kept in a file mapped into memory ([`crate::text`]), elsewhere a boxed
+//! `str`, without the spare capacity and the third word of a `String`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,8 +16,7 @@ use std::collections::HashMap;
 /// An interned name: actors, roles, unit codes, managers, keys.
 pub type Name = ustr::Ustr;
 
-/// A free text, kept once and never grown.
-pub type Text = Box<str>;
+pub use crate::text::Text;
 
 /// The name `text`, interned.
 pub fn name(text: &str) -> Name {

@@ -221,6 +221,24 @@ pub struct Registry {
     pub(crate) users: BTreeMap<String, UserAccount>,
     /// The seq of the last event folded.
     pub(crate) last_seq: u64,
+    /// Where the texts of what it folds are kept.
+    #[serde(skip)]
+    pub(crate) texts: TextsKept,
+}
+
+/// Where a registry keeps the texts of the events it folds: in the texts'
+/// file ([`crate::text`]) for the live read model, else on the heap. Not part
+/// of what the registry holds: two registries of the same events are equal
+/// wherever their texts are.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TextsKept {
+    on_disk: bool,
+}
+
+impl PartialEq for TextsKept {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Registry {
@@ -243,6 +261,13 @@ impl Registry {
             registry.fold(&event.envelope(), Data::Value(event))?;
         }
         Ok(registry)
+    }
+
+    /// From now on, keeps the texts of the events it folds (notes,
+    /// descriptions, titles, evidence) in the texts' file rather than on the
+    /// heap: for the read model that lives as long as the process.
+    pub fn keep_texts_on_disk(&mut self) {
+        self.texts.on_disk = true;
     }
 
     /// The plan of `year`.
@@ -340,8 +365,13 @@ impl Registry {
         self.fold(event, data)
     }
 
-    /// Folds one event, whatever the last seq folded.
+    /// Folds one event, whatever the last seq folded, its texts kept where the
+    /// registry keeps them.
     fn fold(&mut self, event: &EventRef<'_>, data: Data<'_>) -> Result<(), ProjectionError> {
+        crate::text::on_disk_if(self.texts.on_disk, || self.fold_here(event, data))
+    }
+
+    fn fold_here(&mut self, event: &EventRef<'_>, data: Data<'_>) -> Result<(), ProjectionError> {
         let impossible = |message: String| ProjectionError::Impossible {
             seq: event.seq,
             message,

@@ -73,6 +73,7 @@ pub fn encode(registry: &Registry) -> Result<Vec<u8>, SnapshotError> {
         tokens: registry.tokens.clone(),
         users: registry.users.clone(),
         last_seq: registry.last_seq,
+        texts: registry.texts,
     };
     let objectives: Vec<&Objective> = registry.objectives.values().collect();
     let per_chunk = objectives.len().div_ceil(CHUNKS).max(1);
@@ -107,23 +108,11 @@ pub fn decode_streamed<R>(
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let (jobs, queue) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
     let queue = std::sync::Mutex::new(queue);
+    // The workers decode for this thread: its texts go where its would.
+    let on_disk = crate::text::kept_on_disk();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let job = queue
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .recv();
-                        let Ok((index, part)) = job else {
-                            return done;
-                        };
-                        done.push((index, decode_part(index, &part)));
-                    }
-                })
-            })
+            .map(|_| scope.spawn(|| crate::text::on_disk_if(on_disk, || decode_jobs(&queue))))
             .collect();
         let mut splitter = Splitter::new(jobs);
         let read = read(&mut |bytes| splitter.feed(bytes));
@@ -137,6 +126,23 @@ pub fn decode_streamed<R>(
         }
         (read, split.and_then(|parts| assemble(parts, decoded)))
     })
+}
+
+/// Decodes the parts sent to `queue` until it closes: each with its index.
+fn decode_jobs(
+    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<(usize, Vec<u8>)>>,
+) -> Vec<(usize, Result<Part, SnapshotError>)> {
+    let mut done = Vec::new();
+    loop {
+        let job = queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recv();
+        let Ok((index, part)) = job else {
+            return done;
+        };
+        done.push((index, decode_part(index, &part)));
+    }
 }
 
 /// A part of the layout, decoded.
@@ -391,6 +397,65 @@ mod tests {
             serde_json::to_string(&a.evaluate(at)).unwrap(),
             serde_json::to_string(&b.evaluate(at)).unwrap()
         );
+    }
+
+    /// How many of the registry's non-empty texts (definitions' and notes')
+    /// are in the texts' file, and how many on the heap.
+    fn placement(registry: &Registry) -> (usize, usize) {
+        let texts = registry.objectives().flat_map(|o| {
+            let t = o.texts();
+            let notes = o
+                .phases()
+                .iter()
+                .flat_map(|p| &p.notes)
+                .filter_map(|n| n.text.clone());
+            [
+                t.strategic_purpose.clone(),
+                t.directives.clone(),
+                t.expected_result.clone(),
+            ]
+            .into_iter()
+            .chain(notes)
+            .collect::<Vec<_>>()
+        });
+        texts
+            .filter(|t| !t.is_empty())
+            .fold((0, 0), |(disk, heap), t| {
+                if t.is_on_disk() {
+                    (disk + 1, heap)
+                } else {
+                    (disk, heap + 1)
+                }
+            })
+    }
+
+    #[test]
+    fn a_live_registry_keeps_its_texts_on_disk_and_equals_one_that_keeps_them_on_the_heap() {
+        let history = crate::objective::tests::history();
+        let mut heap = Registry::new();
+        heap.apply_all(&history).unwrap();
+        let mut live = Registry::new();
+        live.keep_texts_on_disk();
+        live.apply_all(&history).unwrap();
+        let (on_disk, on_heap) = placement(&live);
+        assert!(on_disk > 3, "{on_disk} texts on disk");
+        assert_eq!(on_heap, 0);
+        assert_eq!(placement(&heap).0, 0);
+        assert_eq!(live, heap);
+        let at = chrono::NaiveDate::from_ymd_opt(2022, 12, 31).unwrap();
+        let key = "2022-2250-A";
+        assert_eq!(
+            serde_json::to_string(&live.objective(key).unwrap().evaluate(at)).unwrap(),
+            serde_json::to_string(&heap.objective(key).unwrap().evaluate(at)).unwrap()
+        );
+        // Encoded alike; decoded for the live read model (on its decoding
+        // threads too), the texts go to the file; else to the heap.
+        let bytes = encode(&live).unwrap();
+        assert_eq!(bytes, encode(&heap).unwrap());
+        let back = crate::text::on_disk(|| decode(&bytes)).unwrap();
+        assert_eq!(placement(&back), (on_disk, 0));
+        assert_eq!(back, heap);
+        assert_eq!(placement(&decode(&bytes).unwrap()), (0, on_disk));
     }
 
     #[test]

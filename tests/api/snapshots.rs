@@ -38,6 +38,32 @@ fn answers(registry: &Registry) -> Vec<(String, Vec<u8>)> {
     answers
 }
 
+/// How many of the registry's non-empty texts (objectives' definitions and
+/// phases' notes) are in the texts' file, and how many on the heap.
+fn texts_kept(registry: &Registry) -> (usize, usize) {
+    let mut kept = (0, 0);
+    for objective in registry.objectives() {
+        let t = objective.texts();
+        let notes = objective
+            .phases()
+            .iter()
+            .flat_map(|p| &p.notes)
+            .filter_map(|n| n.text.as_ref());
+        for text in [&t.strategic_purpose, &t.directives, &t.expected_result]
+            .into_iter()
+            .chain(notes)
+            .filter(|t| !t.is_empty())
+        {
+            if text.is_on_disk() {
+                kept.0 += 1;
+            } else {
+                kept.1 += 1;
+            }
+        }
+    }
+    kept
+}
+
 /// Runs `steps`, taking a snapshot before step `snapshot_at` (after the last
 /// when it is past the end); then a new process starts from that snapshot and
 /// must hold what a fold of the whole log holds.
@@ -66,6 +92,16 @@ fn started_from_a_snapshot(steps: Vec<Step>, snapshot_at: usize) -> Result<(), T
     );
     let from_snapshot = restarted.read(Registry::clone);
     let full = traguardo::app::replay(world.app.store().as_ref()).expect("the log folds");
+    // A process's read model keeps its texts in the texts' file, a command's
+    // fold on the heap: the same registry and answers either way.
+    let (on_disk, on_heap) = texts_kept(&from_snapshot);
+    prop_assert!(
+        on_disk > 0 && on_heap == 0,
+        "{} on disk, {} on the heap",
+        on_disk,
+        on_heap
+    );
+    prop_assert_eq!(texts_kept(&full), (0, on_disk));
     prop_assert_eq!(&from_snapshot, &full);
     prop_assert_eq!(&from_snapshot, &world.app.read(Registry::clone));
     prop_assert_eq!(bytes_of(&from_snapshot), bytes_of(&full));

@@ -1,0 +1,458 @@
+//! The read model's free texts (managers' notes, descriptions, titles,
+//! evidence), kept in a file rather than on the heap.
+//!
+//! Most of a large read model's memory was those texts: the log's own words,
+//! which every read of an objective answers, each a heap allocation resident
+//! for the life of the process. The live read model (a [`crate::Registry`]
+//! marked by [`crate::Registry::keep_texts_on_disk`]) writes them instead into
+//! one append-only file without a name, mapped into memory: next to the SQLite
+//! database when the application says where ([`keep_in`]), else in the
+//! temporary directory. The kernel keeps in its page cache the pages that reads
+//! use, and may drop the others under memory pressure to read them back from
+//! disk when they are asked for again; on the heap, they could never leave. A
+//! [`Text`] so kept is an offset and a length: 16 bytes like a boxed `str`, and
+//! no allocation.
+//!
+//! The file only grows: it holds every text the live read model kept (a read
+//! model rebuilt in the same process writes its texts again), and it goes with
+//! the process, having no name. Texts of short-lived folds (time travel,
+//! reports, a year's registry) stay on the heap and are freed with them: a
+//! thread keeps texts on disk only inside [`on_disk`]. When the file cannot be
+//! made, mapped or grown (no space left on the device), texts stay on the heap,
+//! with one warning: a fold never fails for want of it.
+//!
+//! Space is claimed with `fallocate` before it is written, so a full disk is an
+//! error here and never a fault on a write to the mapping.
+
+use std::cell::Cell;
+use std::fmt;
+use std::fs::File;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use memmap2::{MmapOptions, MmapRaw};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A free text: on the heap, or in the texts' file.
+#[derive(Clone)]
+pub struct Text(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Heap(Box<str>),
+    /// `offset << LEN_BITS | len` in the file.
+    File(u64),
+}
+
+/// Bits of a kept text's length: longer texts stay on the heap.
+const LEN_BITS: u32 = 24;
+const MAX_LEN: usize = (1 << LEN_BITS) - 1;
+
+/// The address space mapped for the file (never all of it resident, nor
+/// written: a text past it stays on the heap).
+const RESERVED: u64 = 1 << 38;
+/// The file is grown (its blocks allocated) by this much at a time.
+const GROW: u64 = 32 << 20;
+/// Each thread takes space in blocks of this, to write without a lock.
+const BLOCK: u64 = 256 << 10;
+
+/// Where the file is made, when the application said.
+static DIR: OnceLock<PathBuf> = OnceLock::new();
+/// The file, once a text was first kept (`None`: it could not be made).
+static FILE: OnceLock<Option<TextFile>> = OnceLock::new();
+/// The first byte of the mapping: set before any text is kept in it.
+static BASE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+/// Bytes of texts written to the file so far.
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Whether texts made on this thread go to the file.
+    static ON_DISK: Cell<bool> = const { Cell::new(false) };
+    /// This thread's block of the file: next free byte, end.
+    static SPACE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+struct TextFile {
+    map: MmapRaw,
+    // Kept open for `fallocate`; the mapping outlives nothing: both are static.
+    file: File,
+    space: Mutex<Space>,
+}
+
+struct Space {
+    /// The next byte not handed to a thread.
+    next: u64,
+    /// Bytes allocated to the file.
+    allocated: u64,
+    /// The file cannot grow any more: texts stay on the heap.
+    full: bool,
+}
+
+/// Makes the texts' file in `dir` (the database's directory), if no text was
+/// kept on disk yet in this process; else it changes nothing.
+pub fn keep_in(dir: &Path) {
+    let _ = DIR.set(dir.to_path_buf());
+}
+
+/// Runs `f` with the texts made on this thread kept in the file (when it can
+/// be); what it returns may hold them.
+pub fn on_disk<R>(f: impl FnOnce() -> R) -> R {
+    on_disk_if(true, f)
+}
+
+/// Runs `f` with texts made on this thread kept in the file when `keep`, on
+/// the heap otherwise: how a thread that works for another passes its choice.
+pub fn on_disk_if<R>(keep: bool, f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ON_DISK.with(|on| on.set(self.0));
+        }
+    }
+    let _restore = Restore(ON_DISK.with(|on| on.replace(keep)));
+    f()
+}
+
+/// Whether texts made on this thread now go to the file.
+pub fn kept_on_disk() -> bool {
+    ON_DISK.with(Cell::get)
+}
+
+/// Bytes of texts written to the file by this process.
+pub fn bytes_on_disk() -> u64 {
+    WRITTEN.load(Ordering::Relaxed)
+}
+
+impl Text {
+    /// Whether this text is in the file (not on the heap).
+    pub fn is_on_disk(&self) -> bool {
+        matches!(self.0, Repr::File(_))
+    }
+
+    /// The text as a `str`.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Heap(text) => text,
+            Repr::File(packed) => {
+                let offset = usize::try_from(packed >> LEN_BITS).unwrap_or(usize::MAX);
+                let len = usize::try_from(packed & MAX_LEN as u64).unwrap_or(0);
+                let base = BASE.load(Ordering::Acquire);
+                // SAFETY: a `Repr::File` is only made by `TextFile::keep`, after
+                // `BASE` was set to the start of a mapping that is never
+                // unmapped (it lives in a static), and after `len` bytes of a
+                // `str` were copied at `offset`, within the space allocated to
+                // the file. Nothing writes those bytes again (space is handed
+                // out once), and no other process can: the file has no name.
+                // The text was published to this thread by whatever handed it
+                // over (a lock, a channel), which orders the copy before.
+                unsafe {
+                    std::str::from_utf8_unchecked(std::slice::from_raw_parts(base.add(offset), len))
+                }
+            }
+        }
+    }
+
+    fn keep(text: &str) -> Option<Text> {
+        if text.is_empty() || text.len() > MAX_LEN || !kept_on_disk() {
+            return None;
+        }
+        let file = FILE.get_or_init(TextFile::open).as_ref()?;
+        file.keep(text).map(|packed| Text(Repr::File(packed)))
+    }
+}
+
+impl TextFile {
+    fn open() -> Option<TextFile> {
+        let dir = DIR.get().cloned().unwrap_or_else(std::env::temp_dir);
+        match Self::create(&dir) {
+            Ok(file) => {
+                BASE.store(file.map.as_mut_ptr(), Ordering::Release);
+                tracing::info!(dir = %dir.display(), "the read model's texts are kept in a file");
+                Some(file)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    error = %e,
+                    "cannot keep the read model's texts in a file; they stay in memory"
+                );
+                None
+            }
+        }
+    }
+
+    fn create(dir: &Path) -> std::io::Result<TextFile> {
+        let file = tempfile::tempfile_in(dir)?;
+        let len = usize::try_from(RESERVED).map_err(std::io::Error::other)?;
+        let map = MmapOptions::new().len(len).map_raw(&file)?;
+        Ok(TextFile {
+            map,
+            file,
+            space: Mutex::new(Space {
+                next: 0,
+                allocated: 0,
+                full: false,
+            }),
+        })
+    }
+
+    /// Copies `text` into the file: its packed offset and length, or `None`
+    /// when the file is full.
+    fn keep(&self, text: &str) -> Option<u64> {
+        let len = text.len() as u64;
+        let offset = SPACE.with(|space| {
+            let (next, end) = space.get();
+            if end - next >= len {
+                space.set((next + len, end));
+                return Some(next);
+            }
+            let size = len.max(BLOCK);
+            let start = self.claim(size)?;
+            space.set((start + len, start + size));
+            Some(start)
+        })?;
+        let at = usize::try_from(offset).ok()?;
+        // SAFETY: `[offset, offset + len)` lies in space claimed for this
+        // thread alone (`claim` hands each byte out once, and it is allocated
+        // to the file and inside the mapping), so nothing else reads or writes
+        // it until the `Text` made from it is handed over.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), self.map.as_mut_ptr().add(at), text.len());
+        }
+        WRITTEN.fetch_add(len, Ordering::Relaxed);
+        Some(offset << LEN_BITS | len)
+    }
+
+    /// `size` bytes of the file for one thread, allocated first.
+    fn claim(&self, size: u64) -> Option<u64> {
+        let mut space = self.space.lock().unwrap_or_else(PoisonError::into_inner);
+        if space.full {
+            return None;
+        }
+        let end = space.next + size;
+        if end > space.allocated {
+            let grown = end.div_ceil(GROW) * GROW;
+            let allocated = if grown > RESERVED {
+                Err(std::io::Error::other("the texts' file reached its mapping"))
+            } else {
+                rustix::fs::fallocate(
+                    &self.file,
+                    rustix::fs::FallocateFlags::empty(),
+                    space.allocated,
+                    grown - space.allocated,
+                )
+                .map_err(std::io::Error::from)
+            };
+            if let Err(e) = allocated {
+                tracing::warn!(error = %e, "the read model's texts' file cannot grow; new texts stay in memory");
+                space.full = true;
+                return None;
+            }
+            space.allocated = grown;
+        }
+        let start = space.next;
+        space.next = end;
+        Some(start)
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Text::keep(text).unwrap_or_else(|| Text(Repr::Heap(text.into())))
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Text::keep(&text).unwrap_or_else(|| Text(Repr::Heap(text.into_boxed_str())))
+    }
+}
+
+impl From<Box<str>> for Text {
+    fn from(text: Box<str>) -> Self {
+        Text::keep(&text).unwrap_or(Text(Repr::Heap(text)))
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Text;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Text, E> {
+                Ok(Text::from(text))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Text, E> {
+                Ok(Text::from(text))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_takes_two_words_wherever_it_is() {
+        assert_eq!(
+            std::mem::size_of::<Text>(),
+            2 * std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
+    fn outside_on_disk_a_text_stays_on_the_heap() {
+        let text = Text::from("Avviata la ricognizione");
+        assert!(!text.is_on_disk());
+        assert_eq!(&*text, "Avviata la ricognizione");
+    }
+
+    #[test]
+    fn inside_on_disk_a_text_is_kept_in_the_file_and_reads_back_equal() {
+        let texts: Vec<String> = (0..2_000)
+            .map(|i| {
+                format!(
+                    "Nota n. {i}: attività «conclusa» — verifica {}",
+                    "è".repeat(i % 97)
+                )
+            })
+            .collect();
+        let kept: Vec<Text> = on_disk(|| texts.iter().map(|t| Text::from(t.as_str())).collect());
+        assert!(kept.iter().all(Text::is_on_disk));
+        assert!(!kept_on_disk(), "on_disk restores the thread's choice");
+        for (text, original) in kept.iter().zip(&texts) {
+            assert_eq!(text.as_str(), original);
+        }
+        assert!(bytes_on_disk() >= texts.iter().map(|t| t.len() as u64).sum::<u64>());
+        // Equal to the same text on the heap, and cloned as a handle.
+        assert_eq!(kept[7], Text::from(texts[7].as_str()));
+        assert!(kept[7].clone().is_on_disk());
+    }
+
+    #[test]
+    fn texts_kept_on_many_threads_at_once_do_not_overlap() {
+        let kept: Vec<Vec<(String, Text)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|t| {
+                    scope.spawn(move || {
+                        on_disk(|| {
+                            // Enough to take several blocks per thread.
+                            (0..3_000)
+                                .map(|i| {
+                                    let s = format!("{t}-{i}-{}", "x".repeat(i % 300));
+                                    let text = Text::from(s.clone());
+                                    (s, text)
+                                })
+                                .collect()
+                        })
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        for (original, text) in kept.iter().flatten() {
+            assert!(text.is_on_disk());
+            assert_eq!(text.as_str(), original);
+        }
+    }
+
+    #[test]
+    fn empty_texts_and_choices_inside_on_disk_if() {
+        on_disk(|| {
+            assert!(!Text::from("").is_on_disk());
+            assert_eq!(Text::from(""), Text::from(String::new()));
+            on_disk_if(false, || assert!(!Text::from("nota").is_on_disk()));
+            assert!(kept_on_disk());
+        });
+    }
+
+    #[test]
+    fn a_text_goes_through_serde_as_its_plain_string_on_disk_or_not() {
+        for keep in [false, true] {
+            on_disk_if(keep, || {
+                let text = Text::from("Fase «conclusa» il 30/06/2022");
+                assert_eq!(text.is_on_disk(), keep);
+                let json = serde_json::to_string(&text).unwrap();
+                assert_eq!(json, "\"Fase «conclusa» il 30/06/2022\"");
+                let back: Text = serde_json::from_str(&json).unwrap();
+                assert_eq!((back.is_on_disk(), &back), (keep, &text));
+                let packed = rmp_serde::to_vec(&text).unwrap();
+                assert_eq!(rmp_serde::from_slice::<Text>(&packed).unwrap(), text);
+            });
+        }
+    }
+}
