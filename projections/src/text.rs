@@ -164,30 +164,36 @@ impl Text {
 }
 
 impl TextFile {
+    /// The file in the directory the application named, else (or when it
+    /// cannot be made there) in the temporary directory.
     fn open() -> Option<TextFile> {
-        let dir = DIR.get().cloned().unwrap_or_else(std::env::temp_dir);
-        match Self::create(&dir) {
-            Ok(file) => {
-                BASE.store(file.map.as_mut_ptr(), Ordering::Release);
-                tracing::info!(dir = %dir.display(), "the read model's texts are kept in a file");
-                Some(file)
-            }
-            Err(e) => {
-                tracing::warn!(
+        let temp = std::env::temp_dir();
+        let dirs = DIR.get().into_iter().chain([&temp]);
+        for dir in dirs {
+            match Self::create(dir) {
+                Ok(file) => {
+                    BASE.store(file.map.as_mut_ptr(), Ordering::Release);
+                    tracing::info!(dir = %dir.display(), "the read model's texts are kept in a file");
+                    return Some(file);
+                }
+                Err(e) => tracing::warn!(
                     dir = %dir.display(),
                     error = %e,
-                    "cannot keep the read model's texts in a file; they stay in memory"
-                );
-                None
+                    "cannot keep the read model's texts in a file there"
+                ),
             }
         }
+        tracing::warn!("the read model's texts stay in memory");
+        None
     }
 
+    /// A file without a name in `dir`, mapped, its first stretch allocated
+    /// (a file system without `fallocate` is refused here, not at a write).
     fn create(dir: &Path) -> std::io::Result<TextFile> {
         let file = tempfile::tempfile_in(dir)?;
         let len = usize::try_from(RESERVED).map_err(std::io::Error::other)?;
         let map = MmapOptions::new().len(len).map_raw(&file)?;
-        Ok(TextFile {
+        let text_file = TextFile {
             map,
             file,
             space: Mutex::new(Space {
@@ -195,7 +201,32 @@ impl TextFile {
                 allocated: 0,
                 full: false,
             }),
-        })
+        };
+        text_file.grow_to(GROW)?;
+        Ok(text_file)
+    }
+
+    /// Allocates the file's blocks up to `end`, from those already allocated.
+    fn grow_to(&self, end: u64) -> std::io::Result<()> {
+        let mut space = self.space.lock().unwrap_or_else(PoisonError::into_inner);
+        Self::grow(&self.file, &mut space, end)
+    }
+
+    fn grow(file: &File, space: &mut Space, end: u64) -> std::io::Result<()> {
+        let grown = end.div_ceil(GROW) * GROW;
+        if grown > RESERVED {
+            return Err(std::io::Error::other("the texts' file reached its mapping"));
+        }
+        if grown > space.allocated {
+            rustix::fs::fallocate(
+                file,
+                rustix::fs::FallocateFlags::empty(),
+                space.allocated,
+                grown - space.allocated,
+            )?;
+            space.allocated = grown;
+        }
+        Ok(())
     }
 
     /// Copies `text` into the file: its packed offset and length, or `None`
@@ -232,25 +263,10 @@ impl TextFile {
             return None;
         }
         let end = space.next + size;
-        if end > space.allocated {
-            let grown = end.div_ceil(GROW) * GROW;
-            let allocated = if grown > RESERVED {
-                Err(std::io::Error::other("the texts' file reached its mapping"))
-            } else {
-                rustix::fs::fallocate(
-                    &self.file,
-                    rustix::fs::FallocateFlags::empty(),
-                    space.allocated,
-                    grown - space.allocated,
-                )
-                .map_err(std::io::Error::from)
-            };
-            if let Err(e) = allocated {
-                tracing::warn!(error = %e, "the read model's texts' file cannot grow; new texts stay in memory");
-                space.full = true;
-                return None;
-            }
-            space.allocated = grown;
+        if let Err(e) = Self::grow(&self.file, &mut space, end) {
+            tracing::warn!(error = %e, "the read model's texts' file cannot grow; new texts stay in memory");
+            space.full = true;
+            return None;
         }
         let start = space.next;
         space.next = end;
@@ -428,6 +444,26 @@ mod tests {
             assert!(text.is_on_disk());
             assert_eq!(text.as_str(), original);
         }
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_made_or_grow_is_an_error_and_then_full() {
+        let missing = std::env::temp_dir().join("traguardo-no-such-directory/deeper");
+        assert!(TextFile::create(&missing).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let file = TextFile::create(dir.path()).unwrap();
+        assert_eq!(
+            file.file.metadata().unwrap().len(),
+            GROW,
+            "allocated up front"
+        );
+        assert!(file.claim(BLOCK).is_some());
+        assert!(file.grow_to(RESERVED + 1).is_err());
+        // Past its mapping, a claim fails and the file stays full.
+        file.space.lock().unwrap().next = RESERVED - BLOCK / 2;
+        assert_eq!(file.claim(BLOCK), None);
+        file.space.lock().unwrap().next = 0;
+        assert_eq!(file.claim(16), None);
     }
 
     #[test]
