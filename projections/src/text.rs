@@ -10,8 +10,8 @@
 //! temporary directory. The kernel keeps in its page cache the pages that reads
 //! use, and may drop the others under memory pressure to read them back from
 //! disk when they are asked for again; on the heap, they could never leave. A
-//! [`Text`] so kept is an offset and a length: 16 bytes like a boxed `str`, and
-//! no allocation.
+//! [`Text`] so kept is a pointer into the mapping and a length: 16 bytes like
+//! a boxed `str`, and no allocation.
 //!
 //! The file only grows: it holds every text the live read model kept (a read
 //! model rebuilt in the same process writes its texts again), and it goes with
@@ -29,30 +29,41 @@ use std::fmt;
 use std::fs::File;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use memmap2::{MmapOptions, MmapRaw};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A free text: on the heap, or in the texts' file.
-#[derive(Clone)]
-pub struct Text(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    Heap(Box<str>),
-    /// `offset << LEN_BITS | len` in the file.
-    File(u64),
+/// A free text: on the heap, or in the texts' file. Two words, like the boxed
+/// `str` it replaces, and an `Option` of it too (the pointer is never null).
+pub struct Text {
+    /// The first byte: of a heap allocation this text owns, or in the mapping
+    /// of the texts' file (which lives as long as the process).
+    ptr: NonNull<u8>,
+    /// The length in bytes, with [`OWNED`] set when `ptr` is a heap allocation
+    /// of this text's, freed with it.
+    len: usize,
 }
 
-/// Bits of a kept text's length: longer texts stay on the heap.
-const LEN_BITS: u32 = 24;
-const MAX_LEN: usize = (1 << LEN_BITS) - 1;
+/// The bit of [`Text::len`] that says the bytes are the text's own allocation.
+const OWNED: usize = 1 << (usize::BITS - 1);
 
-/// The address space mapped for the file (never all of it resident, nor
-/// written: a text past it stays on the heap).
-const RESERVED: u64 = 1 << 38;
+// SAFETY: a `Text` is either an owned `Box<str>` (Send and Sync) or a shared
+// reference to bytes that are never written again and never unmapped (a
+// `&'static str`, Send and Sync); it has no interior mutability.
+unsafe impl Send for Text {}
+// SAFETY: as above.
+unsafe impl Sync for Text {}
+
+/// The longest text kept in the file: longer ones stay on the heap.
+const MAX_LEN: usize = u32::MAX as usize;
+
+/// The address space mapped for the file, the first that the system grants
+/// (a limit on the address space, `ulimit -v`, may refuse the larger): never
+/// all of it resident, nor written; a text past it stays on the heap.
+const RESERVED: [u64; 3] = [1 << 38, 1 << 34, 1 << 30];
 /// The file is grown (its blocks allocated) by this much at a time.
 const GROW: u64 = 32 << 20;
 /// Each thread takes space in blocks of this, to write without a lock.
@@ -62,8 +73,6 @@ const BLOCK: u64 = 256 << 10;
 static DIR: OnceLock<PathBuf> = OnceLock::new();
 /// The file, once a text was first kept (`None`: it could not be made).
 static FILE: OnceLock<Option<TextFile>> = OnceLock::new();
-/// The first byte of the mapping: set before any text is kept in it.
-static BASE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 /// Bytes of texts written to the file so far.
 static WRITTEN: AtomicU64 = AtomicU64::new(0);
 
@@ -86,6 +95,8 @@ struct Space {
     next: u64,
     /// Bytes allocated to the file.
     allocated: u64,
+    /// Bytes mapped: the file never grows past them.
+    reserved: u64,
     /// The file cannot grow any more: texts stay on the heap.
     full: bool,
 }
@@ -128,38 +139,73 @@ pub fn bytes_on_disk() -> u64 {
 impl Text {
     /// Whether this text is in the file (not on the heap).
     pub fn is_on_disk(&self) -> bool {
-        matches!(self.0, Repr::File(_))
+        self.len & OWNED == 0
     }
 
     /// The text as a `str`.
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Heap(text) => text,
-            Repr::File(packed) => {
-                let offset = usize::try_from(packed >> LEN_BITS).unwrap_or(usize::MAX);
-                let len = usize::try_from(packed & MAX_LEN as u64).unwrap_or(0);
-                let base = BASE.load(Ordering::Acquire);
-                // SAFETY: a `Repr::File` is only made by `TextFile::keep`, after
-                // `BASE` was set to the start of a mapping that is never
-                // unmapped (it lives in a static), and after `len` bytes of a
-                // `str` were copied at `offset`, within the space allocated to
-                // the file. Nothing writes those bytes again (space is handed
-                // out once), and no other process can: the file has no name.
-                // The text was published to this thread by whatever handed it
-                // over (a lock, a channel), which orders the copy before.
-                unsafe {
-                    std::str::from_utf8_unchecked(std::slice::from_raw_parts(base.add(offset), len))
-                }
-            }
+        // SAFETY: `ptr` and the length are those of a `str`: of a `Box<str>`
+        // this text owns (`Text::owned`) and frees only when dropped, or of a
+        // `str` copied into the texts' file (`TextFile::keep`), whose mapping
+        // is never unmapped (it lives in a static) and whose bytes are never
+        // written again (space is handed out once) nor by another process (the
+        // file has no name). The text was handed to this thread by whatever
+        // published it (a lock, a channel, a join), which orders the copy
+        // before this read.
+        unsafe {
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                self.ptr.as_ptr(),
+                self.len & !OWNED,
+            ))
         }
     }
 
+    /// A text that owns `text`'s allocation.
+    fn owned(text: Box<str>) -> Text {
+        let len = text.len();
+        let ptr = NonNull::from(Box::leak(text)).cast::<u8>();
+        Text {
+            ptr,
+            len: len | OWNED,
+        }
+    }
+
+    /// `text` copied into the file, when this thread keeps texts on disk and
+    /// the file can take it.
     fn keep(text: &str) -> Option<Text> {
         if text.is_empty() || text.len() > MAX_LEN || !kept_on_disk() {
             return None;
         }
         let file = FILE.get_or_init(TextFile::open).as_ref()?;
-        file.keep(text).map(|packed| Text(Repr::File(packed)))
+        let ptr = file.keep(text)?;
+        Some(Text {
+            ptr,
+            len: text.len(),
+        })
+    }
+}
+
+impl Drop for Text {
+    fn drop(&mut self) {
+        if self.len & OWNED != 0 {
+            let bytes = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len & !OWNED);
+            // SAFETY: `ptr` and the length are those `Text::owned` took from a
+            // `Box<str>` it leaked; this text is its only owner, dropped once.
+            drop(unsafe { Box::from_raw(bytes as *mut str) });
+        }
+    }
+}
+
+impl Clone for Text {
+    fn clone(&self) -> Self {
+        if self.is_on_disk() {
+            Text {
+                ptr: self.ptr,
+                len: self.len,
+            }
+        } else {
+            Text::owned(self.as_str().into())
+        }
     }
 }
 
@@ -172,7 +218,6 @@ impl TextFile {
         for dir in dirs {
             match Self::create(dir) {
                 Ok(file) => {
-                    BASE.store(file.map.as_mut_ptr(), Ordering::Release);
                     tracing::info!(dir = %dir.display(), "the read model's texts are kept in a file");
                     return Some(file);
                 }
@@ -191,14 +236,25 @@ impl TextFile {
     /// (a file system without `fallocate` is refused here, not at a write).
     fn create(dir: &Path) -> std::io::Result<TextFile> {
         let file = tempfile::tempfile_in(dir)?;
-        let len = usize::try_from(RESERVED).map_err(std::io::Error::other)?;
-        let map = MmapOptions::new().len(len).map_raw(&file)?;
+        let mut mapped = Err(std::io::Error::other("no size to map"));
+        for reserved in RESERVED {
+            let len = usize::try_from(reserved).map_err(std::io::Error::other)?;
+            mapped = MmapOptions::new()
+                .len(len)
+                .map_raw(&file)
+                .map(|map| (map, reserved));
+            if mapped.is_ok() {
+                break;
+            }
+        }
+        let (map, reserved) = mapped?;
         let text_file = TextFile {
             map,
             file,
             space: Mutex::new(Space {
                 next: 0,
                 allocated: 0,
+                reserved,
                 full: false,
             }),
         };
@@ -214,7 +270,7 @@ impl TextFile {
 
     fn grow(file: &File, space: &mut Space, end: u64) -> std::io::Result<()> {
         let grown = end.div_ceil(GROW) * GROW;
-        if grown > RESERVED {
+        if grown > space.reserved {
             return Err(std::io::Error::other("the texts' file reached its mapping"));
         }
         if grown > space.allocated {
@@ -229,9 +285,9 @@ impl TextFile {
         Ok(())
     }
 
-    /// Copies `text` into the file: its packed offset and length, or `None`
-    /// when the file is full.
-    fn keep(&self, text: &str) -> Option<u64> {
+    /// Copies `text` into the file: where its copy starts, or `None` when the
+    /// file is full.
+    fn keep(&self, text: &str) -> Option<NonNull<u8>> {
         let len = text.len() as u64;
         let offset = SPACE.with(|space| {
             let (next, end) = space.get();
@@ -249,11 +305,13 @@ impl TextFile {
         // thread alone (`claim` hands each byte out once, and it is allocated
         // to the file and inside the mapping), so nothing else reads or writes
         // it until the `Text` made from it is handed over.
-        unsafe {
-            std::ptr::copy_nonoverlapping(text.as_ptr(), self.map.as_mut_ptr().add(at), text.len());
-        }
+        let start = unsafe {
+            let start = self.map.as_mut_ptr().add(at);
+            std::ptr::copy_nonoverlapping(text.as_ptr(), start, text.len());
+            start
+        };
         WRITTEN.fetch_add(len, Ordering::Relaxed);
-        Some(offset << LEN_BITS | len)
+        NonNull::new(start)
     }
 
     /// `size` bytes of the file for one thread, allocated first.
@@ -296,19 +354,19 @@ impl std::borrow::Borrow<str> for Text {
 
 impl From<&str> for Text {
     fn from(text: &str) -> Self {
-        Text::keep(text).unwrap_or_else(|| Text(Repr::Heap(text.into())))
+        Text::keep(text).unwrap_or_else(|| Text::owned(text.into()))
     }
 }
 
 impl From<String> for Text {
     fn from(text: String) -> Self {
-        Text::keep(&text).unwrap_or_else(|| Text(Repr::Heap(text.into_boxed_str())))
+        Text::keep(&text).unwrap_or_else(|| Text::owned(text.into_boxed_str()))
     }
 }
 
 impl From<Box<str>> for Text {
     fn from(text: Box<str>) -> Self {
-        Text::keep(&text).unwrap_or(Text(Repr::Heap(text)))
+        Text::keep(&text).unwrap_or_else(|| Text::owned(text))
     }
 }
 
@@ -416,7 +474,9 @@ mod tests {
         assert!(bytes_on_disk() >= texts.iter().map(|t| t.len() as u64).sum::<u64>());
         // Equal to the same text on the heap, and cloned as a handle.
         assert_eq!(kept[7], Text::from(texts[7].as_str()));
-        assert!(kept[7].clone().is_on_disk());
+        let clone = kept[7].clone();
+        assert!(clone.is_on_disk());
+        assert_eq!(clone.as_str().as_ptr(), kept[7].as_str().as_ptr());
     }
 
     #[test]
@@ -458,9 +518,10 @@ mod tests {
             "allocated up front"
         );
         assert!(file.claim(BLOCK).is_some());
-        assert!(file.grow_to(RESERVED + 1).is_err());
+        let reserved = file.space.lock().unwrap().reserved;
+        assert!(file.grow_to(reserved + 1).is_err());
         // Past its mapping, a claim fails and the file stays full.
-        file.space.lock().unwrap().next = RESERVED - BLOCK / 2;
+        file.space.lock().unwrap().next = reserved - BLOCK / 2;
         assert_eq!(file.claim(BLOCK), None);
         file.space.lock().unwrap().next = 0;
         assert_eq!(file.claim(16), None);
