@@ -116,6 +116,14 @@ pub struct Folded {
     pub start: Start,
 }
 
+/// An empty read model for a process: the texts it folds are kept in the
+/// texts' file ([`traguardo_projections::text`]), however it is built.
+pub fn live() -> Registry {
+    let mut registry = Registry::new();
+    registry.keep_texts_on_disk();
+    registry
+}
+
 /// Builds the read model for a process that starts: from the latest snapshot
 /// when it matches the log, else from the whole log (discarding the snapshot,
 /// with a warning that says why).
@@ -124,12 +132,6 @@ pub struct Folded {
 /// When the log cannot be read or an event cannot be folded. A snapshot that
 /// cannot be read or used is never an error: the log is folded instead.
 pub fn load(store: &dyn Store) -> Result<Folded, AppError> {
-    // The read model of a process: its texts in the texts' file, however built.
-    let live = || {
-        let mut registry = Registry::new();
-        registry.keep_texts_on_disk();
-        registry
-    };
     let (stored, decoded) = traguardo_projections::text::on_disk(|| read(store));
     let stored = match stored {
         Ok(stored) => stored,

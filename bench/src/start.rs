@@ -11,7 +11,8 @@
 //!    ([`DecodeByTag`], the baseline of the target) and with serde's own
 //!    derived decode of the `type`-tagged enums (what a plain program would
 //!    write, printed for comparison); the **replay** the server does (its rows
-//!    read ahead on a thread of their own: the CPU time of the bare fold and of
+//!    read ahead on a thread of their own, its texts kept in the read model's
+//!    texts' file beside the database: the CPU time of the bare fold and of
 //!    the replay is printed beside their wall time, and the ratio of the CPU
 //!    times beside the target's ratio of wall times), the
 //!    snapshot's **encoding** and size, and the **start from the snapshot**
@@ -135,7 +136,13 @@ fn run_in(args: &StartArgs, binary: &Path, dir: &Path) -> anyhow::Result<ExitCod
     let store = traguardo::app::open_existing_store(&db)?;
     let cpu = process_cpu();
     let started = Instant::now();
-    let registry = traguardo::app::replay(store.as_ref())?;
+    // As the server does: its texts in the texts' file, beside the database.
+    traguardo_projections::text::keep_in(dir);
+    let (registry, _, _) = traguardo::snapshots::fold_after(
+        store.as_ref(),
+        traguardo::snapshots::live(),
+        traguardo_events::Head::genesis().hash,
+    )?;
     let replay = started.elapsed();
     let replay_cpu = process_cpu() - cpu;
     println!(
