@@ -73,6 +73,7 @@ pub struct Metrics {
     lag: Gauge,
     snapshot_seq: Gauge,
     snapshots_taken: Gauge,
+    text_bytes: Gauge,
     snapshot_refused: Gauge,
     time_travel: [Gauge; 6],
     appended: Counter,
@@ -138,6 +139,12 @@ impl Metrics {
             "traguardo_read_model_snapshots_taken",
             "Snapshots of the read model this process has taken since it started",
             snapshots_taken.clone(),
+        );
+        let text_bytes = Gauge::default();
+        registry.register(
+            "traguardo_read_model_text_bytes",
+            "Bytes of the read model's texts (notes, descriptions) written to its texts' file, a file mapped into memory instead of the heap",
+            text_bytes.clone(),
         );
         let snapshot_refused = Gauge::default();
         registry.register(
@@ -217,6 +224,7 @@ impl Metrics {
             lag,
             snapshot_seq,
             snapshots_taken,
+            text_bytes,
             snapshot_refused,
             time_travel,
             appended,
@@ -499,6 +507,10 @@ async fn metrics_text(state: &AppState, headers: &axum::http::HeaderMap) -> Resp
     let (taken, latest) = state.app.snapshot_counts();
     state.metrics.snapshot_seq.set(latest as i64);
     state.metrics.snapshots_taken.set(taken as i64);
+    state
+        .metrics
+        .text_bytes
+        .set(i64::try_from(traguardo_projections::text::bytes_on_disk()).unwrap_or(i64::MAX));
     state
         .metrics
         .snapshot_refused

@@ -397,6 +397,8 @@ async fn serve_takes_snapshots_starts_from_them_with_the_same_answers_and_refuse
     let (server, printed) = Serve::start_with(&target, &["--log-format", "json"], "info");
     let seq = metric(&server, "traguardo_read_model_snapshot_seq").await;
     assert!(seq > 0);
+    // Its read model keeps the notes and descriptions in its texts' file.
+    assert!(metric(&server, "traguardo_read_model_text_bytes").await > 1_000);
     assert!(
         printed
             .iter()
