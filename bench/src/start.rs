@@ -134,10 +134,10 @@ fn run_in(args: &StartArgs, binary: &Path, dir: &Path) -> anyhow::Result<ExitCod
         bare_cpu.as_secs_f64(),
     );
     let store = traguardo::app::open_existing_store(&db)?;
-    let cpu = process_cpu();
-    let started = Instant::now();
     // As the server does: its texts in the texts' file, beside the database.
     traguardo_projections::text::keep_in(dir);
+    let cpu = process_cpu();
+    let started = Instant::now();
     let (registry, _, _) = traguardo::snapshots::fold_after(
         store.as_ref(),
         traguardo::snapshots::live(),
@@ -232,7 +232,8 @@ fn run_in(args: &StartArgs, binary: &Path, dir: &Path) -> anyhow::Result<ExitCod
              (besides, the texts' file: {:.0} MB per million resident in the page cache)",
             per_million(&full),
             per_million(&from_snapshot),
-            full.memory.texts as f64 / args.events.max(1) as f64 * 1e6 / 1e6
+            // Bytes per event are MB per million.
+            full.memory.texts as f64 / args.events.max(1) as f64
         ),
         per_million(&full) <= 150.0 && per_million(&from_snapshot) <= 150.0,
     );
