@@ -16,9 +16,9 @@ use serde::{Serialize, Serializer};
 use traguardo_events::model::{Backfill, IndicatorKind, ValidationOutcome, ValidationStage};
 
 use crate::name::{Name, Text};
+use crate::notes::{BackfillRef, Evidence, Note, Notes};
 use crate::objective::{
-    Indicator, Measurement, NoteKind, Objective, Pct, Phase, PhaseNote, PhaseStatus, ScoreView,
-    Validation,
+    Indicator, Measurement, NoteKind, Objective, Pct, Phase, PhaseStatus, ScoreView, Validation,
 };
 
 /// [`Objective::evaluate`]'s view as JSON, written as it is read.
@@ -135,11 +135,11 @@ struct PhaseOut<'a> {
     started_on: Option<NaiveDate>,
     #[serde(with = "crate::name::days::opt")]
     completed_on: Option<NaiveDate>,
-    completed_by: Option<&'a Name>,
-    #[serde(skip_serializing_if = "is_empty")]
-    evidence: &'a [Text],
+    completed_by: Option<Name>,
+    #[serde(skip_serializing_if = "Evidence::is_empty")]
+    evidence: Evidence<'a>,
     withdrawn: bool,
-    notes: Listed<'a, PhaseNote, NoteOut<'a>>,
+    notes: NotesOut<'a>,
 }
 
 impl<'a> PhaseOut<'a> {
@@ -156,11 +156,31 @@ impl<'a> PhaseOut<'a> {
             status: p.status_at(at),
             started_on: p.started().map(|m| m.on).filter(|on| *on <= at),
             completed_on: completed.map(|m| m.on),
-            completed_by: completed.map(|m| &m.recorded.actor),
-            evidence: completed.map_or(&[], |m| m.evidence),
+            completed_by: completed.map(|m| m.recorded.actor),
+            evidence: completed.map_or(Evidence::NONE, |m| m.evidence),
             withdrawn: !p.active_at(at),
-            notes: Listed::new(&p.notes, at, |n, at| n.shown_at(at).then(|| NoteOut::of(n))),
+            notes: NotesOut {
+                notes: p.notes(),
+                at,
+            },
         }
+    }
+}
+
+/// A phase's notes shown at a date, written as they are read.
+struct NotesOut<'a> {
+    notes: &'a Notes,
+    at: NaiveDate,
+}
+
+impl Serialize for NotesOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.notes
+                .iter()
+                .filter(|n| n.shown_at(self.at))
+                .map(NoteOut::of),
+        )
     }
 }
 
@@ -171,24 +191,24 @@ struct NoteOut<'a> {
     #[serde(with = "crate::name::days::opt")]
     on: Option<NaiveDate>,
     text: Option<&'a str>,
-    #[serde(skip_serializing_if = "is_empty")]
-    evidence: &'a [Text],
-    actor: &'a Name,
+    #[serde(skip_serializing_if = "Evidence::is_empty")]
+    evidence: Evidence<'a>,
+    actor: Name,
     #[serde(with = "traguardo_events::envelope::timestamp")]
     recorded_at: DateTime<Utc>,
-    backfill: Option<&'a Backfill>,
+    backfill: Option<BackfillRef<'a>>,
 }
 
 impl<'a> NoteOut<'a> {
-    fn of(n: &'a PhaseNote) -> Self {
+    fn of(n: Note<'a>) -> Self {
         NoteOut {
             kind: n.kind,
             on: n.on,
-            text: n.text.as_deref(),
-            evidence: &n.evidence,
-            actor: &n.recorded.actor,
+            text: n.text,
+            evidence: n.evidence,
+            actor: n.recorded.actor,
             recorded_at: n.recorded.recorded_at,
-            backfill: n.backfill.as_deref(),
+            backfill: n.backfill,
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod error;
 pub mod flags;
 pub mod italian;
 pub mod name;
+pub mod notes;
 pub mod objective;
 pub mod plan;
 pub mod revision;

@@ -10,11 +10,12 @@ use traguardo_events::model::{
 use traguardo_events::{EventRef, RecordedEvent};
 
 use crate::name::{actor_id_of, name, Name, Text};
+use crate::notes::{BackfillRef, Evidence, NewNote, Note, Notes};
 use crate::timeline::Timeline;
 use crate::ProjectionError;
 
 /// Who recorded a fact, and when the system learnt it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
     /// The actor of the event.
     #[serde(with = "crate::name::packed")]
@@ -50,13 +51,13 @@ pub struct Mark<'a> {
     /// Note given with it.
     pub note: Option<&'a str>,
     /// Evidence links (completions).
-    pub evidence: &'a [Text],
+    pub evidence: Evidence<'a>,
     /// Loaded after the fact by the control office (*caricamento storico*).
-    pub backfill: Option<&'a Backfill>,
+    pub backfill: Option<BackfillRef<'a>>,
     /// Who and when.
-    pub recorded: &'a Recorded,
+    pub recorded: Recorded,
     /// The stable identity of who recorded it (separation of duties compares it).
-    pub actor_id: &'a str,
+    pub actor_id: Name,
 }
 
 /// What a note of a phase records.
@@ -71,49 +72,16 @@ pub enum NoteKind {
     Retraction,
 }
 
-/// A justification the manager gave on a phase, with who and when: the Nucleo
-/// decides a *sterilizzazione* on these, and the Relazione explains every
-/// *scostamento* with them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PhaseNote {
-    /// What it records.
-    pub kind: NoteKind,
-    /// The valid date of the fact (none for a retraction).
-    #[serde(with = "crate::name::days::opt")]
-    pub on: Option<NaiveDate>,
-    /// The note, or the reason of a retraction.
-    pub text: Option<Text>,
-    /// Evidence references (completions).
-    pub evidence: Box<[Text]>,
-    /// Loaded after the fact (*caricamento storico*); rare, so boxed.
-    pub backfill: Option<Box<Backfill>>,
-    /// Who and when.
-    pub recorded: Recorded,
-    /// The stable identity of who recorded it: the event's `actor_id`, else the
-    /// identity of its display name.
-    #[serde(with = "crate::name::packed")]
-    pub actor_id: Name,
-}
-
-impl PhaseNote {
-    /// Whether the note is shown at `at`: its fact's date is on or before it, or,
-    /// for a retraction, the Italian date it was recorded on.
-    pub fn shown_at(&self, at: NaiveDate) -> bool {
-        match self.on {
-            Some(on) => on <= at,
-            None => traguardo_events::clock::local_date(&self.recorded.recorded_at) <= at,
-        }
-    }
-
+impl<'a> Note<'a> {
     /// The note as a dated fact, when it has a date (a start or a completion).
-    fn mark(&self) -> Option<Mark<'_>> {
+    fn mark(self) -> Option<Mark<'a>> {
         Some(Mark {
             on: self.on?,
-            note: self.text.as_deref(),
-            evidence: &self.evidence,
-            backfill: self.backfill.as_deref(),
-            recorded: &self.recorded,
-            actor_id: &self.actor_id,
+            note: self.text,
+            evidence: self.evidence,
+            backfill: self.backfill,
+            recorded: self.recorded,
+            actor_id: self.actor_id,
         })
     }
 }
@@ -149,8 +117,9 @@ pub struct Phase {
     /// stays possible.
     #[serde(with = "crate::name::days::opt")]
     pub reopened_from: Option<NaiveDate>,
-    /// Every start, completion and retraction, with its note: the phase's history.
-    pub notes: Vec<PhaseNote>,
+    /// Every start, completion and retraction, with its note: the phase's
+    /// history, packed ([`Notes`]).
+    pub(crate) notes: Notes,
 }
 
 impl Phase {
@@ -166,7 +135,7 @@ impl Phase {
             started: None,
             completed: None,
             reopened_from: None,
-            notes: Vec::new(),
+            notes: Notes::default(),
         }
     }
 
@@ -190,10 +159,14 @@ impl Phase {
         self.notes.get(index? as usize)?.mark()
     }
 
+    /// Every start, completion and retraction, with its note, oldest first.
+    pub fn notes(&self) -> &Notes {
+        &self.notes
+    }
+
     /// Adds a note; its index.
-    fn push_note(&mut self, note: PhaseNote) -> Option<u32> {
-        push_exact(&mut self.notes, note);
-        u32::try_from(self.notes.len() - 1).ok()
+    fn push_note(&mut self, note: NewNote<'_>) -> Option<u32> {
+        u32::try_from(self.notes.push(note)).ok()
     }
 
     /// Whether the phase exists at `at` (added by then).
@@ -585,12 +558,12 @@ impl Objective {
             } => {
                 let recorded = Recorded::of(event);
                 let phase = self.phase_mut(event, phase)?;
-                phase.started = phase.push_note(PhaseNote {
+                phase.started = phase.push_note(NewNote {
                     kind: NoteKind::Start,
                     on: Some(on),
-                    text: note.map(Into::into),
-                    evidence: Box::default(),
-                    backfill: backfill.map(Box::new),
+                    text: note.as_deref(),
+                    evidence: &[],
+                    backfill: backfill.as_ref(),
                     actor_id: actor_id_of(recorded.actor),
                     recorded,
                 });
@@ -605,12 +578,12 @@ impl Objective {
             } => {
                 let recorded = Recorded::of(event);
                 let phase = self.phase_mut(event, phase)?;
-                phase.completed = phase.push_note(PhaseNote {
+                phase.completed = phase.push_note(NewNote {
                     kind: NoteKind::Completion,
                     on: Some(on),
-                    text: note.map(Into::into),
-                    evidence: evidence.into_iter().map(Into::into).collect(),
-                    backfill: backfill.map(Box::new),
+                    text: note.as_deref(),
+                    evidence: &evidence,
+                    backfill: backfill.as_ref(),
                     actor_id: actor_id.map_or_else(|| actor_id_of(recorded.actor), |id| name(&id)),
                     recorded,
                 });
@@ -623,12 +596,12 @@ impl Objective {
             } => {
                 let recorded = Recorded::of(event);
                 let phase = self.phase_mut(event, phase)?;
-                phase.push_note(PhaseNote {
+                phase.push_note(NewNote {
                     kind: NoteKind::Retraction,
                     on: None,
-                    text: Some(reason.into()),
-                    evidence: Box::default(),
-                    backfill: backfill.map(Box::new),
+                    text: Some(&reason),
+                    evidence: &[],
+                    backfill: backfill.as_ref(),
                     actor_id: actor_id_of(recorded.actor),
                     recorded,
                 });
@@ -1338,16 +1311,16 @@ pub struct NoteView {
     pub backfill: Option<Backfill>,
 }
 
-impl From<&PhaseNote> for NoteView {
-    fn from(n: &PhaseNote) -> Self {
+impl From<Note<'_>> for NoteView {
+    fn from(n: Note<'_>) -> Self {
         NoteView {
             kind: n.kind,
             on: n.on,
-            text: n.text.as_deref().map(str::to_string),
-            evidence: texts(&n.evidence),
+            text: n.text.map(str::to_string),
+            evidence: texts(n.evidence),
             actor: n.recorded.actor.to_string(),
             recorded_at: n.recorded.recorded_at,
-            backfill: n.backfill.as_deref().cloned(),
+            backfill: n.backfill.as_ref().map(BackfillRef::to_backfill),
         }
     }
 }
@@ -1454,9 +1427,9 @@ fn push_exact<T>(items: &mut Vec<T>, item: T) {
     items.push(item);
 }
 
-/// Texts as answered.
-fn texts(texts: &[Text]) -> Vec<String> {
-    texts.iter().map(|t| t.to_string()).collect()
+/// Evidence as answered.
+fn texts(evidence: Evidence<'_>) -> Vec<String> {
+    evidence.iter().map(str::to_string).collect()
 }
 
 /// Decodes an objective stream event.
@@ -1639,7 +1612,7 @@ pub(crate) mod tests {
         // The fact reads the very text of its note: one copy.
         assert!(std::ptr::eq(
             completed.note.unwrap(),
-            phase.notes[1].text.as_deref().unwrap()
+            phase.notes().get(1).unwrap().text.unwrap()
         ));
         let view = o.evaluate(date(12, 31));
         let p = &view.phases[0];
@@ -1669,7 +1642,7 @@ pub(crate) mod tests {
         assert!(phase.completed().is_none());
         assert!(phase.started().is_some());
         assert_eq!(phase.notes.len(), 3);
-        assert_eq!(phase.notes[2].kind, NoteKind::Retraction);
+        assert_eq!(phase.notes().get(2).unwrap().kind, NoteKind::Retraction);
         assert_eq!(phase.status_at(date(5, 29)), PhaseStatus::InProgress);
     }
 

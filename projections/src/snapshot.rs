@@ -389,8 +389,20 @@ mod tests {
         );
         // Names come back interned: the very same strings.
         assert!(std::ptr::eq(
-            a.phases()[0].notes[0].recorded.actor.as_str(),
-            b.phases()[0].notes[0].recorded.actor.as_str()
+            a.phases()[0]
+                .notes()
+                .get(0)
+                .unwrap()
+                .recorded
+                .actor
+                .as_str(),
+            b.phases()[0]
+                .notes()
+                .get(0)
+                .unwrap()
+                .recorded
+                .actor
+                .as_str()
         ));
         let at = chrono::NaiveDate::from_ymd_opt(2022, 12, 31).unwrap();
         assert_eq!(
@@ -399,34 +411,31 @@ mod tests {
         );
     }
 
-    /// How many of the registry's non-empty texts (definitions' and notes')
-    /// are in the texts' file, and how many on the heap.
+    /// How many of the registry's non-empty texts (definitions') and phases'
+    /// notes are in the texts' file, and how many on the heap.
     fn placement(registry: &Registry) -> (usize, usize) {
-        let texts = registry.objectives().flat_map(|o| {
+        let on_disk = registry.objectives().flat_map(|o| {
             let t = o.texts();
             let notes = o
                 .phases()
                 .iter()
-                .flat_map(|p| &p.notes)
-                .filter_map(|n| n.text.clone());
-            [
-                t.strategic_purpose.clone(),
-                t.directives.clone(),
-                t.expected_result.clone(),
-            ]
-            .into_iter()
-            .chain(notes)
-            .collect::<Vec<_>>()
+                .map(|p| p.notes())
+                .filter(|n| !n.is_empty())
+                .map(|n| n.is_on_disk());
+            [&t.strategic_purpose, &t.directives, &t.expected_result]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| t.is_on_disk())
+                .chain(notes)
+                .collect::<Vec<_>>()
         });
-        texts
-            .filter(|t| !t.is_empty())
-            .fold((0, 0), |(disk, heap), t| {
-                if t.is_on_disk() {
-                    (disk + 1, heap)
-                } else {
-                    (disk, heap + 1)
-                }
-            })
+        on_disk.fold((0, 0), |(disk, heap), on_disk| {
+            if on_disk {
+                (disk + 1, heap)
+            } else {
+                (disk, heap + 1)
+            }
+        })
     }
 
     #[test]

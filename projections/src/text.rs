@@ -38,24 +38,29 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A free text: on the heap, or in the texts' file. Two words, like the boxed
 /// `str` it replaces, and an `Option` of it too (the pointer is never null).
-pub struct Text {
-    /// The first byte: of a heap allocation this text owns, or in the mapping
+pub struct Text(Bytes);
+
+/// Bytes kept where the thread keeps texts ([`on_disk`]): the storage of a
+/// [`Text`], and of what the read model packs into bytes of its own (a phase's
+/// notes, [`crate::notes`]). Two words.
+pub(crate) struct Bytes {
+    /// The first byte: of a heap allocation these bytes own, or in the mapping
     /// of the texts' file (which lives as long as the process).
     ptr: NonNull<u8>,
-    /// The length in bytes, with [`OWNED`] set when `ptr` is a heap allocation
-    /// of this text's, freed with it.
+    /// The length, with [`OWNED`] set when `ptr` is a heap allocation of
+    /// these bytes', freed with them.
     len: usize,
 }
 
-/// The bit of [`Text::len`] that says the bytes are the text's own allocation.
+/// The bit of [`Bytes::len`] that says the bytes are their own allocation.
 const OWNED: usize = 1 << (usize::BITS - 1);
 
-// SAFETY: a `Text` is either an owned `Box<str>` (Send and Sync) or a shared
+// SAFETY: `Bytes` are either an owned `Box<[u8]>` (Send and Sync) or a shared
 // reference to bytes that are never written again and never unmapped (a
-// `&'static str`, Send and Sync); it has no interior mutability.
-unsafe impl Send for Text {}
+// `&'static [u8]`, Send and Sync); they have no interior mutability.
+unsafe impl Send for Bytes {}
 // SAFETY: as above.
-unsafe impl Sync for Text {}
+unsafe impl Sync for Bytes {}
 
 /// The longest text kept in the file: longer ones stay on the heap.
 const MAX_LEN: usize = u32::MAX as usize;
@@ -136,76 +141,98 @@ pub fn bytes_on_disk() -> u64 {
     WRITTEN.load(Ordering::Relaxed)
 }
 
-impl Text {
-    /// Whether this text is in the file (not on the heap).
-    pub fn is_on_disk(&self) -> bool {
+impl Bytes {
+    /// `bytes` kept in the file when this thread keeps texts on disk and the
+    /// file can take them, else copied to the heap.
+    pub(crate) fn new(bytes: &[u8]) -> Bytes {
+        Bytes::keep(bytes).unwrap_or_else(|| Bytes::owned(bytes.into()))
+    }
+
+    /// Whether the bytes are in the file (not on the heap).
+    pub(crate) fn is_on_disk(&self) -> bool {
         self.len & OWNED == 0
     }
 
-    /// The text as a `str`.
-    pub fn as_str(&self) -> &str {
-        // SAFETY: `ptr` and the length are those of a `str`: of a `Box<str>`
-        // this text owns (`Text::owned`) and frees only when dropped, or of a
-        // `str` copied into the texts' file (`TextFile::keep`), whose mapping
-        // is never unmapped (it lives in a static) and whose bytes are never
-        // written again (space is handed out once) nor by another process (the
-        // file has no name). The text was handed to this thread by whatever
-        // published it (a lock, a channel, a join), which orders the copy
+    /// The bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` and the length are those of a `Box<[u8]>` these bytes
+        // own (`Bytes::owned`) and free only when dropped, or of bytes copied
+        // into the texts' file (`TextFile::keep`), whose mapping is never
+        // unmapped (it lives in a static) and whose bytes are never written
+        // again (space is handed out once) nor by another process (the file
+        // has no name). The bytes were handed to this thread by whatever
+        // published them (a lock, a channel, a join), which orders the copy
         // before this read.
-        unsafe {
-            std::str::from_utf8_unchecked(std::slice::from_raw_parts(
-                self.ptr.as_ptr(),
-                self.len & !OWNED,
-            ))
-        }
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len & !OWNED) }
     }
 
-    /// A text that owns `text`'s allocation.
-    fn owned(text: Box<str>) -> Text {
-        let len = text.len();
-        let ptr = NonNull::from(Box::leak(text)).cast::<u8>();
-        Text {
+    /// Bytes that own `bytes`' allocation.
+    fn owned(bytes: Box<[u8]>) -> Bytes {
+        let len = bytes.len();
+        let ptr = NonNull::from(Box::leak(bytes)).cast::<u8>();
+        Bytes {
             ptr,
             len: len | OWNED,
         }
     }
 
-    /// `text` copied into the file, when this thread keeps texts on disk and
-    /// the file can take it.
-    fn keep(text: &str) -> Option<Text> {
-        if text.is_empty() || text.len() > MAX_LEN || !kept_on_disk() {
+    /// `bytes` copied into the file, when this thread keeps texts on disk and
+    /// the file can take them.
+    fn keep(bytes: &[u8]) -> Option<Bytes> {
+        if bytes.is_empty() || bytes.len() > MAX_LEN || !kept_on_disk() {
             return None;
         }
         let file = FILE.get_or_init(TextFile::open).as_ref()?;
-        let ptr = file.keep(text)?;
-        Some(Text {
+        let ptr = file.keep(bytes)?;
+        Some(Bytes {
             ptr,
-            len: text.len(),
+            len: bytes.len(),
         })
     }
 }
 
-impl Drop for Text {
+impl Drop for Bytes {
     fn drop(&mut self) {
         if self.len & OWNED != 0 {
             let bytes = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len & !OWNED);
-            // SAFETY: `ptr` and the length are those `Text::owned` took from a
-            // `Box<str>` it leaked; this text is its only owner, dropped once.
-            drop(unsafe { Box::from_raw(bytes as *mut str) });
+            // SAFETY: `ptr` and the length are those `Bytes::owned` took from
+            // a `Box<[u8]>` it leaked; these bytes are its only owner, dropped
+            // once.
+            drop(unsafe { Box::from_raw(bytes) });
         }
+    }
+}
+
+impl Clone for Bytes {
+    fn clone(&self) -> Self {
+        if self.is_on_disk() {
+            Bytes {
+                ptr: self.ptr,
+                len: self.len,
+            }
+        } else {
+            Bytes::owned(self.as_bytes().into())
+        }
+    }
+}
+
+impl Text {
+    /// Whether this text is in the file (not on the heap).
+    pub fn is_on_disk(&self) -> bool {
+        self.0.is_on_disk()
+    }
+
+    /// The text as a `str`.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: a text's bytes are only ever made from a `str`
+        // (`From<&str>`, `From<String>`), and never written again.
+        unsafe { std::str::from_utf8_unchecked(self.0.as_bytes()) }
     }
 }
 
 impl Clone for Text {
     fn clone(&self) -> Self {
-        if self.is_on_disk() {
-            Text {
-                ptr: self.ptr,
-                len: self.len,
-            }
-        } else {
-            Text::owned(self.as_str().into())
-        }
+        Text(self.0.clone())
     }
 }
 
@@ -287,7 +314,7 @@ impl TextFile {
 
     /// Copies `text` into the file: where its copy starts, or `None` when the
     /// file is full.
-    fn keep(&self, text: &str) -> Option<NonNull<u8>> {
+    fn keep(&self, text: &[u8]) -> Option<NonNull<u8>> {
         let len = text.len() as u64;
         let offset = SPACE.with(|space| {
             let (next, end) = space.get();
@@ -342,13 +369,14 @@ impl Deref for Text {
 
 impl From<&str> for Text {
     fn from(text: &str) -> Self {
-        Text::keep(text).unwrap_or_else(|| Text::owned(text.into()))
+        Text(Bytes::new(text.as_bytes()))
     }
 }
 
 impl From<String> for Text {
     fn from(text: String) -> Self {
-        Text::keep(&text).unwrap_or_else(|| Text::owned(text.into_boxed_str()))
+        let bytes = text.as_bytes();
+        Text(Bytes::keep(bytes).unwrap_or_else(|| Bytes::owned(text.into_bytes().into())))
     }
 }
 

@@ -38,8 +38,8 @@ fn answers(registry: &Registry) -> Vec<(String, Vec<u8>)> {
     answers
 }
 
-/// How many of the registry's non-empty texts (objectives' definitions and
-/// phases' notes) are in the texts' file, and how many on the heap.
+/// How many of the registry's non-empty texts (objectives' definitions) and
+/// phases' notes are in the texts' file, and how many on the heap.
 fn texts_kept(registry: &Registry) -> (usize, usize) {
     let mut kept = (0, 0);
     for objective in registry.objectives() {
@@ -47,14 +47,16 @@ fn texts_kept(registry: &Registry) -> (usize, usize) {
         let notes = objective
             .phases()
             .iter()
-            .flat_map(|p| &p.notes)
-            .filter_map(|n| n.text.as_ref());
-        for text in [&t.strategic_purpose, &t.directives, &t.expected_result]
+            .map(|p| p.notes())
+            .filter(|n| !n.is_empty())
+            .map(|n| n.is_on_disk());
+        for on_disk in [&t.strategic_purpose, &t.directives, &t.expected_result]
             .into_iter()
-            .chain(notes)
             .filter(|t| !t.is_empty())
+            .map(|t| t.is_on_disk())
+            .chain(notes)
         {
-            if text.is_on_disk() {
+            if on_disk {
                 kept.0 += 1;
             } else {
                 kept.1 += 1;
