@@ -229,9 +229,9 @@ struct IndicatorOut<'a> {
 impl<'a> IndicatorOut<'a> {
     fn of(i: &'a Indicator, at: NaiveDate) -> Self {
         IndicatorOut {
-            id: &i.spec.id,
-            description: &i.spec.description,
-            kind: i.spec.kind,
+            id: &i.id,
+            description: &i.description,
+            kind: i.kind,
             target: i.target.at(at).map(Pct),
             latest: i.latest_at(at).map(MeasurementOut::of),
             met: i.met_at(at),

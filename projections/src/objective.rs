@@ -289,9 +289,14 @@ pub struct Measurement {
 /// An indicator and its measurements, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Indicator {
-    /// As defined.
-    pub spec: IndicatorSpec,
-    /// The target over time (revisions may change it).
+    /// Its id within the objective.
+    pub id: Name,
+    /// What it measures.
+    pub description: Text,
+    /// How it is measured.
+    pub kind: IndicatorKind,
+    /// The target over time (revisions may change it); as defined, its
+    /// original.
     pub target: Timeline<Option<Hundredths>>,
     /// For an indicator added by a revision, the date it counts from.
     #[serde(with = "crate::name::days::opt")]
@@ -306,11 +311,23 @@ pub struct Indicator {
 impl Indicator {
     fn new(spec: IndicatorSpec, added_from: Option<NaiveDate>) -> Self {
         Indicator {
+            id: name(&spec.id),
+            description: spec.description.into(),
+            kind: spec.kind,
             target: Timeline::new(spec.target_hundredths),
-            spec,
             added_from,
             withdrawn_from: None,
             measurements: Vec::new(),
+        }
+    }
+
+    /// The indicator as defined.
+    pub fn spec(&self) -> IndicatorSpec {
+        IndicatorSpec {
+            id: self.id.to_string(),
+            description: self.description.to_string(),
+            kind: self.kind,
+            target_hundredths: self.target.original,
         }
     }
 
@@ -330,7 +347,7 @@ impl Indicator {
     /// Whether the target in force at `at` is met by the latest measurement: none
     /// for a qualitative indicator or one without a numeric target.
     pub fn met_at(&self, at: NaiveDate) -> Option<bool> {
-        if self.spec.kind == IndicatorKind::Qualitative {
+        if self.kind == IndicatorKind::Qualitative {
             return None;
         }
         let target = (*self.target.at(at))?;
@@ -740,7 +757,7 @@ impl Objective {
                 indicator,
                 revision,
             } => {
-                if self.indicators.iter().any(|i| i.spec.id == indicator.id) {
+                if self.indicators.iter().any(|i| i.id == indicator.id) {
                     return Err(impossible(
                         event,
                         &format!("indicator {} added twice", indicator.id),
@@ -779,7 +796,7 @@ impl Objective {
     ) -> Result<&mut Indicator, ProjectionError> {
         self.indicators
             .iter_mut()
-            .find(|i| i.spec.id == id)
+            .find(|i| i.id == id)
             .ok_or_else(|| impossible(event, &format!("unknown indicator {id}")))
     }
 
@@ -814,7 +831,7 @@ impl Objective {
                 .indicators
                 .iter()
                 .filter(|i| i.added_from.is_none())
-                .map(|i| i.spec.clone())
+                .map(Indicator::spec)
                 .collect(),
             ..self.spec()
         }
@@ -1098,9 +1115,9 @@ impl Objective {
                 .iter()
                 .filter(|i| i.exists_at(at))
                 .map(|i| IndicatorView {
-                    id: i.spec.id.clone(),
-                    description: i.spec.description.clone(),
-                    kind: i.spec.kind,
+                    id: i.id.to_string(),
+                    description: i.description.to_string(),
+                    kind: i.kind,
                     target: i.target.at(at).map(Pct),
                     latest: i.latest_at(at).map(MeasurementView::from),
                     met: i.met_at(at),

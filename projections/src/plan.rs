@@ -213,8 +213,9 @@ pub struct PlanScores {
 pub struct Registry {
     /// Plans by year.
     pub(crate) plans: BTreeMap<i32, Plan>,
-    /// Objectives by key.
-    pub(crate) objectives: ustr::UstrMap<Objective>,
+    /// Objectives by key, each boxed: the map keeps a spare slot for every
+    /// seven it fills, and a slot of the map is a pointer, not an objective.
+    pub(crate) objectives: ustr::UstrMap<Box<Objective>>,
     /// Every token ever issued, revoked ones too, by the hex SHA-256 of its secret.
     pub(crate) tokens: HashMap<String, TokenInfo>,
     /// Web accounts by username.
@@ -283,12 +284,14 @@ impl Registry {
     /// The objective `key`.
     pub fn objective(&self, key: &str) -> Option<&Objective> {
         // A key never interned is no objective's (and a lookup interns nothing).
-        self.objectives.get(&Name::from_existing(key)?)
+        self.objectives
+            .get(&Name::from_existing(key)?)
+            .map(Box::as_ref)
     }
 
     /// Every objective, in no particular order.
     pub fn objectives(&self) -> impl Iterator<Item = &Objective> {
-        self.objectives.values()
+        self.objectives.values().map(Box::as_ref)
     }
 
     /// The active token whose secret hashes to `sha256_hex`.
@@ -383,7 +386,7 @@ impl Registry {
                 Some(o) => o.apply(event, decoded)?,
                 None => {
                     let o = Objective::define(event, decoded)?;
-                    self.objectives.insert(o.key, o);
+                    self.objectives.insert(o.key, Box::new(o));
                 }
             }
         } else if let StreamRef::Plan(year) = stream {

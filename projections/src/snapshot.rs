@@ -30,7 +30,7 @@ use crate::{Objective, Registry};
 /// What the fold keeps; raise it whenever the fold changes. Both snapshot
 /// numbers below carry it, so a change of the fold discards snapshots of
 /// either kind.
-pub const FOLD: u32 = 2;
+pub const FOLD: u32 = 3;
 
 /// The layout of the encoded [`Registry`]: [`FOLD`], and 4 for this encoding
 /// (positional objectives, names once per part, the notes' and measurements'
@@ -75,7 +75,7 @@ pub fn encode(registry: &Registry) -> Result<Vec<u8>, SnapshotError> {
         last_seq: registry.last_seq,
         texts: registry.texts,
     };
-    let objectives: Vec<&Objective> = registry.objectives.values().collect();
+    let objectives: Vec<&Objective> = registry.objectives().collect();
     let per_chunk = objectives.len().div_ceil(CHUNKS).max(1);
     let chunks: Vec<&[&Objective]> = objectives.chunks(per_chunk).collect();
     let encoded = in_parallel(&chunks, |chunk| encode_chunk(chunk))?;
@@ -187,7 +187,9 @@ fn assemble(
         .objectives
         .reserve(chunks.iter().map(Vec::len).sum());
     for objective in chunks.into_iter().flatten() {
-        registry.objectives.insert(objective.key, objective);
+        registry
+            .objectives
+            .insert(objective.key, Box::new(objective));
     }
     Ok(registry)
 }

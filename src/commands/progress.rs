@@ -292,7 +292,7 @@ pub fn measure(
     let Some(indicator) = objective
         .indicators()
         .iter()
-        .find(|i| i.spec.id == m.indicator && i.withdrawn_from.is_none())
+        .find(|i| i.id == m.indicator && i.withdrawn_from.is_none())
     else {
         return Err(DomainError::UnknownIndicator {
             key: objective.key().to_string(),
@@ -306,7 +306,7 @@ pub fn measure(
         limits::NOTE_CHARS,
     ));
     let text = clean(m.text.clone());
-    if indicator.spec.kind == IndicatorKind::Qualitative {
+    if indicator.kind == IndicatorKind::Qualitative {
         if text.is_none() {
             problems.push(FieldError::new(
                 "text",

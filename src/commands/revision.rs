@@ -358,7 +358,7 @@ fn active_indicator<'o>(
     errors: &mut Vec<FieldError>,
 ) -> Option<&'o Indicator> {
     let key = objective.key();
-    match objective.indicators().iter().find(|i| i.spec.id == id) {
+    match objective.indicators().iter().find(|i| i.id == id) {
         None => {
             errors.push(FieldError::new(
                 format!("{path}.indicator"),
@@ -559,11 +559,7 @@ fn change_event(
         }
         RevisionChange::AddIndicator { indicator, .. } => {
             let before = errors.len();
-            if objective
-                .indicators()
-                .iter()
-                .any(|i| i.spec.id == indicator.id)
-            {
+            if objective.indicators().iter().any(|i| i.id == indicator.id) {
                 errors.push(FieldError::new(
                     format!("{path}.indicator.id"),
                     format!("l'obiettivo {key} ha già un indicatore {}", indicator.id),

@@ -561,9 +561,9 @@ fn objective_page(
         .indicators()
         .iter()
         .map(|i| IndicatorRow {
-            id: i.spec.id.clone(),
-            description: i.spec.description.clone(),
-            kind: match serde_json::to_value(i.spec.kind)
+            id: i.id.to_string(),
+            description: i.description.to_string(),
+            kind: match serde_json::to_value(i.kind)
                 .ok()
                 .and_then(|k| k.as_str().map(str::to_string))
                 .as_deref()
@@ -574,14 +574,14 @@ fn objective_page(
                 other => other.unwrap_or_default().to_string(),
             },
             target: i
-                .spec
-                .target_hundredths
+                .target
+                .original
                 .map(italian::pct)
                 .unwrap_or_else(|| "—".into()),
             latest: v
                 .indicators
                 .iter()
-                .find(|x| x.id == i.spec.id)
+                .find(|x| x.id == i.id)
                 .and_then(|x| x.latest.as_ref())
                 .map(|m| {
                     format!(

@@ -415,7 +415,7 @@ fn revision_change(world: &World, keys: &[String], change: &Change) -> RevisionC
 /// The id of an objective's `index`-th indicator, or one it does not have.
 fn indicator_id(world: &World, key: &str, index: usize) -> String {
     objective(world, key)
-        .and_then(|o| o.indicators().get(index).map(|i| i.spec.id.clone()))
+        .and_then(|o| o.indicators().get(index).map(|i| i.id.to_string()))
         .unwrap_or_else(|| "sconosciuto".into())
 }
 
@@ -548,12 +548,12 @@ fn command(
             let id = o
                 .indicators()
                 .get(*indicator)
-                .map_or("sconosciuto".to_string(), |i| i.spec.id.clone());
+                .map_or("sconosciuto".to_string(), |i| i.id.to_string());
             let who = manager_of(&key);
             let qualitative = o
                 .indicators()
                 .get(*indicator)
-                .is_some_and(|i| i.spec.kind == IndicatorKind::Qualitative);
+                .is_some_and(|i| i.kind == IndicatorKind::Qualitative);
             (
                 key,
                 ObjectiveCommand::RecordMeasurement(traguardo::commands::Measurement {

@@ -719,7 +719,7 @@ async fn the_revision_form_adds_a_phase_renames_and_retargets_and_shows_problems
     let indicator = objective("2022-2250-A")
         .indicators()
         .first()
-        .map(|i| i.spec.id.clone())
+        .map(|i| i.id.to_string())
         .expect("an indicator");
     let before = site.app.store().head().expect("a head").seq;
     // A new phase without a weight, and a title left empty: each problem is
