@@ -243,12 +243,10 @@ impl Notes {
 
     /// Adds `note` after the others; its index.
     pub(crate) fn push(&mut self, note: NewNote<'_>) -> usize {
-        let before = self.0.as_bytes();
-        let mut bytes = Vec::with_capacity(before.len() + FIXED + 64);
-        bytes.extend_from_slice(before);
         let index = self.len();
+        let mut bytes = Vec::with_capacity(FIXED + 64);
         write(&mut bytes, &note);
-        self.0 = Bytes::new(&bytes);
+        self.0.extend(&bytes);
         index
     }
 

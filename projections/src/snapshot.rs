@@ -146,11 +146,13 @@ fn decode_jobs(
 }
 
 /// A part of the layout, decoded.
+#[allow(clippy::vec_box)] // on purpose: see `Objectives`
 enum Part {
     /// The first: the registry without its objectives.
     Rest(Registry),
-    /// Any other: a chunk of objectives.
-    Objectives(Vec<Objective>),
+    /// Any other: a chunk of objectives, each decoded into its own box (as
+    /// the registry keeps them: no array of whole objectives to free after).
+    Objectives(Vec<Box<Objective>>),
 }
 
 fn decode_part(index: usize, bytes: &[u8]) -> Result<Part, SnapshotError> {
@@ -187,9 +189,7 @@ fn assemble(
         .objectives
         .reserve(chunks.iter().map(Vec::len).sum());
     for objective in chunks.into_iter().flatten() {
-        registry
-            .objectives
-            .insert(objective.key, Box::new(objective));
+        registry.objectives.insert(objective.key, objective);
     }
     Ok(registry)
 }
@@ -300,7 +300,8 @@ fn encode_chunk(objectives: &[&Objective]) -> Result<Vec<u8>, SnapshotError> {
 }
 
 /// The objectives of a chunk of [`encode_chunk`].
-fn decode_chunk(bytes: &[u8]) -> Result<Vec<Objective>, SnapshotError> {
+#[allow(clippy::vec_box)] // as the registry keeps them: see `Part::Objectives`
+fn decode_chunk(bytes: &[u8]) -> Result<Vec<Box<Objective>>, SnapshotError> {
     let failed = |e: rmp_serde::decode::Error| SnapshotError::Decode(e.to_string());
     let mut read = rmp_serde::Deserializer::from_read_ref(bytes);
     let names: Vec<&str> = serde::Deserialize::deserialize(&mut read).map_err(failed)?;

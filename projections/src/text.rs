@@ -148,6 +148,35 @@ impl Bytes {
         Bytes::keep(bytes).unwrap_or_else(|| Bytes::owned(bytes.into()))
     }
 
+    /// Appends `more`: in place when these bytes are the last this thread
+    /// wrote to the file and its block has room for `more` (as a phase's notes
+    /// usually are when its next note comes: a replay writes an objective's
+    /// events one after the other), else by copying both where the thread
+    /// keeps texts. Whoever holds a clone of the bytes before keeps reading
+    /// them as they were: bytes written to the file never change.
+    pub(crate) fn extend(&mut self, more: &[u8]) {
+        let len = self.as_bytes().len();
+        if more.is_empty() {
+            return;
+        }
+        let in_place = self.is_on_disk()
+            && len > 0
+            && len + more.len() <= MAX_LEN
+            && kept_on_disk()
+            && FILE
+                .get()
+                .and_then(Option::as_ref)
+                .is_some_and(|file| file.extend(self.ptr, len, more));
+        if in_place {
+            self.len += more.len();
+            return;
+        }
+        let mut bytes = Vec::with_capacity(len + more.len());
+        bytes.extend_from_slice(self.as_bytes());
+        bytes.extend_from_slice(more);
+        *self = Bytes::new(&bytes);
+    }
+
     /// Whether the bytes are in the file (not on the heap).
     pub(crate) fn is_on_disk(&self) -> bool {
         self.len & OWNED == 0
@@ -341,6 +370,41 @@ impl TextFile {
         NonNull::new(start)
     }
 
+    /// Writes `more` right after the `len` bytes at `start`, when they end
+    /// where this thread's block of the file is next written and the block
+    /// has room: whether it did.
+    fn extend(&self, start: NonNull<u8>, len: usize, more: &[u8]) -> bool {
+        let base = self.map.as_mut_ptr() as usize;
+        let Some(offset) = (start.as_ptr() as usize).checked_sub(base) else {
+            return false;
+        };
+        let ends_at = (offset + len) as u64;
+        let extra = more.len() as u64;
+        SPACE.with(|space| {
+            let (next, end) = space.get();
+            if next != ends_at || end - next < extra {
+                return false;
+            }
+            let Ok(at) = usize::try_from(next) else {
+                return false;
+            };
+            // SAFETY: `[next, next + extra)` lies in this thread's block,
+            // claimed for it alone and not handed out yet (`keep` hands out
+            // from `next` on), so nothing else reads or writes it; the bytes
+            // before it are not written.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    more.as_ptr(),
+                    self.map.as_mut_ptr().add(at),
+                    more.len(),
+                );
+            }
+            space.set((next + extra, end));
+            WRITTEN.fetch_add(extra, Ordering::Relaxed);
+            true
+        })
+    }
+
     /// `size` bytes of the file for one thread, allocated first.
     fn claim(&self, size: u64) -> Option<u64> {
         let mut space = self.space.lock().unwrap_or_else(PoisonError::into_inner);
@@ -469,6 +533,38 @@ mod tests {
         let clone = kept[7].clone();
         assert!(clone.is_on_disk());
         assert_eq!(clone.as_str().as_ptr(), kept[7].as_str().as_ptr());
+    }
+
+    #[test]
+    fn the_last_bytes_a_thread_wrote_are_extended_in_place_others_are_copied() {
+        on_disk(|| {
+            let mut last = Bytes::new(b"prima nota");
+            let start = last.as_bytes().as_ptr();
+            let before = last.clone();
+            last.extend(b"; seconda");
+            assert!(last.is_on_disk());
+            assert_eq!(last.as_bytes(), b"prima nota; seconda");
+            assert_eq!(last.as_bytes().as_ptr(), start, "extended where it was");
+            assert_eq!(before.as_bytes(), b"prima nota", "a clone reads as before");
+
+            // Once the thread wrote something else, it is copied.
+            let other = Text::from("altro testo");
+            last.extend(b"; terza");
+            assert_eq!(last.as_bytes(), b"prima nota; seconda; terza");
+            assert_ne!(last.as_bytes().as_ptr(), start);
+            assert!(last.is_on_disk());
+            assert_eq!(other.as_str(), "altro testo");
+            assert_eq!(before.as_bytes(), b"prima nota");
+        });
+        // On the heap, the bytes are copied there.
+        let mut heap = Bytes::new(b"a");
+        heap.extend(b"b");
+        heap.extend(b"");
+        assert!(!heap.is_on_disk());
+        assert_eq!(heap.as_bytes(), b"ab");
+        let mut empty = Bytes::new(b"");
+        empty.extend(b"c");
+        assert_eq!(empty.as_bytes(), b"c");
     }
 
     #[test]
