@@ -211,9 +211,16 @@ const ACTOR_ID: usize = ROLE + size_of::<Name>();
 const FIXED: usize = ACTOR_ID + size_of::<Name>();
 
 impl Notes {
-    /// How many.
+    /// How many: counted by skipping over each note, without reading it.
     pub fn len(&self) -> usize {
-        self.iter().count()
+        let mut reader = Reader {
+            bytes: self.0.as_bytes(),
+        };
+        let mut count = 0;
+        while reader.skip().is_some() {
+            count += 1;
+        }
+        count
     }
 
     /// Whether there is none.
@@ -359,6 +366,25 @@ impl<'a> Reader<'a> {
             }
         }
         None
+    }
+
+    fn skip_text(&mut self) -> Option<()> {
+        let len = self.len()?;
+        self.take(len).map(drop)
+    }
+
+    /// Moves past the next note without reading it: `None` at the end.
+    fn skip(&mut self) -> Option<()> {
+        let flags = self.take(FIXED)?[1];
+        let count = self.len()?;
+        let texts = usize::from(flags & HAS_TEXT != 0)
+            + count
+            + if flags & HAS_BACKFILL != 0 { 2 } else { 0 }
+            + usize::from(flags & HAS_ON_BEHALF != 0);
+        for _ in 0..texts {
+            self.skip_text()?;
+        }
+        Some(())
     }
 
     fn text(&mut self) -> Option<&'a str> {

@@ -171,10 +171,31 @@ impl Bytes {
             self.len += more.len();
             return;
         }
+        if !self.is_on_disk() && !kept_on_disk() {
+            // On the heap, and staying there: grown where the allocator can.
+            let owned = std::mem::replace(self, Bytes::owned(Box::default()));
+            let mut bytes = owned.into_vec();
+            bytes.extend_from_slice(more);
+            *self = Bytes::owned(bytes.into_boxed_slice());
+            return;
+        }
         let mut bytes = Vec::with_capacity(len + more.len());
         bytes.extend_from_slice(self.as_bytes());
         bytes.extend_from_slice(more);
         *self = Bytes::new(&bytes);
+    }
+
+    /// The bytes as a vector: an owned allocation without a copy.
+    fn into_vec(self) -> Vec<u8> {
+        if self.is_on_disk() {
+            return self.as_bytes().to_vec();
+        }
+        let this = std::mem::ManuallyDrop::new(self);
+        let bytes = std::ptr::slice_from_raw_parts_mut(this.ptr.as_ptr(), this.len & !OWNED);
+        // SAFETY: the bytes are owned: `ptr` and the length are those
+        // `Bytes::owned` took from a `Box<[u8]>` it leaked, and `this` is
+        // never dropped, so the box has one owner again.
+        unsafe { Box::from_raw(bytes) }.into_vec()
     }
 
     /// Whether the bytes are in the file (not on the heap).
