@@ -15,6 +15,8 @@
 //!   validation…, each with the events that raise it.
 //! - [`italian`]: the one Italian formatter (dates, percentages, statuses, roles).
 //! - [`name`]: interned names and boxed texts, how the read model keeps strings.
+//! - [`text`] and [`notes`]: the live read model's texts, and each phase's
+//!   notes packed into bytes, kept in a file mapped into memory.
 //! - [`snapshot`]: the registry as bytes for snapshots, and the [`snapshot::FOLD`]
 //!   number that a change of the fold must raise.
 //! - [`error`]: the one error type: an event that cannot be folded.
