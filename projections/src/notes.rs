@@ -52,11 +52,16 @@ pub(crate) struct NewNote<'a> {
 /// A note of a phase, read from its bytes: a justification the manager gave,
 /// with who and when. The Nucleo decides a *sterilizzazione* on these, and the
 /// Relazione explains every *scostamento* with them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Serialised as the snapshots hold it: the fields of the structure the notes
+/// were before they were packed, in its order (the API answers a
+/// [`NoteView`](crate::objective::NoteView)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Note<'a> {
     /// What it records.
     pub kind: NoteKind,
     /// The valid date of the fact (none for a retraction).
+    #[serde(with = "crate::name::days::opt")]
     pub on: Option<NaiveDate>,
     /// The note, or the reason of a retraction.
     pub text: Option<&'a str>,
@@ -68,6 +73,7 @@ pub struct Note<'a> {
     pub recorded: Recorded,
     /// The stable identity of who recorded it: the event's `actor_id`, else the
     /// identity of its display name.
+    #[serde(with = "crate::name::packed")]
     pub actor_id: Name,
 }
 
@@ -519,23 +525,7 @@ impl fmt::Debug for Notes {
     }
 }
 
-/// A note as the snapshots and the registry's serialised form hold it: the
-/// fields of the structure the notes were before they were packed, in its
-/// order, so that the snapshots' format did not change.
-#[derive(Serialize)]
-struct NoteOut<'a> {
-    kind: NoteKind,
-    #[serde(with = "crate::name::days::opt")]
-    on: Option<NaiveDate>,
-    text: Option<&'a str>,
-    evidence: Evidence<'a>,
-    backfill: Option<BackfillRef<'a>>,
-    recorded: Recorded,
-    #[serde(with = "crate::name::packed")]
-    actor_id: Name,
-}
-
-/// [`NoteOut`], read back.
+/// A [`Note`] as serialised, read back.
 #[derive(Deserialize)]
 struct NoteIn {
     kind: NoteKind,
@@ -551,15 +541,7 @@ struct NoteIn {
 
 impl Serialize for Notes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter().map(|n| NoteOut {
-            kind: n.kind,
-            on: n.on,
-            text: n.text,
-            evidence: n.evidence,
-            backfill: n.backfill,
-            recorded: n.recorded,
-            actor_id: n.actor_id,
-        }))
+        s.collect_seq(self.iter())
     }
 }
 
