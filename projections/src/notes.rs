@@ -243,9 +243,16 @@ impl Notes {
         }
     }
 
-    /// The note at `index` (0 is the oldest).
+    /// The note at `index` (0 is the oldest): the notes before it are
+    /// skipped over, not read.
     pub fn get(&self, index: usize) -> Option<Note<'_>> {
-        self.iter().nth(index)
+        let mut reader = Reader {
+            bytes: self.0.as_bytes(),
+        };
+        for _ in 0..index {
+            reader.skip()?;
+        }
+        reader.note()
     }
 
     /// Whether the notes are in the texts' file (not on the heap): empty
@@ -655,7 +662,9 @@ mod tests {
         assert_eq!(read[2].text, Some(""));
         assert_eq!(read[2].recorded.seq, u64::MAX);
         assert_eq!(read[2].backfill.unwrap().on_behalf_of, None);
+        // Reached by skipping over the notes before, whatever they hold.
         assert_eq!(notes.get(1), Some(read[1]));
+        assert_eq!(notes.get(2), Some(read[2]));
         assert_eq!(notes.get(3), None);
     }
 
