@@ -10,7 +10,8 @@
 //! keeps texts ([`crate::text::on_disk`]): in the texts' file for the live read
 //! model, on the heap for every other fold. A phase holds two words for them.
 //! A read decodes them in place ([`Note`] borrows its texts from the bytes);
-//! a new note writes the phase's notes again with it appended.
+//! a new note is appended to them ([`crate::text`]'s `Bytes::extend`: in place
+//! when they are the last bytes the thread wrote, else by copying them).
 //!
 //! A note's bytes, little-endian: kind (1), flags (1: date, text, backfill,
 //! on behalf of), two zero bytes, the date as days from the year 1 (4), the
@@ -26,7 +27,6 @@ use std::fmt;
 use std::mem::size_of;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use traguardo_events::model::Backfill;
 
@@ -139,11 +139,7 @@ impl fmt::Debug for Evidence<'_> {
 
 impl Serialize for Evidence<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.count))?;
-        for reference in self.iter() {
-            seq.serialize_element(reference)?;
-        }
-        seq.end()
+        s.collect_seq(self.iter())
     }
 }
 
@@ -269,15 +265,6 @@ impl Notes {
         self.0.extend(&bytes);
         index
     }
-
-    /// Notes of `notes`, written at once.
-    fn of(notes: &[NewNote<'_>]) -> Notes {
-        let mut bytes = Vec::new();
-        for note in notes {
-            write(&mut bytes, note);
-        }
-        Notes(Bytes::new(&bytes))
-    }
 }
 
 /// Appends `note`'s bytes: the only writer of a note's bytes, which
@@ -357,6 +344,7 @@ fn write_text(bytes: &mut Vec<u8>, text: &str) {
 }
 
 /// Reads notes' bytes from the front.
+#[derive(Clone)]
 struct Reader<'a> {
     bytes: &'a [u8],
 }
@@ -449,7 +437,7 @@ impl<'a> Reader<'a> {
         };
         let evidence_start = self.bytes;
         for _ in 0..count {
-            self.text()?;
+            self.skip_text()?;
         }
         let evidence = Evidence {
             count,
@@ -488,12 +476,6 @@ fn array<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
 #[derive(Clone)]
 pub struct NotesIter<'a> {
     reader: Reader<'a>,
-}
-
-impl Clone for Reader<'_> {
-    fn clone(&self) -> Self {
-        Reader { bytes: self.bytes }
-    }
 }
 
 impl<'a> Iterator for NotesIter<'a> {
@@ -552,22 +534,25 @@ impl Serialize for Notes {
     }
 }
 
+/// Written at once: one run of bytes for all the notes read.
 impl<'de> Deserialize<'de> for Notes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let read = Vec::<NoteIn>::deserialize(d)?;
-        let notes: Vec<NewNote<'_>> = read
-            .iter()
-            .map(|n| NewNote {
-                kind: n.kind,
-                on: n.on,
-                text: n.text.as_deref(),
-                evidence: &n.evidence,
-                backfill: n.backfill.as_ref(),
-                recorded: n.recorded,
-                actor_id: n.actor_id,
-            })
-            .collect();
-        Ok(Notes::of(&notes))
+        let mut bytes = Vec::new();
+        for n in Vec::<NoteIn>::deserialize(d)? {
+            write(
+                &mut bytes,
+                &NewNote {
+                    kind: n.kind,
+                    on: n.on,
+                    text: n.text.as_deref(),
+                    evidence: &n.evidence,
+                    backfill: n.backfill.as_ref(),
+                    recorded: n.recorded,
+                    actor_id: n.actor_id,
+                },
+            );
+        }
+        Ok(Notes(Bytes::new(&bytes)))
     }
 }
 

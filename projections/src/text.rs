@@ -160,7 +160,6 @@ impl Bytes {
             return;
         }
         let in_place = self.is_on_disk()
-            && len > 0
             && len + more.len() <= MAX_LEN
             && kept_on_disk()
             && FILE
@@ -171,21 +170,15 @@ impl Bytes {
             self.len += more.len();
             return;
         }
-        if !self.is_on_disk() && !kept_on_disk() {
-            // On the heap, and staying there: grown where the allocator can.
-            let owned = std::mem::replace(self, Bytes::owned(Box::default()));
-            let mut bytes = owned.into_vec();
-            bytes.extend_from_slice(more);
-            *self = Bytes::owned(bytes.into_boxed_slice());
-            return;
-        }
-        let mut bytes = Vec::with_capacity(len + more.len());
-        bytes.extend_from_slice(self.as_bytes());
+        // Bytes of the heap grow where the allocator can; bytes of the file
+        // are copied out first.
+        let mut bytes = std::mem::replace(self, Bytes::owned(Box::default())).into_vec();
         bytes.extend_from_slice(more);
-        *self = Bytes::new(&bytes);
+        *self = Bytes::keep(&bytes).unwrap_or_else(|| Bytes::owned(bytes.into_boxed_slice()));
     }
 
-    /// The bytes as a vector: an owned allocation without a copy.
+    /// The bytes as a vector: an owned allocation without a copy, the file's
+    /// copied.
     fn into_vec(self) -> Vec<u8> {
         if self.is_on_disk() {
             return self.as_bytes().to_vec();
