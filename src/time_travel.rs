@@ -22,8 +22,10 @@
 //! or before `N` is looked up: when a cached stretch reaches its version, only
 //! the versions after that stretch's last are read (the last is read again and
 //! must be the one cached: same seq and hash); else a new stretch starts at the
-//! snapshot. Either way a miss reads at most the versions between a snapshot
-//! and `N`, not the stream from version 1.
+//! snapshot. Either way a miss reads the versions between a snapshot and `N`,
+//! and on to the next multiple of [`CHECKPOINT_EVERY`] (where the next snapshot
+//! starts), not the stream from version 1: the next reads of that stretch are
+//! answered from memory.
 //!
 //! A stream snapshot is never trusted blindly: its schema number must be
 //! [`OBJECTIVE_SCHEMA`], and the stream is read from the snapshot's own version
@@ -187,6 +189,37 @@ struct Fresh {
     data_len: usize,
 }
 
+/// Reads on after `fresh`, the events of `stream` from version `from` through
+/// seq `cut` (a seq known committed, at most `head`), to the next version that
+/// is a multiple of [`CHECKPOINT_EVERY`]: a cached stretch then ends where the
+/// next stream snapshot starts, and the reads that fall between the cut and
+/// there later are answered from memory, instead of each missing and reading
+/// the few rows after the stretch. At most `CHECKPOINT_EVERY` rows more.
+/// Returns the seq through which `fresh` then holds every event of the stream:
+/// the last one's when the interval is full (later events may follow), else
+/// `head` (every event at or before it is visible to the read, and the stream
+/// has none after the last read).
+fn read_to_checkpoint(
+    store: &dyn Store,
+    stream: &str,
+    fresh: &mut Vec<Fresh>,
+    from: u64,
+    cut: u64,
+    head: u64,
+) -> Result<u64, AppError> {
+    let last = fresh
+        .last()
+        .map_or(from.saturating_sub(1), |f| f.event.version);
+    let next = (last / CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY;
+    let more = read_fresh(store, stream, last + 1, Until::Version(next))?;
+    let full = more
+        .last()
+        .filter(|f| f.event.version == next)
+        .map(|f| f.event.seq);
+    fresh.extend(more);
+    Ok(full.unwrap_or(head).max(cut))
+}
+
 /// The events of `stream` from version `from` on, up to `until`, decoded.
 fn read_fresh(
     store: &dyn Store,
@@ -272,7 +305,7 @@ impl History {
             let size = estimated_bytes(&event, data_len);
             last = Some(Mark::of(&event));
             event.hash = String::new();
-            fold(&mut folded, &event.envelope(), decoded.clone())?;
+            fold(&mut folded, &event.envelope(), &decoded)?;
             bytes += size;
             state_bytes += size;
             if event.version.is_multiple_of(CHECKPOINT_EVERY) {
@@ -304,12 +337,12 @@ impl History {
         let base = self.base();
         let start = usize::try_from(from.saturating_sub(base)).unwrap_or(usize::MAX);
         let end = usize::try_from(version.saturating_sub(base)).unwrap_or(usize::MAX);
-        for cached in self.events.get(start..end).unwrap_or_default() {
-            fold(
-                &mut objective,
-                &cached.event.envelope(),
-                cached.decoded.clone(),
-            )?;
+        let events = self.events.get(start..end).unwrap_or_default();
+        if let Some(o) = objective.as_mut() {
+            o.reserve_for(events.iter().map(|c| &c.decoded));
+        }
+        for cached in events {
+            fold(&mut objective, &cached.event.envelope(), &cached.decoded)?;
         }
         Ok(objective)
     }
@@ -368,10 +401,10 @@ impl History {
 fn fold(
     objective: &mut Option<Objective>,
     event: &EventRef<'_>,
-    decoded: ObjectiveEvent,
+    decoded: &ObjectiveEvent,
 ) -> Result<(), AppError> {
     match objective.as_mut() {
-        None => *objective = Some(Objective::define(event, decoded)?),
+        None => *objective = Some(Objective::define(event, decoded.clone())?),
         Some(o) => o.apply(event, decoded)?,
     }
     Ok(())
@@ -480,7 +513,8 @@ impl TimeTravelCache {
                     break h;
                 }
                 let from = h.last_version().max(1);
-                let fresh = read_fresh(store, &name, from, Until::Seq(cut))?;
+                let mut fresh = read_fresh(store, &name, from, Until::Seq(cut))?;
+                let complete = read_to_checkpoint(store, &name, &mut fresh, from, cut, head)?;
                 let continues = match (&h.last, fresh.first().map(|f| &f.event)) {
                     (None, _) => true,
                     (Some(l), Some(first)) => first.seq == l.seq && first.hash == l.hash,
@@ -488,7 +522,7 @@ impl TimeTravelCache {
                 };
                 let skip = usize::from(h.last.is_some());
                 let extended = if continues {
-                    h.extend(fresh.into_iter().skip(skip).collect(), cut)?
+                    h.extend(fresh.into_iter().skip(skip).collect(), complete)?
                 } else {
                     None
                 };
@@ -501,10 +535,12 @@ impl TimeTravelCache {
                 stream = Stream::default();
                 continue;
             }
-            let Some(read) = self.read(store, &name, snapshot.take(), Until::Seq(cut))? else {
+            let Some(mut read) = self.read(store, &name, snapshot.take(), Until::Seq(cut))? else {
                 continue;
             };
-            let Some(built) = History::build(floored(read.floor), read.events, cut)? else {
+            let from = read.floor.as_ref().map_or(1, |(e, _, _)| e.version + 1);
+            let complete = read_to_checkpoint(store, &name, &mut read.events, from, cut, head)?;
+            let Some(built) = History::build(floored(read.floor), read.events, complete)? else {
                 return Err(AppError::Internal(format!(
                     "the stream {name} read from the store does not follow on"
                 )));
@@ -549,8 +585,11 @@ impl TimeTravelCache {
             }
         };
         let mut objective = read.floor.map(|(_, state, _)| state);
+        if let Some(o) = objective.as_mut() {
+            o.reserve_for(read.events.iter().map(|f| &f.decoded));
+        }
         for fresh in read.events {
-            fold(&mut objective, &fresh.event.envelope(), fresh.decoded)?;
+            fold(&mut objective, &fresh.event.envelope(), &fresh.decoded)?;
         }
         Ok(objective)
     }

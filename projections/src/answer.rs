@@ -40,6 +40,19 @@ impl Objective {
     }
 }
 
+impl Answer<'_> {
+    /// About how many bytes the answer takes, to size the buffer it is written
+    /// into: each phase a few hundred, and each event at most one note,
+    /// measurement or validation of a few hundred more. A wrong guess costs
+    /// a reallocation, never a wrong answer.
+    #[must_use]
+    pub fn size_hint(&self) -> usize {
+        let o = self.objective;
+        let guess = 1024 + 400 * o.phases.len() + 256 * usize::try_from(o.version).unwrap_or(0);
+        guess.min(1 << 20)
+    }
+}
+
 impl Serialize for Answer<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (o, at) = (self.objective, self.at);

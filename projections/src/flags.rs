@@ -611,7 +611,7 @@ pub fn red_flags(
                 .entry((r.id, key.clone()))
                 .or_insert_with(|| state.clone());
         }
-        state.apply(&event.envelope(), decoded)?;
+        state.apply(&event.envelope(), &decoded)?;
         if let Some(r) = revision {
             if revision_end.get(&(r.id, key.clone())) == Some(&event.seq) {
                 let before = snapshots.remove(&(r.id, key.clone()));

@@ -465,7 +465,7 @@ impl Objective {
             let event = event.envelope();
             match objective.as_mut() {
                 None => objective = Some(Objective::define(&event, decoded)?),
-                Some(o) => o.apply(&event, decoded)?,
+                Some(o) => o.apply(&event, &decoded)?,
             }
         }
         Ok(objective)
@@ -548,7 +548,7 @@ impl Objective {
     pub fn apply(
         &mut self,
         event: &EventRef<'_>,
-        decoded: ObjectiveEvent,
+        decoded: &ObjectiveEvent,
     ) -> Result<(), ProjectionError> {
         let seq = event.seq;
         // Anything recorded about the objective but a validation makes the
@@ -574,10 +574,10 @@ impl Objective {
                 backfill,
             } => {
                 let recorded = Recorded::of(event);
-                let phase = self.phase_mut(event, phase)?;
+                let phase = self.phase_mut(event, *phase)?;
                 phase.started = phase.push_note(NewNote {
                     kind: NoteKind::Start,
-                    on: Some(on),
+                    on: Some(*on),
                     text: note.as_deref(),
                     evidence: &[],
                     backfill: backfill.as_ref(),
@@ -594,14 +594,16 @@ impl Objective {
                 actor_id,
             } => {
                 let recorded = Recorded::of(event);
-                let phase = self.phase_mut(event, phase)?;
+                let phase = self.phase_mut(event, *phase)?;
                 phase.completed = phase.push_note(NewNote {
                     kind: NoteKind::Completion,
-                    on: Some(on),
+                    on: Some(*on),
                     text: note.as_deref(),
-                    evidence: &evidence,
+                    evidence,
                     backfill: backfill.as_ref(),
-                    actor_id: actor_id.map_or_else(|| actor_id_of(recorded.actor), |id| name(&id)),
+                    actor_id: actor_id
+                        .as_deref()
+                        .map_or_else(|| actor_id_of(recorded.actor), name),
                     recorded,
                 });
             }
@@ -612,11 +614,11 @@ impl Objective {
                 backfill,
             } => {
                 let recorded = Recorded::of(event);
-                let phase = self.phase_mut(event, phase)?;
+                let phase = self.phase_mut(event, *phase)?;
                 phase.push_note(NewNote {
                     kind: NoteKind::Retraction,
                     on: None,
-                    text: Some(&reason),
+                    text: Some(reason),
                     evidence: &[],
                     backfill: backfill.as_ref(),
                     actor_id: actor_id_of(recorded.actor),
@@ -626,7 +628,7 @@ impl Objective {
                 phase.reopened_from = Some(
                     phase
                         .reopened_from
-                        .map_or(completed_on, |d| d.min(completed_on)),
+                        .map_or(*completed_on, |d| d.min(*completed_on)),
                 );
             }
             ObjectiveEvent::DeadlineRevised {
@@ -637,18 +639,18 @@ impl Objective {
             } => {
                 let from = revision.in_force_from;
                 match phase {
-                    Some(n) => self.phase_mut(event, n)?.deadline.change(from, to, seq),
-                    None => self.final_deadline.change(from, to, seq),
+                    Some(n) => self.phase_mut(event, *n)?.deadline.change(from, *to, seq),
+                    None => self.final_deadline.change(from, *to, seq),
                 }
-                self.revised(&revision, seq);
+                self.revised(revision, seq);
             }
             ObjectiveEvent::WeightsRevised { to, revision, .. } => {
                 for (n, weight) in to {
-                    self.phase_mut(event, n)?
+                    self.phase_mut(event, *n)?
                         .weight
-                        .change(revision.in_force_from, weight, seq);
+                        .change(revision.in_force_from, *weight, seq);
                 }
-                self.revised(&revision, seq);
+                self.revised(revision, seq);
             }
             ObjectiveEvent::PhaseAdded { phase, revision } => {
                 if self.phases.iter().any(|p| p.number == phase.number) {
@@ -658,17 +660,17 @@ impl Objective {
                     ));
                 }
                 self.phases
-                    .push(Phase::new(phase, Some(revision.in_force_from)));
+                    .push(Phase::new(phase.clone(), Some(revision.in_force_from)));
                 self.phases.sort_by_key(|p| p.number);
-                self.revised(&revision, seq);
+                self.revised(revision, seq);
             }
             ObjectiveEvent::PhaseWithdrawn { phase, revision } => {
-                self.phase_mut(event, phase)?.withdrawn_from = Some(revision.in_force_from);
-                self.revised(&revision, seq);
+                self.phase_mut(event, *phase)?.withdrawn_from = Some(revision.in_force_from);
+                self.revised(revision, seq);
             }
             ObjectiveEvent::ObjectiveWithdrawn { revision } => {
-                self.revised(&revision, seq);
-                self.withdrawn = Some(Box::new(revision));
+                self.revised(revision, seq);
+                self.withdrawn = Some(Box::new(revision.clone()));
             }
             ObjectiveEvent::IndicatorMeasured {
                 indicator,
@@ -680,21 +682,21 @@ impl Objective {
                 note,
                 backfill,
             } => {
-                let value = value_hundredths.or(match (numerator, denominator) {
+                let value = value_hundredths.or(match (*numerator, *denominator) {
                     (Some(n), Some(d)) => Hundredths::percent_of(n, d),
                     _ => None,
                 });
-                let target = self.indicator_mut(event, &indicator)?;
+                let target = self.indicator_mut(event, indicator)?;
                 push_exact(
                     &mut target.measurements,
                     Measurement {
-                        on,
+                        on: *on,
                         value,
-                        numerator,
-                        denominator,
-                        text: text.map(Into::into),
-                        note: note.map(Into::into),
-                        backfill: backfill.map(Box::new),
+                        numerator: *numerator,
+                        denominator: *denominator,
+                        text: text.as_deref().map(Into::into),
+                        note: note.as_deref().map(Into::into),
+                        backfill: backfill.clone().map(Box::new),
                         recorded: Recorded::of(event),
                     },
                 );
@@ -709,23 +711,24 @@ impl Objective {
             } => push_exact(
                 &mut self.validations,
                 Validation {
-                    stage,
-                    outcome,
-                    unverified_phases,
-                    neutralised_phases,
-                    note,
-                    reference,
+                    stage: *stage,
+                    outcome: *outcome,
+                    unverified_phases: unverified_phases.clone(),
+                    neutralised_phases: neutralised_phases.clone(),
+                    note: note.clone(),
+                    reference: reference.clone(),
                     stale_from: None,
                     recorded: Recorded::of(event),
                 },
             ),
             ObjectiveEvent::ManagerChanged { to, revision, .. } => {
-                self.manager.change(revision.in_force_from, name(&to), seq);
-                self.revised(&revision, seq);
+                self.manager.change(revision.in_force_from, name(to), seq);
+                self.revised(revision, seq);
             }
             ObjectiveEvent::TitleChanged { to, revision, .. } => {
-                self.title.change(revision.in_force_from, to.into(), seq);
-                self.revised(&revision, seq);
+                self.title
+                    .change(revision.in_force_from, to.as_str().into(), seq);
+                self.revised(revision, seq);
             }
             ObjectiveEvent::PhaseDescriptionChanged {
                 phase,
@@ -733,12 +736,12 @@ impl Objective {
                 revision,
                 ..
             } => {
-                self.phase_mut(event, phase)?.description.change(
+                self.phase_mut(event, *phase)?.description.change(
                     revision.in_force_from,
-                    to.into(),
+                    to.as_str().into(),
                     seq,
                 );
-                self.revised(&revision, seq);
+                self.revised(revision, seq);
             }
             ObjectiveEvent::IndicatorTargetChanged {
                 indicator,
@@ -746,12 +749,12 @@ impl Objective {
                 revision,
                 ..
             } => {
-                self.indicator_mut(event, &indicator)?.target.change(
+                self.indicator_mut(event, indicator)?.target.change(
                     revision.in_force_from,
-                    to,
+                    *to,
                     seq,
                 );
-                self.revised(&revision, seq);
+                self.revised(revision, seq);
             }
             ObjectiveEvent::IndicatorAdded {
                 indicator,
@@ -763,22 +766,53 @@ impl Objective {
                         &format!("indicator {} added twice", indicator.id),
                     ));
                 }
-                self.indicators
-                    .push(Indicator::new(indicator, Some(revision.in_force_from)));
-                self.revised(&revision, seq);
+                self.indicators.push(Indicator::new(
+                    indicator.clone(),
+                    Some(revision.in_force_from),
+                ));
+                self.revised(revision, seq);
             }
             ObjectiveEvent::IndicatorWithdrawn {
                 indicator,
                 revision,
             } => {
-                self.indicator_mut(event, &indicator)?.withdrawn_from =
-                    Some(revision.in_force_from);
-                self.revised(&revision, seq);
+                self.indicator_mut(event, indicator)?.withdrawn_from = Some(revision.in_force_from);
+                self.revised(revision, seq);
             }
         }
         self.version = event.version;
         self.last_seq = seq;
         Ok(())
+    }
+
+    /// Makes room in the lists that `events` will grow (each indicator's
+    /// measurements, the validations), so that folding them reallocates each
+    /// list once. A fold keeps no spare room in its lists
+    /// ([`push_exact`]), nor does a clone: time travel folds up to a few dozen
+    /// events onto a clone of a checkpoint, which would otherwise reallocate
+    /// (and may copy) a list at every event.
+    pub fn reserve_for<'a>(&mut self, events: impl IntoIterator<Item = &'a ObjectiveEvent>) {
+        let mut measurements = vec![0; self.indicators.len()];
+        let mut validations = 0;
+        for event in events {
+            match event {
+                ObjectiveEvent::IndicatorMeasured { indicator, .. } => {
+                    if let Some(i) = self
+                        .indicators
+                        .iter()
+                        .position(|i| i.id == indicator.as_str())
+                    {
+                        measurements[i] += 1;
+                    }
+                }
+                ObjectiveEvent::ValidationRecorded { .. } => validations += 1,
+                _ => {}
+            }
+        }
+        for (indicator, more) in self.indicators.iter_mut().zip(measurements) {
+            indicator.measurements.reserve_exact(more);
+        }
+        self.validations.reserve_exact(validations);
     }
 
     fn revised(&mut self, revision: &RevisionRef, seq: u64) {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use traguardo_events::domain::{OrgEvent, PlanEvent, RevisionChange};
+use traguardo_events::domain::{ObjectiveEvent, OrgEvent, PlanEvent, RevisionChange};
 use traguardo_events::model::{Hundredths, Role, Unit};
 use traguardo_events::StreamRef;
 use traguardo_events::{EventRef, RecordedEvent};
@@ -381,9 +381,9 @@ impl Registry {
         };
         let stream = StreamRef::parse(event.stream).map_err(|e| impossible(e.to_string()))?;
         if let StreamRef::Objective(key) = stream {
-            let decoded = data.decode(event)?;
+            let decoded: ObjectiveEvent = data.decode(event)?;
             match Name::from_existing(key).and_then(|k| self.objectives.get_mut(&k)) {
-                Some(o) => o.apply(event, decoded)?,
+                Some(o) => o.apply(event, &decoded)?,
                 None => {
                     let o = Objective::define(event, decoded)?;
                     self.objectives.insert(o.key, Box::new(o));

@@ -66,7 +66,7 @@ impl Touched {
             self.objective.last_seq() + 1,
             today,
         );
-        self.objective.apply(&recorded.envelope(), event.clone())?;
+        self.objective.apply(&recorded.envelope(), &event)?;
         self.events.push(event);
         Ok(())
     }

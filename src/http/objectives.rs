@@ -3,7 +3,7 @@
 //! the objective's audit trail and raw events.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
@@ -267,7 +267,22 @@ fn respond(
     if support::not_modified(headers, &etag) {
         return Ok(support::not_modified_response(etag));
     }
-    let mut response = Json(objective.answer(at)).into_response();
+    let answer = objective.answer(at);
+    // Written into a buffer sized for it: long answers (tens of KB for an
+    // objective with a year of measurements) grow it once at most.
+    let mut body = Vec::with_capacity(answer.size_hint());
+    serde_json::to_writer(&mut body, &answer).map_err(|e| {
+        tracing::error!(error = %e, key = %objective.key(), "cannot serialise an objective");
+        Problem::internal()
+    })?;
+    let mut response = (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
     response.headers_mut().typed_insert(etag);
     Ok(response)
 }

@@ -175,6 +175,48 @@ fn a_stream_is_cached_from_its_second_read_on() {
 }
 
 #[test]
+fn a_miss_reads_on_to_the_next_checkpoint_and_the_reads_up_to_it_hit() {
+    let w = history();
+    grow(&w, 13, 10);
+    assert!(w
+        .app
+        .flush_stream_snapshots(std::time::Duration::from_secs(30)));
+    let head = head(&w);
+    let stream = w
+        .app
+        .store()
+        .read_stream(&objective_stream(KEYS[0]), Until::End)
+        .unwrap();
+    assert!(stream.len() > 40 && stream.len() < 64, "{}", stream.len());
+    let seq_of = |version: usize| stream[version - 1].seq;
+    let at = |seq| w.app.objective_as_of(KEYS[0], Until::Seq(seq)).unwrap();
+    let misses = || w.app.time_travel_stats().misses;
+    // Read twice (the second caches the stream) at version 10: the store is
+    // read through version 32, where the next stream snapshot starts.
+    at(seq_of(10));
+    at(seq_of(10));
+    assert_eq!(misses(), 2);
+    for seq in seq_of(10)..=seq_of(32) {
+        assert_eq!(
+            at(seq),
+            full_fold(&w, KEYS[0], Until::Seq(seq)),
+            "seq {seq}"
+        );
+    }
+    assert_eq!(misses(), 2, "every seq through version 32 from memory");
+    // Past version 32 one more miss reads the rest of the stream, which ends
+    // before the next multiple of 32: the stretch then holds it through the head.
+    for seq in seq_of(32) + 1..=head {
+        assert_eq!(
+            at(seq),
+            full_fold(&w, KEYS[0], Until::Seq(seq)),
+            "seq {seq}"
+        );
+    }
+    assert_eq!(misses(), 3);
+}
+
+#[test]
 fn after_eviction_time_travel_still_equals_the_full_fold() {
     let w = history();
     let head = head(&w);
