@@ -31,7 +31,7 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use memmap2::{MmapOptions, MmapRaw};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -43,19 +43,22 @@ pub struct Text(Bytes);
 /// Bytes kept where the thread keeps texts ([`on_disk`]): the storage of a
 /// [`Text`], and of what the read model packs into bytes of its own (a phase's
 /// notes, [`crate::notes`]). Two words.
+///
+/// On the heap they are an `Arc<[u8]>`, shared by their clones: a clone of a
+/// folded objective (time travel clones one at every read) copies no text.
 pub(crate) struct Bytes {
-    /// The first byte: of a heap allocation these bytes own, or in the mapping
-    /// of the texts' file (which lives as long as the process).
+    /// The first byte: of an `Arc<[u8]>` these bytes hold a count of, or in
+    /// the mapping of the texts' file (which lives as long as the process).
     ptr: NonNull<u8>,
-    /// The length, with [`OWNED`] set when `ptr` is a heap allocation of
-    /// these bytes', freed with them.
+    /// The length, with [`OWNED`] set when `ptr` is the data of an
+    /// `Arc<[u8]>` (released when these bytes are dropped).
     len: usize,
 }
 
-/// The bit of [`Bytes::len`] that says the bytes are their own allocation.
+/// The bit of [`Bytes::len`] that says the bytes are on the heap, counted.
 const OWNED: usize = 1 << (usize::BITS - 1);
 
-// SAFETY: `Bytes` are either an owned `Box<[u8]>` (Send and Sync) or a shared
+// SAFETY: `Bytes` are either a counted `Arc<[u8]>` (Send and Sync) or a shared
 // reference to bytes that are never written again and never unmapped (a
 // `&'static [u8]`, Send and Sync); they have no interior mutability.
 unsafe impl Send for Bytes {}
@@ -145,7 +148,7 @@ impl Bytes {
     /// `bytes` kept in the file when this thread keeps texts on disk and the
     /// file can take them, else copied to the heap.
     pub(crate) fn new(bytes: &[u8]) -> Bytes {
-        Bytes::keep(bytes).unwrap_or_else(|| Bytes::owned(bytes.into()))
+        Bytes::keep(bytes).unwrap_or_else(|| Bytes::owned(Arc::from(bytes)))
     }
 
     /// Appends `more`: in place when these bytes are the last this thread
@@ -170,25 +173,17 @@ impl Bytes {
             self.len += more.len();
             return;
         }
-        // Bytes of the heap grow where the allocator can; bytes of the file
-        // are copied out first.
-        let mut bytes = std::mem::replace(self, Bytes::owned(Box::default())).into_vec();
-        bytes.extend_from_slice(more);
-        *self = Bytes::keep(&bytes).unwrap_or_else(|| Bytes::owned(bytes.into_boxed_slice()));
-    }
-
-    /// The bytes as a vector: an owned allocation without a copy, the file's
-    /// copied.
-    fn into_vec(self) -> Vec<u8> {
-        if self.is_on_disk() {
-            return self.as_bytes().to_vec();
-        }
-        let this = std::mem::ManuallyDrop::new(self);
-        let bytes = std::ptr::slice_from_raw_parts_mut(this.ptr.as_ptr(), this.len & !OWNED);
-        // SAFETY: the bytes are owned: `ptr` and the length are those
-        // `Bytes::owned` took from a `Box<[u8]>` it leaked, and `this` is
-        // never dropped, so the box has one owner again.
-        unsafe { Box::from_raw(bytes) }.into_vec()
+        // Else both are copied, once, where the thread keeps texts (clones
+        // taken before keep the old bytes).
+        let old = self.as_bytes();
+        let grown = if kept_on_disk() {
+            Bytes::keep(&[old, more].concat())
+        } else {
+            None
+        };
+        // (Collected from an iterator of known length: one allocation.)
+        *self = grown
+            .unwrap_or_else(|| Bytes::owned(old.iter().chain(more).copied().collect()));
     }
 
     /// Whether the bytes are in the file (not on the heap).
@@ -198,8 +193,8 @@ impl Bytes {
 
     /// The bytes.
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` and the length are those of a `Box<[u8]>` these bytes
-        // own (`Bytes::owned`) and free only when dropped, or of bytes copied
+        // SAFETY: `ptr` and the length are those of an `Arc<[u8]>` these bytes
+        // hold a count of (`Bytes::owned`), released only when dropped, or of bytes copied
         // into the texts' file (`TextFile::keep`), whose mapping is never
         // unmapped (it lives in a static) and whose bytes are never written
         // again (space is handed out once) nor by another process (the file
@@ -209,14 +204,20 @@ impl Bytes {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len & !OWNED) }
     }
 
-    /// Bytes that own `bytes`' allocation.
-    fn owned(bytes: Box<[u8]>) -> Bytes {
+    /// Bytes that hold `bytes`' count.
+    fn owned(bytes: Arc<[u8]>) -> Bytes {
         let len = bytes.len();
-        let ptr = NonNull::from(Box::leak(bytes)).cast::<u8>();
+        let ptr = Arc::into_raw(bytes).cast::<u8>().cast_mut();
         Bytes {
-            ptr,
+            // SAFETY: `Arc::into_raw` never returns null.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
             len: len | OWNED,
         }
+    }
+
+    /// The `Arc<[u8]>` behind bytes on the heap, as a raw slice pointer.
+    fn counted(&self) -> *const [u8] {
+        std::ptr::slice_from_raw_parts(self.ptr.as_ptr().cast_const(), self.len & !OWNED)
     }
 
     /// `bytes` copied into the file, when this thread keeps texts on disk and
@@ -236,25 +237,26 @@ impl Bytes {
 
 impl Drop for Bytes {
     fn drop(&mut self) {
-        if self.len & OWNED != 0 {
-            let bytes = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len & !OWNED);
-            // SAFETY: `ptr` and the length are those `Bytes::owned` took from
-            // a `Box<[u8]>` it leaked; these bytes are its only owner, dropped
-            // once.
-            drop(unsafe { Box::from_raw(bytes) });
+        if !self.is_on_disk() {
+            // SAFETY: `ptr` and the length are those of the `Arc<[u8]>` that
+            // `Bytes::owned` turned into a raw pointer; these bytes hold one
+            // count of it (theirs, or the one their clone took), released once.
+            drop(unsafe { Arc::from_raw(self.counted()) });
         }
     }
 }
 
 impl Clone for Bytes {
     fn clone(&self) -> Self {
-        if self.is_on_disk() {
-            Bytes {
-                ptr: self.ptr,
-                len: self.len,
-            }
-        } else {
-            Bytes::owned(self.as_bytes().into())
+        if !self.is_on_disk() {
+            // SAFETY: the pointer is that of an `Arc<[u8]>` made by
+            // `Bytes::owned`, alive while these bytes hold their count; the
+            // clone holds the one taken here, released when it is dropped.
+            unsafe { Arc::increment_strong_count(self.counted()) };
+        }
+        Bytes {
+            ptr: self.ptr,
+            len: self.len,
         }
     }
 }
@@ -454,7 +456,7 @@ impl From<&str> for Text {
 impl From<String> for Text {
     fn from(text: String) -> Self {
         let bytes = text.as_bytes();
-        Text(Bytes::keep(bytes).unwrap_or_else(|| Bytes::owned(text.into_bytes().into())))
+        Text(Bytes::keep(bytes).unwrap_or_else(|| Bytes::owned(Arc::from(bytes))))
     }
 }
 
@@ -523,6 +525,24 @@ mod tests {
         let text = Text::from("Avviata la ricognizione");
         assert!(!text.is_on_disk());
         assert_eq!(&*text, "Avviata la ricognizione");
+    }
+
+    #[test]
+    fn a_clone_on_the_heap_shares_the_bytes_and_outlives_the_original() {
+        let text = Text::from(String::from("Rilevazione dal gestionale"));
+        let clone = text.clone();
+        assert!(!clone.is_on_disk());
+        assert_eq!(clone.as_str().as_ptr(), text.as_str().as_ptr(), "not copied");
+        let mut grown = clone.0.clone();
+        drop(text);
+        assert_eq!(clone.as_str(), "Rilevazione dal gestionale");
+        // Extending one holder copies; the others read the bytes as they were.
+        grown.extend(b" (ufficio tributi)");
+        assert_eq!(grown.as_bytes(), b"Rilevazione dal gestionale (ufficio tributi)");
+        assert_ne!(grown.as_bytes().as_ptr(), clone.as_str().as_ptr());
+        assert_eq!(clone.as_str(), "Rilevazione dal gestionale");
+        drop(clone);
+        assert_eq!(grown.as_bytes().len(), 44);
     }
 
     #[test]
