@@ -182,8 +182,7 @@ impl Bytes {
             None
         };
         // (Collected from an iterator of known length: one allocation.)
-        *self = grown
-            .unwrap_or_else(|| Bytes::owned(old.iter().chain(more).copied().collect()));
+        *self = grown.unwrap_or_else(|| Bytes::owned(old.iter().chain(more).copied().collect()));
     }
 
     /// Whether the bytes are in the file (not on the heap).
@@ -532,13 +531,20 @@ mod tests {
         let text = Text::from(String::from("Rilevazione dal gestionale"));
         let clone = text.clone();
         assert!(!clone.is_on_disk());
-        assert_eq!(clone.as_str().as_ptr(), text.as_str().as_ptr(), "not copied");
+        assert_eq!(
+            clone.as_str().as_ptr(),
+            text.as_str().as_ptr(),
+            "not copied"
+        );
         let mut grown = clone.0.clone();
         drop(text);
         assert_eq!(clone.as_str(), "Rilevazione dal gestionale");
         // Extending one holder copies; the others read the bytes as they were.
         grown.extend(b" (ufficio tributi)");
-        assert_eq!(grown.as_bytes(), b"Rilevazione dal gestionale (ufficio tributi)");
+        assert_eq!(
+            grown.as_bytes(),
+            b"Rilevazione dal gestionale (ufficio tributi)"
+        );
         assert_ne!(grown.as_bytes().as_ptr(), clone.as_str().as_ptr());
         assert_eq!(clone.as_str(), "Rilevazione dal gestionale");
         drop(clone);
