@@ -23,9 +23,9 @@
 //! the versions after that stretch's last are read (the last is read again and
 //! must be the one cached: same seq and hash); else a new stretch starts at the
 //! snapshot. Either way a miss reads the versions between a snapshot and `N`,
-//! and on to the next multiple of [`CHECKPOINT_EVERY`] (where the next snapshot
-//! starts), not the stream from version 1: the next reads of that stretch are
-//! answered from memory.
+//! not the stream from version 1; while the cache has room, it reads on to the
+//! next multiple of [`CHECKPOINT_EVERY`] (where the next snapshot starts), so
+//! that the next reads of that stretch are answered from memory.
 //!
 //! A stream snapshot is never trusted blindly: its schema number must be
 //! [`OBJECTIVE_SCHEMA`], and the stream is read from the snapshot's own version
@@ -498,6 +498,7 @@ impl TimeTravelCache {
             .lookup(&name)
             .map_or_else(Stream::default, |s| Stream::clone(&s));
         let mut snapshot = self.snapshot_at(store, &name, cut);
+        let read_ahead = self.lock().has_room();
         let stretch = loop {
             let base = snapshot.as_ref().map_or(0, |s| s.version);
             // A cached stretch that reaches the snapshot's version: continued
@@ -514,7 +515,11 @@ impl TimeTravelCache {
                 }
                 let from = h.last_version().max(1);
                 let mut fresh = read_fresh(store, &name, from, Until::Seq(cut))?;
-                let complete = read_to_checkpoint(store, &name, &mut fresh, from, cut, head)?;
+                let complete = if read_ahead {
+                    read_to_checkpoint(store, &name, &mut fresh, from, cut, head)?
+                } else {
+                    cut
+                };
                 let continues = match (&h.last, fresh.first().map(|f| &f.event)) {
                     (None, _) => true,
                     (Some(l), Some(first)) => first.seq == l.seq && first.hash == l.hash,
@@ -539,7 +544,11 @@ impl TimeTravelCache {
                 continue;
             };
             let from = read.floor.as_ref().map_or(1, |(e, _, _)| e.version + 1);
-            let complete = read_to_checkpoint(store, &name, &mut read.events, from, cut, head)?;
+            let complete = if read_ahead {
+                read_to_checkpoint(store, &name, &mut read.events, from, cut, head)?
+            } else {
+                cut
+            };
             let Some(built) = History::build(floored(read.floor), read.events, complete)? else {
                 return Err(AppError::Internal(format!(
                     "the stream {name} read from the store does not follow on"
@@ -773,6 +782,15 @@ impl State {
         }
         self.stats.first_reads += 1;
         false
+    }
+
+    /// Whether the cache has room to keep what a miss reads ahead (it holds
+    /// less than seven eighths of its budget). Once it is full, what a miss
+    /// read past its cut would push out streams that are being read, and
+    /// would likely be evicted before it is read: a miss then reads only up
+    /// to its cut.
+    fn has_room(&self) -> bool {
+        self.bytes < self.budget - self.budget / 8
     }
 
     fn evict(&mut self) {

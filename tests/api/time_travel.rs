@@ -217,6 +217,42 @@ fn a_miss_reads_on_to_the_next_checkpoint_and_the_reads_up_to_it_hit() {
 }
 
 #[test]
+fn a_full_cache_reads_no_further_than_the_cut() {
+    let w = history();
+    grow(&w, 13, 10);
+    assert!(w
+        .app
+        .flush_stream_snapshots(std::time::Duration::from_secs(30)));
+    let head = head(&w);
+    let seq_of = |key, version: usize| {
+        w.app
+            .store()
+            .read_stream(&objective_stream(key), Until::End)
+            .unwrap()[version - 1]
+            .seq
+    };
+    let at = |key, seq| w.app.objective_as_of(key, Until::Seq(seq)).unwrap();
+    let misses = || w.app.time_travel_stats().misses;
+    // One stream cached whole (from its snapshot at 32 to the head, and from
+    // version 1 read on to 32), then a budget it fills to more than seven
+    // eighths: room for another stream's first 32 versions, not for both.
+    at(KEYS[1], head);
+    at(KEYS[1], head);
+    at(KEYS[1], seq_of(KEYS[1], 10));
+    assert_eq!(misses(), 3);
+    let held = w.app.time_travel_stats().bytes;
+    w.app.set_time_travel_budget(held + held / 8);
+    // Another stream read twice at version 10: the cache is full, so the store
+    // is read only up to that cut, and the next version's seq misses again.
+    at(KEYS[0], seq_of(KEYS[0], 10));
+    at(KEYS[0], seq_of(KEYS[0], 10));
+    assert_eq!(misses(), 5);
+    let next = seq_of(KEYS[0], 11);
+    assert_eq!(at(KEYS[0], next), full_fold(&w, KEYS[0], Until::Seq(next)));
+    assert_eq!(misses(), 6, "read up to the cut only");
+}
+
+#[test]
 fn after_eviction_time_travel_still_equals_the_full_fold() {
     let w = history();
     let head = head(&w);
