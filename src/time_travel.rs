@@ -292,6 +292,9 @@ impl History {
         let mut bytes = self.bytes;
         let mut last = self.last.clone();
         let mut state_bytes = bytes / (checkpoints.len() + 1);
+        if let Some(o) = folded.as_mut() {
+            o.reserve_for(fresh.iter().map(|f| &f.decoded));
+        }
         for Fresh {
             mut event,
             decoded,
@@ -498,7 +501,16 @@ impl TimeTravelCache {
             .lookup(&name)
             .map_or_else(Stream::default, |s| Stream::clone(&s));
         let mut snapshot = self.snapshot_at(store, &name, cut);
+        // What a miss read: on to the next checkpoint while the cache has room
+        // for it, else through the cut only; the seq it is complete through.
         let read_ahead = self.lock().has_room();
+        let read_on = |fresh: &mut Vec<Fresh>, from| {
+            if read_ahead {
+                read_to_checkpoint(store, &name, fresh, from, cut, head)
+            } else {
+                Ok(cut)
+            }
+        };
         let stretch = loop {
             let base = snapshot.as_ref().map_or(0, |s| s.version);
             // A cached stretch that reaches the snapshot's version: continued
@@ -515,11 +527,7 @@ impl TimeTravelCache {
                 }
                 let from = h.last_version().max(1);
                 let mut fresh = read_fresh(store, &name, from, Until::Seq(cut))?;
-                let complete = if read_ahead {
-                    read_to_checkpoint(store, &name, &mut fresh, from, cut, head)?
-                } else {
-                    cut
-                };
+                let complete = read_on(&mut fresh, from)?;
                 let continues = match (&h.last, fresh.first().map(|f| &f.event)) {
                     (None, _) => true,
                     (Some(l), Some(first)) => first.seq == l.seq && first.hash == l.hash,
@@ -544,11 +552,7 @@ impl TimeTravelCache {
                 continue;
             };
             let from = read.floor.as_ref().map_or(1, |(e, _, _)| e.version + 1);
-            let complete = if read_ahead {
-                read_to_checkpoint(store, &name, &mut read.events, from, cut, head)?
-            } else {
-                cut
-            };
+            let complete = read_on(&mut read.events, from)?;
             let Some(built) = History::build(floored(read.floor), read.events, complete)? else {
                 return Err(AppError::Internal(format!(
                     "the stream {name} read from the store does not follow on"

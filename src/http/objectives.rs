@@ -3,11 +3,11 @@
 //! the objective's audit trail and raw events.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
-use headers::HeaderMapExt;
+use headers::{ContentType, HeaderMapExt};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use traguardo_events::model::{Backfill, Hundredths, Role, ValidationOutcome, ValidationStage};
@@ -275,14 +275,8 @@ fn respond(
         tracing::error!(error = %e, key = %objective.key(), "cannot serialise an objective");
         Problem::internal()
     })?;
-    let mut response = (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response();
+    let mut response = body.into_response();
+    response.headers_mut().typed_insert(ContentType::json());
     response.headers_mut().typed_insert(etag);
     Ok(response)
 }
