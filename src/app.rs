@@ -896,8 +896,8 @@ impl App {
     /// thread): objective `key` at a record-time cut, and the date it is
     /// evaluated at when the cut tells it (DESIGN.md §4: the Italian date of
     /// the cut's record time; for a seq, known when the cached stream holds it
-    /// or brackets it within one day). `None` when the store must be read:
-    /// then [`App::time_travel`].
+    /// or brackets it within one day, or the read model has folded past it).
+    /// `None` when the store must be read: then [`App::time_travel`].
     pub fn time_travel_cached(
         &self,
         key: &str,
@@ -907,7 +907,8 @@ impl App {
         Some(answer.map(|(objective, date)| {
             let date = match cut {
                 Until::RecordedAt(t) => Some(traguardo_events::clock::local_date(&t)),
-                _ => date,
+                Until::Seq(seq) => date.or_else(|| self.read(|r| r.day_of(seq))),
+                Until::End | Until::Version(_) => date,
             };
             (objective, date)
         }))
@@ -933,16 +934,22 @@ impl App {
     }
 
     /// The Italian date of a cut's record time (today for a seq past the head,
-    /// or without a cut).
+    /// or without a cut). For a seq the read model has folded past, from the
+    /// days it has noted ([`Registry::day_of`]), else from the store.
     ///
     /// # Errors
     /// When the store cannot be read.
     pub fn cut_date(&self, cut: Until) -> Result<NaiveDate, AppError> {
         Ok(match cut {
             Until::RecordedAt(t) => traguardo_events::clock::local_date(&t),
-            Until::Seq(seq) => self
-                .recorded_at(seq)?
-                .map_or_else(|| self.today(), |t| traguardo_events::clock::local_date(&t)),
+            Until::Seq(seq) => match self.read(|r| r.day_of(seq)) {
+                Some(day) => day,
+                None => {
+                    self.inner.travel.note_date_read();
+                    self.recorded_at(seq)?
+                        .map_or_else(|| self.today(), |t| traguardo_events::clock::local_date(&t))
+                }
+            },
             Until::End | Until::Version(_) => self.today(),
         })
     }

@@ -123,6 +123,10 @@ pub struct CacheStats {
     /// Stream snapshots refused (an old schema, or the log no longer holds
     /// their event): the stream was folded from version 1.
     pub snapshots_refused: u64,
+    /// Seq cuts whose date was read from the store: neither the cached stream
+    /// nor the read model's days told it (the read model had not folded that
+    /// far yet, or the seq is past the head).
+    pub dates_read: u64,
 }
 
 /// One event of a cached stream: its envelope (without its JSON data) and its
@@ -439,6 +443,11 @@ impl TimeTravelCache {
                 stats: CacheStats::default(),
             }),
         }
+    }
+
+    /// Counts a seq cut whose date was read from the store.
+    pub(crate) fn note_date_read(&self) {
+        self.count(|s| s.dates_read += 1);
     }
 
     /// Changes the budget, evicting what no longer fits.

@@ -92,6 +92,13 @@ pub struct HttpArgs {
     /// The log is filled to this many events before the time-travel reads.
     #[arg(long, default_value_t = 1_000_000)]
     pub log_events: u64,
+    /// Days the filled log's record times span, ending now, as a year of a
+    /// Comune's log does (0: every event recorded now, in the minutes of the
+    /// fill). With days, the server's clock is a manual one: it steps forward
+    /// with each batch of the fill, and then stands at the fill's end, where
+    /// the writes runs record.
+    #[arg(long, default_value_t = 0)]
+    pub fill_days: u32,
     /// Objectives whose streams fill the log (each gets log-events / this many
     /// events: phases started and completed, then indicator measurements).
     #[arg(long, default_value_t = 5_000)]
@@ -209,7 +216,13 @@ fn run_in(args: &HttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Result<Exi
         .worker_threads(server_threads)
         .enable_all()
         .build()?;
-    let app = App::open(dir.join("bench-http.db"), Clock::system())?;
+    let fill_span = chrono::Duration::days(i64::from(args.fill_days));
+    let clock = if args.fill_days == 0 {
+        Clock::system()
+    } else {
+        Clock::manual(Utc::now() - fill_span)
+    };
+    let app = App::open(dir.join("bench-http.db"), clock.clone())?;
     app.set_time_travel_budget(args.time_travel_cache_mb << 20);
     app.set_stream_snapshot_every(args.stream_snapshot_every);
     let admin = Principal::new("traguardo-bench", Role::Admin, Vec::new());
@@ -249,7 +262,7 @@ fn run_in(args: &HttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Result<Exi
         history.objectives,
         started.elapsed().as_secs_f64()
     );
-    let fill = fill_log(&app, &history, args.log_events)?;
+    let fill = fill_log(&app, &history, args.log_events, &clock, fill_span)?;
     println!(
         "  log filled to {} events ({} appended in batches of {FILL_BATCH}, {:.0} events/s, {} per {HISTORY_YEAR} objective) in {:.1} s",
         fill.head,
@@ -258,6 +271,23 @@ fn run_in(args: &HttpArgs, wrk: Option<&Path>, dir: &Path) -> anyhow::Result<Exi
         fill.appended / history.objectives.max(1),
         fill.took.as_secs_f64()
     );
+    if args.fill_days > 0 {
+        let day = |micros| {
+            DateTime::<Utc>::from_timestamp_micros(micros)
+                .map(|t| {
+                    traguardo_events::clock::local_date(&t)
+                        .format("%d/%m/%Y")
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        println!(
+            "  record times of the fill from {} to {} (--fill-days {}); the clock then stands still",
+            day(fill.time_range.0),
+            day(fill.time_range.1),
+            args.fill_days
+        );
+    }
     let waited = Instant::now();
     let flushed = app.flush_stream_snapshots(Duration::from_secs(1_800));
     let written = app.stream_snapshot_stats();
@@ -410,7 +440,7 @@ fn drive(
                     let cache = app.time_travel_stats();
                     println!(
                         "  time-travel cache so far: {} hits, {} misses ({} first reads, not cached), {} evictions; {} streams, {:.0} MiB (estimated); \
-                         {} store reads from a stream snapshot, {} snapshots refused",
+                         {} store reads from a stream snapshot, {} snapshots refused; {} dates of a seq read from the store",
                         cache.hits,
                         cache.misses,
                         cache.first_reads,
@@ -418,7 +448,8 @@ fn drive(
                         cache.streams,
                         cache.bytes as f64 / f64::from(1u32 << 20),
                         cache.snapshots_used,
-                        cache.snapshots_refused
+                        cache.snapshots_refused,
+                        cache.dates_read
                     );
                 }
                 results.push((load, measured));
@@ -705,10 +736,19 @@ struct Filled {
 
 /// Appends, round-robin over the history plan's objectives, each objective's next
 /// event (its phases started and completed, then indicator measurements), in
-/// batches, until the log holds `target` events.
-fn fill_log(app: &App, plan: &SyntheticPlan, target: u64) -> anyhow::Result<Filled> {
+/// batches, until the log holds `target` events; with a `span` of days, the
+/// (manual) `clock` steps forward by an equal share of it before each batch.
+fn fill_log(
+    app: &App,
+    plan: &SyntheticPlan,
+    target: u64,
+    clock: &Clock,
+    span: chrono::Duration,
+) -> anyhow::Result<Filled> {
     let store = app.store();
     let first_seq = store.head()?.seq;
+    let batches = target.saturating_sub(first_seq).div_ceil(FILL_BATCH as u64);
+    let step = span / i32::try_from(batches.max(1)).unwrap_or(i32::MAX);
     let started = Instant::now();
     let mut appended = 0u64;
     let mut first_time: Option<DateTime<Utc>> = None;
@@ -723,6 +763,7 @@ fn fill_log(app: &App, plan: &SyntheticPlan, target: u64) -> anyhow::Result<Fill
     let mut left = target.saturating_sub(first_seq);
     while left > 0 {
         let n = left.min(FILL_BATCH as u64);
+        clock.advance(step);
         let mut batch = AppendBatch::new();
         for _ in 0..n {
             let key = plan.key(objective);

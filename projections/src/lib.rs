@@ -23,6 +23,7 @@
 
 pub mod answer;
 pub mod audit;
+pub mod days;
 pub mod error;
 pub mod flags;
 pub mod italian;

@@ -10,6 +10,7 @@ use traguardo_events::StreamRef;
 use traguardo_events::{EventRef, RecordedEvent};
 use uuid::Uuid;
 
+use crate::days::Days;
 use crate::name::Name;
 use crate::objective::{Objective, Outcome, Pct, Score};
 use crate::ProjectionError;
@@ -222,6 +223,8 @@ pub struct Registry {
     pub(crate) users: BTreeMap<String, UserAccount>,
     /// The seq of the last event folded.
     pub(crate) last_seq: u64,
+    /// The Italian days the events folded were recorded on.
+    pub(crate) days: Days,
     /// Where the texts of what it folds are kept.
     #[serde(skip)]
     pub(crate) texts: TextsKept,
@@ -549,8 +552,16 @@ impl Registry {
         } else {
             return Err(impossible(format!("unknown stream {}", event.stream)));
         }
+        self.days.record(event.seq, event.recorded_at);
         self.last_seq = event.seq;
         Ok(())
+    }
+
+    /// The Italian date the event at `seq` was recorded on, when the events
+    /// folded tell it ([`Days::day_of`]): from memory, for any seq of the log
+    /// up to the last folded.
+    pub fn day_of(&self, seq: u64) -> Option<NaiveDate> {
+        self.days.day_of(seq)
     }
 
     /// The objectives of a plan, in plan order.

@@ -32,11 +32,12 @@ use crate::{Objective, Registry};
 /// either kind.
 pub const FOLD: u32 = 3;
 
-/// The layout of the encoded [`Registry`]: [`FOLD`], and 4 for this encoding
+/// The layout of the encoded [`Registry`]: [`FOLD`], and 5 for this encoding
 /// (positional objectives, names once per part, the notes' and measurements'
-/// dates as day numbers; 3 had those dates as text, 2 the names in place, and
-/// was stored as plain `2`).
-pub const SCHEMA: u32 = FOLD * 1_000 + 4;
+/// dates as day numbers, the log's days ([`crate::days`]); 4 had no days, 3
+/// had those dates as text, 2 the names in place, and was stored as plain
+/// `2`).
+pub const SCHEMA: u32 = FOLD * 1_000 + 5;
 
 /// The layout of one [`Objective`] encoded alone, for the stream snapshots that
 /// time travel starts from: [`FOLD`], and 2 for this encoding (positional, names
@@ -49,7 +50,7 @@ pub const OBJECTIVE_SCHEMA: u32 = FOLD * 1_000 + 2;
 pub const CHUNKS: usize = 16;
 
 /// The first bytes of an encoded registry.
-const MAGIC: &[u8; 8] = b"TGSNAP04";
+const MAGIC: &[u8; 8] = b"TGSNAP05";
 
 /// A read model that could not be encoded, or bytes that are not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +74,7 @@ pub fn encode(registry: &Registry) -> Result<Vec<u8>, SnapshotError> {
         tokens: registry.tokens.clone(),
         users: registry.users.clone(),
         last_seq: registry.last_seq,
+        days: registry.days.clone(),
         texts: registry.texts,
     };
     let objectives: Vec<&Objective> = registry.objectives().collect();
@@ -511,9 +513,9 @@ mod tests {
             b"TGSNAP01",
             b"TGSNAP02",
             b"TGSNAP03",
-            b"TGSNAP04",
-            b"TGSNAP04\xff\xff\xff\xff\xff\xff\xff\xff",
-            b"TGSNAP04\x01\x00\x00\x00\x00\x00\x00\x00\xc1",
+            b"TGSNAP05",
+            b"TGSNAP05\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"TGSNAP05\x01\x00\x00\x00\x00\x00\x00\x00\xc1",
         ] {
             assert!(
                 matches!(decode(bytes), Err(SnapshotError::Decode(_))),

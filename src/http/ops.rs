@@ -75,7 +75,7 @@ pub struct Metrics {
     snapshots_taken: Gauge,
     text_bytes: Gauge,
     snapshot_refused: Gauge,
-    time_travel: [Gauge; 6],
+    time_travel: [Gauge; 7],
     appended: Counter,
     groups: Counter,
     group_size: Histogram,
@@ -152,7 +152,7 @@ impl Metrics {
             "1 when this process refused a snapshot at start (it did not match the log or the fold) and folded the whole log",
             snapshot_refused.clone(),
         );
-        let time_travel: [Gauge; 6] = Default::default();
+        let time_travel: [Gauge; 7] = Default::default();
         for (gauge, (name, help)) in time_travel.iter().zip([
             (
                 "traguardo_time_travel_cache_hits",
@@ -173,6 +173,10 @@ impl Metrics {
             (
                 "traguardo_time_travel_snapshots_refused",
                 "Stream snapshots refused (old schema, or the log no longer holds their event): the stream was folded from version 1",
+            ),
+            (
+                "traguardo_time_travel_dates_read",
+                "Time-travel reads by seq whose date was read from the store: the read model had not folded that seq yet",
             ),
             (
                 "traguardo_stream_snapshots_written",
@@ -523,6 +527,7 @@ async fn metrics_text(state: &AppState, headers: &axum::http::HeaderMap) -> Resp
         travel.first_reads,
         travel.snapshots_used,
         travel.snapshots_refused,
+        travel.dates_read,
         written,
     ]) {
         gauge.set(i64::try_from(value).unwrap_or(i64::MAX));

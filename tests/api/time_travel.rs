@@ -317,3 +317,66 @@ fn as_of_cuts_through_the_cache_equal_the_full_fold() {
     }
     assert!(w.app.time_travel_stats().hits > 0);
 }
+
+/// The Italian date of seq `seq`'s record time, read from the store.
+fn recorded_on(app: &traguardo::App, seq: u64) -> chrono::NaiveDate {
+    let at = app.recorded_at(seq).unwrap().expect("an event at that seq");
+    traguardo_events::clock::local_date(&at)
+}
+
+/// Every seq of the log, read by time travel twice (the second from the
+/// cache), is dated from memory: most lie between two events of the stream
+/// recorded on different days, and the read model's days tell them.
+fn assert_every_seq_is_dated_from_memory(app: &traguardo::App, head: u64) {
+    let before = app.time_travel_stats().dates_read;
+    for seq in 1..=head {
+        let expected = recorded_on(app, seq);
+        let (_, date) = app.time_travel(KEYS[0], Until::Seq(seq), None).unwrap();
+        assert_eq!(date, expected, "seq {seq}");
+        app.time_travel(KEYS[0], Until::Seq(seq), None).unwrap();
+        let (_, date) = app
+            .time_travel_cached(KEYS[0], Until::Seq(seq))
+            .expect("cached")
+            .unwrap();
+        assert_eq!(date, Some(expected), "seq {seq} from the cache");
+    }
+    assert_eq!(
+        app.time_travel_stats().dates_read,
+        before,
+        "no date read from the store"
+    );
+}
+
+#[test]
+fn a_seq_cut_is_dated_from_the_read_models_days_without_the_store() {
+    let w = history();
+    let head = head(&w);
+    let days: std::collections::BTreeSet<_> = (1..=head).map(|s| recorded_on(&w.app, s)).collect();
+    assert!(days.len() > 10, "a log of many days: {days:?}");
+    assert_every_seq_is_dated_from_memory(&w.app, head);
+    // Past the head the store is asked, and finds no event: today.
+    let (_, date) = w
+        .app
+        .time_travel(KEYS[0], Until::Seq(head + 1), None)
+        .unwrap();
+    assert_eq!(date, w.app.today());
+    assert_eq!(w.app.time_travel_stats().dates_read, 1);
+}
+
+#[test]
+fn a_process_started_from_a_snapshot_dates_the_seqs_before_it_from_memory() {
+    let w = history();
+    let taken = w.app.take_snapshot().unwrap().expect("a snapshot");
+    grow(&w, 13, 3);
+    let head = head(&w);
+    let restarted = traguardo::App::open(w.db(), w.clock.clone()).unwrap();
+    assert_eq!(
+        restarted.start(),
+        &traguardo::snapshots::Start::FromSnapshot {
+            seq: taken,
+            events: head - taken
+        }
+    );
+    assert_every_seq_is_dated_from_memory(&restarted, head);
+    restarted.store().shutdown();
+}
