@@ -4,7 +4,9 @@
 //! [`Objective::answer`] writes the JSON of the [`ObjectiveView`] that
 //! [`Objective::evaluate`] builds, byte for byte, without building it: no name
 //! or text is copied and no list is collected; each is read from the objective
-//! while the serialiser writes it. The view stays what the pages, the reports
+//! while it is written. The long parts (the indicators' history of
+//! measurements, tens of KB in a year's objective) are written by hand, not
+//! through serde's calls per field and its escaping loop per string. The view stays what the pages, the reports
 //! and the tests read and what the OpenAPI document describes; the answer is
 //! what the API sends. A property test compares the two for every objective at
 //! every date of random histories (`tests/api/properties.rs`).
@@ -13,7 +15,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Serialize, Serializer};
-use traguardo_events::model::{Backfill, IndicatorKind, ValidationOutcome, ValidationStage};
+use traguardo_events::model::{ValidationOutcome, ValidationStage};
 
 use crate::name::{Name, Text};
 use crate::notes::{BackfillRef, Evidence, Note, Notes};
@@ -51,54 +53,206 @@ impl Answer<'_> {
         let guess = 1024 + 400 * o.phases.len() + 256 * usize::try_from(o.version).unwrap_or(0);
         guess.min(1 << 20)
     }
-}
 
-impl Serialize for Answer<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+    /// The answer's JSON, appended to `out`.
+    ///
+    /// # Errors
+    /// The serialiser's, for a part written through serde (none of the
+    /// answer's types fails).
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         let (o, at) = (self.objective, self.at);
-        ObjectiveOut {
-            key: &o.key,
-            year: o.year,
-            unit: &o.unit,
-            letter: &o.letter,
-            title: o.title.at(at),
-            manager: o.manager.at(at),
-            version: o.version,
-            last_seq: o.last_seq,
-            withdrawn: o.withdrawn_at(at),
-            final_deadline: *o.final_deadline.at(at),
-            original_final_deadline: o.final_deadline.original,
-            phases: Listed::new(&o.phases, at, |p, at| {
-                p.exists_at(at).then(|| PhaseOut::of(p, at))
-            }),
-            indicators: Listed::new(&o.indicators, at, |i, at| {
-                i.exists_at(at).then(|| IndicatorOut::of(i, at))
-            }),
-            validations: Listed::new(&o.validations, at, |v, _| Some(ValidationOut::of(v))),
-            validation_stale: o.validation_stale_at(at),
-            score: o.score(at).into(),
+        let mut w = Writer(out);
+        w.raw(b"{\"key\":");
+        w.str(&o.key);
+        w.raw(b",\"year\":");
+        w.int(o.year);
+        w.raw(b",\"unit\":");
+        w.str(&o.unit);
+        w.raw(b",\"letter\":");
+        w.str(&o.letter);
+        w.raw(b",\"title\":");
+        w.str(o.title.at(at));
+        w.raw(b",\"manager\":");
+        w.str(o.manager.at(at));
+        w.raw(b",\"version\":");
+        w.int(o.version);
+        w.raw(b",\"last_seq\":");
+        w.int(o.last_seq);
+        w.raw(b",\"withdrawn\":");
+        w.bool(o.withdrawn_at(at));
+        w.raw(b",\"final_deadline\":");
+        w.date(*o.final_deadline.at(at))?;
+        w.raw(b",\"original_final_deadline\":");
+        w.date(o.final_deadline.original)?;
+        w.raw(b",\"phases\":");
+        w.list(o.phases.iter().filter(|p| p.exists_at(at)), |w, p| {
+            w.value(&PhaseOut::of(p, at))
+        })?;
+        w.raw(b",\"indicators\":");
+        w.list(o.indicators.iter().filter(|i| i.exists_at(at)), |w, i| {
+            w.indicator(i, at)
+        })?;
+        w.raw(b",\"validations\":");
+        w.list(o.validations.iter(), |w, v| w.value(&ValidationOut::of(v)))?;
+        w.raw(b",\"validation_stale\":");
+        w.bool(o.validation_stale_at(at));
+        w.raw(b",\"score\":");
+        w.value(&ScoreView::from(o.score(at)))?;
+        w.raw(b"}");
+        Ok(())
+    }
+
+    /// The answer's JSON.
+    ///
+    /// # Errors
+    /// As [`Answer::write_json`].
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::with_capacity(self.size_hint());
+        self.write_json(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// JSON written by hand where an answer is long (the objective's own fields,
+/// its indicators and their history of measurements), byte for byte as
+/// serde_json writes the view: the fields' names as they are, and each string
+/// copied whole unless it holds a character JSON escapes, when serde_json
+/// writes it. The rest (phases, validations, the score) goes through serde.
+struct Writer<'o>(&'o mut Vec<u8>);
+
+impl Writer<'_> {
+    fn raw(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn str(&mut self, text: &str) {
+        // Without a branch per byte: the compiler checks many at a time.
+        let plain = text.bytes().fold(true, |plain, b| {
+            plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+        });
+        if plain {
+            self.0.reserve(text.len() + 2);
+            self.0.push(b'"');
+            self.0.extend_from_slice(text.as_bytes());
+            self.0.push(b'"');
+        } else {
+            // Writing a string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *self.0, text);
         }
-        .serialize(s)
     }
-}
 
-/// A list written while it is read, never collected: the items of a slice
-/// that `item` shows at a date, as what it makes of them.
-struct Listed<'a, T, O> {
-    items: &'a [T],
-    at: NaiveDate,
-    item: fn(&'a T, NaiveDate) -> Option<O>,
-}
-
-impl<'a, T, O> Listed<'a, T, O> {
-    fn new(items: &'a [T], at: NaiveDate, item: fn(&'a T, NaiveDate) -> Option<O>) -> Self {
-        Listed { items, at, item }
+    fn int(&mut self, n: impl itoa::Integer) {
+        self.raw(itoa::Buffer::new().format(n).as_bytes());
     }
-}
 
-impl<T, O: Serialize> Serialize for Listed<'_, T, O> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.items.iter().filter_map(|i| (self.item)(i, self.at)))
+    fn opt_int(&mut self, n: Option<u64>) {
+        match n {
+            Some(n) => self.int(n),
+            None => self.raw(b"null"),
+        }
+    }
+
+    fn bool(&mut self, b: bool) {
+        self.raw(if b { b"true" } else { b"false" });
+    }
+
+    fn value(&mut self, value: &impl Serialize) -> Result<(), serde_json::Error> {
+        serde_json::to_writer(&mut *self.0, value)
+    }
+
+    /// As [`crate::name::days`] writes it.
+    fn date(&mut self, date: NaiveDate) -> Result<(), serde_json::Error> {
+        let mut buf = [0; traguardo_events::envelope::DATE_LEN];
+        match traguardo_events::envelope::write_date(&date, &mut buf) {
+            Some(text) => {
+                self.str(text);
+                Ok(())
+            }
+            None => self.value(&date),
+        }
+    }
+
+    /// As [`traguardo_events::envelope::timestamp`] writes it.
+    fn timestamp(&mut self, at: &DateTime<Utc>) {
+        let mut buf = [0; traguardo_events::envelope::TIMESTAMP_LEN];
+        match traguardo_events::envelope::write_timestamp(at, &mut buf) {
+            Some(text) => self.str(text),
+            None => self.str(&traguardo_events::envelope::format_timestamp(at)),
+        }
+    }
+
+    fn list<T>(
+        &mut self,
+        items: impl Iterator<Item = T>,
+        mut item: impl FnMut(&mut Self, T) -> Result<(), serde_json::Error>,
+    ) -> Result<(), serde_json::Error> {
+        self.raw(b"[");
+        for (i, it) in items.enumerate() {
+            if i > 0 {
+                self.raw(b",");
+            }
+            item(self, it)?;
+        }
+        self.raw(b"]");
+        Ok(())
+    }
+
+    /// `IndicatorView`.
+    fn indicator(&mut self, i: &Indicator, at: NaiveDate) -> Result<(), serde_json::Error> {
+        self.raw(b"{\"id\":");
+        self.str(&i.id);
+        self.raw(b",\"description\":");
+        self.str(&i.description);
+        self.raw(b",\"kind\":");
+        self.value(&i.kind)?;
+        self.raw(b",\"target\":");
+        self.value(&i.target.at(at).map(Pct))?;
+        self.raw(b",\"latest\":");
+        match i.latest_at(at) {
+            Some(m) => self.measurement(m)?,
+            None => self.raw(b"null"),
+        }
+        self.raw(b",\"met\":");
+        self.value(&i.met_at(at))?;
+        self.raw(b",\"history\":");
+        self.list(
+            i.measurements.iter().filter(|m| m.on <= at),
+            Self::measurement,
+        )?;
+        self.raw(b",\"withdrawn\":");
+        self.bool(i.withdrawn_from.is_some_and(|from| from <= at));
+        self.raw(b"}");
+        Ok(())
+    }
+
+    /// `MeasurementView`.
+    fn measurement(&mut self, m: &Measurement) -> Result<(), serde_json::Error> {
+        self.raw(b"{\"on\":");
+        self.date(m.on)?;
+        self.raw(b",\"value\":");
+        self.value(&m.value.map(Pct))?;
+        self.raw(b",\"numerator\":");
+        self.opt_int(m.numerator);
+        self.raw(b",\"denominator\":");
+        self.opt_int(m.denominator);
+        if let Some(text) = &m.text {
+            self.raw(b",\"text\":");
+            self.str(text);
+        }
+        if let Some(note) = &m.note {
+            self.raw(b",\"note\":");
+            self.str(note);
+        }
+        self.raw(b",\"actor\":");
+        self.str(&m.recorded.actor);
+        self.raw(b",\"recorded_at\":");
+        self.timestamp(&m.recorded.recorded_at);
+        if let Some(backfill) = &m.backfill {
+            self.raw(b",\"backfill\":");
+            self.value(backfill)?;
+        }
+        self.raw(b"}");
+        Ok(())
     }
 }
 
@@ -106,29 +260,6 @@ impl<T, O: Serialize> Serialize for Listed<'_, T, O> {
 /// view's lists.
 fn is_empty<T>(items: &&[T]) -> bool {
     items.is_empty()
-}
-
-/// `ObjectiveView`, borrowed.
-#[derive(Serialize)]
-struct ObjectiveOut<'a> {
-    key: &'a Name,
-    year: i32,
-    unit: &'a Name,
-    letter: &'a Name,
-    title: &'a Text,
-    manager: &'a Name,
-    version: u64,
-    last_seq: u64,
-    withdrawn: bool,
-    #[serde(with = "crate::name::days")]
-    final_deadline: NaiveDate,
-    #[serde(with = "crate::name::days")]
-    original_final_deadline: NaiveDate,
-    phases: Listed<'a, Phase, PhaseOut<'a>>,
-    indicators: Listed<'a, Indicator, IndicatorOut<'a>>,
-    validations: Listed<'a, Validation, ValidationOut<'a>>,
-    validation_stale: bool,
-    score: ScoreView,
 }
 
 /// `PhaseView`, borrowed.
@@ -222,71 +353,6 @@ impl<'a> NoteOut<'a> {
             actor: n.recorded.actor,
             recorded_at: n.recorded.recorded_at,
             backfill: n.backfill,
-        }
-    }
-}
-
-/// `IndicatorView`, borrowed.
-#[derive(Serialize)]
-struct IndicatorOut<'a> {
-    id: &'a str,
-    description: &'a str,
-    kind: IndicatorKind,
-    target: Option<Pct>,
-    latest: Option<MeasurementOut<'a>>,
-    met: Option<bool>,
-    history: Listed<'a, Measurement, MeasurementOut<'a>>,
-    withdrawn: bool,
-}
-
-impl<'a> IndicatorOut<'a> {
-    fn of(i: &'a Indicator, at: NaiveDate) -> Self {
-        IndicatorOut {
-            id: &i.id,
-            description: &i.description,
-            kind: i.kind,
-            target: i.target.at(at).map(Pct),
-            latest: i.latest_at(at).map(MeasurementOut::of),
-            met: i.met_at(at),
-            history: Listed::new(&i.measurements, at, |m, at| {
-                (m.on <= at).then(|| MeasurementOut::of(m))
-            }),
-            withdrawn: i.withdrawn_from.is_some_and(|from| from <= at),
-        }
-    }
-}
-
-/// `MeasurementView`, borrowed.
-#[derive(Serialize)]
-struct MeasurementOut<'a> {
-    #[serde(with = "crate::name::days")]
-    on: NaiveDate,
-    value: Option<Pct>,
-    numerator: Option<u64>,
-    denominator: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<&'a str>,
-    actor: &'a Name,
-    #[serde(with = "traguardo_events::envelope::timestamp")]
-    recorded_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    backfill: Option<&'a Backfill>,
-}
-
-impl<'a> MeasurementOut<'a> {
-    fn of(m: &'a Measurement) -> Self {
-        MeasurementOut {
-            on: m.on,
-            value: m.value.map(Pct),
-            numerator: m.numerator,
-            denominator: m.denominator,
-            text: m.text.as_deref(),
-            note: m.note.as_deref(),
-            actor: &m.recorded.actor,
-            recorded_at: m.recorded.recorded_at,
-            backfill: m.backfill.as_deref(),
         }
     }
 }
@@ -390,17 +456,28 @@ mod tests {
         Objective::from_events(&events).unwrap().unwrap()
     }
 
+    proptest::proptest! {
+        /// A string is written as serde_json writes it, whatever it holds:
+        /// copied whole when nothing in it is escaped, else by serde_json.
+        #[test]
+        fn a_string_is_written_as_serde_json_writes_it(text in "(?s).{0,40}|[\"\\\\\\x00-\\x1f\\x7f é€😀a-z]{0,40}") {
+            let mut out = Vec::new();
+            super::Writer(&mut out).str(&text);
+            proptest::prop_assert_eq!(out, serde_json::to_vec(&text).unwrap());
+        }
+    }
+
     #[test]
     fn the_answer_is_the_view_byte_for_byte_at_every_date() {
         let o = objective();
         let mut at = date(1, 1);
         while at <= date(12, 31) {
-            let written = serde_json::to_string(&o.answer(at)).unwrap();
+            let written = String::from_utf8(o.answer(at).to_json().unwrap()).unwrap();
             let built = serde_json::to_string(&o.evaluate(at)).unwrap();
             assert_eq!(written, built, "at {at}");
             at = at.succ_opt().unwrap();
         }
-        let full = serde_json::to_string(&o.answer(date(12, 31))).unwrap();
+        let full = String::from_utf8(o.answer(date(12, 31)).to_json().unwrap()).unwrap();
         for part in [
             r#""evidence":["Prot. n. 12345 del 28/05/2022"]"#,
             r#""kind":"retraction""#,

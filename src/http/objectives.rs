@@ -267,11 +267,9 @@ fn respond(
     if support::not_modified(headers, &etag) {
         return Ok(support::not_modified_response(etag));
     }
-    let answer = objective.answer(at);
     // Written into a buffer sized for it: long answers (tens of KB for an
     // objective with a year of measurements) grow it once at most.
-    let mut body = Vec::with_capacity(answer.size_hint());
-    serde_json::to_writer(&mut body, &answer).map_err(|e| {
+    let body = objective.answer(at).to_json().map_err(|e| {
         tracing::error!(error = %e, key = %objective.key(), "cannot serialise an objective");
         Problem::internal()
     })?;
@@ -593,8 +591,11 @@ async fn answer(state: &AppState, key: &str, written: &Written) -> Result<WriteA
 
 /// The objective's state at `at` as JSON, written from the read model.
 fn raw_answer(objective: &Objective, at: NaiveDate) -> Result<Box<RawValue>, Problem> {
-    serde_json::value::to_raw_value(&objective.answer(at)).map_err(|e| {
+    let failed = |e: serde_json::Error| {
         tracing::error!(error = %e, "an objective's state did not serialise");
         Problem::internal()
-    })
+    };
+    let json = objective.answer(at).to_json().map_err(failed)?;
+    let json = String::from_utf8(json).map_err(|e| failed(serde::ser::Error::custom(e)))?;
+    RawValue::from_string(json).map_err(failed)
 }

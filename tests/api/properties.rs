@@ -829,7 +829,7 @@ fn check_scores(objectives: &BTreeMap<String, Objective>) -> Result<(), TestCase
 fn check_answers(objectives: &BTreeMap<String, Objective>) -> Result<(), TestCaseError> {
     for (key, o) in objectives {
         for at in dates() {
-            let written = serde_json::to_vec(&o.answer(at)).expect("serializes");
+            let written = o.answer(at).to_json().expect("serializes");
             let built = serde_json::to_vec(&o.evaluate(at)).expect("serializes");
             prop_assert!(
                 written == built,
