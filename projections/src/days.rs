@@ -44,23 +44,39 @@ impl Days {
     /// Notes that the event at `seq`, after every seq noted so far, was
     /// recorded at `at`.
     pub fn record(&mut self, seq: u64, at: DateTime<Utc>) {
-        if let (Some(last), Some((start, end))) = (self.spans.last_mut(), self.last_day) {
-            if start <= at && at < end && last.last < seq {
-                last.last = seq;
+        let last = match self.spans.last_mut() {
+            Some(last) if seq <= last.last => return,
+            Some(last) => last,
+            None => {
+                self.push(seq, at);
                 return;
             }
+        };
+        if self
+            .last_day
+            .is_some_and(|(start, end)| start <= at && at < end)
+        {
+            last.last = seq;
+            return;
         }
         let day = local_date(&at);
-        self.last_day = day_bounds(day);
-        match self.spans.last_mut() {
-            Some(last) if last.day == day && last.last < seq => last.last = seq,
-            Some(last) if last.last >= seq => {}
-            _ => self.spans.push(Span {
-                day,
-                first: seq,
-                last: seq,
-            }),
+        if last.day == day {
+            last.last = seq;
+            self.last_day = day_bounds(day);
+        } else {
+            self.push(seq, at);
         }
+    }
+
+    /// Starts a day with the event at `seq`, recorded at `at`.
+    fn push(&mut self, seq: u64, at: DateTime<Utc>) {
+        let day = local_date(&at);
+        self.spans.push(Span {
+            day,
+            first: seq,
+            last: seq,
+        });
+        self.last_day = day_bounds(day);
     }
 
     /// The Italian date `seq` was recorded on, when the events noted tell it:
@@ -145,6 +161,10 @@ mod tests {
         days.record(6, utc(2022, 5, 9, 8, 0));
         days.record(3, utc(2022, 5, 9, 8, 0));
         assert_eq!(days, before);
+        assert_eq!(days.day_of(6), Some(date(2022, 5, 3)));
+        // The seq noted again did not move the day the next one is read into.
+        days.record(7, utc(2022, 5, 9, 9, 0));
+        assert_eq!(days.day_of(7), Some(date(2022, 5, 9)));
         assert_eq!(days.day_of(6), Some(date(2022, 5, 3)));
     }
 
