@@ -591,11 +591,11 @@ async fn answer(state: &AppState, key: &str, written: &Written) -> Result<WriteA
 
 /// The objective's state at `at` as JSON, written from the read model.
 fn raw_answer(objective: &Objective, at: NaiveDate) -> Result<Box<RawValue>, Problem> {
-    let failed = |e: serde_json::Error| {
+    let failed = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "an objective's state did not serialise");
         Problem::internal()
     };
-    let json = objective.answer(at).to_json().map_err(failed)?;
-    let json = String::from_utf8(json).map_err(|e| failed(serde::ser::Error::custom(e)))?;
-    RawValue::from_string(json).map_err(failed)
+    let json = objective.answer(at).to_json().map_err(|e| failed(&e))?;
+    let json = String::from_utf8(json).map_err(|e| failed(&e))?;
+    RawValue::from_string(json).map_err(|e| failed(&e))
 }
