@@ -39,6 +39,11 @@ use crate::plan_document::ValidPlan;
 use crate::snapshots::{self, Folded, Start, StreamSnapshotStats, StreamSnapshots};
 use crate::time_travel::{self, TimeTravelCache};
 
+/// A time-travel answer from memory ([`App::time_travel_cached`]): the
+/// objective at the cut (`None` when it did not exist yet) and, when memory
+/// tells it, the Italian date the cut is evaluated at.
+pub type CachedAnswer = (Option<Objective>, Option<NaiveDate>);
+
 /// The application state: cheap to clone, shared by every request.
 #[derive(Clone)]
 pub struct App {
@@ -874,7 +879,7 @@ impl App {
     /// When the store cannot be read or the stream cannot be folded.
     pub fn objective_as_of(&self, key: &str, until: Until) -> Result<Option<Objective>, AppError> {
         if let Some(answer) = self.inner.travel.cached(key, until) {
-            return answer.map(|(objective, _)| objective);
+            return answer;
         }
         let until = self.as_seq(until)?;
         if let Until::Seq(seq) = until {
@@ -894,21 +899,21 @@ impl App {
 
     /// Time travel from memory alone, without reading the store (so on any
     /// thread): objective `key` at a record-time cut, and the date it is
-    /// evaluated at when the cut tells it (DESIGN.md §4: the Italian date of
-    /// the cut's record time; for a seq, known when the cached stream holds it
-    /// or brackets it within one day, or the read model has folded past it).
-    /// `None` when the store must be read: then [`App::time_travel`].
+    /// evaluated at when memory tells it (DESIGN.md §4: the Italian date of
+    /// the cut's record time; for a seq, known once the read model has folded
+    /// it, [`Registry::day_of`]). `None` when the store must be read: then
+    /// [`App::time_travel`].
     pub fn time_travel_cached(
         &self,
         key: &str,
         cut: Until,
-    ) -> Option<Result<time_travel::Answer, AppError>> {
+    ) -> Option<Result<CachedAnswer, AppError>> {
         let answer = self.inner.travel.cached(key, cut)?;
-        Some(answer.map(|(objective, date)| {
+        Some(answer.map(|objective| {
             let date = match cut {
                 Until::RecordedAt(t) => Some(traguardo_events::clock::local_date(&t)),
-                Until::Seq(seq) => date.or_else(|| self.read(|r| r.day_of(seq))),
-                Until::End | Until::Version(_) => date,
+                Until::Seq(seq) => self.read(|r| r.day_of(seq)),
+                Until::End | Until::Version(_) => None,
             };
             (objective, date)
         }))

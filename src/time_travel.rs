@@ -46,9 +46,8 @@
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use hashlink::{LinkedHashMap, LinkedHashSet};
-use traguardo_events::clock::local_date;
 use traguardo_events::domain::ObjectiveEvent;
 use traguardo_events::model::objective_stream;
 use traguardo_events::store::{Store, StoreExt, Until};
@@ -77,11 +76,6 @@ const SEEN_CAPACITY: usize = 1 << 16;
 /// A folded objective held in memory is counted as this many times its
 /// encoded size.
 const DECODED_PER_ENCODED_BYTE: usize = 3;
-
-/// A time-travel answer from memory: the objective at the cut (`None` when it
-/// did not exist yet) and, when the cached stretch tells it, the Italian date
-/// of the cut's record time.
-pub type Answer = (Option<Objective>, Option<NaiveDate>);
 
 /// Cached stretches of objective streams, for reads at a past seq.
 pub struct TimeTravelCache {
@@ -354,11 +348,9 @@ impl History {
         Ok(objective)
     }
 
-    /// The objective at a cut, if this stretch holds every event of the stream
-    /// up to it; and, for a seq, the Italian date of its record time when this
-    /// stretch tells it (the seq is one of its events, or lies between two
-    /// recorded on the same day).
-    fn at(&self, cut: Until) -> Option<Result<Answer, AppError>> {
+    /// The objective at a cut (`None` when it did not exist yet), if this
+    /// stretch holds every event of the stream up to it.
+    fn at(&self, cut: Until) -> Option<Result<Option<Objective>, AppError>> {
         let count = match cut {
             Until::Seq(seq) => {
                 if seq > self.complete_through || self.floor.as_ref().is_some_and(|f| seq < f.seq) {
@@ -378,30 +370,7 @@ impl History {
             }
             Until::End | Until::Version(_) => return None,
         };
-        let date = match cut {
-            Until::Seq(seq) => self.date_of(seq, count),
-            _ => None,
-        };
-        Some(
-            self.fold_through(self.base() + count as u64)
-                .map(|o| (o, date)),
-        )
-    }
-
-    /// The Italian date of the record time of seq `seq`, when the stretch tells
-    /// it; `count` events of the stretch are at or before it.
-    fn date_of(&self, seq: u64, count: usize) -> Option<NaiveDate> {
-        let before = match count.checked_sub(1) {
-            Some(i) => Some((self.events[i].event.seq, self.events[i].event.recorded_at)),
-            None => self.floor.as_ref().map(|f| (f.seq, f.recorded_at)),
-        };
-        let (at_or_before, t) = before?;
-        if at_or_before == seq {
-            return Some(local_date(&t));
-        }
-        let after = self.events.get(count)?.event.recorded_at;
-        let day = local_date(&t);
-        (day == local_date(&after)).then_some(day)
+        Some(self.fold_through(self.base() + count as u64))
     }
 }
 
@@ -470,13 +439,12 @@ impl TimeTravelCache {
 
     /// Objective `key` at a cut (a seq or a record time), from memory alone:
     /// `None` when no cached stretch of its stream holds every event up to the
-    /// cut (then [`TimeTravelCache::objective_at`] reads the store). With the
-    /// answer, for a seq, the Italian date of its record time when the cached
-    /// stretch tells it.
+    /// cut (then [`TimeTravelCache::objective_at`] reads the store). The
+    /// objective is `None` when it did not exist yet.
     ///
     /// # Errors
     /// When a cached event cannot be folded (a bug).
-    pub fn cached(&self, key: &str, cut: Until) -> Option<Result<Answer, AppError>> {
+    pub fn cached(&self, key: &str, cut: Until) -> Option<Result<Option<Objective>, AppError>> {
         let stream = self.lookup(&objective_stream(key))?;
         let answer = stream.covering(cut)?.at(cut)?;
         self.count(|s| s.hits += 1);
@@ -499,7 +467,7 @@ impl TimeTravelCache {
         head: u64,
     ) -> Result<Option<Objective>, AppError> {
         if let Some(answer) = self.cached(key, Until::Seq(seq)) {
-            return answer.map(|(o, _)| o);
+            return answer;
         }
         let name = objective_stream(key);
         let cut = seq.min(head);
@@ -580,7 +548,7 @@ impl TimeTravelCache {
             return Ok(None);
         }
         let answer = match stretch.at(Until::Seq(seq)) {
-            Some(answer) => answer?.0,
+            Some(answer) => answer?,
             None => {
                 // Past the head: not yet history, and not cached as if it were.
                 let events = store.read_stream(&name, Until::Seq(seq))?;
