@@ -117,9 +117,9 @@ pub struct CacheStats {
     /// Stream snapshots refused (an old schema, or the log no longer holds
     /// their event): the stream was folded from version 1.
     pub snapshots_refused: u64,
-    /// Seq cuts whose date was read from the store: neither the cached stream
-    /// nor the read model's days told it (the read model had not folded that
-    /// far yet, or the seq is past the head).
+    /// Seq cuts whose date was read from the store: the read model's days did
+    /// not tell it (it had not folded that far yet, or the seq is past the
+    /// head).
     pub dates_read: u64,
 }
 
