@@ -1211,7 +1211,7 @@ pub fn plan_batch(
     for objective in &plan.objectives {
         let stream = objective_stream(&objective.key());
         let event = ObjectiveEvent::ObjectiveDefined {
-            objective: objective.clone(),
+            objective: Box::new(objective.clone()),
             revision: None,
         };
         batch = batch

@@ -308,7 +308,7 @@ pub fn loaded_plan(store: &dyn Store, year: i32) -> Result<ValidPlan, AppError> 
             .into_iter()
             .next();
         match first.map(|e| e.decode::<ObjectiveEvent>()).transpose()? {
-            Some(ObjectiveEvent::ObjectiveDefined { objective, .. }) => objectives.push(objective),
+            Some(ObjectiveEvent::ObjectiveDefined { objective, .. }) => objectives.push(*objective),
             _ => {
                 return Err(AppError::Internal(format!(
                     "objective {key} of plan {year} has no definition"

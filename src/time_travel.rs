@@ -38,10 +38,19 @@
 //! folds the rows after the nearest snapshot onto it and keeps nothing, since
 //! building a stretch (decoded events, checkpoints, their estimated size) costs
 //! more than the fold, and most streams of a wide log are asked about once.
+//! The second read, while the cache has room, reads a stream of at most
+//! [`WHOLE_STREAM_VERSIONS`] versions whole, from version 1 through the head:
+//! one read of its rows instead of a miss in each stretch between two
+//! snapshots that a read falls in first (an objective's stream is short; the
+//! stretches are for the long ones, and for what a stream grew since).
 //!
 //! Memory is bounded by a budget of estimated bytes; whole streams are evicted,
-//! least recently read first. A budget of 0 keeps nothing in memory: every read
-//! starts from a snapshot in the store.
+//! least recently read first. The estimate follows what is really held (a
+//! test counts it against the allocator's figures): each event's inline size
+//! and the strings of its data, and for each checkpoint what a copy of a
+//! folded objective holds apart from the others
+//! ([`Objective::clone_bytes`]), not the texts they share. A budget of 0
+//! keeps nothing in memory: every read starts from a snapshot in the store.
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -53,9 +62,11 @@ use traguardo_events::model::objective_stream;
 use traguardo_events::store::{Store, StoreExt, Until};
 use traguardo_events::StreamSnapshot;
 use traguardo_events::{EventRef, RecordedEvent};
+use traguardo_projections::name::{name, Name};
 use traguardo_projections::objective::decode_text;
 use traguardo_projections::snapshot::{decode_objective, OBJECTIVE_SCHEMA};
 use traguardo_projections::Objective;
+use uuid::Uuid;
 
 use crate::error::AppError;
 
@@ -69,13 +80,13 @@ pub const CHECKPOINT_EVERY: u64 = 32;
 /// The budget when none is given: 512 MiB of estimated bytes.
 pub const DEFAULT_BUDGET_BYTES: usize = 512 << 20;
 
+/// A stream of at most this many versions is read whole when it is cached
+/// (about 150 KB of rows); a longer one, a stretch at a time.
+pub const WHOLE_STREAM_VERSIONS: u64 = 16 * CHECKPOINT_EVERY;
+
 /// How many streams read once (and not cached) are remembered, so that their
 /// second read caches them: 8 bytes each.
 const SEEN_CAPACITY: usize = 1 << 16;
-
-/// A folded objective held in memory is counted as this many times its
-/// encoded size.
-const DECODED_PER_ENCODED_BYTE: usize = 3;
 
 /// Cached stretches of objective streams, for reads at a past seq.
 pub struct TimeTravelCache {
@@ -123,11 +134,54 @@ pub struct CacheStats {
     pub dates_read: u64,
 }
 
-/// One event of a cached stream: its envelope (without its JSON data) and its
-/// decoded data.
+/// One event of a cached stream: what a fold reads of its envelope, its names
+/// interned, and its decoded data. (Not the stream, which is the stretch's own,
+/// nor the correlation and the hashes, which no fold reads: a whole
+/// [`RecordedEvent`] took more than twice the room.)
 struct Cached {
-    event: RecordedEvent,
+    seq: u64,
+    version: u64,
+    id: Uuid,
+    recorded_at: DateTime<Utc>,
+    schema: u32,
+    event_type: Name,
+    actor: Name,
+    role: Name,
     decoded: ObjectiveEvent,
+}
+
+impl Cached {
+    fn new(event: &RecordedEvent, decoded: ObjectiveEvent) -> Cached {
+        Cached {
+            seq: event.seq,
+            version: event.version,
+            id: event.id,
+            recorded_at: event.recorded_at,
+            schema: event.schema,
+            event_type: name(&event.event_type),
+            actor: name(&event.actor),
+            role: name(&event.role),
+            decoded,
+        }
+    }
+
+    /// The envelope a fold reads.
+    fn envelope(&self) -> EventRef<'_> {
+        EventRef {
+            seq: self.seq,
+            id: self.id,
+            stream: "",
+            version: self.version,
+            event_type: &self.event_type,
+            schema: self.schema,
+            actor: &self.actor,
+            role: &self.role,
+            recorded_at: self.recorded_at,
+            correlation: None,
+            prev_hash: "",
+            hash: "",
+        }
+    }
 }
 
 /// Where an event sits in the log: enough to check that the log still holds it
@@ -266,7 +320,9 @@ impl History {
             Some((mark, state, encoded)) => (Some(mark), Some(state), encoded),
             None => (None, None, 0),
         };
-        let size = encoded * DECODED_PER_ENCODED_BYTE;
+        // A state decoded from a snapshot: what a copy of it holds, and its own
+        // texts (fewer bytes than the snapshot that holds them).
+        let size = state.as_ref().map_or(0, |s| s.clone_bytes() + encoded);
         let empty = History {
             last: floor.clone(),
             checkpoints: state
@@ -289,12 +345,11 @@ impl History {
         let mut checkpoints = self.checkpoints.clone();
         let mut bytes = self.bytes;
         let mut last = self.last.clone();
-        let mut state_bytes = bytes / (checkpoints.len() + 1);
         if let Some(o) = folded.as_mut() {
             o.reserve_for(fresh.iter().map(|f| &f.decoded));
         }
         for Fresh {
-            mut event,
+            event,
             decoded,
             data_len,
         } in fresh
@@ -303,19 +358,22 @@ impl History {
             if event.version != expected || last.as_ref().is_some_and(|m| event.seq <= m.seq) {
                 return Ok(None);
             }
-            let size = estimated_bytes(&event, data_len);
             last = Some(Mark::of(&event));
-            event.hash = String::new();
-            fold(&mut folded, &event.envelope(), &decoded)?;
-            bytes += size;
-            state_bytes += size;
+            let cached = Cached::new(&event, decoded);
+            let defines = folded.is_none();
+            fold(&mut folded, &cached.envelope(), &cached.decoded)?;
+            bytes += estimated_bytes(data_len);
+            if defines {
+                // The definition's texts, folded into every state from here on.
+                bytes += data_len;
+            }
             if event.version.is_multiple_of(CHECKPOINT_EVERY) {
                 if let Some(o) = &folded {
+                    bytes += o.clone_bytes();
                     checkpoints.push((event.version, Arc::new(o.clone())));
-                    bytes += state_bytes;
                 }
             }
-            events.push(Arc::new(Cached { event, decoded }));
+            events.push(Arc::new(cached));
         }
         Ok(Some(History {
             floor: self.floor.clone(),
@@ -343,7 +401,7 @@ impl History {
             o.reserve_for(events.iter().map(|c| &c.decoded));
         }
         for cached in events {
-            fold(&mut objective, &cached.event.envelope(), &cached.decoded)?;
+            fold(&mut objective, &cached.envelope(), &cached.decoded)?;
         }
         Ok(objective)
     }
@@ -356,7 +414,7 @@ impl History {
                 if seq > self.complete_through || self.floor.as_ref().is_some_and(|f| seq < f.seq) {
                     return None;
                 }
-                self.events.partition_point(|c| c.event.seq <= seq)
+                self.events.partition_point(|c| c.seq <= seq)
             }
             Until::RecordedAt(t) => {
                 // Record times never decrease along the log: the stream's events
@@ -366,7 +424,7 @@ impl History {
                 {
                     return None;
                 }
-                self.events.partition_point(|c| c.event.recorded_at <= t)
+                self.events.partition_point(|c| c.recorded_at <= t)
             }
             Until::End | Until::Version(_) => return None,
         };
@@ -386,16 +444,14 @@ fn fold(
     Ok(())
 }
 
-/// The estimated bytes of one cached event: its inline size, the kept strings,
-/// and the length of its stored JSON for the decoded data (about what its
-/// strings take).
-fn estimated_bytes(event: &RecordedEvent, data_len: usize) -> usize {
+/// The estimated bytes of one cached event: its inline size, behind an `Arc`
+/// (two counts) and a pointer to it, and the length of its stored JSON for the
+/// strings of its decoded data (about what they take).
+fn estimated_bytes(data_len: usize) -> usize {
     std::mem::size_of::<Cached>()
+        + 2 * std::mem::size_of::<usize>()
         + std::mem::size_of::<Arc<Cached>>()
         + data_len
-        + event.event_type.len()
-        + event.actor.len()
-        + event.role.len()
 }
 
 impl TimeTravelCache {
@@ -477,67 +533,20 @@ impl TimeTravelCache {
         let mut stream = self
             .lookup(&name)
             .map_or_else(Stream::default, |s| Stream::clone(&s));
-        let mut snapshot = self.snapshot_at(store, &name, cut);
-        // What a miss read: on to the next checkpoint while the cache has room
-        // for it, else through the cut only; the seq it is complete through.
         let read_ahead = self.lock().has_room();
-        let read_on = |fresh: &mut Vec<Fresh>, from| {
-            if read_ahead {
-                read_to_checkpoint(store, &name, fresh, from, cut, head)
-            } else {
-                Ok(cut)
-            }
+        // A stream cached for the first time is read whole, while the cache
+        // has room and the stream is short enough.
+        let whole = if stream.stretches.is_empty() && read_ahead {
+            self.read_whole(store, &name, head)?
+        } else {
+            None
         };
-        let stretch = loop {
-            let base = snapshot.as_ref().map_or(0, |s| s.version);
-            // A cached stretch that reaches the snapshot's version: continued
-            // from its last event (fewer rows than from the snapshot).
-            if let Some(i) = stream
-                .stretches
-                .iter()
-                .rposition(|h| h.base() <= base && h.last_version() >= base)
-            {
-                let h = stream.stretches[i].clone();
-                if cut <= h.complete_through {
-                    // The seq is past the head: the stretch up to it stays.
-                    break h;
-                }
-                let from = h.last_version().max(1);
-                let mut fresh = read_fresh(store, &name, from, Until::Seq(cut))?;
-                let complete = read_on(&mut fresh, from)?;
-                let continues = match (&h.last, fresh.first().map(|f| &f.event)) {
-                    (None, _) => true,
-                    (Some(l), Some(first)) => first.seq == l.seq && first.hash == l.hash,
-                    (Some(_), None) => false,
-                };
-                let skip = usize::from(h.last.is_some());
-                let extended = if continues {
-                    h.extend(fresh.into_iter().skip(skip).collect(), complete)?
-                } else {
-                    None
-                };
-                if let Some(extended) = extended {
-                    let extended = Arc::new(extended);
-                    stream.replace(i, extended.clone());
-                    break extended;
-                }
-                tracing::warn!(stream = name, "a cached stream no longer matches the log");
-                stream = Stream::default();
-                continue;
+        let stretch = match whole {
+            Some(whole) => {
+                stream.add(whole.clone());
+                whole
             }
-            let Some(mut read) = self.read(store, &name, snapshot.take(), Until::Seq(cut))? else {
-                continue;
-            };
-            let from = read.floor.as_ref().map_or(1, |(e, _, _)| e.version + 1);
-            let complete = read_on(&mut read.events, from)?;
-            let Some(built) = History::build(floored(read.floor), read.events, complete)? else {
-                return Err(AppError::Internal(format!(
-                    "the stream {name} read from the store does not follow on"
-                )));
-            };
-            let built = Arc::new(built);
-            stream.add(built.clone());
-            break built;
+            None => self.read_stretch(store, &name, &mut stream, cut, head, read_ahead)?,
         };
         if stream
             .stretches
@@ -557,6 +566,106 @@ impl TimeTravelCache {
         };
         self.insert(name, Arc::new(stream));
         Ok(answer)
+    }
+
+    /// Stream `name` from version 1 through `head`, when it has at most
+    /// [`WHOLE_STREAM_VERSIONS`] versions: one read, after which every read of
+    /// the stream up to `head` is answered from memory (instead of a miss for
+    /// each stretch between two snapshots that a read falls in first).
+    fn read_whole(
+        &self,
+        store: &dyn Store,
+        name: &str,
+        head: u64,
+    ) -> Result<Option<Arc<History>>, AppError> {
+        let versions = store.stream_version(name)?;
+        if versions == 0 || versions > WHOLE_STREAM_VERSIONS {
+            return Ok(None);
+        }
+        let fresh = read_fresh(store, name, 1, Until::Seq(head))?;
+        match History::build(None, fresh, head)? {
+            Some(built) => Ok(Some(Arc::new(built))),
+            None => Err(AppError::Internal(format!(
+                "the stream {name} read from the store does not follow on"
+            ))),
+        }
+    }
+
+    /// The stretch of `stream` that holds seq `cut` (a seq known committed, at
+    /// most `head`), after reading what it lacks from the store: from the
+    /// nearest snapshot at or before `cut`, or from the end of a cached stretch
+    /// that reaches it; on to the next checkpoint when `read_ahead`, else
+    /// through the cut only. `stream` is updated with it.
+    fn read_stretch(
+        &self,
+        store: &dyn Store,
+        name: &str,
+        stream: &mut Stream,
+        cut: u64,
+        head: u64,
+        read_ahead: bool,
+    ) -> Result<Arc<History>, AppError> {
+        let mut snapshot = self.snapshot_at(store, name, cut);
+        // What a miss read: on to the next checkpoint while the cache has room
+        // for it, else through the cut only; the seq it is complete through.
+        let read_on = |fresh: &mut Vec<Fresh>, from| {
+            if read_ahead {
+                read_to_checkpoint(store, name, fresh, from, cut, head)
+            } else {
+                Ok(cut)
+            }
+        };
+        loop {
+            let base = snapshot.as_ref().map_or(0, |s| s.version);
+            // A cached stretch that reaches the snapshot's version: continued
+            // from its last event (fewer rows than from the snapshot).
+            if let Some(i) = stream
+                .stretches
+                .iter()
+                .rposition(|h| h.base() <= base && h.last_version() >= base)
+            {
+                let h = stream.stretches[i].clone();
+                if cut <= h.complete_through {
+                    // The seq is past the head: the stretch up to it stays.
+                    return Ok(h);
+                }
+                let from = h.last_version().max(1);
+                let mut fresh = read_fresh(store, name, from, Until::Seq(cut))?;
+                let complete = read_on(&mut fresh, from)?;
+                let continues = match (&h.last, fresh.first().map(|f| &f.event)) {
+                    (None, _) => true,
+                    (Some(l), Some(first)) => first.seq == l.seq && first.hash == l.hash,
+                    (Some(_), None) => false,
+                };
+                let skip = usize::from(h.last.is_some());
+                let extended = if continues {
+                    h.extend(fresh.into_iter().skip(skip).collect(), complete)?
+                } else {
+                    None
+                };
+                if let Some(extended) = extended {
+                    let extended = Arc::new(extended);
+                    stream.replace(i, extended.clone());
+                    return Ok(extended);
+                }
+                tracing::warn!(stream = name, "a cached stream no longer matches the log");
+                *stream = Stream::default();
+                continue;
+            }
+            let Some(mut read) = self.read(store, name, snapshot.take(), Until::Seq(cut))? else {
+                continue;
+            };
+            let from = read.floor.as_ref().map_or(1, |(e, _, _)| e.version + 1);
+            let complete = read_on(&mut read.events, from)?;
+            let Some(built) = History::build(floored(read.floor), read.events, complete)? else {
+                return Err(AppError::Internal(format!(
+                    "the stream {name} read from the store does not follow on"
+                )));
+            };
+            let built = Arc::new(built);
+            stream.add(built.clone());
+            return Ok(built);
+        }
     }
 
     /// Objective `key` up to seq `seq`, folded from the nearest snapshot at or

@@ -546,7 +546,7 @@ impl Workload {
             financial_resources: String::new(),
         };
         let defined = ObjectiveEvent::ObjectiveDefined {
-            objective: spec,
+            objective: Box::new(spec),
             revision: None,
         };
         self.pending.push_back((

@@ -220,16 +220,17 @@ pub struct RevisionRef {
 }
 
 /// Events of one objective, stream `objective/{year}-{unit}-{letter}`.
-// The definition is large and the other variants small; events are decoded one at
-// a time and dropped after folding, so boxing would buy nothing but noise.
-#[allow(clippy::large_enum_variant)]
+///
+/// The definition is boxed: it is more than twice the size of any other
+/// variant, and the time-travel cache keeps the decoded events of the streams
+/// it holds, most of them phases and measurements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ObjectiveEvent {
     /// Defined by the plan, or added by a revision.
     ObjectiveDefined {
         /// The objective and its phases.
-        objective: ObjectiveSpec,
+        objective: Box<ObjectiveSpec>,
         /// The revision that added it, if it was not in the plan.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         revision: Option<RevisionRef>,

@@ -257,6 +257,16 @@ impl Notes {
         self.0.is_on_disk()
     }
 
+    /// The bytes of the notes on the heap (0 for notes in the texts' file,
+    /// or none).
+    pub fn heap_bytes(&self) -> usize {
+        if self.0.is_on_disk() {
+            0
+        } else {
+            self.0.as_bytes().len()
+        }
+    }
+
     /// Adds `note` after the others; its index.
     pub(crate) fn push(&mut self, note: NewNote<'_>) -> usize {
         let index = self.len();

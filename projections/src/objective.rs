@@ -504,7 +504,7 @@ impl Objective {
             constraints,
             human_resources,
             financial_resources,
-        } = spec;
+        } = *spec;
         let unit = name(&unit);
         let letter = name(&letter);
         Ok(Objective {
@@ -924,6 +924,67 @@ impl Objective {
     /// The revision that added the objective, if it was not in the plan.
     pub fn added_by(&self) -> Option<&RevisionRef> {
         self.added_by.as_deref()
+    }
+
+    /// About the heap bytes a copy of the objective keeps apart from the
+    /// original, once both have moved on: the objective itself, and its boxes
+    /// and vectors, as [`Clone`] allocates them; its phases' notes, which a
+    /// clone shares until the original's next note on the phase; not its
+    /// texts and names, which clones share for good. What the time-travel
+    /// cache counts for each folded state it keeps.
+    pub fn clone_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let revision = |r: &Option<Box<RevisionRef>>| {
+            r.as_ref().map_or(0, |r| {
+                size_of::<RevisionRef>() + r.act.len() + r.reason.len()
+            })
+        };
+        let phases: usize = self
+            .phases
+            .iter()
+            .map(|p| {
+                p.involved.len() * size_of::<Name>()
+                    + p.description.clone_bytes()
+                    + p.weight.clone_bytes()
+                    + p.deadline.clone_bytes()
+                    + p.notes.heap_bytes()
+            })
+            .sum();
+        let indicators: usize = self
+            .indicators
+            .iter()
+            .map(|i| {
+                i.target.clone_bytes()
+                    + i.measurements.len() * size_of::<Measurement>()
+                    + i.measurements
+                        .iter()
+                        .filter(|m| m.backfill.is_some())
+                        .count()
+                        * size_of::<Backfill>()
+            })
+            .sum();
+        let validations: usize = self
+            .validations
+            .iter()
+            .map(|v| {
+                size_of::<Validation>()
+                    + (v.unverified_phases.len() + v.neutralised_phases.len()) * size_of::<u32>()
+                    + v.note.as_ref().map_or(0, String::len)
+                    + v.reference.as_ref().map_or(0, String::len)
+            })
+            .sum();
+        size_of::<Objective>()
+            + size_of::<Texts>()
+            + revision(&self.added_by)
+            + revision(&self.withdrawn)
+            + self.final_deadline.clone_bytes()
+            + self.manager.clone_bytes()
+            + self.title.clone_bytes()
+            + self.phases.len() * size_of::<Phase>()
+            + phases
+            + self.indicators.len() * size_of::<Indicator>()
+            + indicators
+            + validations
     }
 
     /// The stream version (the ETag).
@@ -1593,7 +1654,7 @@ pub(crate) mod tests {
         };
         let events = [
             ObjectiveEvent::ObjectiveDefined {
-                objective: spec,
+                objective: Box::new(spec),
                 revision: None,
             },
             ObjectiveEvent::PhaseStarted {
@@ -1705,7 +1766,7 @@ pub(crate) mod tests {
             unreachable!()
         };
         let o = folded();
-        assert_eq!(o.definition(), objective);
+        assert_eq!(o.definition(), *objective);
         assert_eq!(o.key(), "2022-2250-A");
         assert_eq!(o.spec().title, "Rimborsi entro 90 giorni");
     }

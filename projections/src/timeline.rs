@@ -45,6 +45,14 @@ impl<T: Clone> Timeline<T> {
         self.changes.as_deref().map_or(&[], Vec::as_slice)
     }
 
+    /// The heap bytes a clone of the timeline allocates: its changes (their
+    /// values' own heap not counted).
+    pub fn clone_bytes(&self) -> usize {
+        self.changes.as_ref().map_or(0, |changes| {
+            std::mem::size_of::<Vec<Change<T>>>() + changes.len() * std::mem::size_of::<Change<T>>()
+        })
+    }
+
     /// The value in force on `date`: the latest change in force by then, else the
     /// original.
     pub fn at(&self, date: NaiveDate) -> &T {

@@ -221,7 +221,7 @@ pub fn decide_revision(
             }
             check_new_objective(plan, objective, &path, &mut errors);
             let event = ObjectiveEvent::ObjectiveDefined {
-                objective: (**objective).clone(),
+                objective: objective.clone(),
                 revision: Some(revision.clone()),
             };
             let defined =

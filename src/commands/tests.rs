@@ -71,7 +71,7 @@ impl Log {
             log.record(
                 &objective_stream(&objective.key()),
                 &ObjectiveEvent::ObjectiveDefined {
-                    objective,
+                    objective: Box::new(objective),
                     revision: None,
                 },
                 &admin(),

@@ -202,7 +202,6 @@ enum PlanEventByTag {
 }
 
 /// [`ObjectiveEvent`] in externally tagged form.
-#[allow(clippy::large_enum_variant)]
 #[derive(Deserialize)]
 #[serde(
     remote = "ObjectiveEvent",
@@ -211,7 +210,7 @@ enum PlanEventByTag {
 )]
 enum ObjectiveEventByTag {
     ObjectiveDefined {
-        objective: ObjectiveSpec,
+        objective: Box<ObjectiveSpec>,
         #[serde(default)]
         revision: Option<RevisionRef>,
     },
@@ -523,11 +522,11 @@ mod tests {
         use ObjectiveEvent::*;
         vec![
             ObjectiveDefined {
-                objective: objective(),
+                objective: Box::new(objective()),
                 revision: None,
             },
             ObjectiveDefined {
-                objective: objective(),
+                objective: Box::new(objective()),
                 revision: Some(revision()),
             },
             PhaseStarted {
