@@ -16,7 +16,8 @@
 //!   missing).
 //!
 //! A read at seq `N` within a stretch clones the checkpoint at or before `N`
-//! and folds at most `CHECKPOINT_EVERY - 1` events onto it, in memory
+//! (or the floor) and folds at most `CHECKPOINT_EVERY - 1` events onto it, in
+//! memory
 //! ([`TimeTravelCache::cached`], which the HTTP handler calls on the runtime
 //! thread, without the blocking pool). Otherwise the nearest stream snapshot at
 //! or before `N` is looked up: when a cached stretch reaches its version, only
@@ -24,7 +25,7 @@
 //! must be the one cached: same seq and hash); else a new stretch starts at the
 //! snapshot. Either way a miss reads the versions between a snapshot and `N`,
 //! not the stream from version 1; while the cache has room, it reads on to the
-//! next multiple of [`CHECKPOINT_EVERY`] (where the next snapshot starts), so
+//! next multiple of [`READ_AHEAD_TO`] (where the next snapshot starts), so
 //! that the next reads of that stretch are answered from memory.
 //!
 //! A stream snapshot is never trusted blindly: its schema number must be
@@ -72,17 +73,25 @@ use crate::error::AppError;
 
 /// A folded checkpoint at every version that is a multiple of this: a read
 /// folds at most this many minus one (already decoded) events onto a clone of
-/// one. The same interval as the stream snapshots written by default, so a
-/// stretch that starts at a snapshot has its checkpoints at the snapshots'
-/// versions.
-pub const CHECKPOINT_EVERY: u64 = 32;
+/// one. Each checkpoint holds its own copy of the measurements' history, so
+/// the checkpoints of a stream of measurements take about its length squared
+/// over twice this: on the benchmark's 1M-event log (5,000 streams of 186
+/// events, most of them measurements) the cache estimated the streams at 774
+/// MiB with checkpoints every 32 versions and an allocation per event, at 544
+/// MiB with checkpoints every 64 and the events in runs; the average read
+/// folds 16 events more.
+pub const CHECKPOINT_EVERY: u64 = 64;
+
+/// A miss reads on to a version that is a multiple of this: where the next
+/// stream snapshot starts, at the interval they are written by default.
+pub const READ_AHEAD_TO: u64 = crate::snapshots::STREAM_SNAPSHOT_EVERY;
 
 /// The budget when none is given: 512 MiB of estimated bytes.
 pub const DEFAULT_BUDGET_BYTES: usize = 512 << 20;
 
 /// A stream of at most this many versions is read whole when it is cached
 /// (about 150 KB of rows); a longer one, a stretch at a time.
-pub const WHOLE_STREAM_VERSIONS: u64 = 16 * CHECKPOINT_EVERY;
+pub const WHOLE_STREAM_VERSIONS: u64 = 512;
 
 /// How many streams read once (and not cached) are remembered, so that their
 /// second read caches them: 8 bytes each.
@@ -212,7 +221,7 @@ struct History {
     floor: Option<Mark>,
     /// The events after the floor, in version order, from version
     /// `floor.version + 1`.
-    events: Vec<Arc<Cached>>,
+    events: Events,
     /// Folded states by ascending version: the floor's first (when there is
     /// one), then every [`CHECKPOINT_EVERY`]-th version.
     checkpoints: Vec<(u64, Arc<Objective>)>,
@@ -220,7 +229,65 @@ struct History {
     last: Option<Mark>,
     /// Every event of the stream with a seq from the floor's to this is here.
     complete_through: u64,
+    /// For a stretch from version 1, the length of the definition's stored
+    /// JSON: about the bytes of the texts that every checkpoint shares.
+    definition_len: usize,
     bytes: usize,
+}
+
+/// The events of a stretch, in the runs they were read in: a stretch
+/// continued shares the runs before with the one it continues, and a stream
+/// read whole is one run, its events side by side (not one allocation each).
+#[derive(Clone, Default)]
+struct Events {
+    runs: Vec<Arc<[Cached]>>,
+    len: usize,
+}
+
+impl Events {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push_run(&mut self, run: Vec<Cached>) {
+        if !run.is_empty() {
+            self.len += run.len();
+            self.runs.push(run.into());
+        }
+    }
+
+    /// The events at positions `start..end` (clamped to those held).
+    fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &Cached> {
+        self.runs
+            .iter()
+            .scan(0, |offset, run| {
+                let at = *offset;
+                *offset += run.len();
+                Some((at, run))
+            })
+            .flat_map(move |(at, run)| {
+                let from = start.saturating_sub(at).min(run.len());
+                let to = end.saturating_sub(at).min(run.len()).max(from);
+                run[from..to].iter()
+            })
+    }
+
+    /// How many events `before` holds for, when it holds for a prefix of them.
+    fn partition_point(&self, before: impl Fn(&Cached) -> bool) -> usize {
+        let whole = self
+            .runs
+            .partition_point(|run| run.last().is_some_and(&before));
+        let counted: usize = self.runs[..whole].iter().map(|run| run.len()).sum();
+        counted
+            + self
+                .runs
+                .get(whole)
+                .map_or(0, |run| run.partition_point(&before))
+    }
 }
 
 /// A stretch read from the store: the floor (its event and state), and the
@@ -243,10 +310,10 @@ struct Fresh {
 
 /// Reads on after `fresh`, the events of `stream` from version `from` through
 /// seq `cut` (a seq known committed, at most `head`), to the next version that
-/// is a multiple of [`CHECKPOINT_EVERY`]: a cached stretch then ends where the
+/// is a multiple of [`READ_AHEAD_TO`]: a cached stretch then ends where the
 /// next stream snapshot starts, and the reads that fall between the cut and
 /// there later are answered from memory, instead of each missing and reading
-/// the few rows after the stretch. At most `CHECKPOINT_EVERY` rows more.
+/// the few rows after the stretch. At most `READ_AHEAD_TO` rows more.
 /// Returns the seq through which `fresh` then holds every event of the stream:
 /// the last one's when the interval is full (later events may follow), else
 /// `head` (every event at or before it is visible to the read, and the stream
@@ -262,7 +329,7 @@ fn read_to_checkpoint(
     let last = fresh
         .last()
         .map_or(from.saturating_sub(1), |f| f.event.version);
-    let next = (last / CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY;
+    let next = (last / READ_AHEAD_TO + 1) * READ_AHEAD_TO;
     let more = read_fresh(store, stream, last + 1, Until::Version(next))?;
     let full = more
         .last()
@@ -330,8 +397,9 @@ impl History {
                 .filter_map(|s| Some((floor.as_ref()?.version, s)))
                 .collect(),
             floor,
-            events: Vec::new(),
+            events: Events::default(),
             complete_through: 0,
+            definition_len: 0,
             bytes: std::mem::size_of::<History>() + size,
         };
         empty.extend(fresh, head)
@@ -342,9 +410,11 @@ impl History {
     fn extend(&self, fresh: Vec<Fresh>, head: u64) -> Result<Option<History>, AppError> {
         let mut folded = self.fold_through(self.base() + self.events.len() as u64)?;
         let mut events = self.events.clone();
+        let mut run = Vec::with_capacity(fresh.len());
         let mut checkpoints = self.checkpoints.clone();
-        let mut bytes = self.bytes;
+        let mut bytes = self.bytes + RUN_BYTES;
         let mut last = self.last.clone();
+        let mut definition_len = self.definition_len;
         if let Some(o) = folded.as_mut() {
             o.reserve_for(fresh.iter().map(|f| &f.decoded));
         }
@@ -360,27 +430,31 @@ impl History {
             }
             last = Some(Mark::of(&event));
             let cached = Cached::new(&event, decoded);
-            let defines = folded.is_none();
+            if folded.is_none() {
+                definition_len = data_len;
+            }
             fold(&mut folded, &cached.envelope(), &cached.decoded)?;
             bytes += estimated_bytes(data_len);
-            if defines {
-                // The definition's texts, folded into every state from here on.
-                bytes += data_len;
-            }
             if event.version.is_multiple_of(CHECKPOINT_EVERY) {
                 if let Some(o) = &folded {
+                    if checkpoints.is_empty() {
+                        // The texts the checkpoints share, once.
+                        bytes += definition_len;
+                    }
                     bytes += o.clone_bytes();
                     checkpoints.push((event.version, Arc::new(o.clone())));
                 }
             }
-            events.push(Arc::new(cached));
+            run.push(cached);
         }
+        events.push_run(run);
         Ok(Some(History {
             floor: self.floor.clone(),
             events,
             checkpoints,
             complete_through: head.max(last.as_ref().map_or(0, |m| m.seq)),
             last,
+            definition_len,
             bytes,
         }))
     }
@@ -396,11 +470,10 @@ impl History {
         let base = self.base();
         let start = usize::try_from(from.saturating_sub(base)).unwrap_or(usize::MAX);
         let end = usize::try_from(version.saturating_sub(base)).unwrap_or(usize::MAX);
-        let events = self.events.get(start..end).unwrap_or_default();
         if let Some(o) = objective.as_mut() {
-            o.reserve_for(events.iter().map(|c| &c.decoded));
+            o.reserve_for(self.events.range(start, end).map(|c| &c.decoded));
         }
-        for cached in events {
+        for cached in self.events.range(start, end) {
             fold(&mut objective, &cached.envelope(), &cached.decoded)?;
         }
         Ok(objective)
@@ -444,15 +517,16 @@ fn fold(
     Ok(())
 }
 
-/// The estimated bytes of one cached event: its inline size, behind an `Arc`
-/// (two counts) and a pointer to it, and the length of its stored JSON for the
-/// strings of its decoded data (about what they take).
+/// The estimated bytes of one cached event: its inline size, and the length
+/// of its stored JSON for the strings of its decoded data (about what they
+/// take).
 fn estimated_bytes(data_len: usize) -> usize {
-    std::mem::size_of::<Cached>()
-        + 2 * std::mem::size_of::<usize>()
-        + std::mem::size_of::<Arc<Cached>>()
-        + data_len
+    std::mem::size_of::<Cached>() + data_len
 }
+
+/// The bytes of a run of events besides the events: its `Arc`'s two counts
+/// and the pointer to it.
+const RUN_BYTES: usize = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Arc<[Cached]>>();
 
 impl TimeTravelCache {
     /// An empty cache holding at most `budget` estimated bytes.

@@ -298,10 +298,41 @@ fn a_full_cache_reads_no_further_than_the_cut() {
 /// What the cache counts for a stream it keeps, against the bytes the read
 /// that kept it left allocated (counted by the test binary's allocator, on
 /// this thread): the budget is of real memory, not of a guess off by a
-/// factor.
+/// factor. One stream of mostly measurements, past two checkpoints (each holds
+/// its own copy of the measurements' history), and three of phases.
 #[test]
 fn the_cache_counts_about_the_bytes_a_stream_really_holds() {
-    let w = grown_history();
+    let w = history();
+    let measured = KEYS[0];
+    for day in 0..140u32 {
+        let on = d("2022-04-01") + chrono::Days::new(u64::from(day));
+        w.on(&on.to_string());
+        w.run(
+            measured,
+            ObjectiveCommand::RecordMeasurement(traguardo::commands::Measurement {
+                indicator: "completezza-fasi-tempistica".into(),
+                on,
+                value: None,
+                numerator: None,
+                denominator: None,
+                text: Some(format!(
+                    "Fasi in linea con il cronoprogramma al giorno {day}"
+                )),
+                entry: traguardo::commands::Entry {
+                    note: Some("Verificato con il responsabile del servizio".into()),
+                    backfill: None,
+                },
+            }),
+            &manager_of(measured),
+        )
+        .unwrap();
+    }
+    let versions = w
+        .app
+        .store()
+        .stream_version(&objective_stream(measured))
+        .unwrap();
+    assert!(versions > 128, "{versions}");
     let head = head(&w);
     for key in KEYS {
         // The first read keeps nothing (and warms what a read warms once).
