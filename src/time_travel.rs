@@ -39,11 +39,14 @@
 //! folds the rows after the nearest snapshot onto it and keeps nothing, since
 //! building a stretch (decoded events, checkpoints, their estimated size) costs
 //! more than the fold, and most streams of a wide log are asked about once.
-//! The second read, while the cache has room, reads a stream of at most
-//! [`WHOLE_STREAM_VERSIONS`] versions whole, from version 1 through the head:
-//! one read of its rows instead of a miss in each stretch between two
-//! snapshots that a read falls in first (an objective's stream is short; the
-//! stretches are for the long ones, and for what a stream grew since).
+//! The second read reads a stream of at most [`WHOLE_STREAM_VERSIONS`]
+//! versions whole, from version 1 through the head: one read of its rows
+//! instead of a miss in each stretch between two snapshots that a read falls
+//! in first (an objective's stream is short; the stretches are for the long
+//! ones, and for what a stream grew since). It does so also when the cache is
+//! full, evicting the streams read least recently: a stream held whole answers
+//! every later read of it, where a stretch read to the cut alone would miss
+//! again at the next seq, and fill the cache with slivers that miss.
 //!
 //! Memory is bounded by a budget of estimated bytes; whole streams are evicted,
 //! least recently read first. The estimate follows what is really held (a
@@ -607,10 +610,9 @@ impl TimeTravelCache {
         let mut stream = self
             .lookup(&name)
             .map_or_else(Stream::default, |s| Stream::clone(&s));
-        let read_ahead = self.lock().has_room();
-        // A stream cached for the first time is read whole, while the cache
-        // has room and the stream is short enough.
-        let whole = if stream.stretches.is_empty() && read_ahead {
+        // A stream cached for the first time is read whole, when it is short
+        // enough.
+        let whole = if stream.stretches.is_empty() {
             self.read_whole(store, &name, head)?
         } else {
             None
@@ -620,7 +622,10 @@ impl TimeTravelCache {
                 stream.add(whole.clone());
                 whole
             }
-            None => self.read_stretch(store, &name, &mut stream, cut, head, read_ahead)?,
+            None => {
+                let read_ahead = self.lock().has_room();
+                self.read_stretch(store, &name, &mut stream, cut, head, read_ahead)?
+            }
         };
         if stream
             .stretches

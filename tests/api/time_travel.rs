@@ -271,28 +271,70 @@ fn a_miss_reads_on_to_the_next_checkpoint_and_the_reads_up_to_it_hit() {
 
 #[test]
 fn a_full_cache_reads_no_further_than_the_cut() {
-    let w = grown_history();
-    let head = head(&w);
-    let seq_of = |key, version| seq_of(&w, key, version);
+    let w = history();
     let at = |key, seq| w.app.objective_as_of(key, Until::Seq(seq)).unwrap();
     let misses = || w.app.time_travel_stats().misses;
-    // One stream cached whole, then a budget it fills to more than seven
-    // eighths.
-    at(KEYS[1], head);
-    at(KEYS[1], head);
-    at(KEYS[1], seq_of(KEYS[1], 10));
-    assert_eq!(misses(), 2);
+    let cached = |key| {
+        w.app
+            .store()
+            .stream_version(&objective_stream(key))
+            .unwrap() as usize
+    };
+    let (zero, one) = (cached(KEYS[0]), cached(KEYS[1]));
+    // Two streams cached whole, then grown past version 32.
+    for key in &KEYS[..2] {
+        at(key, head(&w));
+        at(key, head(&w));
+    }
+    assert_eq!(misses(), 4);
+    grow(&w, 13, 10);
+    assert!(w
+        .app
+        .flush_stream_snapshots(std::time::Duration::from_secs(30)));
+    let seq_of = |key, version| seq_of(&w, key, version);
+    // With room, a read past what is cached reads on to version 32.
+    at(KEYS[1], seq_of(KEYS[1], one + 2));
+    at(KEYS[1], seq_of(KEYS[1], one + 3));
+    assert_eq!(misses(), 5);
+    // A budget the two streams fill to more than seven eighths: the cache is
+    // full, so the store is read only up to the cut, and the next version's
+    // seq misses again.
     let held = w.app.time_travel_stats().bytes;
     w.app.set_time_travel_budget(held + held / 8);
-    // Another stream read twice at version 10: the cache is full, so the
-    // store is read only up to that cut (not whole, nor on to version 32),
-    // and the next version's seq misses again.
-    at(KEYS[0], seq_of(KEYS[0], 10));
-    at(KEYS[0], seq_of(KEYS[0], 10));
-    assert_eq!(misses(), 4);
-    let next = seq_of(KEYS[0], 11);
+    at(KEYS[0], seq_of(KEYS[0], zero + 2));
+    assert_eq!(misses(), 6);
+    let next = seq_of(KEYS[0], zero + 3);
     assert_eq!(at(KEYS[0], next), full_fold(&w, KEYS[0], Until::Seq(next)));
-    assert_eq!(misses(), 5, "read up to the cut only");
+    assert_eq!(misses(), 7, "read up to the cut only");
+    assert_eq!(w.app.time_travel_stats().evictions, 0);
+}
+
+/// A stream read for the second time when the cache is full is read whole
+/// all the same, and pushes out the stream read least recently: every read
+/// of it is then answered from memory, where a stretch read to the cut
+/// alone would miss again at the next seq.
+#[test]
+fn a_full_cache_still_reads_a_stream_whole_and_evicts_the_oldest() {
+    let w = grown_history();
+    let head = head(&w);
+    let at = |key, seq| w.app.objective_as_of(key, Until::Seq(seq)).unwrap();
+    let stats = || w.app.time_travel_stats();
+    at(KEYS[1], head);
+    at(KEYS[1], head);
+    let held = stats().bytes;
+    w.app.set_time_travel_budget(held + held / 8);
+    at(KEYS[0], seq_of(&w, KEYS[0], 10));
+    at(KEYS[0], seq_of(&w, KEYS[0], 10));
+    let full = stats();
+    assert_eq!((full.misses, full.evictions, full.streams), (4, 1, 1));
+    for seq in 0..=head {
+        assert_eq!(
+            at(KEYS[0], seq),
+            full_fold(&w, KEYS[0], Until::Seq(seq)),
+            "seq {seq}"
+        );
+    }
+    assert_eq!(stats().misses, 4, "every seq from memory");
 }
 
 /// What the cache counts for a stream it keeps, against the bytes the read
