@@ -257,10 +257,8 @@ impl Events {
     }
 
     fn push_run(&mut self, run: Vec<Cached>) {
-        if !run.is_empty() {
-            self.len += run.len();
-            self.runs.push(run.into());
-        }
+        self.len += run.len();
+        self.runs.push(run.into());
     }
 
     /// The events at positions `start..end` (clamped to those held).
@@ -321,7 +319,7 @@ struct Fresh {
 /// the last one's when the interval is full (later events may follow), else
 /// `head` (every event at or before it is visible to the read, and the stream
 /// has none after the last read).
-fn read_to_checkpoint(
+fn read_to_next_snapshot(
     store: &dyn Store,
     stream: &str,
     fresh: &mut Vec<Fresh>,
@@ -415,7 +413,7 @@ impl History {
         let mut events = self.events.clone();
         let mut run = Vec::with_capacity(fresh.len());
         let mut checkpoints = self.checkpoints.clone();
-        let mut bytes = self.bytes + RUN_BYTES;
+        let mut bytes = self.bytes;
         let mut last = self.last.clone();
         let mut definition_len = self.definition_len;
         if let Some(o) = folded.as_mut() {
@@ -450,7 +448,10 @@ impl History {
             }
             run.push(cached);
         }
-        events.push_run(run);
+        if !run.is_empty() {
+            bytes += RUN_BYTES;
+            events.push_run(run);
+        }
         Ok(Some(History {
             floor: self.floor.clone(),
             events,
@@ -673,8 +674,8 @@ impl TimeTravelCache {
     /// The stretch of `stream` that holds seq `cut` (a seq known committed, at
     /// most `head`), after reading what it lacks from the store: from the
     /// nearest snapshot at or before `cut`, or from the end of a cached stretch
-    /// that reaches it; on to the next checkpoint when `read_ahead`, else
-    /// through the cut only. `stream` is updated with it.
+    /// that reaches it; on to where the next snapshot starts when
+    /// `read_ahead`, else through the cut only. `stream` is updated with it.
     fn read_stretch(
         &self,
         store: &dyn Store,
@@ -685,11 +686,11 @@ impl TimeTravelCache {
         read_ahead: bool,
     ) -> Result<Arc<History>, AppError> {
         let mut snapshot = self.snapshot_at(store, name, cut);
-        // What a miss read: on to the next checkpoint while the cache has room
-        // for it, else through the cut only; the seq it is complete through.
+        // What a miss read: on to where the next snapshot starts while the
+        // cache has room for it, else through the cut only; the seq it is complete through.
         let read_on = |fresh: &mut Vec<Fresh>, from| {
             if read_ahead {
-                read_to_checkpoint(store, name, fresh, from, cut, head)
+                read_to_next_snapshot(store, name, fresh, from, cut, head)
             } else {
                 Ok(cut)
             }

@@ -220,7 +220,7 @@ fn a_stream_cached_whole_answers_every_seq_from_memory() {
 }
 
 #[test]
-fn a_miss_reads_on_to_the_next_checkpoint_and_the_reads_up_to_it_hit() {
+fn a_miss_reads_on_to_the_next_snapshot_and_the_reads_up_to_it_hit() {
     let w = history();
     let key = KEYS[0];
     let cached = w
