@@ -221,9 +221,11 @@ pub struct RevisionRef {
 
 /// Events of one objective, stream `objective/{year}-{unit}-{letter}`.
 ///
-/// The definition is boxed: it is more than twice the size of any other
-/// variant, and the time-travel cache keeps the decoded events of the streams
-/// it holds, most of them phases and measurements.
+/// The definition and the backfills are boxed: the definition is more than
+/// twice the size of any other variant, a backfill (rare: the control office's
+/// loading after the fact) half a measurement, and the time-travel cache keeps
+/// the decoded events of the streams it holds, most of them phases and
+/// measurements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ObjectiveEvent {
@@ -246,7 +248,7 @@ pub enum ObjectiveEvent {
         note: Option<String>,
         /// Loaded after the fact by the control office (*caricamento storico*).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        backfill: Option<Backfill>,
+        backfill: Option<Box<Backfill>>,
     },
     /// A phase was completed on a date (declared by the manager).
     PhaseCompleted {
@@ -262,7 +264,7 @@ pub enum ObjectiveEvent {
         evidence: Vec<String>,
         /// Loaded after the fact by the control office (*caricamento storico*).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        backfill: Option<Backfill>,
+        backfill: Option<Box<Backfill>>,
         /// The stable identity of who recorded it (separation of duties compares
         /// it). Absent in events recorded before identities: then the envelope's
         /// actor normalised ([`crate::identity::actor_id_of`]).
@@ -279,7 +281,7 @@ pub enum ObjectiveEvent {
         reason: String,
         /// Loaded after the fact by the control office (*caricamento storico*).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        backfill: Option<Backfill>,
+        backfill: Option<Box<Backfill>>,
     },
     /// A phase deadline (or, with no phase, the final deadline) was moved.
     DeadlineRevised {
@@ -346,7 +348,7 @@ pub enum ObjectiveEvent {
         note: Option<String>,
         /// Loaded after the fact by the control office (*caricamento storico*).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        backfill: Option<Backfill>,
+        backfill: Option<Box<Backfill>>,
     },
     /// The *Nucleo di Valutazione* validated the objective (ex ante or ex post).
     ValidationRecorded {

@@ -414,11 +414,11 @@ mod tests {
                 phase: 1,
                 completed_on: date(5, 28),
                 reason: "Registrata per errore".into(),
-                backfill: Some(Backfill {
+                backfill: Some(Box::new(Backfill {
                     act: "Determinazione n. 13".into(),
                     reason: "Correzione".into(),
                     on_behalf_of: None,
-                }),
+                })),
             },
             ObjectiveEvent::IndicatorMeasured {
                 indicator: "rimborsi".into(),

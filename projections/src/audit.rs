@@ -502,7 +502,7 @@ fn describe_objective_event(
                 format!(
                     "Fase {phase} avviata il {}, {by}{}",
                     italian::date(*on),
-                    backfill_clause(backfill.as_ref())
+                    backfill_clause(backfill.as_deref())
                 ),
                 vec![FieldChange::new(
                     format!("phases[{phase}].started_on"),
@@ -541,7 +541,7 @@ fn describe_objective_event(
                 format!(
                     "Fase {phase} completata il {}{evidence}, {by}{}",
                     italian::date(*on),
-                    backfill_clause(backfill.as_ref())
+                    backfill_clause(backfill.as_deref())
                 ),
                 changes,
             )
@@ -558,7 +558,7 @@ fn describe_objective_event(
                     "Fase {phase}: annullato il completamento del {}; annullamento {}{}",
                     italian::date(*completed_on),
                     by.replace("registrata", "registrato"),
-                    backfill_clause(backfill.as_ref())
+                    backfill_clause(backfill.as_deref())
                 ),
                 vec![FieldChange::new(
                     format!("phases[{phase}].completed_on"),
@@ -687,7 +687,7 @@ fn describe_objective_event(
                 format!(
                     "Rilevazione dell'indicatore «{indicator}» al {}: {reading}, {by}{}",
                     italian::date(*on),
-                    backfill_clause(backfill.as_ref())
+                    backfill_clause(backfill.as_deref())
                 ),
                 vec![FieldChange::new(
                     format!("indicators[{indicator}].latest"),

@@ -580,7 +580,7 @@ impl Objective {
                     on: Some(*on),
                     text: note.as_deref(),
                     evidence: &[],
-                    backfill: backfill.as_ref(),
+                    backfill: backfill.as_deref(),
                     actor_id: actor_id_of(recorded.actor),
                     recorded,
                 });
@@ -600,7 +600,7 @@ impl Objective {
                     on: Some(*on),
                     text: note.as_deref(),
                     evidence,
-                    backfill: backfill.as_ref(),
+                    backfill: backfill.as_deref(),
                     actor_id: actor_id
                         .as_deref()
                         .map_or_else(|| actor_id_of(recorded.actor), name),
@@ -620,7 +620,7 @@ impl Objective {
                     on: None,
                     text: Some(reason),
                     evidence: &[],
-                    backfill: backfill.as_ref(),
+                    backfill: backfill.as_deref(),
                     actor_id: actor_id_of(recorded.actor),
                     recorded,
                 });
@@ -696,7 +696,7 @@ impl Objective {
                         denominator: *denominator,
                         text: text.as_deref().map(Into::into),
                         note: note.as_deref().map(Into::into),
-                        backfill: backfill.clone().map(Box::new),
+                        backfill: backfill.clone(),
                         recorded: Recorded::of(event),
                     },
                 );
@@ -1668,11 +1668,11 @@ pub(crate) mod tests {
                 on: date(5, 28),
                 note: Some("Relazione trasmessa".into()),
                 evidence: vec!["Prot. n. 12345 del 28/05/2022".into()],
-                backfill: Some(Backfill {
+                backfill: Some(Box::new(Backfill {
                     act: "Determinazione n. 12".into(),
                     reason: "Adozione a metà anno".into(),
                     on_behalf_of: None,
-                }),
+                })),
                 actor_id: Some("specchia".into()),
             },
             ObjectiveEvent::IndicatorMeasured {

@@ -157,7 +157,7 @@ pub fn start(
         phase,
         on,
         note: clean(entry.note),
-        backfill: entry.backfill,
+        backfill: entry.backfill.map(Box::new),
     })
 }
 
@@ -212,7 +212,7 @@ pub fn complete(
             .into_iter()
             .filter(|e| !e.trim().is_empty())
             .collect(),
-        backfill: entry.backfill,
+        backfill: entry.backfill.map(Box::new),
         actor_id: Some(principal.actor_id.clone()),
     })
 }
@@ -251,7 +251,7 @@ pub fn retract(
         phase,
         completed_on: done.on,
         reason: entry.note.unwrap_or_default().trim().to_string(),
-        backfill: entry.backfill,
+        backfill: entry.backfill.map(Box::new),
     })
 }
 
@@ -337,7 +337,7 @@ pub fn measure(
         denominator: m.denominator,
         text,
         note: clean(m.entry.note),
-        backfill: m.entry.backfill,
+        backfill: m.entry.backfill.map(Box::new),
     })
 }
 

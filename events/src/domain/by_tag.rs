@@ -220,7 +220,7 @@ enum ObjectiveEventByTag {
         #[serde(default)]
         note: Option<String>,
         #[serde(default)]
-        backfill: Option<Backfill>,
+        backfill: Option<Box<Backfill>>,
     },
     PhaseCompleted {
         phase: u32,
@@ -230,7 +230,7 @@ enum ObjectiveEventByTag {
         #[serde(default)]
         evidence: Vec<String>,
         #[serde(default)]
-        backfill: Option<Backfill>,
+        backfill: Option<Box<Backfill>>,
         #[serde(default)]
         actor_id: Option<String>,
     },
@@ -239,7 +239,7 @@ enum ObjectiveEventByTag {
         completed_on: NaiveDate,
         reason: String,
         #[serde(default)]
-        backfill: Option<Backfill>,
+        backfill: Option<Box<Backfill>>,
     },
     DeadlineRevised {
         #[serde(default)]
@@ -280,7 +280,7 @@ enum ObjectiveEventByTag {
         #[serde(default)]
         note: Option<String>,
         #[serde(default)]
-        backfill: Option<Backfill>,
+        backfill: Option<Box<Backfill>>,
     },
     ValidationRecorded {
         stage: ValidationStage,
@@ -539,7 +539,7 @@ mod tests {
                 phase: 1,
                 on: date("2022-02-01"),
                 note: Some("avviata".into()),
-                backfill: Some(backfill(None)),
+                backfill: Some(Box::new(backfill(None))),
             },
             PhaseCompleted {
                 phase: 3,
@@ -554,7 +554,7 @@ mod tests {
                 on: date("2022-05-28"),
                 note: Some("fatto \"bene\" — ok\n".into()),
                 evidence: vec!["prot. 1/2022".into()],
-                backfill: Some(backfill(Some("Ing. Rossi"))),
+                backfill: Some(Box::new(backfill(Some("Ing. Rossi")))),
                 actor_id: Some("stefano.specchia".into()),
             },
             PhaseCompletionRetracted {
@@ -567,7 +567,7 @@ mod tests {
                 phase: 3,
                 completed_on: date("2022-05-28"),
                 reason: "errore".into(),
-                backfill: Some(backfill(None)),
+                backfill: Some(Box::new(backfill(None))),
             },
             DeadlineRevised {
                 phase: None,
@@ -620,7 +620,7 @@ mod tests {
                 denominator: Some(200),
                 text: Some("buono".into()),
                 note: Some("nota".into()),
-                backfill: Some(backfill(None)),
+                backfill: Some(Box::new(backfill(None))),
             },
             ValidationRecorded {
                 stage: ValidationStage::Plan,
@@ -890,5 +890,21 @@ mod tests {
         refused::<ObjectiveEvent>("phase_started", "null");
         // White space around the object is no harm, as for serde_json::from_str.
         ObjectiveEvent::decode_by_tag("phase_started", &format!(" {started}\n")).unwrap();
+    }
+
+    #[test]
+    fn an_objective_event_is_no_larger_than_a_measurement_without_its_backfill() {
+        // The time-travel cache keeps decoded events, nearly all of them phases
+        // and measurements: a variant that grew past them (an unboxed
+        // definition or backfill) would grow every event it holds.
+        // A measurement's fields: the indicator, the date (padded), three
+        // optional numbers, two optional strings and the boxed backfill; and
+        // a word for the variant's tag.
+        let measurement = 24 + 8 + 3 * 16 + 2 * 24 + 8 + 8;
+        assert!(
+            std::mem::size_of::<ObjectiveEvent>() <= measurement,
+            "ObjectiveEvent is {} bytes, more than the {measurement} of a measurement",
+            std::mem::size_of::<ObjectiveEvent>()
+        );
     }
 }
