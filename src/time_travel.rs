@@ -76,14 +76,14 @@ use crate::error::AppError;
 
 /// A folded checkpoint at every version that is a multiple of this: a read
 /// folds at most this many minus one (already decoded) events onto a clone of
-/// one. Each checkpoint holds its own copy of the measurements' history, so
-/// the checkpoints of a stream of measurements take about its length squared
-/// over twice this: on the benchmark's 1M-event log (5,000 streams of 186
-/// events, most of them measurements) the cache estimated the streams at 774
-/// MiB with checkpoints every 32 versions and an allocation per event, at 544
-/// MiB with checkpoints every 64 and the events in runs; the average read
-/// folds 16 events more.
-pub const CHECKPOINT_EVERY: u64 = 64;
+/// one. The checkpoints of a stretch share one list of each indicator's
+/// measurements ([`Objective::share_measurements`]), so a checkpoint holds its
+/// phases, validations and the like, a few hundred bytes, and a clone of one
+/// copies no measurement. When each held its own copy of the measurements,
+/// the benchmark's 1M-event log (5,000 streams of 186 events, most of them
+/// measurements) took 774 MiB with checkpoints every 32 versions and 544 MiB
+/// every 64.
+pub const CHECKPOINT_EVERY: u64 = 16;
 
 /// A miss reads on to a version that is a multiple of this: where the next
 /// stream snapshot starts, at the interval they are written by default.
@@ -388,9 +388,12 @@ impl History {
             Some((mark, state, encoded)) => (Some(mark), Some(state), encoded),
             None => (None, None, 0),
         };
-        // A state decoded from a snapshot: what a copy of it holds, and its own
-        // texts (fewer bytes than the snapshot that holds them).
-        let size = state.as_ref().map_or(0, |s| s.clone_bytes() + encoded);
+        // A state decoded from a snapshot: what a copy of it holds, its
+        // measurements, and its own texts (fewer bytes than the snapshot that
+        // holds them).
+        let size = state
+            .as_ref()
+            .map_or(0, |s| s.clone_bytes() + s.measurement_bytes() + encoded);
         let empty = History {
             last: floor.clone(),
             checkpoints: state
@@ -413,6 +416,7 @@ impl History {
         let mut events = self.events.clone();
         let mut run = Vec::with_capacity(fresh.len());
         let mut checkpoints = self.checkpoints.clone();
+        let kept = checkpoints.len();
         let mut bytes = self.bytes;
         let mut last = self.last.clone();
         let mut definition_len = self.definition_len;
@@ -451,6 +455,16 @@ impl History {
         if !run.is_empty() {
             bytes += RUN_BYTES;
             events.push_run(run);
+        }
+        // The new checkpoints' measurements: prefixes of the last state's, one
+        // list for them all instead of a copy each.
+        if let Some(last_state) = folded.as_ref().filter(|_| checkpoints.len() > kept) {
+            for (_, checkpoint) in &mut checkpoints[kept..] {
+                if let Some(c) = Arc::get_mut(checkpoint) {
+                    c.share_measurements(last_state);
+                }
+            }
+            bytes += last_state.measurement_bytes();
         }
         Ok(Some(History {
             floor: self.floor.clone(),

@@ -27,6 +27,7 @@ pub mod days;
 pub mod error;
 pub mod flags;
 pub mod italian;
+pub mod measurements;
 pub mod name;
 pub mod notes;
 pub mod objective;

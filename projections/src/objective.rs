@@ -9,6 +9,7 @@ use traguardo_events::model::{
 };
 use traguardo_events::{EventRef, RecordedEvent};
 
+use crate::measurements::Measurements;
 use crate::name::{actor_id_of, name, Name, Text};
 use crate::notes::{BackfillRef, Evidence, NewNote, Note, Notes};
 use crate::timeline::Timeline;
@@ -304,8 +305,8 @@ pub struct Indicator {
     /// For a withdrawn indicator, the date it no longer counts from.
     #[serde(with = "crate::name::days::opt")]
     pub withdrawn_from: Option<NaiveDate>,
-    /// Measurements in record order.
-    pub measurements: Vec<Measurement>,
+    /// Measurements in record order (shared by clones).
+    pub measurements: Measurements,
 }
 
 impl Indicator {
@@ -317,7 +318,7 @@ impl Indicator {
             target: Timeline::new(spec.target_hundredths),
             added_from,
             withdrawn_from: None,
-            measurements: Vec::new(),
+            measurements: Measurements::default(),
         }
     }
 
@@ -687,19 +688,25 @@ impl Objective {
                     _ => None,
                 });
                 let target = self.indicator_mut(event, indicator)?;
-                push_exact(
-                    &mut target.measurements,
-                    Measurement {
-                        on: *on,
-                        value,
-                        numerator: *numerator,
-                        denominator: *denominator,
-                        text: text.as_deref().map(Into::into),
-                        note: note.as_deref().map(Into::into),
-                        backfill: backfill.clone(),
-                        recorded: Recorded::of(event),
-                    },
-                );
+                let measurement = || Measurement {
+                    on: *on,
+                    value,
+                    numerator: *numerator,
+                    denominator: *denominator,
+                    text: text.as_deref().map(Into::into),
+                    note: note.as_deref().map(Into::into),
+                    backfill: backfill.clone(),
+                    recorded: Recorded::of(event),
+                };
+                // A clone of a later state's prefix (time travel's checkpoints)
+                // takes the measurement this event built there.
+                let followed = target.measurements.follow(|m| {
+                    debug_assert!(m.recorded.seq != seq || *m == measurement());
+                    m.recorded.seq == seq
+                });
+                if !followed {
+                    target.measurements.push(measurement());
+                }
             }
             ObjectiveEvent::ValidationRecorded {
                 stage,
@@ -930,8 +937,9 @@ impl Objective {
     /// original, once both have moved on: the objective itself, and its boxes
     /// and vectors, as [`Clone`] allocates them; its phases' notes, which a
     /// clone shares until the original's next note on the phase; not its
-    /// texts and names, which clones share for good. What the time-travel
-    /// cache counts for each folded state it keeps.
+    /// texts and names, which clones share for good, nor its measurements,
+    /// which clones share ([`Objective::measurement_bytes`]). What the
+    /// time-travel cache counts for each folded state it keeps.
     pub fn clone_bytes(&self) -> usize {
         use std::mem::size_of;
         let revision = |r: &Option<Box<RevisionRef>>| {
@@ -950,19 +958,7 @@ impl Objective {
                     + p.notes.heap_bytes()
             })
             .sum();
-        let indicators: usize = self
-            .indicators
-            .iter()
-            .map(|i| {
-                i.target.clone_bytes()
-                    + i.measurements.len() * size_of::<Measurement>()
-                    + i.measurements
-                        .iter()
-                        .filter(|m| m.backfill.is_some())
-                        .count()
-                        * size_of::<Backfill>()
-            })
-            .sum();
+        let indicators: usize = self.indicators.iter().map(|i| i.target.clone_bytes()).sum();
         let validations: usize = self
             .validations
             .iter()
@@ -985,6 +981,26 @@ impl Objective {
             + self.indicators.len() * size_of::<Indicator>()
             + indicators
             + validations
+    }
+
+    /// The heap bytes of the lists of measurements that its clones share
+    /// ([`Measurements::shared_bytes`]).
+    pub fn measurement_bytes(&self) -> usize {
+        self.indicators
+            .iter()
+            .map(|i| i.measurements.shared_bytes())
+            .sum()
+    }
+
+    /// Makes each indicator's measurements share the list of the same
+    /// indicator in `later`, a later state of the same objective
+    /// ([`Measurements::share`]).
+    pub fn share_measurements(&mut self, later: &Objective) {
+        for indicator in &mut self.indicators {
+            if let Some(l) = later.indicators.iter().find(|l| l.id == indicator.id) {
+                indicator.measurements.share(&l.measurements);
+            }
+        }
     }
 
     /// The stream version (the ETag).
