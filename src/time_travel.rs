@@ -83,7 +83,7 @@ use crate::error::AppError;
 /// the benchmark's 1M-event log (5,000 streams of 186 events, most of them
 /// measurements) took 774 MiB with checkpoints every 32 versions and 544 MiB
 /// every 64.
-pub const CHECKPOINT_EVERY: u64 = 16;
+pub const CHECKPOINT_EVERY: u64 = 64;
 
 /// A miss reads on to a version that is a multiple of this: where the next
 /// stream snapshot starts, at the interval they are written by default.
