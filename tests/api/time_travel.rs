@@ -122,7 +122,7 @@ fn time_travel_through_the_cache_equals_the_full_fold_at_every_seq() {
             .stream_version(&objective_stream(KEYS[0]))
             .unwrap()
             > 20,
-        "streams longer than a checkpoint interval"
+        "streams of more than twenty versions"
     );
     // From the head down (the first read of each stream caches it), then up.
     assert_every_seq_equals_the_full_fold(&w, (0..=head + 2).rev());
@@ -342,8 +342,9 @@ fn a_full_cache_still_reads_a_stream_whole_and_evicts_the_oldest() {
 /// this thread): the budget is of real memory, not of a guess off by a
 /// factor. One stream of mostly measurements, past two checkpoints (each holds
 /// its own copy of the measurements' history), and three of phases.
-#[test]
-fn the_cache_counts_about_the_bytes_a_stream_really_holds() {
+/// [`history`] with 140 more measurements of `KEYS[0]`, one a day: a stream
+/// past two checkpoints of the cache.
+fn measured_history() -> World {
     let w = history();
     let measured = KEYS[0];
     for day in 0..140u32 {
@@ -374,7 +375,42 @@ fn the_cache_counts_about_the_bytes_a_stream_really_holds() {
         .store()
         .stream_version(&objective_stream(measured))
         .unwrap();
-    assert!(versions > 128, "{versions}");
+    assert!(
+        versions > 2 * traguardo::time_travel::CHECKPOINT_EVERY,
+        "{versions}"
+    );
+    w
+}
+
+#[test]
+fn reads_past_checkpoints_that_share_their_measurements_equal_the_full_fold() {
+    let w = measured_history();
+    let key = KEYS[0];
+    let head = head(&w);
+    let first = seq_of(&w, key, 1);
+    // The first read keeps nothing, the second caches the stream whole; then
+    // every seq folds from a checkpoint whose measurements the others share.
+    for _ in 0..2 {
+        w.app.objective_as_of(key, Until::Seq(head)).unwrap();
+    }
+    let misses = w.app.time_travel_stats().misses;
+    for seq in (first - 1..=head).rev().chain(first..=head) {
+        assert_eq!(
+            w.app.objective_as_of(key, Until::Seq(seq)).unwrap(),
+            full_fold(&w, key, Until::Seq(seq)),
+            "{key} at seq {seq}"
+        );
+    }
+    assert_eq!(
+        w.app.time_travel_stats().misses,
+        misses,
+        "every seq from memory"
+    );
+}
+
+#[test]
+fn the_cache_counts_about_the_bytes_a_stream_really_holds() {
+    let w = measured_history();
     let head = head(&w);
     for key in KEYS {
         // The first read keeps nothing (and warms what a read warms once).
