@@ -488,9 +488,8 @@ impl History {
         let base = self.base();
         let start = usize::try_from(from.saturating_sub(base)).unwrap_or(usize::MAX);
         let end = usize::try_from(version.saturating_sub(base)).unwrap_or(usize::MAX);
-        if let Some(o) = objective.as_mut() {
-            o.reserve_for(self.events.range(start, end).map(|c| &c.decoded));
-        }
+        // No room is made first (`Objective::reserve_for`): the clone shares
+        // its measurements with the checkpoint and follows them.
         for cached in self.events.range(start, end) {
             fold(&mut objective, &cached.envelope(), &cached.decoded)?;
         }

@@ -795,9 +795,10 @@ impl Objective {
     /// Makes room in the lists that `events` will grow (each indicator's
     /// measurements, the validations), so that folding them reallocates each
     /// list once. A fold keeps no spare room in its lists
-    /// ([`push_exact`]), nor does a clone: time travel folds up to a few dozen
-    /// events onto a clone of a checkpoint, which would otherwise reallocate
-    /// (and may copy) a list at every event.
+    /// ([`push_exact`]), nor does a clone: time travel folds the events a
+    /// cached stream grew by onto a clone of its last state, which would
+    /// otherwise reallocate a list at every event. (A list a clone shares
+    /// gets no room: its first push copies it.)
     pub fn reserve_for<'a>(&mut self, events: impl IntoIterator<Item = &'a ObjectiveEvent>) {
         let mut measurements = vec![0; self.indicators.len()];
         let mut validations = 0;
