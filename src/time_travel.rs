@@ -331,7 +331,7 @@ fn read_to_next_snapshot(
         .last()
         .map_or(from.saturating_sub(1), |f| f.event.version);
     let next = (last / READ_AHEAD_TO + 1) * READ_AHEAD_TO;
-    let more = read_fresh(store, stream, last + 1, Until::Version(next))?;
+    let more = read_fresh(store, stream, last + 1, Until::Version(next), next - last)?;
     let full = more
         .last()
         .filter(|f| f.event.version == next)
@@ -340,14 +340,19 @@ fn read_to_next_snapshot(
     Ok(full.unwrap_or(head).max(cut))
 }
 
-/// The events of `stream` from version `from` on, up to `until`, decoded.
+/// The events of `stream` from version `from` on, up to `until`, decoded;
+/// `expected` is how many there are likely to be (the room made first, so that
+/// a stream read whole is not copied again and again as the list grows: at
+/// about 400 bytes an event, a list of a few hundred lands on fresh pages each
+/// time it doubles).
 fn read_fresh(
     store: &dyn Store,
     stream: &str,
     from: u64,
     until: Until,
+    expected: u64,
 ) -> Result<Vec<Fresh>, AppError> {
-    let mut fresh = Vec::new();
+    let mut fresh = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
     store.for_each_in_stream_raw(stream, from, until, |event, data| {
         fresh.push(Fresh {
             decoded: decode_text(event, data)?,
@@ -423,11 +428,12 @@ impl History {
         if let Some(o) = folded.as_mut() {
             o.reserve_for(fresh.iter().map(|f| &f.decoded));
         }
-        for Fresh {
+        let mut fresh = fresh.into_iter();
+        while let Some(Fresh {
             event,
             decoded,
             data_len,
-        } in fresh
+        }) = fresh.next()
         {
             let expected = last.as_ref().map_or(1, |m| m.version + 1);
             if event.version != expected || last.as_ref().is_some_and(|m| event.seq <= m.seq) {
@@ -435,10 +441,16 @@ impl History {
             }
             last = Some(Mark::of(&event));
             let cached = Cached::new(&event, decoded);
-            if folded.is_none() {
+            let defines = folded.is_none();
+            if defines {
                 definition_len = data_len;
             }
             fold(&mut folded, &cached.envelope(), &cached.decoded)?;
+            if let Some(o) = folded.as_mut().filter(|_| defines) {
+                // Defined by this event: room for what the rest of the run
+                // measures, as for a stretch that starts from a state.
+                o.reserve_for(fresh.as_slice().iter().map(|f| &f.decoded));
+            }
             bytes += estimated_bytes(data_len);
             if event.version.is_multiple_of(CHECKPOINT_EVERY) {
                 if let Some(o) = &folded {
@@ -675,7 +687,7 @@ impl TimeTravelCache {
         if versions == 0 || versions > WHOLE_STREAM_VERSIONS {
             return Ok(None);
         }
-        let fresh = read_fresh(store, name, 1, Until::Seq(head))?;
+        let fresh = read_fresh(store, name, 1, Until::Seq(head), versions)?;
         match History::build(None, fresh, head)? {
             Some(built) => Ok(Some(Arc::new(built))),
             None => Err(AppError::Internal(format!(
@@ -723,7 +735,7 @@ impl TimeTravelCache {
                     return Ok(h);
                 }
                 let from = h.last_version().max(1);
-                let mut fresh = read_fresh(store, name, from, Until::Seq(cut))?;
+                let mut fresh = read_fresh(store, name, from, Until::Seq(cut), READ_AHEAD_TO)?;
                 let complete = read_on(&mut fresh, from)?;
                 let continues = match (&h.last, fresh.first().map(|f| &f.event)) {
                     (None, _) => true,
@@ -822,10 +834,10 @@ impl TimeTravelCache {
         let Some(snapshot) = snapshot else {
             return Ok(Some(Read {
                 floor: None,
-                events: read_fresh(store, stream, 1, until)?,
+                events: read_fresh(store, stream, 1, until, READ_AHEAD_TO)?,
             }));
         };
-        let mut events = read_fresh(store, stream, snapshot.version, until)?;
+        let mut events = read_fresh(store, stream, snapshot.version, until, READ_AHEAD_TO)?;
         let holds = events.first().map(|f| &f.event).is_some_and(|e| {
             e.version == snapshot.version && e.seq == snapshot.seq && e.hash == snapshot.hash
         });

@@ -29,16 +29,17 @@ pub struct Measurements {
 }
 
 impl Measurements {
-    /// Appends a measurement, in place when the list is this one's alone;
-    /// without spare room, since an indicator has a few measurements on
-    /// hundreds of thousands of objectives.
+    /// Appends a measurement, in place when the list is this one's alone,
+    /// making the room [`room_after`] says when it is full.
     pub fn push(&mut self, measurement: Measurement) {
         let len = self.len;
         let own = self.run.as_mut().and_then(Arc::get_mut);
         if let Some(run) = own {
             // Alone: whatever lies past this list's prefix is nobody's.
             run.truncate(len);
-            run.reserve_exact(1);
+            if run.len() == run.capacity() {
+                run.reserve_exact(room_after(len));
+            }
             run.push(measurement);
         } else {
             let mut run = Vec::with_capacity(len + 1);
@@ -63,11 +64,20 @@ impl Measurements {
         }
     }
 
-    /// Makes room for `more` pushes, when the list is this one's alone.
+    /// Makes room for `more` pushes, when the list is this one's alone or
+    /// there is none yet.
     pub fn reserve_exact(&mut self, more: usize) {
-        if let Some(run) = self.run.as_mut().and_then(Arc::get_mut) {
-            run.truncate(self.len);
-            run.reserve_exact(more);
+        if more == 0 {
+            return;
+        }
+        match self.run.as_mut() {
+            None => self.run = Some(Arc::new(Vec::with_capacity(more))),
+            Some(run) => {
+                if let Some(run) = Arc::get_mut(run) {
+                    run.truncate(self.len);
+                    run.reserve_exact(more);
+                }
+            }
         }
     }
 
@@ -97,6 +107,19 @@ impl Measurements {
                 + run.iter().filter(|m| m.backfill.is_some()).count()
                     * size_of::<traguardo_events::model::Backfill>()
         })
+    }
+}
+
+/// The room a full list of `len` measurements makes for the next: one at a
+/// time while it is short (an indicator of a live plan has a few, on hundreds
+/// of thousands of objectives, and one more reallocation costs less than room
+/// kept for growth), a quarter more once it is long, so that an indicator
+/// measured every day is not copied whole at each of its measurements.
+fn room_after(len: usize) -> usize {
+    if len < 8 {
+        1
+    } else {
+        len / 4
     }
 }
 
@@ -239,5 +262,42 @@ mod tests {
         let back: Measurements = serde_json::from_value(json).unwrap();
         assert_eq!(back, prefix);
         assert_eq!(back.len(), 1);
+    }
+
+    fn capacity(list: &Measurements) -> usize {
+        list.run.as_ref().map_or(0, |run| run.capacity())
+    }
+
+    /// How many times the list was moved to a larger allocation.
+    fn growths(list: &mut Measurements, seqs: std::ops::Range<u64>) -> usize {
+        let mut grown = 0;
+        for seq in seqs {
+            let before = capacity(list);
+            list.push(measurement(seq));
+            grown += usize::from(capacity(list) != before);
+        }
+        grown
+    }
+
+    #[test]
+    fn a_short_list_grows_one_at_a_time_and_a_long_one_by_a_quarter() {
+        let mut list = Measurements::default();
+        assert_eq!(growths(&mut list, 0..8), 8);
+        assert_eq!(capacity(&list), 8, "no spare room while short");
+        // 192 more: +2, +2, +3, … , a quarter each time, not one by one.
+        let grown = growths(&mut list, 8..200);
+        assert!(grown <= 20, "{grown} reallocations for 192 measurements");
+        assert!(capacity(&list) <= 200 + 200 / 4, "{}", capacity(&list));
+        assert_eq!(seqs(&list), (0..200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn room_made_before_the_first_measurement_takes_them_all() {
+        let mut list = Measurements::default();
+        list.reserve_exact(50);
+        assert!(list.is_empty());
+        assert_eq!(growths(&mut list, 0..50), 0);
+        assert_eq!(capacity(&list), 50);
+        assert_eq!(seqs(&list), (0..50).collect::<Vec<_>>());
     }
 }

@@ -337,11 +337,6 @@ fn a_full_cache_still_reads_a_stream_whole_and_evicts_the_oldest() {
     assert_eq!(stats().misses, 4, "every seq from memory");
 }
 
-/// What the cache counts for a stream it keeps, against the bytes the read
-/// that kept it left allocated (counted by the test binary's allocator, on
-/// this thread): the budget is of real memory, not of a guess off by a
-/// factor. One stream of mostly measurements, past two checkpoints (each holds
-/// its own copy of the measurements' history), and three of phases.
 /// [`history`] with 140 more measurements of `KEYS[0]`, one a day: a stream
 /// past two checkpoints of the cache.
 fn measured_history() -> World {
@@ -408,6 +403,11 @@ fn reads_past_checkpoints_that_share_their_measurements_equal_the_full_fold() {
     );
 }
 
+/// What the cache counts for a stream it keeps, against the bytes the read
+/// that kept it left allocated (counted by the test binary's allocator, on
+/// this thread): the budget is of real memory, not of a guess off by a
+/// factor. One stream of mostly measurements, past two checkpoints (their
+/// measurements shared), and three of phases.
 #[test]
 fn the_cache_counts_about_the_bytes_a_stream_really_holds() {
     let w = measured_history();
