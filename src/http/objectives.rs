@@ -84,7 +84,8 @@ impl From<&RecordedEvent> for EventRef {
     }
 }
 
-/// The answer to a write on an objective.
+/// The answer to a write on an objective. The server writes it by hand
+/// ([`write_answer`]), byte for byte as serde serialises this.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WriteAnswer {
     /// The event appended.
@@ -93,6 +94,27 @@ pub struct WriteAnswer {
     // Written as JSON straight from the read model (`Objective::answer`).
     #[schema(value_type = ObjectiveView)]
     pub objective: Box<RawValue>,
+}
+
+/// The JSON of a [`WriteAnswer`]: `event`, then `objective` written straight
+/// from the read model into the same buffer (not into a string of its own,
+/// parsed again to be embedded).
+///
+/// # Errors
+/// The serialiser's (none of the answer's types fails).
+pub fn write_answer(
+    event: &EventRef,
+    objective: &Objective,
+    at: NaiveDate,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let answer = objective.answer(at);
+    let mut out = Vec::with_capacity(answer.size_hint() + 256);
+    out.extend_from_slice(b"{\"event\":");
+    serde_json::to_writer(&mut out, event)?;
+    out.extend_from_slice(b",\"objective\":");
+    answer.write_json(&mut out)?;
+    out.push(b'}');
+    Ok(out)
 }
 
 /// `POST …/start`.
@@ -556,23 +578,33 @@ async fn write(
         .metrics
         .append_seconds
         .observe(started.elapsed().as_secs_f64());
-    let answer = answer(state, key, &written).await?;
+    let (seq, body) = answer(state, key, &written).await?;
     // What the write created: the objective's state as of its event.
-    let location = format!("/api/v1/objectives/{key}?seq={}", answer.event.seq);
-    Ok(support::created(answer, written.replayed, Some(location)))
+    let location = format!("/api/v1/objectives/{key}?seq={seq}");
+    Ok(support::created_json(
+        body,
+        written.replayed,
+        Some(location),
+    ))
 }
 
-async fn answer(state: &AppState, key: &str, written: &Written) -> Result<WriteAnswer, Problem> {
+/// The seq of the write's event and the answer's JSON ([`WriteAnswer`]).
+async fn answer(state: &AppState, key: &str, written: &Written) -> Result<(u64, Vec<u8>), Problem> {
     let event = written.events.last().ok_or_else(Problem::internal)?;
+    let event = EventRef::from(event);
     let at = state.app.today();
     let seq = event.seq;
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "an objective's state did not serialise");
+        Problem::internal()
+    };
     let current = state.app.read(|r| {
         r.objective(key)
             .filter(|o| o.last_seq() == seq)
-            .map(|o| raw_answer(o, at))
+            .map(|o| write_answer(&event, o, at))
     });
-    let objective = match current {
-        Some(answer) => answer?,
+    let body = match current {
+        Some(body) => body.map_err(|e| failed(&e))?,
         None => {
             // Someone wrote since: answer with the state right after this event.
             let app = state.app.clone();
@@ -580,22 +612,8 @@ async fn answer(state: &AppState, key: &str, written: &Written) -> Result<WriteA
             let objective = support::blocking(move || app.objective_as_of(&key, Until::Seq(seq)))
                 .await?
                 .ok_or_else(Problem::internal)?;
-            raw_answer(&objective, at)?
+            write_answer(&event, &objective, at).map_err(|e| failed(&e))?
         }
     };
-    Ok(WriteAnswer {
-        event: EventRef::from(event),
-        objective,
-    })
-}
-
-/// The objective's state at `at` as JSON, written from the read model.
-fn raw_answer(objective: &Objective, at: NaiveDate) -> Result<Box<RawValue>, Problem> {
-    let failed = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "an objective's state did not serialise");
-        Problem::internal()
-    };
-    let json = objective.answer(at).to_json().map_err(|e| failed(&e))?;
-    let json = String::from_utf8(json).map_err(|e| failed(&e))?;
-    RawValue::from_string(json).map_err(|e| failed(&e))
+    Ok((seq, body))
 }

@@ -365,7 +365,20 @@ pub fn idempotency_key(
 
 /// `201 Created` with a JSON body; a replay says so in `Idempotent-Replayed`.
 pub fn created<T: Serialize>(body: T, replayed: bool, location: Option<String>) -> Response {
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    let response = (StatusCode::CREATED, Json(body)).into_response();
+    created_with(response, replayed, location)
+}
+
+/// As [`created`], with a body already written as JSON.
+pub fn created_json(body: Vec<u8>, replayed: bool, location: Option<String>) -> Response {
+    let mut response = (StatusCode::CREATED, body).into_response();
+    response
+        .headers_mut()
+        .typed_insert(headers::ContentType::json());
+    created_with(response, replayed, location)
+}
+
+fn created_with(mut response: Response, replayed: bool, location: Option<String>) -> Response {
     let headers = response.headers_mut();
     if replayed {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));

@@ -541,6 +541,51 @@ async fn every_503_says_when_to_retry() {
     assert!(text(&response, "retry-after").parse::<u64>().unwrap() >= 1);
 }
 
+/// A write's answer is written by hand, not through serde: it must be the
+/// very bytes serde writes for `WriteAnswer`, its objective the very bytes a
+/// read of the objective answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writes_answer_is_the_serde_form_of_its_schema_byte_for_byte() {
+    let api = SeededApi::start(ADMIN, Conventions::default()).await;
+    let manager = api.token("Dirigente 2250", "manager", &["2250"]).await;
+    let response = api
+        .send(
+            Method::POST,
+            &format!("{OBJECTIVE}/phases/1/start"),
+            Some(&manager),
+            Some(json!({"on": "2022-02-01", "note": "Avviata: \"prima\" riunione, è così"})),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(text(&response, "content-type"), "application/json");
+    let written = response.bytes().await.unwrap();
+    let read = api
+        .send(Method::GET, OBJECTIVE, Some(&manager), None, &[])
+        .await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let objective = String::from_utf8(read.bytes().await.unwrap().to_vec()).unwrap();
+    let parsed: Value = serde_json::from_slice(&written).unwrap();
+    let event = &parsed["event"];
+    let field = |name: &str| event[name].as_str().unwrap().to_string();
+    let expected = traguardo::http::objectives::WriteAnswer {
+        event: traguardo::http::objectives::EventRef {
+            seq: event["seq"].as_u64().unwrap(),
+            id: field("id"),
+            event_type: field("type"),
+            version: event["version"].as_u64().unwrap(),
+            recorded_at: field("recorded_at"),
+            hash: field("hash"),
+        },
+        objective: serde_json::value::RawValue::from_string(objective).unwrap(),
+    };
+    assert_eq!(
+        String::from_utf8(written.to_vec()).unwrap(),
+        serde_json::to_string(&expected).unwrap()
+    );
+    assert_eq!(parsed["objective"]["phases"][0]["started_on"], "2022-02-01");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_must_say_they_are_json_and_every_201_says_where_its_resource_is() {
     let api = SeededApi::start(ADMIN, Conventions::default()).await;
