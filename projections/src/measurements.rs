@@ -42,7 +42,12 @@ impl Measurements {
             }
             run.push(measurement);
         } else {
-            let mut run = Vec::with_capacity(len + 1);
+            // The copy keeps the room the shared list had: when a stretch of
+            // the time-travel cache is built, a checkpoint shares the list
+            // that was given room for the whole stretch, and the fold goes on
+            // pushing onto its copy.
+            let room = self.run.as_ref().map_or(0, |run| run.capacity());
+            let mut run = Vec::with_capacity(room.max(len + 1));
             run.extend_from_slice(self);
             run.push(measurement);
             self.run = Some(Arc::new(run));
@@ -299,5 +304,19 @@ mod tests {
         assert_eq!(growths(&mut list, 0..50), 0);
         assert_eq!(capacity(&list), 50);
         assert_eq!(seqs(&list), (0..50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_copy_of_a_shared_list_keeps_the_room_it_had() {
+        let mut list = Measurements::default();
+        list.reserve_exact(40);
+        growths(&mut list, 0..10);
+        let checkpoint = list.clone();
+        // The first push copies the shared list, with its room: no growth
+        // after it, and the checkpoint sees its own ten.
+        growths(&mut list, 10..40);
+        assert_eq!(capacity(&list), 40);
+        assert_eq!(seqs(&list), (0..40).collect::<Vec<_>>());
+        assert_eq!(seqs(&checkpoint), (0..10).collect::<Vec<_>>());
     }
 }
