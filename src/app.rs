@@ -1104,7 +1104,7 @@ impl App {
         }
     }
 
-    /// [`App::replay`] on a blocking thread: it reads the store.
+    /// `App::replay` on a blocking thread: it reads the store.
     /// The first answer of a write that committed with idempotency key `key`,
     /// if one did: the key wins over any later check (a stale `If-Match`, a
     /// version moved by that very write).

@@ -10,7 +10,7 @@
 //! a phase of an objective the *Obiettivi* sheet does not have) is found while
 //! reading, with its cell. Every problem is reported at once.
 //!
-//! The sheets and their columns are declared once, in [`SHEETS`]: the writer, the
+//! The sheets and their columns are declared once, in `SHEETS`: the writer, the
 //! reader and the guide (*Istruzioni*) all follow that table.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -31,7 +31,7 @@
 //! pool crate and no async plumbing, and the `Statement`s it prepares stay with
 //! the writer's connection. Its one trap, that a blocking client may not run on
 //! an async worker thread (it drives its own small runtime), is handled here
-//! once: such a call is moved to a scoped helper thread ([`off_runtime`]).
+//! once: such a call is moved to a scoped helper thread (`off_runtime`).
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;

@@ -4,7 +4,7 @@
 //!
 //! The log is walked once in seq order, folding each objective as it goes, so every
 //! flag is judged on what the system knew when the raising event was recorded.
-//! Each kind has one rule, a function over a shared [`Context`]; adding a kind means
+//! Each kind has one rule, a function over a shared `Context`; adding a kind means
 //! adding a variant of [`FlagKind`] and its function.
 
 use std::collections::HashMap;

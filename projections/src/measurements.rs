@@ -29,8 +29,9 @@ pub struct Measurements {
 }
 
 impl Measurements {
-    /// Appends a measurement, in place when the list is this one's alone,
-    /// making the room [`room_after`] says when it is full.
+    /// Appends a measurement, in place when the list is this one's alone.
+    /// A full list makes room for one more while it is short, and for a
+    /// quarter more once it holds eight or more.
     pub fn push(&mut self, measurement: Measurement) {
         let len = self.len;
         let own = self.run.as_mut().and_then(Arc::get_mut);

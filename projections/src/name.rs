@@ -286,7 +286,7 @@ pub mod days {
         }
     }
 
-    /// [`super::days`] for a [`Timeline`] of dates.
+    /// [`super::days`] for a [`Timeline`](crate::timeline::Timeline) of dates.
     pub mod timeline {
         use chrono::NaiveDate;
         use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -794,11 +794,11 @@ impl Objective {
 
     /// Makes room in the lists that `events` will grow (each indicator's
     /// measurements, the validations), so that folding them reallocates each
-    /// list once. A fold keeps no spare room in its lists
-    /// ([`push_exact`]), nor does a clone: time travel folds the events a
-    /// cached stream grew by onto a clone of its last state, which would
-    /// otherwise reallocate a list at every event. (A list a clone shares
-    /// gets no room: its first push copies it.)
+    /// list once. A fold keeps little spare room in its lists
+    /// (`push_exact`, `Measurements::push`), nor does a clone: time travel
+    /// folds the events a cached stream grew by onto a clone of its last
+    /// state, which would otherwise reallocate its lists as they grow. (A list
+    /// a clone shares is copied at its first push, with the room it had.)
     pub fn reserve_for<'a>(&mut self, events: impl IntoIterator<Item = &'a ObjectiveEvent>) {
         let mut measurements = vec![0; self.indicators.len()];
         let mut validations = 0;

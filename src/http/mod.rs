@@ -11,7 +11,7 @@
 //! - [`min_seq`]: `?min_seq=N` / `X-Min-Seq`, waiting for a seq written
 //!   through another instance.
 //! - [`query`]: only the query parameters the document names, each once.
-//! - [`serve`]: the connection loop, with its bounds ([`Limits`]).
+//! - `serve`: the connection loop, with its bounds ([`Limits`]).
 //! - [`head_file`]: the highest head seen, kept beside a SQLite database.
 //! - [`layers`]: compression, CORS, request ids, rate limits, caching headers.
 //!

@@ -251,7 +251,7 @@ pub struct RevisionBody {
     /// `{kind: "weights", objective, weights: {"1": 20, …}}`, `{kind: "add_phase",
     /// objective, phase: {…}}`, `{kind: "withdraw_phase", objective, phase}`,
     /// `{kind: "add_objective", objective: {…}}`, `{kind: "withdraw_objective", objective}`,
-    /// and the others of [`ChangeSchema`].
+    /// and the others of `ChangeSchema`.
     #[schema(value_type = Vec<ChangeSchema>)]
     pub changes: Vec<Value>,
 }

@@ -3,7 +3,7 @@
 //! typst lays out `report.typ` (beside this file, compiled into the binary) inside
 //! the process; no browser or other program is involved. The template reads the
 //! [`Document`] (the same one the HTML and Markdown reports are written from) as
-//! JSON from a file named `report.json` that exists only in the [`ReportWorld`]
+//! JSON from a file named `report.json` that exists only in the `ReportWorld`
 //! below, so user-supplied strings reach typst as data and are never parsed as
 //! markup. The fonts are typst's own (`typst-assets`): Libertinus Serif for the
 //! text, DejaVu Sans Mono for hashes and checkpoints, New Computer Modern as the
