@@ -116,12 +116,13 @@ impl Measurements {
     }
 }
 
-/// The room a full list of `len` measurements makes for the next: one at a
-/// time while it is short (an indicator of a live plan has a few, on hundreds
-/// of thousands of objectives, and one more reallocation costs less than room
-/// kept for growth), a quarter more once it is long, so that an indicator
-/// measured every day is not copied whole at each of its measurements.
-fn room_after(len: usize) -> usize {
+/// The room a full list of the read model of `len` items makes for the next:
+/// one at a time while it is short (an indicator of a live plan has a few
+/// measurements and an objective a few validations, on hundreds of thousands
+/// of objectives, and one more reallocation costs less than room kept for
+/// growth), a quarter more once it is long, so that an indicator measured
+/// every day is not copied whole at each of its measurements.
+pub(crate) fn room_after(len: usize) -> usize {
     if len < 8 {
         1
     } else {

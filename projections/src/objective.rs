@@ -1548,11 +1548,12 @@ pub struct ValidationView {
 }
 
 /// Pushes without the spare room a `Vec` keeps for growth (four items at its
-/// first push): a phase has a note or two and an indicator a few measurements,
-/// on hundreds of thousands of objectives, and one more reallocation per event
-/// costs less than that room.
+/// first push) while the list is short, as [`Measurements::push`] does
+/// ([`crate::measurements::room_after`]).
 fn push_exact<T>(items: &mut Vec<T>, item: T) {
-    items.reserve_exact(1);
+    if items.len() == items.capacity() {
+        items.reserve_exact(crate::measurements::room_after(items.len()));
+    }
     items.push(item);
 }
 
