@@ -140,8 +140,15 @@ pub fn load(store: &dyn Store) -> Result<Folded, AppError> {
 /// Returns to the system the pages that the build of the read model used and
 /// freed (the snapshot's bytes, its decoding threads' buffers, the replay's
 /// rows), which the allocator would otherwise keep for the life of the
-/// process: with glibc, each decoding thread leaves an arena of them.
+/// process: with glibc, each decoding thread leaves an arena of them; the
+/// binaries allocate with mimalloc, which keeps the segments of exited
+/// threads until collected. (SQLite's own allocations go to glibc's malloc.)
 fn give_back_freed_memory() {
+    // SAFETY: `mi_collect` frees only memory no allocation holds; it takes no
+    // pointer, and without mimalloc as the allocator it finds nothing to free.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only releases free memory of the allocator's own
     // arenas; it takes no pointer and may be called at any time.

@@ -27,6 +27,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The allocator of the `traguardo` binary, so that the server measured here
+/// in-process (and the store's baselines beside it) allocates as it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Measure Traguardo's event store and HTTP API on this machine.
 #[derive(Debug, Parser)]
 #[command(name = "traguardo-bench", version, about)]
