@@ -145,7 +145,8 @@ pub fn load(store: &dyn Store) -> Result<Folded, AppError> {
 /// threads until collected. (SQLite's own allocations go to glibc's malloc.)
 fn give_back_freed_memory() {
     // SAFETY: `mi_collect` frees only memory no allocation holds; it takes no
-    // pointer, and without mimalloc as the allocator it finds nothing to free.
+    // pointer, and where mimalloc is not the allocator (the test binaries)
+    // it finds nothing of its own to free.
     unsafe {
         libmimalloc_sys::mi_collect(true);
     }
